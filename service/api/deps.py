@@ -1,0 +1,42 @@
+"""Dependencies shared by the routers, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from service.db import Database
+from service.inference import ModelCache
+from service.jobs.supervisor import LocalExecutor
+from service.settings import Settings
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_read_session(request: Request) -> Iterator[Session]:
+    with request.app.state.db.read() as session:
+        yield session
+
+
+def get_executor(request: Request) -> LocalExecutor:
+    return request.app.state.executor
+
+
+def get_model_cache(request: Request) -> ModelCache:
+    return request.app.state.model_cache
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+ExecutorDep = Annotated[LocalExecutor, Depends(get_executor)]
+ModelCacheDep = Annotated[ModelCache, Depends(get_model_cache)]

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy import exists, func, select
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from models.text import UNKNOWN_TOKEN
+from service.api.deps import DatabaseDep, ReadSessionDep
+from service.corpora import create_corpus, decode_utf8, get_corpus
+from service.errors import Conflict, InvalidInput
+from service.schemas import CorporaPublic, CorpusPublic, DictionaryEntry, DictionaryPublic
+from service.tables import Corpus, Job, TrainedModel
+
+router = APIRouter(prefix="/corpora", tags=["corpora"])
+
+NOT_FOUND = {404: {"description": "No such corpus"}}
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/plain": {"schema": {"type": "string"},
+                           "example": "The cat sat on the mat. The dog sat on the log."},
+            "multipart/form-data": {
+                "schema": {"type": "object",
+                           "properties": {"file": {"type": "array",
+                                                   "items": {"type": "string", "format": "binary"}}}}
+            },
+        },
+    }
+}
+
+
+def to_public(corpus: Corpus) -> CorpusPublic:
+    return CorpusPublic(
+        id=corpus.id, name=corpus.name, characters=corpus.characters, tokens=corpus.tokens,
+        vocabulary_size=corpus.vocabulary_size, unknown_threshold=corpus.unknown_threshold,
+        unknown_token_fraction=corpus.unknown_token_fraction, unknown_token=UNKNOWN_TOKEN,
+        sha256=corpus.sha256, created_at=corpus.created_at,
+    )
+
+
+async def _read_text(request: Request) -> str:
+    """The uploaded text: a raw text/plain body, or every file of a multipart form, joined."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+        if not files:
+            raise InvalidInput("the multipart form has no file: send the text as a 'file' part")
+        parts = [decode_utf8(await upload.read()) for upload in files]
+        await form.close()
+        return "\n".join(parts)
+    if content_type and not content_type.startswith("text/plain"):
+        raise InvalidInput(
+            f"unsupported content type {content_type.split(';')[0]!r}: send text/plain or "
+            "multipart/form-data"
+        )
+    return decode_utf8(await request.body())
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload a corpus",
+    openapi_extra=UPLOAD_BODY,
+    responses={413: {"description": "Body over RNNLAB_MAX_UPLOAD_BYTES"},
+               422: {"description": "Not UTF-8, empty, or too short"}},
+)
+async def create_corpus_endpoint(
+    request: Request,
+    response: Response,
+    db: DatabaseDep,
+    name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    unknown_threshold: Annotated[int, Query(ge=0, le=1_000_000)] = 3,
+) -> CorpusPublic:
+    """Pre-process the text as the notes do; words seen <= unknown_threshold times are unknown."""
+    text = await _read_text(request)
+    corpus = await run_in_threadpool(create_corpus, db, text, name or "corpus", unknown_threshold)
+    response.headers["Location"] = f"/corpora/{corpus.id}"
+    return to_public(corpus)
+
+
+@router.get("", summary="List corpora")
+def read_corpora(session: ReadSessionDep) -> CorporaPublic:
+    """Every corpus, newest first."""
+    corpora = session.scalars(select(Corpus).order_by(Corpus.id.desc())).all()
+    return CorporaPublic(corpora=[to_public(c) for c in corpora], count=len(corpora))
+
+
+@router.get("/{corpus_id}", summary="Read a corpus", responses=NOT_FOUND)
+def read_corpus(corpus_id: int, session: ReadSessionDep) -> CorpusPublic:
+    """Size, vocabulary and unknown-token share of one corpus."""
+    return to_public(get_corpus(session, corpus_id))
+
+
+@router.get("/{corpus_id}/dictionary", summary="Download a dictionary", responses=NOT_FOUND)
+def read_dictionary(corpus_id: int, session: ReadSessionDep) -> DictionaryPublic:
+    """word -> id and count; id 0 is the unknown token."""
+    dictionary = get_corpus(session, corpus_id).dictionary
+    return DictionaryPublic(
+        corpus_id=corpus_id,
+        unknown_token=UNKNOWN_TOKEN,
+        words={word: DictionaryEntry(id=i, count=count) for i, (word, count)
+               in enumerate(zip(dictionary["words"], dictionary["counts"], strict=True))},
+    )
+
+
+@router.delete(
+    "/{corpus_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a corpus",
+    responses={**NOT_FOUND, 409: {"description": "A job or model uses it"}},
+)
+def delete_corpus(corpus_id: int, db: DatabaseDep) -> None:
+    """Refused while a job or a model uses the corpus."""
+    with db.write() as session:
+        corpus = get_corpus(session, corpus_id)
+        jobs = session.scalar(select(func.count()).where(Job.corpus_id == corpus_id)) or 0
+        in_model = session.scalar(select(exists().where(TrainedModel.corpus_id == corpus_id)))
+        if jobs or in_model:
+            raise Conflict(f"corpus {corpus_id} is used by {jobs} job(s) and their models: "
+                           "it cannot be deleted while they exist")
+        session.delete(corpus)

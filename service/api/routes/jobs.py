@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Response, status
+from sqlalchemy import func, select
+
+from models.next_word import min_tokens
+from service.api.deps import DatabaseDep, ExecutorDep, ReadSessionDep, SettingsDep
+from service.corpora import demo_corpus_id, get_corpus
+from service.errors import InvalidInput, NotFound, job_not_found
+from service.jobs.queue import cancel_job, submit_job
+from service.schemas import (
+    BinaryAdditionHyperparams,
+    JobCreate,
+    JobPublic,
+    JobsPublic,
+    JobStatusName,
+    MetricPublic,
+    MetricsPublic,
+    NextWordHyperparams,
+)
+from service.tables import Job, Metric
+
+router = APIRouter(tags=["jobs"])
+
+TRAIN_EXAMPLES = {
+    "binary_addition": {
+        "summary": "Binary addition with the defaults",
+        "value": {"task": "binary_addition", "hyperparams": BinaryAdditionHyperparams().model_dump()},
+    },
+    "next_word": {
+        "summary": "Next word on the demo corpus with the defaults",
+        "value": {"task": "next_word", "hyperparams": {}},
+    },
+    "notes": {
+        "summary": "The study notes' binary-addition run (batch 1, SGD, sigmoid)",
+        "value": {"task": "binary_addition", "hyperparams": {
+            "batch_size": 1, "optimizer": "sgd", "learning_rate": 0.1, "activation": "sigmoid",
+            "init": "normal", "init_std": 1.0, "iterations": 10000, "loss": "mse", "bias": False}},
+    },
+}
+NOT_FOUND = {404: {"description": "No such job"}}
+
+
+def to_public(job: Job) -> JobPublic:
+    return JobPublic(
+        id=job.id, task=job.task, status=job.status, progress=job.progress,  # type: ignore[arg-type]
+        hyperparams=job.hyperparams, error=job.error, attempt=job.attempt,
+        cancel_requested=job.cancel_requested, corpus_id=job.corpus_id,
+        model_id=job.model.id if job.model is not None else None,
+        created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+    )
+
+
+@router.post(
+    "/train",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start a training job",
+    responses={422: {"description": "Invalid task or hyperparameters"},
+               429: {"description": "Too many queued jobs"}},
+)
+def create_job(
+    body: Annotated[JobCreate, Body(openapi_examples=TRAIN_EXAMPLES)],
+    response: Response,
+    db: DatabaseDep,
+    executor: ExecutorDep,
+    settings: SettingsDep,
+) -> JobPublic:
+    """Queue a job; it trains in a worker process. Poll `GET /jobs/{id}` (the Location)."""
+    hyperparams = body.hyperparams.model_dump()
+    corpus_id = None
+    if isinstance(body.hyperparams, NextWordHyperparams):
+        corpus_id = _check_corpus(db, body.hyperparams)
+        hyperparams["corpus_id"] = corpus_id
+    job = submit_job(db, body.task, hyperparams, corpus_id, settings.max_queued_jobs)
+    executor.notify()
+    response.headers["Location"] = f"/jobs/{job.id}"
+    return to_public(job)
+
+
+def _check_corpus(db: DatabaseDep, hyperparams: NextWordHyperparams) -> int:
+    with db.read() as session:
+        corpus_id = hyperparams.corpus_id or demo_corpus_id(session)
+        if corpus_id is None:
+            raise NotFound("no corpus is registered: upload one with POST /corpora")
+        corpus = get_corpus(session, corpus_id)
+        needed = min_tokens(hyperparams.to_config())
+        if corpus.tokens < needed:
+            raise InvalidInput(
+                f"corpus {corpus_id} has {corpus.tokens} tokens; these hyperparameters need at "
+                f"least {needed}: lower batch_size or seq_len, or upload a longer text"
+            )
+        return corpus_id
+
+
+@router.get("/jobs", summary="List jobs")
+def read_jobs(
+    session: ReadSessionDep,
+    status: JobStatusName | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobsPublic:
+    """Newest first; `?status=` filters."""
+    query = select(Job)
+    if status is not None:
+        query = query.where(Job.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    jobs = session.scalars(query.order_by(Job.id.desc()).limit(limit).offset(offset)).unique()
+    return JobsPublic(jobs=[to_public(job) for job in jobs], count=total)
+
+
+@router.get("/jobs/{job_id}", summary="Read a job", responses=NOT_FOUND)
+def read_job(job_id: int, session: ReadSessionDep) -> JobPublic:
+    """Status, progress, timestamps, error, and the model once it succeeded."""
+    job = session.get(Job, job_id)
+    if job is None:
+        raise job_not_found(job_id)
+    return to_public(job)
+
+
+@router.post(
+    "/jobs/{job_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Cancel a job",
+    responses={**NOT_FOUND, 409: {"description": "The job already finished"}},
+)
+def cancel(job_id: int, db: DatabaseDep) -> JobPublic:
+    """A queued job never starts; a running job stops at its next check and stores no model."""
+    return to_public(cancel_job(db, job_id))
+
+
+@router.get("/jobs/{job_id}/metrics", summary="Read a job's metrics", responses=NOT_FOUND)
+def read_metrics(
+    job_id: int,
+    session: ReadSessionDep,
+    name: Annotated[str | None, Query(max_length=64, description="Only this metric")] = None,
+) -> MetricsPublic:
+    """Every logged value by step; `loss`, `accuracy`, `test_perplexity`, ..."""
+    if session.get(Job, job_id) is None:
+        raise job_not_found(job_id)
+    query = select(Metric).where(Metric.job_id == job_id)
+    if name is not None:
+        query = query.where(Metric.name == name)
+    rows = session.scalars(query.order_by(Metric.step, Metric.name))
+    return MetricsPublic(
+        job_id=job_id,
+        metrics=[MetricPublic(name=m.name, step=m.step, value=m.value, timestamp=m.timestamp)
+                 for m in rows],
+    )

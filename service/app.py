@@ -1,0 +1,85 @@
+"""The FastAPI application: settings, database, worker processes and model cache in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from service import __version__
+from service.api.limits import BodySizeLimit
+from service.api.routes import corpora, health, jobs, models, predict
+from service.corpora import ensure_demo_corpus
+from service.db import Database
+from service.errors import RnnlabError
+from service.inference import ModelCache
+from service.jobs.supervisor import LocalExecutor
+from service.migrate import upgrade
+from service.settings import Settings, get_settings
+
+log = logging.getLogger("service")
+
+api_router = APIRouter()
+for module in (health, jobs, models, corpora, predict):
+    api_router.include_router(module.router)
+
+DESCRIPTION = """Train classic recurrent networks written from scratch in numpy, as background
+jobs, and serve predictions from their saved weights.
+
+1. `POST /train` with `{"task": "binary_addition", "hyperparams": {}}` (or `next_word`)
+2. poll `GET /jobs/{id}` until `status` is `succeeded`
+3. `GET /predict?a=37&b=45` or `GET /predict?text=the children&k=5`
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database.connect(settings.resolved_database_url)
+    upgrade(db)
+    ensure_demo_corpus(db)
+    executor = LocalExecutor(settings, db)
+    executor.start()
+    app.state.db = db
+    app.state.executor = executor
+    app.state.model_cache = ModelCache(settings.model_cache_size)
+    try:
+        yield
+    finally:
+        executor.stop()
+        db.dispose()
+
+
+async def handle_domain_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RnnlabError)
+    return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+
+
+async def handle_unexpected(request: Request, error: Exception) -> JSONResponse:
+    request_id = uuid.uuid4().hex[:12]
+    log.exception("request %s %s %s failed", request_id, request.method, request.url.path)
+    return JSONResponse(
+        {"detail": f"internal error (request id {request_id}): the server log has the details"},
+        status_code=500,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="rnnlab",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(api_router)
+    app.add_exception_handler(RnnlabError, handle_domain_error)
+    app.add_exception_handler(Exception, handle_unexpected)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    return app

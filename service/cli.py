@@ -1,0 +1,57 @@
+"""`rnnlab serve` and `rnnlab db upgrade`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from service.settings import get_settings
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level="info",
+        access_log=not args.no_access_log,
+    )
+
+
+def db_upgrade(args: argparse.Namespace) -> None:
+    from service.db import Database
+    from service.migrate import upgrade
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database.connect(settings.resolved_database_url)
+    upgrade(database, args.revision)
+    database.dispose()
+    print(f"database at revision {args.revision}: {database.url}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the HTTP service and its workers")
+    serve_parser.add_argument("--host", help="default RNNLAB_HOST (127.0.0.1)")
+    serve_parser.add_argument("--port", type=int, help="default RNNLAB_PORT (8000)")
+    serve_parser.add_argument("--no-access-log", action="store_true")
+    serve_parser.set_defaults(func=serve)
+    db_parser = commands.add_parser("db", help="database commands")
+    db_commands = db_parser.add_subparsers(dest="db_command", required=True)
+    upgrade_parser = db_commands.add_parser("upgrade", help="apply the migrations")
+    upgrade_parser.add_argument("revision", nargs="?", default="head")
+    upgrade_parser.set_defaults(func=db_upgrade)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

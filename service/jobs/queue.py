@@ -1,0 +1,130 @@
+"""The job queue is the `jobs` table: submitting, claiming, cancelling and recovering rows."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from service.db import Database
+from service.errors import Conflict, QueueFull, job_not_found
+from service.tables import Job, JobStatus, Metric, utcnow
+
+log = logging.getLogger(__name__)
+
+WORKER_LOST = "worker lost: the process running the job died {attempts} times"
+
+
+def submit_job(
+    db: Database, task: str, hyperparams: dict[str, Any], corpus_id: int | None, max_queued: int
+) -> Job:
+    with db.write() as session:
+        queued = session.scalar(
+            select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED)
+        )
+        if queued is not None and queued >= max_queued:
+            raise QueueFull(
+                f"{queued} jobs are already queued (RNNLAB_MAX_QUEUED_JOBS={max_queued}): "
+                "retry when some have finished"
+            )
+        job = Job(task=task, hyperparams=hyperparams, corpus_id=corpus_id)
+        session.add(job)
+        session.flush()
+        session.refresh(job)
+        return job
+
+
+def claim_next_job(db: Database, worker_id: str) -> int | None:
+    """Atomically move the oldest queued job to `running` for this worker; None when idle."""
+    with db.write() as session:
+        job = session.scalars(
+            select(Job)
+            .where(Job.status == JobStatus.QUEUED)
+            .order_by(Job.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's BEGIN IMMEDIATE serialises
+        ).first()
+        if job is None:
+            return None
+        now = utcnow()
+        job.status = JobStatus.RUNNING
+        job.worker_id = worker_id
+        job.attempt += 1
+        job.started_at = job.started_at or now
+        job.heartbeat_at = now
+        return job.id
+
+
+def cancel_job(db: Database, job_id: int) -> Job:
+    """A queued job ends at once; a running one is flagged and stops at its next check."""
+    with db.write() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise job_not_found(job_id)
+        if job.status in JobStatus.FINISHED:
+            raise Conflict(f"job {job_id} already finished ({job.status}): nothing to cancel")
+        if job.status == JobStatus.QUEUED:
+            job.status = JobStatus.CANCELLED
+            job.finished_at = utcnow()
+        job.cancel_requested = True
+        session.flush()
+        session.refresh(job)
+        return job
+
+
+def recover_lost_jobs(
+    db: Database, worker_ids: list[str] | None, max_attempts: int, stale_after: timedelta | None
+) -> list[int]:
+    """Requeue (or fail, after `max_attempts`) running jobs whose worker is gone.
+
+    A job is lost when its worker is one of `worker_ids` (known dead), or when its heartbeat is
+    older than `stale_after`. A requeued job resumes from its last checkpoint.
+    """
+    conditions = []
+    if worker_ids:
+        conditions.append(Job.worker_id.in_(worker_ids))
+    if stale_after is not None:
+        conditions.append(Job.heartbeat_at < utcnow() - stale_after)
+    if not conditions:
+        return []
+    with db.write() as session:
+        lost = session.scalars(
+            select(Job).where(Job.status == JobStatus.RUNNING).where(or_(*conditions))
+        ).all()
+        for job in lost:
+            _requeue_or_fail(session, job, max_attempts)
+        return [job.id for job in lost]
+
+
+def release_jobs(db: Database, worker_ids: list[str]) -> None:
+    """On a clean shutdown, hand running jobs back to the queue without spending an attempt."""
+    if not worker_ids:
+        return
+    with db.write() as session:
+        session.execute(
+            update(Job)
+            .where(Job.status == JobStatus.RUNNING, Job.worker_id.in_(worker_ids))
+            .values(status=JobStatus.QUEUED, worker_id=None, attempt=Job.attempt - 1)
+        )
+
+
+def _requeue_or_fail(session: Session, job: Job, max_attempts: int) -> None:
+    job.worker_id = None
+    if job.cancel_requested:
+        job.status = JobStatus.CANCELLED
+        job.finished_at = utcnow()
+    elif job.attempt >= max_attempts:
+        job.status = JobStatus.FAILED
+        job.error = WORKER_LOST.format(attempts=job.attempt)
+        job.finished_at = utcnow()
+    else:
+        job.status = JobStatus.QUEUED
+    log.warning("job %s lost its worker (attempt %s): now %s", job.id, job.attempt, job.status)
+
+
+def discard_metrics_after(session: Session, job_id: int, step: int) -> None:
+    """A resumed job replays the steps after its checkpoint: drop what the lost run wrote."""
+    session.execute(delete(Metric).where(Metric.job_id == job_id, Metric.step > step))

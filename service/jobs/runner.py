@@ -1,0 +1,155 @@
+"""What a job does, start to finish. `run_job(job_id)` reads everything else from the database,
+so any executor (the local worker processes, or Celery) can run the very same function."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+
+from models.training import TrainingDiverged, TrainingStopped, TrainResult
+from service import tasks
+from service.db import Database
+from service.jobs.hooks import DatabaseHooks, JobLost
+from service.jobs.queue import discard_metrics_after
+from service.settings import Settings
+from service.tables import Checkpoint, Job, JobStatus, Metric, TrainedModel, utcnow
+from service.weights import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    """What a worker process holds for the jobs it runs."""
+
+    db: Database
+    settings: Settings
+    worker_id: str
+    parent_pid: int | None = None
+
+
+_context: WorkerContext | None = None
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def set_context(context: WorkerContext) -> None:
+    global _context
+    _context = context
+
+
+def run_job(job_id: int) -> None:
+    """Train a claimed job and record how it ended; never raises for a job's own failure."""
+    if _context is None:
+        raise RuntimeError("run_job needs a worker context: call set_context() first")
+    context = _context
+    with context.db.read() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.status != JobStatus.RUNNING or job.worker_id != context.worker_id:
+            return
+        task, hyperparams = job.task, dict(job.hyperparams)
+
+    hooks = DatabaseHooks(
+        context.db,
+        job_id,
+        context.worker_id,
+        checkpoint_seconds=context.settings.checkpoint_seconds,
+        time_limit_seconds=context.settings.job_time_limit_seconds,
+        parent_pid=context.parent_pid,
+    )
+    try:
+        resume = _load_checkpoint(context.db, job_id)
+        result = tasks.train(context.db, task, hyperparams, hooks, resume)
+    except TrainingStopped:
+        if hooks.stop_reason == "time limit":
+            limit = context.settings.job_time_limit_seconds
+            _finish(context, job_id, JobStatus.FAILED, f"time limit: the job ran {limit:g} s "
+                    "(RNNLAB_JOB_TIME_LIMIT_SECONDS); lower iterations or epochs")
+        else:
+            _finish(context, job_id, JobStatus.CANCELLED, None)
+    except TrainingDiverged as error:
+        _finish(context, job_id, JobStatus.FAILED, str(error), hooks)
+    except JobLost as error:
+        log.warning("job %s: %s; stopping without writing", job_id, error)
+    except MemoryError:
+        _finish(context, job_id, JobStatus.FAILED, "out of memory: lower batch_size, "
+                "hidden_size or the vocabulary (raise unknown_threshold)")
+    except Exception as error:  # the worker must always finish the job's row
+        log.exception("job %s failed", job_id)
+        _finish(context, job_id, JobStatus.FAILED, f"internal error: {type(error).__name__}")
+    else:
+        _publish(context, job_id, task, hyperparams, result, hooks)
+
+
+def _load_checkpoint(db: Database, job_id: int) -> dict | None:
+    """The last checkpoint of a resumed job, after dropping metrics logged past it."""
+    with db.write() as session:
+        checkpoint = session.get(Checkpoint, job_id)
+        if checkpoint is None:
+            discard_metrics_after(session, job_id, -1)  # a retry without checkpoint starts over
+            return None
+        discard_metrics_after(session, job_id, checkpoint.step)
+        try:
+            return npz_to_arrays(checkpoint.state, checkpoint.sha256)
+        except CorruptBlob:
+            log.warning("job %s: checkpoint unreadable; starting over", job_id)
+            discard_metrics_after(session, job_id, -1)
+            return None
+
+
+def _owned(job_id: int, worker_id: str):  # type: ignore[no-untyped-def]
+    return update(Job).where(
+        Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING
+    )
+
+
+def _publish(
+    context: WorkerContext,
+    job_id: int,
+    task: str,
+    hyperparams: dict,
+    result: TrainResult,
+    hooks: DatabaseHooks,
+) -> None:
+    """Store the weights, the last metrics and the job's success in one transaction."""
+    blob = arrays_to_npz(result.weights)
+    with context.db.write() as session:
+        if session.scalar(select(Job.cancel_requested).where(Job.id == job_id)):
+            outcome = session.execute(_owned(job_id, context.worker_id).values(
+                status=JobStatus.CANCELLED, finished_at=utcnow()))
+            return
+        now = utcnow()
+        outcome = session.execute(_owned(job_id, context.worker_id).values(
+            status=JobStatus.SUCCEEDED, progress=1.0, finished_at=now, heartbeat_at=now))
+        if outcome.rowcount == 0:  # type: ignore[attr-defined]
+            log.warning("job %s was taken from this worker; its result is dropped", job_id)
+            return
+        if hooks.pending:
+            session.execute(insert(Metric), hooks.pending)
+        session.add(TrainedModel(
+            job_id=job_id, task=task, hyperparams=hyperparams, metrics=result.metrics,
+            corpus_id=hyperparams.get("corpus_id"), weights=blob, sha256=sha256_hex(blob),
+            size_bytes=len(blob),
+        ))
+        session.query(Checkpoint).filter(Checkpoint.job_id == job_id).delete()
+
+
+def _finish(
+    context: WorkerContext,
+    job_id: int,
+    status: str,
+    error: str | None,
+    hooks: DatabaseHooks | None = None,
+) -> None:
+    with context.db.write() as session:
+        outcome = session.execute(_owned(job_id, context.worker_id).values(
+            status=status, error=error, finished_at=utcnow()))
+        if outcome.rowcount and hooks is not None and hooks.pending:
+            session.execute(insert(Metric), hooks.pending)
+        session.query(Checkpoint).filter(Checkpoint.job_id == job_id).delete()

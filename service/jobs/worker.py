@@ -1,0 +1,59 @@
+"""A worker process: claims queued jobs from the database and runs them, one at a time.
+
+This module is the spawn target, so it imports numpy (through the runner) only after it has
+bounded the BLAS threads: OpenBLAS reads its thread count once, at import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import queue
+import signal
+import sys
+from multiprocessing.queues import Queue
+
+IDLE_POLL_SECONDS = 2.0  # a missed wake-up costs at most this long
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+PR_SET_PDEATHSIG = 1
+
+
+def worker_main(settings_json: str, wake: Queue, parent_pid: int) -> None:
+    from service.settings import Settings
+
+    settings = Settings.model_validate_json(settings_json)
+    for variable in THREAD_VARIABLES:
+        os.environ[variable] = str(settings.worker_threads)
+    with contextlib.suppress(OSError):
+        os.nice(settings.worker_nice)  # requests preempt training, not the other way round
+    _die_with_parent()
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr,
+        format="%(asctime)s worker[%(process)d] %(levelname)s %(name)s: %(message)s",
+    )
+
+    from service.db import Database
+    from service.jobs.queue import claim_next_job
+    from service.jobs.runner import WorkerContext, run_job, set_context, worker_identity
+
+    db = Database.connect(settings.resolved_database_url)
+    worker_id = worker_identity()
+    set_context(WorkerContext(db, settings, worker_id, parent_pid))
+    while os.getppid() == parent_pid:
+        job_id = claim_next_job(db, worker_id)
+        if job_id is not None:
+            run_job(job_id)
+            continue
+        with contextlib.suppress(queue.Empty):
+            wake.get(timeout=IDLE_POLL_SECONDS)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when the service dies (kill -9 included)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the parent-pid checks in the loops still stop an orphan

@@ -1,0 +1,218 @@
+"""Request and response bodies (pydantic), named per resource: JobCreate, JobPublic, ...
+
+Hyperparameter defaults come from the numpy configs in models/, so there is one place to change
+them; the bounds here are what the HTTP API accepts and what /docs shows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.binary_addition import BinaryAdditionConfig
+from models.next_word import NextWordConfig
+
+_BA = BinaryAdditionConfig()
+_NW = NextWordConfig()
+
+Cell = Literal["rnn", "lstm", "gru"]
+Init = Literal["normal", "xavier", "he"]
+Optimizer = Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"]
+
+
+class _Hyperparams(BaseModel):
+    """Unknown names are rejected (422 naming them): a typo must not silently train defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+    config_class: ClassVar[type[Any]]
+
+    @model_validator(mode="after")
+    def _check_with_numpy_config(self) -> _Hyperparams:
+        # The numpy config checks the combinations; its ValueError becomes a 422 here.
+        self.to_config()
+        return self
+
+    def to_config(self) -> Any:
+        names = {f.name for f in dataclasses.fields(self.config_class)}
+        return self.config_class(**{k: v for k, v in self.model_dump().items() if k in names})
+
+
+class BinaryAdditionHyperparams(_Hyperparams):
+    config_class = BinaryAdditionConfig
+
+    binary_dim: int = Field(_BA.binary_dim, ge=2, le=32, description="Bits per number.")
+    hidden_size: int = Field(_BA.hidden_size, ge=1, le=1024)
+    cell: Cell = _BA.cell
+    num_layers: int = Field(_BA.num_layers, ge=1, le=3)
+    activation: Literal["sigmoid", "tanh", "relu"] = Field(
+        _BA.activation, description="Hidden activation of the rnn cell."
+    )
+    init: Init = _BA.init
+    init_std: float = Field(_BA.init_std, gt=0, le=100, description="Std for init='normal'.")
+    bias: bool = Field(_BA.bias, description="Biases in the cell (the notes have none).")
+    optimizer: Optimizer = _BA.optimizer
+    learning_rate: float = Field(_BA.learning_rate, gt=0, le=100)
+    batch_size: int = Field(_BA.batch_size, ge=1, le=65536, description="1 reproduces the notes.")
+    iterations: int = Field(_BA.iterations, ge=1, le=10_000_000, description="Most steps.")
+    clip_norm: float | None = Field(_BA.clip_norm, gt=0, description="Global gradient-norm cap.")
+    loss: Literal["mse", "bce"] = _BA.loss
+    seed: int = Field(_BA.seed, ge=0, le=2**63 - 1)
+    log_every: int = Field(_BA.log_every, ge=1)
+    stop_at_accuracy: float = Field(
+        _BA.stop_at_accuracy, ge=0, le=1, description="Stop once all-pairs accuracy reaches it."
+    )
+
+
+class NextWordHyperparams(_Hyperparams):
+    config_class = NextWordConfig
+
+    corpus_id: int | None = Field(None, ge=1, description="Default: the demo corpus.")
+    cell: Cell = _NW.cell
+    peephole: bool = Field(_NW.peephole, description="LSTM gates see the cell state.")
+    num_layers: int = Field(_NW.num_layers, ge=1, le=3)
+    hidden_size: int = Field(_NW.hidden_size, ge=1, le=4096)
+    embedding_size: int = Field(_NW.embedding_size, ge=1, le=4096)
+    dropout: float = Field(_NW.dropout, ge=0, lt=1)
+    init: Init = _NW.init
+    optimizer: Optimizer = _NW.optimizer
+    learning_rate: float = Field(_NW.learning_rate, gt=0, le=100)
+    batch_size: int = Field(_NW.batch_size, ge=1, le=4096)
+    seq_len: int = Field(_NW.seq_len, ge=1, le=1000)
+    epochs: int = Field(_NW.epochs, ge=1, le=10_000)
+    mode: Literal["bptt", "chunk"] = _NW.mode
+    chunk_size: int = Field(_NW.chunk_size, ge=1, le=1000)
+    clip_norm: float | None = Field(_NW.clip_norm, gt=0)
+    test_fraction: float = Field(_NW.test_fraction, gt=0, lt=1)
+    seed: int = Field(_NW.seed, ge=0, le=2**63 - 1)
+    log_every: int = Field(_NW.log_every, ge=1)
+
+
+class BinaryAdditionJobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    task: Literal["binary_addition"]
+    hyperparams: BinaryAdditionHyperparams = Field(default_factory=BinaryAdditionHyperparams)
+
+
+class NextWordJobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    task: Literal["next_word"]
+    hyperparams: NextWordHyperparams = Field(default_factory=NextWordHyperparams)
+
+
+JobCreate = Annotated[BinaryAdditionJobCreate | NextWordJobCreate, Field(discriminator="task")]
+
+JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobPublic(BaseModel):
+    id: int
+    task: str
+    status: JobStatusName
+    progress: float = Field(ge=0, le=1)
+    hyperparams: dict[str, Any]
+    error: str | None
+    attempt: int
+    cancel_requested: bool
+    corpus_id: int | None
+    model_id: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobsPublic(BaseModel):
+    jobs: list[JobPublic]
+    count: int
+
+
+class MetricPublic(BaseModel):
+    name: str
+    step: int
+    value: float
+    timestamp: datetime
+
+
+class MetricsPublic(BaseModel):
+    job_id: int
+    metrics: list[MetricPublic]
+
+
+class ModelPublic(BaseModel):
+    id: int
+    job_id: int
+    task: str
+    hyperparams: dict[str, Any]
+    metrics: dict[str, Any]
+    corpus_id: int | None
+    sha256: str
+    size_bytes: int
+    created_at: datetime
+
+
+class ModelsPublic(BaseModel):
+    models: list[ModelPublic]
+    count: int
+
+
+class CorpusPublic(BaseModel):
+    id: int
+    name: str
+    characters: int
+    tokens: int
+    vocabulary_size: int = Field(description="Distinct ids, the unknown token included.")
+    unknown_threshold: int
+    unknown_token_fraction: float
+    unknown_token: str
+    sha256: str
+    created_at: datetime
+
+
+class CorporaPublic(BaseModel):
+    corpora: list[CorpusPublic]
+    count: int
+
+
+class DictionaryEntry(BaseModel):
+    id: int
+    count: int
+
+
+class DictionaryPublic(BaseModel):
+    corpus_id: int
+    unknown_token: str
+    words: dict[str, DictionaryEntry]
+
+
+class BinaryAdditionPrediction(BaseModel):
+    sum: int
+    bits: list[int] = Field(description="The predicted sum, most significant bit first.")
+    probabilities: list[float] = Field(description="P(bit = 1) per bit, most significant first.")
+    model_id: int
+
+
+class WordProbability(BaseModel):
+    word: str
+    probability: float
+    unknown: bool = Field(False, description="True for the unknown-word token.")
+
+
+class NextWordPrediction(BaseModel):
+    predictions: list[WordProbability]
+    model_id: int
+    context: list[str] = Field(description="The words the model read, after pre-processing.")
+    unknown_words: list[str] = Field(description="Context words outside the dictionary.")
+
+
+class Generation(BaseModel):
+    text: str = Field(description="The prompt after pre-processing, then the continuation.")
+    continuation: list[str]
+    model_id: int
+    unknown_words: list[str]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str

@@ -1,0 +1,57 @@
+"""Configuration: one pydantic-settings class, read from `RNNLAB_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_worker_threads() -> int:
+    # Leave a core to the web process: training runs at a lower priority, but BLAS threads
+    # spinning on every core would still make requests wait.
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+class Settings(BaseSettings):
+    """Every setting has an `RNNLAB_` environment variable, e.g. `RNNLAB_PORT=9000`."""
+
+    model_config = SettingsConfigDict(env_prefix="RNNLAB_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
+    data_dir: Path = Field(Path("var"), description="Where the SQLite database and logs live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<data_dir>/rnnlab.db."
+    )
+    executor: str = Field("local", description="Job executor: 'local' (worker processes).")
+    max_concurrent_jobs: int = Field(1, ge=1, le=64, description="Worker processes.")
+    worker_threads: int = Field(
+        default_factory=_default_worker_threads, ge=1, description="BLAS threads per worker."
+    )
+    worker_nice: int = Field(10, ge=0, le=19, description="CPU niceness added to workers.")
+    max_attempts: int = Field(3, ge=1, description="Attempts before a job is 'worker lost'.")
+    heartbeat_timeout_seconds: float = Field(
+        30.0, gt=0, description="A running job silent this long is treated as lost."
+    )
+    checkpoint_seconds: float = Field(10.0, gt=0, description="Checkpoint interval of a job.")
+    job_time_limit_seconds: float = Field(3600.0, gt=0, description="Wall-time limit per job.")
+    max_queued_jobs: int = Field(100, ge=1, description="Queued jobs before 429.")
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest corpus upload.")
+    model_cache_size: int = Field(8, ge=1, description="Models kept in memory for /predict.")
+    api_key: str | None = Field(None, description="When set, mutating endpoints require it.")
+    protect_reads: bool = Field(False, description="Require the API key for reads too.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'rnnlab.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,239 @@
+"""Finite-difference checks (float64, centred) of the LSTM, GRU, embedding and softmax layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.embedding import Embedding, scatter_add_rows
+from models.gru import TimeGRU
+from models.lstm import TimeLSTM
+from models.softmax import (
+    SoftmaxOutput,
+    TimeSoftmaxCrossEntropy,
+    log_softmax,
+    softmax_cross_entropy,
+)
+
+try:  # the shared helpers of the core tests, when present
+    from tests.models.gradcheck import numerical_gradient
+except ImportError:  # pragma: no cover - local fallback
+
+    def numerical_gradient(f, array, eps=1e-6):
+        """Centred differences of the scalar f() w.r.t. every entry of array (changed in place)."""
+        grad = np.zeros_like(array)
+        it = np.nditer(array, flags=["multi_index"])
+        for _ in it:
+            idx = it.multi_index
+            old = array[idx]
+            array[idx] = old + eps
+            plus = f()
+            array[idx] = old - eps
+            minus = f()
+            array[idx] = old
+            grad[idx] = (plus - minus) / (2 * eps)
+        return grad
+
+
+RTOL = 1e-5
+ATOL = 1e-7
+
+
+def assert_close(analytic, numeric, what):
+    np.testing.assert_allclose(analytic, numeric, rtol=RTOL, atol=ATOL, err_msg=what)
+
+
+def check_layer(layer, xs, weights=None, *, check_input=True):
+    """Compare layer.backward's dxs and grads with finite differences of sum(forward(xs) * R)."""
+    rng = np.random.default_rng(99)
+    out = layer.forward(xs)
+    R = rng.standard_normal(out.shape) if weights is None else weights
+
+    def loss():
+        return float(np.sum(layer.forward(xs) * R))
+
+    layer.forward(xs)
+    dxs = layer.backward(R.copy())
+    analytic = [g.copy() for g in layer.grads]
+    for name, p, g in zip(layer.param_names, layer.params, analytic, strict=True):
+        assert_close(g, numerical_gradient(loss, p), f"d{name}")
+    if check_input:
+        assert_close(dxs, numerical_gradient(loss, xs), "dxs")
+    return dxs
+
+
+def randomize(layer, rng, scale=0.5):
+    """Non-trivial values everywhere (biases and peepholes start at constants)."""
+    for p in layer.params:
+        p[...] = scale * rng.standard_normal(p.shape)
+
+
+@pytest.mark.parametrize("peephole", [False, True])
+def test_lstm_gradients(peephole):
+    rng = np.random.default_rng(0)
+    layer = TimeLSTM(3, 4, rng, peephole=peephole, dtype=np.float64)
+    randomize(layer, rng)
+    check_layer(layer, rng.standard_normal((2, 5, 3)))
+
+
+def test_gru_gradients():
+    rng = np.random.default_rng(1)
+    layer = TimeGRU(3, 4, rng, dtype=np.float64)
+    randomize(layer, rng)
+    check_layer(layer, rng.standard_normal((2, 5, 3)))
+
+
+@pytest.mark.parametrize("cls", [TimeLSTM, TimeGRU])
+def test_carried_state_is_a_constant_for_backward(cls):
+    """Window 2's gradients treat the state carried from window 1 as a constant (truncated BPTT)."""
+    rng = np.random.default_rng(2)
+    layer = cls(3, 4, rng, dtype=np.float64)
+    randomize(layer, rng)
+    layer.stateful = True
+    layer.forward(rng.standard_normal((2, 4, 3)))
+    carried = layer.get_state()
+    assert carried and all(np.abs(v).sum() > 0 for v in carried.values())
+    xs2 = rng.standard_normal((2, 3, 3))
+    R = rng.standard_normal((2, 3, 4))
+
+    def loss():
+        layer.set_state(carried)  # same constant initial state for every evaluation
+        return float(np.sum(layer.forward(xs2) * R))
+
+    loss()
+    layer.backward(R.copy())
+    analytic = [g.copy() for g in layer.grads]
+    for name, p, g in zip(layer.param_names, layer.params, analytic, strict=True):
+        assert_close(g, numerical_gradient(loss, p), f"d{name}")
+    # and the carried state really changed the output
+    layer.set_state(carried)
+    with_state = layer.forward(xs2).copy()
+    layer.reset_state()
+    assert not np.allclose(with_state, layer.forward(xs2))
+
+
+@pytest.mark.parametrize("cls", [TimeLSTM, TimeGRU])
+def test_state_is_dropped_when_batch_size_changes(cls):
+    rng = np.random.default_rng(3)
+    layer = cls(3, 4, rng)
+    layer.stateful = True
+    layer.forward(rng.standard_normal((2, 4, 3)).astype(np.float32))
+    xs = rng.standard_normal((5, 2, 3)).astype(np.float32)
+    out = layer.forward(xs).copy()
+    layer.reset_state()
+    np.testing.assert_array_equal(out, layer.forward(xs))
+
+
+@pytest.mark.parametrize("cls", [TimeLSTM, TimeGRU])
+def test_window_split_equals_one_long_window(cls):
+    """Stateful forward over two windows == one forward over the concatenation."""
+    rng = np.random.default_rng(4)
+    layer = cls(3, 5, rng, dtype=np.float64)
+    xs = rng.standard_normal((2, 7, 3))
+    whole = layer.forward(xs).copy()
+    layer.stateful = True
+    first = layer.forward(xs[:, :3]).copy()
+    second = layer.forward(xs[:, 3:]).copy()
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), whole, rtol=1e-12)
+
+
+def test_lstm_layout_and_forget_bias():
+    rng = np.random.default_rng(5)
+    layer = TimeLSTM(3, 4, rng, peephole=True)
+    assert layer.param_names == ["Wx", "Wh", "b", "p"]
+    assert [p.shape for p in layer.params] == [(3, 16), (4, 16), (16,), (3, 4)]
+    assert all(p.dtype == np.float32 for p in layer.params)
+    np.testing.assert_array_equal(layer.params[2][4:8], 1.0)
+    np.testing.assert_array_equal(layer.params[2][:4], 0.0)
+    out = layer.forward(rng.standard_normal((2, 3, 3)).astype(np.float32))
+    assert out.shape == (2, 3, 4) and out.dtype == np.float32
+    assert layer.backward(np.ones_like(out)).dtype == np.float32
+
+
+def test_gru_layout():
+    layer = TimeGRU(3, 4, np.random.default_rng(6))
+    assert layer.param_names == ["Wx", "Wh", "b", "bh"]
+    assert [p.shape for p in layer.params] == [(3, 12), (4, 12), (12,), (4,)]
+
+
+def test_same_seed_same_weights():
+    a = TimeLSTM(3, 4, np.random.default_rng(7))
+    b = TimeLSTM(3, 4, np.random.default_rng(7))
+    for p, q in zip(a.params, b.params, strict=True):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_embedding_gradients_with_repeated_ids():
+    rng = np.random.default_rng(8)
+    layer = Embedding(6, 3, rng, dtype=np.float64)
+    ids = np.array([[0, 2, 2, 5], [5, 5, 1, 2]])
+    out = layer.forward(ids)
+    np.testing.assert_array_equal(out, layer.params[0][ids])
+    R = rng.standard_normal(out.shape)
+
+    def loss():
+        return float(np.sum(layer.forward(ids) * R))
+
+    layer.forward(ids)
+    layer.backward(R)
+    assert_close(layer.grads[0], numerical_gradient(loss, layer.params[0]), "dW")
+    assert np.all(layer.grads[0][[3, 4]] == 0)  # rows never looked up get no gradient
+
+
+def test_scatter_add_rows_matches_add_at():
+    rng = np.random.default_rng(9)
+    ids = rng.integers(0, 50, 300)
+    rows = rng.standard_normal((300, 4))
+    expected = np.zeros((50, 4))
+    np.add.at(expected, ids, rows)
+    got = np.zeros((50, 4))
+    scatter_add_rows(got, ids, rows)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_softmax_cross_entropy_gradient_and_value():
+    rng = np.random.default_rng(10)
+    logits = rng.standard_normal((2, 3, 5))
+    targets = rng.integers(0, 5, (2, 3))
+    loss, dlogits = softmax_cross_entropy(logits, targets)
+    expected = -np.mean(np.take_along_axis(log_softmax(logits), targets[..., None], -1))
+    assert loss == pytest.approx(expected, rel=1e-12)
+
+    def f():
+        return softmax_cross_entropy(logits, targets)[0]
+
+    assert_close(dlogits, numerical_gradient(f, logits), "dlogits")
+    layer = TimeSoftmaxCrossEntropy()
+    assert layer.forward(logits, targets) == pytest.approx(loss)
+    np.testing.assert_allclose(layer.backward(), dlogits)
+
+
+def test_softmax_is_stable_for_huge_logits():
+    logits = np.array([[1000.0, 0.0, -1000.0]], dtype=np.float32)
+    loss, d = softmax_cross_entropy(logits, np.array([2]))
+    assert np.isfinite(loss) and loss == pytest.approx(2000.0)
+    assert np.all(np.isfinite(d))
+
+
+@pytest.mark.parametrize("block_rows", [1, 4, 256])
+def test_softmax_output_gradients_in_blocks(block_rows):
+    rng = np.random.default_rng(11)
+    layer = SoftmaxOutput(4, 7, rng, dtype=np.float64, block_rows=block_rows)
+    randomize(layer, rng)
+    hs = rng.standard_normal((2, 3, 4))
+    targets = rng.integers(0, 7, (2, 3))
+
+    def f():
+        return layer.forward(hs, targets, need_grad=False)
+
+    loss = layer.forward(hs, targets)
+    logits = hs @ layer.params[0] + layer.params[1]
+    assert loss == pytest.approx(softmax_cross_entropy(logits, targets)[0], rel=1e-12)
+    dhs = layer.backward().copy()
+    analytic = [g.copy() for g in layer.grads]
+    for name, p, g in zip(layer.param_names, layer.params, analytic, strict=True):
+        assert_close(g, numerical_gradient(f, p), f"d{name}")
+    assert_close(dhs, numerical_gradient(f, hs), "dhs")
+    loss_sum, hits = layer.evaluate(hs, targets)
+    assert loss_sum == pytest.approx(loss * 6, rel=1e-12)
+    assert hits == int((logits.argmax(-1) == targets).sum())
