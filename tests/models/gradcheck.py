@@ -1,8 +1,8 @@
 """Centred finite-difference gradient checks in float64, shared by the model tests.
 
-    numerical_gradient(f, array)             d f() / d array, f a zero-argument scalar function
-    relative_error(analytic, numeric)        ||a - n|| / max(||a||, ||n||)
-    check_layer_gradients(layer, xs, seed)   every param grad and dx of a Time* layer
+numerical_gradient(f, array)             d f() / d array, f a zero-argument scalar function
+relative_error(analytic, numeric)        ||a - n|| / max(||a||, ||n||)
+check_layer_gradients(layer, xs, seed)   every param grad and dx of a Time* layer
 """
 
 from __future__ import annotations
@@ -90,7 +90,9 @@ def check_layer_gradients(
     analytic = [g.copy() for g in layer.grads]
     errors = {}
     for name, p, g in zip(layer.param_names, layer.params, analytic, strict=True):
-        errors[f"d{name}"] = assert_gradient_close(g, numerical_gradient(loss, p, eps), f"d{name}", tol)
+        errors[f"d{name}"] = assert_gradient_close(
+            g, numerical_gradient(loss, p, eps), f"d{name}", tol
+        )
     if check_input:
         errors["dxs"] = assert_gradient_close(dxs, numerical_gradient(loss, xs, eps), "dxs", tol)
     if state is not None:  # leave the layer as we found it

@@ -1,0 +1,72 @@
+"""What every training loop shares: hooks, errors, result and RNG serialisation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.random import Generator
+from numpy.typing import NDArray
+
+
+class TrainingHooks:
+    """Callbacks a training loop calls; every method does nothing here, subclasses override."""
+
+    def report(self, step: int, metrics: Mapping[str, float], progress: float) -> None:
+        """Metrics logged at `step`; progress in 0..1."""
+
+    def should_stop(self) -> bool:
+        """True to cancel: checked every step, the loop raises TrainingStopped."""
+        return False
+
+    def checkpoint_due(self) -> bool:
+        """True when the loop should call save_checkpoint now (checked every step)."""
+        return False
+
+    def save_checkpoint(self, step: int, state: dict[str, NDArray]) -> None:
+        """A flat dict of arrays from which training resumes bit for bit."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message says what to change."""
+
+
+class TrainingStopped(Exception):
+    """Raised by a training loop when hooks.should_stop() returned True."""
+
+
+@dataclass
+class TrainResult:
+    weights: dict[str, NDArray]
+    metrics: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+
+
+def check_finite(loss: float, step: int) -> None:
+    """Raise TrainingDiverged with a readable message if `loss` is NaN or infinite."""
+    if np.isnan(loss):
+        what = "NaN"
+    elif np.isinf(loss):
+        what = "infinite"
+    else:
+        return
+    raise TrainingDiverged(
+        f"loss became {what} at step {step}: lower the learning rate or set clip_norm"
+    )
+
+
+def rng_to_array(rng: Generator) -> NDArray[np.uint8]:
+    """The generator's bit_generator.state as JSON bytes in a uint8 array (npz-able, no pickle)."""
+    text = json.dumps(rng.bit_generator.state, sort_keys=True)
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).copy()
+
+
+def rng_from_array(a: NDArray[np.uint8]) -> Generator:
+    """Rebuild the generator saved by rng_to_array, continuing its stream exactly."""
+    state = json.loads(np.asarray(a, dtype=np.uint8).tobytes().decode("utf-8"))
+    bit_generator_cls = getattr(np.random, state["bit_generator"])
+    bit_generator = bit_generator_cls()
+    bit_generator.state = state
+    return Generator(bit_generator)
