@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from service import __version__
 from service.api.limits import BodySizeLimit
+from service.api.request_id import RequestId
+from service.api.security import require_api_key
 from service.api.routes import corpora, health, jobs, models, predict
 from service.corpora import ensure_demo_corpus
 from service.db import Database
@@ -21,11 +21,14 @@ from service.jobs.supervisor import LocalExecutor
 from service.migrate import upgrade
 from service.settings import Settings, get_settings
 
-log = logging.getLogger("service")
+UNAUTHORIZED = {401: {"description": "RNNLAB_API_KEY is set and the request lacks it"}}
 
 api_router = APIRouter()
-for module in (health, jobs, models, corpora, predict):
-    api_router.include_router(module.router)
+api_router.include_router(health.router)
+for module in (jobs, models, corpora, predict):
+    api_router.include_router(
+        module.router, dependencies=[Depends(require_api_key)], responses=UNAUTHORIZED
+    )
 
 DESCRIPTION = """Train classic recurrent networks written from scratch in numpy, as background
 jobs, and serve predictions from their saved weights.
@@ -57,16 +60,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 async def handle_domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RnnlabError)
-    return JSONResponse({"detail": error.detail}, status_code=error.status_code)
-
-
-async def handle_unexpected(request: Request, error: Exception) -> JSONResponse:
-    request_id = uuid.uuid4().hex[:12]
-    log.exception("request %s %s %s failed", request_id, request.method, request.url.path)
     return JSONResponse(
-        {"detail": f"internal error (request id {request_id}): the server log has the details"},
-        status_code=500,
+        {"detail": error.detail}, status_code=error.status_code, headers=error.headers
     )
+
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -80,6 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(api_router)
     app.add_exception_handler(RnnlabError, handle_domain_error)
-    app.add_exception_handler(Exception, handle_unexpected)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestId)  # outermost of ours: a 413 or a bug's 500 carries the id too
     return app

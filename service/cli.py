@@ -13,8 +13,15 @@ def serve(args: argparse.Namespace) -> None:
 
     from service.app import create_app
 
+    from service.api.request_id import RequestIdFilter
+
     settings = get_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+    )
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.host,

@@ -8,9 +8,10 @@ class RnnlabError(Exception):
 
     status_code = 400
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers
 
 
 class NotFound(RnnlabError):
@@ -31,6 +32,10 @@ class PayloadTooLarge(RnnlabError):
 
 class QueueFull(RnnlabError):
     status_code = 429
+
+
+class Unauthorized(RnnlabError):
+    status_code = 401
 
 
 class ModelCorrupted(RnnlabError):

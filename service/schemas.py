@@ -114,8 +114,10 @@ class JobPublic(BaseModel):
     progress: float = Field(ge=0, le=1)
     hyperparams: dict[str, Any]
     error: str | None
-    attempt: int
+    attempt: int = Field(description="Runs started; a job whose worker died is retried.")
     cancel_requested: bool
+    worker: str | None = Field(description="host:pid of the worker process running the job.")
+    checkpoint_step: int | None = Field(description="Step of the last saved training state.")
     corpus_id: int | None
     model_id: int | None
     created_at: datetime

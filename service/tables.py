@@ -74,6 +74,7 @@ class Job(Base):
     heartbeat_at: Mapped[datetime | None]
 
     model: Mapped[TrainedModel | None] = relationship(back_populates="job", lazy="joined")
+    checkpoint: Mapped[Checkpoint | None] = relationship(lazy="joined", viewonly=True)
 
     __table_args__ = (Index("ix_jobs_status_id", "status", "id"),)
 
@@ -135,6 +136,6 @@ class Checkpoint(Base):
         ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
     )
     step: Mapped[int] = mapped_column(Integer)
-    state: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,6 +15,7 @@ from service.tables import Job, JobStatus, Metric, utcnow
 
 log = logging.getLogger(__name__)
 
+RETRY_AFTER_SECONDS = 5
 WORKER_LOST = "worker lost: the process running the job died {attempts} times"
 
 
@@ -28,7 +29,8 @@ def submit_job(
         if queued is not None and queued >= max_queued:
             raise QueueFull(
                 f"{queued} jobs are already queued (RNNLAB_MAX_QUEUED_JOBS={max_queued}): "
-                "retry when some have finished"
+                "retry when some have finished",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
         job = Job(task=task, hyperparams=hyperparams, corpus_id=corpus_id)
         session.add(job)

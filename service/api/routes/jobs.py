@@ -48,6 +48,8 @@ def to_public(job: Job) -> JobPublic:
         id=job.id, task=job.task, status=job.status, progress=job.progress,  # type: ignore[arg-type]
         hyperparams=job.hyperparams, error=job.error, attempt=job.attempt,
         cancel_requested=job.cancel_requested, corpus_id=job.corpus_id,
+        worker=job.worker_id if job.status == "running" else None,
+        checkpoint_step=job.checkpoint.step if job.checkpoint is not None else None,
         model_id=job.model.id if job.model is not None else None,
         created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
     )

@@ -1,0 +1,64 @@
+"""Every request gets an id: echoed in `X-Request-ID`, written in the log lines about it, and
+quoted in the 500 answer of a bug, whose traceback goes to the log and never to the client."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("service.request")
+request_id: ContextVar[str] = ContextVar("request_id", default="-")
+_ACCEPTABLE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `%(request_id)s` to log records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+class RequestId:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = given if _ACCEPTABLE.match(given) else uuid.uuid4().hex[:16]
+        token = request_id.set(rid)
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            if not started:
+                await self._internal_error(send_with_id, rid)
+        finally:
+            request_id.reset(token)
+
+    @staticmethod
+    async def _internal_error(send: Send, rid: str) -> None:
+        body = json.dumps(
+            {"detail": f"internal error (request id {rid}): the server log has the details"}
+        ).encode()
+        await send({"type": "http.response.start", "status": 500,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
