@@ -1,0 +1,187 @@
+"""Long short-term memory over a window, batch-first, with optional peephole connections.
+
+Gate order in the fused matrices is torch's (i, f, g, o), so torch.nn.LSTM weights copy as
+``Wx = weight_ih_l0.T``, ``Wh = weight_hh_l0.T``, ``b = bias_ih_l0 + bias_hh_l0``:
+
+    a = x_t Wx + h_{t-1} Wh + b                       # (N, 4H), split into i, f, g, o
+    i = sigmoid(a_i [+ p_i * c_{t-1}])                # input gate
+    f = sigmoid(a_f [+ p_f * c_{t-1}])                # forget gate
+    g = tanh(a_g)                                     # candidate cell
+    c_t = f * c_{t-1} + i * g                         # constant error carousel
+    o = sigmoid(a_o [+ p_o * c_t])                    # output gate
+    h_t = o * tanh(c_t)
+
+The bracketed terms are the diagonal peepholes (``peephole=True``; parameter ``p`` of shape (3, H),
+rows i, f, o). The forget-gate bias starts at 1.0 (the notes' ``forget_bias``) so that early in
+training the cell remembers instead of forgetting.
+
+Internally the window runs time-major (T, N, ...) so that each step touches contiguous memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.random import Generator
+from numpy.typing import DTypeLike, NDArray
+
+from models.initializers import init_weight
+
+FORGET_BIAS = 1.0
+
+
+def sigmoid_(x: NDArray) -> NDArray:
+    """In-place logistic via tanh: overflow-free and one transcendental call."""
+    x *= 0.5
+    np.tanh(x, out=x)
+    x *= 0.5
+    x += 0.5
+    return x
+
+
+class TimeLSTM:
+    """LSTM over T steps: forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs) -> dxs (N, T, D).
+
+    With ``stateful = True`` the final (h, c) of one forward() is the initial state of the next
+    (truncated BPTT: the carried state is a constant for backward). It is dropped when the batch
+    size changes.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        rng: Generator,
+        *,
+        init: str = "xavier",
+        init_std: float = 1.0,
+        peephole: bool = False,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
+        D, H = input_size, hidden_size
+        self.dtype = np.dtype(dtype)
+        self.hidden_size = H
+        self.peephole = peephole
+        b = np.zeros(4 * H, dtype=self.dtype)
+        b[H : 2 * H] = FORGET_BIAS
+        self.params: list[NDArray] = [
+            init_weight(init, rng, (D, 4 * H), init_std, self.dtype),  # Wx (D, 4H)
+            init_weight(init, rng, (H, 4 * H), init_std, self.dtype),  # Wh (H, 4H)
+            b,  # (4H,)
+        ]
+        self.param_names = ["Wx", "Wh", "b"]
+        if peephole:
+            self.params.append(np.zeros((3, H), dtype=self.dtype))  # rows: i, f, o
+            self.param_names.append("p")
+        self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
+        self.stateful = False
+        self.h: NDArray | None = None  # (N, H) carried hidden state
+        self.c: NDArray | None = None  # (N, H) carried cell state
+        self._cache: tuple[NDArray, ...] | None = None
+
+    # -- state ---------------------------------------------------------------------------------
+    def reset_state(self) -> None:
+        self.h = self.c = None
+
+    def get_state(self) -> dict[str, NDArray]:
+        if self.h is None or self.c is None:
+            return {}
+        return {"h": self.h.copy(), "c": self.c.copy()}
+
+    def set_state(self, d: dict[str, NDArray]) -> None:
+        if d.get("h") is None or d.get("c") is None:
+            self.reset_state()
+            return
+        self.h = np.array(d["h"], dtype=self.dtype)
+        self.c = np.array(d["c"], dtype=self.dtype)
+
+    def _initial_state(self, N: int) -> tuple[NDArray, NDArray]:
+        H = self.hidden_size
+        if self.stateful and self.h is not None and self.c is not None and len(self.h) == N:
+            return self.h, self.c
+        return np.zeros((N, H), self.dtype), np.zeros((N, H), self.dtype)
+
+    # -- forward -------------------------------------------------------------------------------
+    def forward(self, xs: NDArray) -> NDArray:
+        N, T, D = xs.shape
+        H = self.hidden_size
+        Wx, Wh, b = self.params[0], self.params[1], self.params[2]
+        p = self.params[3] if self.peephole else None
+        h0, c0 = self._initial_state(N)
+
+        xs_tm = np.ascontiguousarray(xs.transpose(1, 0, 2), dtype=self.dtype)  # (T, N, D)
+        # The input projection of every step in one matmul; the loop adds h_{t-1} Wh.
+        gates = (xs_tm.reshape(T * N, D) @ Wx).reshape(T, N, 4 * H)
+        gates += b
+        cs = np.empty((T, N, H), self.dtype)
+        tanh_cs = np.empty((T, N, H), self.dtype)
+        hs = np.empty((T, N, H), self.dtype)
+        h, c = h0, c0
+        for t in range(T):
+            a = gates[t]  # (N, 4H), becomes the activated gates in place
+            a += h @ Wh
+            if p is not None:
+                a[:, :H] += c * p[0]
+                a[:, H : 2 * H] += c * p[1]
+            sigmoid_(a[:, : 2 * H])
+            np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
+            i, f, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H]
+            c = cs[t]
+            np.multiply(f, c0 if t == 0 else cs[t - 1], out=c)
+            c += i * g
+            if p is not None:
+                a[:, 3 * H :] += c * p[2]
+            o = sigmoid_(a[:, 3 * H :])
+            np.tanh(c, out=tanh_cs[t])
+            h = np.multiply(o, tanh_cs[t], out=hs[t])
+
+        self._cache = (xs_tm, h0, c0, gates, cs, tanh_cs, hs)
+        if self.stateful:
+            self.h, self.c = hs[-1].copy(), cs[-1].copy()
+        return hs.transpose(1, 0, 2)  # (N, T, H) view of the time-major buffer
+
+    # -- backward ------------------------------------------------------------------------------
+    def backward(self, dhs: NDArray) -> NDArray:
+        assert self._cache is not None, "backward() before forward()"
+        xs_tm, h0, c0, gates, cs, tanh_cs, hs = self._cache
+        T, N, D = xs_tm.shape
+        H = self.hidden_size
+        Wx, Wh = self.params[0], self.params[1]
+        p = self.params[3] if self.peephole else None
+        WhT = np.ascontiguousarray(Wh.T)
+
+        dhs_tm = dhs.transpose(1, 0, 2)  # (T, N, H)
+        das = np.empty((T, N, 4 * H), self.dtype)  # gradients w.r.t. the gate pre-activations
+        dh = np.zeros((N, H), self.dtype)  # from step t+1 through h_t Wh
+        dc = np.zeros((N, H), self.dtype)  # from step t+1 through c_t
+        for t in reversed(range(T)):
+            i, f, g, o = (gates[t, :, k * H : (k + 1) * H] for k in range(4))
+            c_prev = cs[t - 1] if t > 0 else c0
+            tanh_c = tanh_cs[t]
+            da = das[t]
+            dh_t = dhs_tm[t] + dh
+            dc += dh_t * o * (1.0 - tanh_c * tanh_c)
+            np.multiply(dh_t * tanh_c, o * (1.0 - o), out=da[:, 3 * H :])  # d a_o
+            if p is not None:
+                dc += da[:, 3 * H :] * p[2]
+            np.multiply(dc * g, i * (1.0 - i), out=da[:, :H])  # d a_i
+            np.multiply(dc * c_prev, f * (1.0 - f), out=da[:, H : 2 * H])  # d a_f
+            np.multiply(dc * i, 1.0 - g * g, out=da[:, 2 * H : 3 * H])  # d a_g
+            dc *= f
+            if p is not None:
+                dc += da[:, :H] * p[0] + da[:, H : 2 * H] * p[1]
+            if t > 0:  # the initial state is a constant: no gradient needed for it
+                dh = da @ WhT
+
+        # Whole-window weight gradients in three matmuls instead of one per step.
+        das2 = das.reshape(T * N, 4 * H)
+        h_prev = np.concatenate([h0[None], hs[:-1]]).reshape(T * N, H)
+        self.grads[0][...] = xs_tm.reshape(T * N, D).T @ das2
+        self.grads[1][...] = h_prev.T @ das2
+        self.grads[2][...] = das2.sum(axis=0)
+        if p is not None:
+            c_prev_all = np.concatenate([c0[None], cs[:-1]])  # (T, N, H)
+            self.grads[3][0] = np.einsum("tnh,tnh->h", das[:, :, :H], c_prev_all)
+            self.grads[3][1] = np.einsum("tnh,tnh->h", das[:, :, H : 2 * H], c_prev_all)
+            self.grads[3][2] = np.einsum("tnh,tnh->h", das[:, :, 3 * H :], cs)
+        dxs = (das2 @ Wx.T).reshape(T, N, D)
+        return dxs.transpose(1, 0, 2)  # (N, T, D)
