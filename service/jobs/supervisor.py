@@ -27,13 +27,20 @@ HEARTBEAT_SWEEP_SECONDS = 5.0
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether `pid` runs; a zombie (a killed worker nobody has reaped yet) counts as dead."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
         return False
-    except PermissionError:
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
         return True
-    return True
 
 
 class LocalExecutor:

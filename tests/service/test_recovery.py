@@ -113,8 +113,10 @@ def test_queued_jobs_run_after_a_restart(service_factory, tmp_path) -> None:
     first.wait_for_job(blocker["id"], until=("running",))
     waiting = first.train("binary_addition")
     first.kill()
-    second = service_factory(data)
+    second = service_factory(data, max_concurrent_jobs="2")  # the blocker resumes too
     assert second.wait_for_job(waiting["id"])["status"] == "succeeded"
+    resumed = second.wait_for_job(blocker["id"], until=("running",))
+    assert resumed["attempt"] == 2
     second.client.post(f"/jobs/{blocker['id']}/cancel")
     assert second.wait_for_job(blocker["id"], timeout=30)["status"] == "cancelled"
 
