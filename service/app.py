@@ -69,6 +69,9 @@ async def handle_domain_error(request: Request, error: Exception) -> JSONRespons
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
+        # Any request can be malformed below the application (a body that is not JSON, a URL
+        # over the HTTP parser's limit): the server answers 400 then.
+        responses={400: {"description": "Malformed request"}},
         title="rnnlab",
         version=__version__,
         description=DESCRIPTION,

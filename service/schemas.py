@@ -18,6 +18,10 @@ from models.next_word import NextWordConfig
 _BA = BinaryAdditionConfig()
 _NW = NextWordConfig()
 
+# Ids are 32-bit integer columns (PostgreSQL's INTEGER): larger ones can't exist, and would
+# overflow the driver instead of answering 404.
+MAX_ID = 2**31 - 1
+
 Cell = Literal["rnn", "lstm", "gru"]
 Init = Literal["normal", "xavier", "he"]
 Optimizer = Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"]
@@ -69,7 +73,7 @@ class BinaryAdditionHyperparams(_Hyperparams):
 class NextWordHyperparams(_Hyperparams):
     config_class = NextWordConfig
 
-    corpus_id: int | None = Field(None, ge=1, description="Default: the demo corpus.")
+    corpus_id: int | None = Field(None, ge=1, le=MAX_ID, description="Default: the demo corpus.")
     cell: Cell = _NW.cell
     peephole: bool = Field(_NW.peephole, description="LSTM gates see the cell state.")
     num_layers: int = Field(_NW.num_layers, ge=1, le=3)
@@ -85,7 +89,9 @@ class NextWordHyperparams(_Hyperparams):
     mode: Literal["bptt", "chunk"] = _NW.mode
     chunk_size: int = Field(_NW.chunk_size, ge=1, le=1000)
     clip_norm: float | None = Field(_NW.clip_norm, gt=0)
-    test_fraction: float = Field(_NW.test_fraction, gt=0, lt=1)
+    test_fraction: float = Field(
+        _NW.test_fraction, ge=0.01, le=0.9, description="The last fraction of tokens, for testing."
+    )
     seed: int = Field(_NW.seed, ge=0, le=2**63 - 1)
     log_every: int = Field(_NW.log_every, ge=1)
 

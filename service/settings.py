@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     checkpoint_seconds: float = Field(10.0, gt=0, description="Checkpoint interval of a job.")
     job_time_limit_seconds: float = Field(3600.0, gt=0, description="Wall-time limit per job.")
     max_queued_jobs: int = Field(100, ge=1, description="Queued jobs before 429.")
+    job_memory_budget: int = Field(
+        4 * 2**30, ge=2**20, description="Bytes a job may need (estimated) to be queued."
+    )
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest corpus upload.")
     model_cache_size: int = Field(8, ge=1, description="Models kept in memory for /predict.")
     api_key: str | None = Field(None, description="When set, mutating endpoints require it.")

@@ -1,4 +1,4 @@
-"""Arrays to bytes and back: npz with a sha256, loaded with allow_pickle=False (never pickle)."""
+"""Arrays to bytes and back: npz with a sha256, loaded with allow_pickle=False (nothing is ever pickled)."""
 
 from __future__ import annotations
 

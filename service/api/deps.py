@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from service.db import Database
 from service.inference import ModelCache
 from service.jobs.supervisor import LocalExecutor
+from service.schemas import MAX_ID
 from service.settings import Settings
 
 
@@ -40,3 +41,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 ExecutorDep = Annotated[LocalExecutor, Depends(get_executor)]
 ModelCacheDep = Annotated[ModelCache, Depends(get_model_cache)]
+
+JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="A job id from POST /train or GET /jobs")]
+ModelId = Annotated[int, Path(ge=1, le=MAX_ID, description="A model id from GET /models")]
+CorpusId = Annotated[int, Path(ge=1, le=MAX_ID, description="A corpus id from GET /corpora")]

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from models.text import UNKNOWN_TOKEN
-from service.api.deps import DatabaseDep, ReadSessionDep
+from service.api.deps import CorpusId, DatabaseDep, ReadSessionDep
 from service.corpora import create_corpus, decode_utf8, get_corpus
 from service.errors import Conflict, InvalidInput
 from service.schemas import CorporaPublic, CorpusPublic, DictionaryEntry, DictionaryPublic
@@ -91,13 +91,13 @@ def read_corpora(session: ReadSessionDep) -> CorporaPublic:
 
 
 @router.get("/{corpus_id}", summary="Read a corpus", responses=NOT_FOUND)
-def read_corpus(corpus_id: int, session: ReadSessionDep) -> CorpusPublic:
+def read_corpus(corpus_id: CorpusId, session: ReadSessionDep) -> CorpusPublic:
     """Size, vocabulary and unknown-token share of one corpus."""
     return to_public(get_corpus(session, corpus_id))
 
 
 @router.get("/{corpus_id}/dictionary", summary="Download a dictionary", responses=NOT_FOUND)
-def read_dictionary(corpus_id: int, session: ReadSessionDep) -> DictionaryPublic:
+def read_dictionary(corpus_id: CorpusId, session: ReadSessionDep) -> DictionaryPublic:
     """word -> id and count; id 0 is the unknown token."""
     dictionary = get_corpus(session, corpus_id).dictionary
     return DictionaryPublic(
@@ -114,7 +114,7 @@ def read_dictionary(corpus_id: int, session: ReadSessionDep) -> DictionaryPublic
     summary="Delete a corpus",
     responses={**NOT_FOUND, 409: {"description": "A job or model uses it"}},
 )
-def delete_corpus(corpus_id: int, db: DatabaseDep) -> None:
+def delete_corpus(corpus_id: CorpusId, db: DatabaseDep) -> None:
     """Refused while a job or a model uses the corpus."""
     with db.write() as session:
         corpus = get_corpus(session, corpus_id)

@@ -6,11 +6,12 @@ from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy import func, select
 
 from models.next_word import min_tokens
-from service.api.deps import DatabaseDep, ExecutorDep, ReadSessionDep, SettingsDep
+from service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, SettingsDep
 from service.corpora import demo_corpus_id, get_corpus
 from service.errors import InvalidInput, NotFound, job_not_found
 from service.jobs.queue import cancel_job, submit_job
 from service.schemas import (
+    MAX_ID,
     BinaryAdditionHyperparams,
     JobCreate,
     JobPublic,
@@ -20,7 +21,8 @@ from service.schemas import (
     MetricsPublic,
     NextWordHyperparams,
 )
-from service.tables import Job, Metric
+from service.memory import binary_addition_bytes, mib, next_word_bytes
+from service.tables import Corpus, Job, Metric
 
 router = APIRouter(tags=["jobs"])
 
@@ -59,7 +61,8 @@ def to_public(job: Job) -> JobPublic:
     "/train",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a training job",
-    responses={422: {"description": "Invalid task or hyperparameters"},
+    responses={404: {"description": "The corpus does not exist"},
+               422: {"description": "Invalid task or hyperparameters, or over the memory budget"},
                429: {"description": "Too many queued jobs"}},
 )
 def create_job(
@@ -71,17 +74,28 @@ def create_job(
 ) -> JobPublic:
     """Queue a job; it trains in a worker process. Poll `GET /jobs/{id}` (the Location)."""
     hyperparams = body.hyperparams.model_dump()
+    config = body.hyperparams.to_config()
     corpus_id = None
     if isinstance(body.hyperparams, NextWordHyperparams):
-        corpus_id = _check_corpus(db, body.hyperparams)
-        hyperparams["corpus_id"] = corpus_id
+        corpus = _check_corpus(db, body.hyperparams)
+        corpus_id = hyperparams["corpus_id"] = corpus.id
+        needed = next_word_bytes(config, corpus.tokens, corpus.vocabulary_size)
+    else:
+        needed = binary_addition_bytes(config)
+    if needed > settings.job_memory_budget:
+        raise InvalidInput(
+            f"this job would need about {mib(needed)} (estimated from its hyperparameters), over "
+            f"the budget of {mib(settings.job_memory_budget)} (RNNLAB_JOB_MEMORY_BUDGET): lower "
+            "batch_size, hidden_size or embedding_size, or raise the corpus' unknown_threshold"
+        )
     job = submit_job(db, body.task, hyperparams, corpus_id, settings.max_queued_jobs)
     executor.notify()
     response.headers["Location"] = f"/jobs/{job.id}"
     return to_public(job)
 
 
-def _check_corpus(db: DatabaseDep, hyperparams: NextWordHyperparams) -> int:
+def _check_corpus(db: DatabaseDep, hyperparams: NextWordHyperparams) -> Corpus:
+    """The job's corpus (default: the demo corpus), long enough for its windows."""
     with db.read() as session:
         corpus_id = hyperparams.corpus_id or demo_corpus_id(session)
         if corpus_id is None:
@@ -93,7 +107,7 @@ def _check_corpus(db: DatabaseDep, hyperparams: NextWordHyperparams) -> int:
                 f"corpus {corpus_id} has {corpus.tokens} tokens; these hyperparameters need at "
                 f"least {needed}: lower batch_size or seq_len, or upload a longer text"
             )
-        return corpus_id
+        return corpus
 
 
 @router.get("/jobs", summary="List jobs")
@@ -101,7 +115,7 @@ def read_jobs(
     session: ReadSessionDep,
     status: JobStatusName | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> JobsPublic:
     """Newest first; `?status=` filters."""
     query = select(Job)
@@ -113,7 +127,7 @@ def read_jobs(
 
 
 @router.get("/jobs/{job_id}", summary="Read a job", responses=NOT_FOUND)
-def read_job(job_id: int, session: ReadSessionDep) -> JobPublic:
+def read_job(job_id: JobId, session: ReadSessionDep) -> JobPublic:
     """Status, progress, timestamps, error, and the model once it succeeded."""
     job = session.get(Job, job_id)
     if job is None:
@@ -127,14 +141,14 @@ def read_job(job_id: int, session: ReadSessionDep) -> JobPublic:
     summary="Cancel a job",
     responses={**NOT_FOUND, 409: {"description": "The job already finished"}},
 )
-def cancel(job_id: int, db: DatabaseDep) -> JobPublic:
+def cancel(job_id: JobId, db: DatabaseDep) -> JobPublic:
     """A queued job never starts; a running job stops at its next check and stores no model."""
     return to_public(cancel_job(db, job_id))
 
 
 @router.get("/jobs/{job_id}/metrics", summary="Read a job's metrics", responses=NOT_FOUND)
 def read_metrics(
-    job_id: int,
+    job_id: JobId,
     session: ReadSessionDep,
     name: Annotated[str | None, Query(max_length=64, description="Only this metric")] = None,
 ) -> MetricsPublic:

@@ -5,9 +5,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
-from service.api.deps import ReadSessionDep
+from service.api.deps import ModelId, ReadSessionDep
 from service.errors import model_not_found
-from service.schemas import ModelPublic, ModelsPublic
+from service.schemas import MAX_ID, ModelPublic, ModelsPublic
 from service.tables import TrainedModel
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -26,7 +26,7 @@ def read_models(
     session: ReadSessionDep,
     task: Literal["binary_addition", "next_word"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> ModelsPublic:
     """Newest first, with their final metrics; `?task=` filters."""
     query = select(TrainedModel)
@@ -38,7 +38,7 @@ def read_models(
 
 
 @router.get("/{model_id}", summary="Read a model", responses={404: {"description": "No such model"}})
-def read_model(model_id: int, session: ReadSessionDep) -> ModelPublic:
+def read_model(model_id: ModelId, session: ReadSessionDep) -> ModelPublic:
     """Task, hyperparameters, final metrics (e.g. `final_accuracy`), the job that trained it."""
     model = session.get(TrainedModel, model_id)
     if model is None:
