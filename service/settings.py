@@ -27,7 +27,6 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/rnnlab.db."
     )
-    executor: str = Field("local", description="Job executor: 'local' (worker processes).")
     max_concurrent_jobs: int = Field(1, ge=1, le=64, description="Worker processes.")
     worker_threads: int = Field(
         default_factory=_default_worker_threads, ge=1, description="BLAS threads per worker."
