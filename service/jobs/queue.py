@@ -42,22 +42,28 @@ def submit_job(
 def claim_next_job(db: Database, worker_id: str) -> int | None:
     """Atomically move the oldest queued job to `running` for this worker; None when idle."""
     with db.write() as session:
-        job = session.scalars(
-            select(Job)
+        job_id = session.scalar(
+            select(Job.id)
             .where(Job.status == JobStatus.QUEUED)
             .order_by(Job.id)
             .limit(1)
             .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's BEGIN IMMEDIATE serialises
-        ).first()
-        if job is None:
+        )
+        if job_id is None:
             return None
         now = utcnow()
-        job.status = JobStatus.RUNNING
-        job.worker_id = worker_id
-        job.attempt += 1
-        job.started_at = job.started_at or now
-        job.heartbeat_at = now
-        return job.id
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                status=JobStatus.RUNNING,
+                worker_id=worker_id,
+                attempt=Job.attempt + 1,
+                started_at=func.coalesce(Job.started_at, now),
+                heartbeat_at=now,
+            )
+        )
+        return job_id
 
 
 def cancel_job(db: Database, job_id: int) -> Job:
