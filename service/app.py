@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,8 +13,8 @@ from fastapi.responses import JSONResponse
 from service import __version__
 from service.api.limits import BodySizeLimit
 from service.api.request_id import RequestId
-from service.api.security import require_api_key
 from service.api.routes import corpora, health, jobs, models, predict
+from service.api.security import require_api_key
 from service.corpora import ensure_demo_corpus
 from service.db import Database
 from service.errors import RnnlabError
@@ -21,7 +23,9 @@ from service.jobs.supervisor import LocalExecutor
 from service.migrate import upgrade
 from service.settings import Settings, get_settings
 
-UNAUTHORIZED = {401: {"description": "RNNLAB_API_KEY is set and the request lacks it"}}
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "RNNLAB_API_KEY is set and the request lacks it"}
+}
 
 api_router = APIRouter()
 api_router.include_router(health.router)
@@ -63,7 +67,6 @@ async def handle_domain_error(request: Request, error: Exception) -> JSONRespons
     return JSONResponse(
         {"detail": error.detail}, status_code=error.status_code, headers=error.headers
     )
-
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

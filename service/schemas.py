@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -49,20 +49,21 @@ class BinaryAdditionHyperparams(_Hyperparams):
 
     binary_dim: int = Field(_BA.binary_dim, ge=2, le=32, description="Bits per number.")
     hidden_size: int = Field(_BA.hidden_size, ge=1, le=1024)
-    cell: Cell = _BA.cell
+    cell: Cell = cast(Cell, _BA.cell)
     num_layers: int = Field(_BA.num_layers, ge=1, le=3)
     activation: Literal["sigmoid", "tanh", "relu"] = Field(
-        _BA.activation, description="Hidden activation of the rnn cell."
+        cast(Literal["sigmoid", "tanh", "relu"], _BA.activation),
+        description="Hidden activation of the rnn cell.",
     )
-    init: Init = _BA.init
+    init: Init = cast(Init, _BA.init)
     init_std: float = Field(_BA.init_std, gt=0, le=100, description="Std for init='normal'.")
     bias: bool = Field(_BA.bias, description="Biases in the cell (the notes have none).")
-    optimizer: Optimizer = _BA.optimizer
+    optimizer: Optimizer = cast(Optimizer, _BA.optimizer)
     learning_rate: float = Field(_BA.learning_rate, gt=0, le=100)
     batch_size: int = Field(_BA.batch_size, ge=1, le=65536, description="1 reproduces the notes.")
     iterations: int = Field(_BA.iterations, ge=1, le=10_000_000, description="Most steps.")
     clip_norm: float | None = Field(_BA.clip_norm, gt=0, description="Global gradient-norm cap.")
-    loss: Literal["mse", "bce"] = _BA.loss
+    loss: Literal["mse", "bce"] = cast(Literal["mse", "bce"], _BA.loss)
     seed: int = Field(_BA.seed, ge=0, le=2**63 - 1)
     log_every: int = Field(_BA.log_every, ge=1)
     stop_at_accuracy: float = Field(
@@ -74,19 +75,19 @@ class NextWordHyperparams(_Hyperparams):
     config_class = NextWordConfig
 
     corpus_id: int | None = Field(None, ge=1, le=MAX_ID, description="Default: the demo corpus.")
-    cell: Cell = _NW.cell
+    cell: Cell = cast(Cell, _NW.cell)
     peephole: bool = Field(_NW.peephole, description="LSTM gates see the cell state.")
     num_layers: int = Field(_NW.num_layers, ge=1, le=3)
     hidden_size: int = Field(_NW.hidden_size, ge=1, le=4096)
     embedding_size: int = Field(_NW.embedding_size, ge=1, le=4096)
     dropout: float = Field(_NW.dropout, ge=0, lt=1)
-    init: Init = _NW.init
-    optimizer: Optimizer = _NW.optimizer
+    init: Init = cast(Init, _NW.init)
+    optimizer: Optimizer = cast(Optimizer, _NW.optimizer)
     learning_rate: float = Field(_NW.learning_rate, gt=0, le=100)
     batch_size: int = Field(_NW.batch_size, ge=1, le=4096)
     seq_len: int = Field(_NW.seq_len, ge=1, le=1000)
     epochs: int = Field(_NW.epochs, ge=1, le=10_000)
-    mode: Literal["bptt", "chunk"] = _NW.mode
+    mode: Literal["bptt", "chunk"] = cast(Literal["bptt", "chunk"], _NW.mode)
     chunk_size: int = Field(_NW.chunk_size, ge=1, le=1000)
     clip_norm: float | None = Field(_NW.clip_norm, gt=0)
     test_fraction: float = Field(

@@ -1,4 +1,6 @@
-"""Arrays to bytes and back: npz with a sha256, loaded with allow_pickle=False (nothing is ever pickled)."""
+"""Arrays to bytes and back: npz with a sha256, loaded with allow_pickle=False.
+
+Nothing is ever pickled: object arrays are refused on load."""
 
 from __future__ import annotations
 

@@ -17,7 +17,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-POSTGRES_URL = os.environ.get("RNNLAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "RNNLAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def free_port() -> int:
@@ -55,14 +57,18 @@ class LiveService:
                 self.process.wait(timeout=5)
         self.client.close()
 
-    def wait_for_job(self, job_id: int, timeout: float = 60.0, until=("succeeded", "failed", "cancelled")) -> dict:
+    def wait_for_job(
+        self, job_id: int, timeout: float = 60.0, until=("succeeded", "failed", "cancelled")
+    ) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             job = self.client.get(f"/jobs/{job_id}").json()
             if job["status"] in until:
                 return job
             if time.monotonic() > deadline:
-                raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s:\n{self.log()[-3000:]}")
+                raise AssertionError(
+                    f"job {job_id} still {job['status']} after {timeout} s:\n{self.log()[-3000:]}"
+                )
             time.sleep(0.05)
 
     def train(self, task: str, **hyperparams) -> dict:
@@ -74,13 +80,18 @@ class LiveService:
 def start_service(data_dir: Path, **settings: str) -> LiveService:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RNNLAB_")}
-    env.update({"RNNLAB_DATA_DIR": str(data_dir), "RNNLAB_PORT": str(port), "RNNLAB_HOST": "127.0.0.1"})
+    env.update(
+        {"RNNLAB_DATA_DIR": str(data_dir), "RNNLAB_PORT": str(port), "RNNLAB_HOST": "127.0.0.1"}
+    )
     env.update({f"RNNLAB_{k.upper()}": v for k, v in settings.items()})
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"service-{port}.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--no-access-log"],
-        cwd=REPO, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env=env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
     client = httpx.Client(base_url=base_url, timeout=30)

@@ -50,11 +50,20 @@ class BodySizeLimit:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        detail = (f"the request body is larger than {self.max_bytes} bytes "
-                  "(RNNLAB_MAX_UPLOAD_BYTES): upload a smaller text")
+        detail = (
+            f"the request body is larger than {self.max_bytes} bytes "
+            "(RNNLAB_MAX_UPLOAD_BYTES): upload a smaller text"
+        )
         body = json.dumps({"detail": detail}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -15,8 +15,9 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 # auto_error=False: a missing key is our own 401 with a message, not FastAPI's 403.
 bearer = HTTPBearer(auto_error=False, description="The value of RNNLAB_API_KEY")
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
-                              description="The value of RNNLAB_API_KEY")
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="The value of RNNLAB_API_KEY"
+)
 
 
 def require_api_key(

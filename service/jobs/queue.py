@@ -91,7 +91,7 @@ def recover_lost_jobs(
     A job is lost when its worker is one of `worker_ids` (known dead), or when its heartbeat is
     older than `stale_after`. A requeued job resumes from its last checkpoint.
     """
-    conditions = []
+    conditions: list[Any] = []
     if worker_ids:
         conditions.append(Job.worker_id.in_(worker_ids))
     if stale_after is not None:

@@ -103,14 +103,14 @@ class LocalExecutor:
             owners = session.scalars(
                 select(Job.worker_id).where(Job.status == JobStatus.RUNNING).distinct()
             ).all()
-        dead = [
-            owner for owner in owners
-            if owner is None or (owner.rsplit(":", 1)[0] == self._hostname
-                                 and not _pid_alive(int(owner.rsplit(":", 1)[1])))
-        ]
+        dead = [owner for owner in owners if owner and self._is_dead_local_worker(owner)]
         recovered = recover_lost_jobs(self.db, dead, self.settings.max_attempts, None)
         if recovered:
             log.warning("recovered jobs %s left running by a previous start", recovered)
+
+    def _is_dead_local_worker(self, worker_id: str) -> bool:
+        host, _, pid = worker_id.rpartition(":")
+        return host == self._hostname and pid.isdigit() and not _pid_alive(int(pid))
 
     def _watch(self) -> None:
         last_sweep = time.monotonic()

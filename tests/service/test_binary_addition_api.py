@@ -68,8 +68,14 @@ def test_lists_show_the_job_and_the_model(service: LiveService, trained: dict) -
 
 def test_diverging_job_fails_with_the_reason(service: LiveService) -> None:
     job = service.train(
-        "binary_addition", binary_dim=32, activation="relu", init="he", learning_rate=1.0,
-        optimizer="sgd", hidden_size=64, iterations=200,
+        "binary_addition",
+        binary_dim=32,
+        activation="relu",
+        init="he",
+        learning_rate=1.0,
+        optimizer="sgd",
+        hidden_size=64,
+        iterations=200,
     )
     finished = service.wait_for_job(job["id"])
     assert finished["status"] == "failed"

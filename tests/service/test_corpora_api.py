@@ -40,8 +40,10 @@ def test_raw_text_upload_builds_the_dictionary(service: LiveService) -> None:
 
 
 def test_multipart_files_form_one_corpus(service: LiveService) -> None:
-    files = [("file", ("a.txt", TEXT.encode(), "text/plain")),
-             ("file", ("b.txt", ("Birds fly. " * 10).encode(), "text/plain"))]
+    files = [
+        ("file", ("a.txt", TEXT.encode(), "text/plain")),
+        ("file", ("b.txt", ("Birds fly. " * 10).encode(), "text/plain")),
+    ]
     response = service.client.post("/corpora", files=files, params={"name": "two"})
     assert response.status_code == 201, response.text
     assert response.json()["tokens"] == 2400 + 20
@@ -53,7 +55,7 @@ def test_multipart_files_form_one_corpus(service: LiveService) -> None:
         (b"", "empty"),
         (b"   \n  ", "empty"),
         (b"\xff\xfe not utf8", "UTF-8"),
-        ("1234 5678 !!! ???".encode(), "no word is left"),
+        (b"1234 5678 !!! ???", "no word is left"),
         (b"just a few words", "at least"),
     ],
 )
@@ -111,6 +113,8 @@ def test_unknown_corpus_ids(service: LiveService) -> None:
     assert service.client.get("/corpora/987654").status_code == 404
     assert service.client.get("/corpora/987654/dictionary").status_code == 404
     assert service.client.delete("/corpora/987654").status_code == 404
-    response = service.client.post("/train", json={"task": "next_word", "hyperparams": {"corpus_id": 987654}})
+    response = service.client.post(
+        "/train", json={"task": "next_word", "hyperparams": {"corpus_id": 987654}}
+    )
     assert response.status_code == 404
     assert "does not exist" in response.json()["detail"]

@@ -20,7 +20,9 @@ POSTGRES_SKIP = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=[POSTGRES_SKIP, pytest.mark.postgres])])
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=[POSTGRES_SKIP, pytest.mark.postgres])]
+)
 def database(request: pytest.FixtureRequest, tmp_path: Path):
     if request.param == "sqlite":
         db = Database.connect(f"sqlite:///{tmp_path / 'test.db'}")

@@ -24,7 +24,9 @@ def test_compose_file_parses_and_names_a_real_command_and_volume() -> None:
     # The console script the command names exists and knows the sub-command.
     rnnlab = shutil.which("rnnlab", path=str(Path(sys.executable).parent))
     assert rnnlab is not None
-    help_text = subprocess.run([rnnlab, "serve", "--help"], capture_output=True, text=True, check=True)
+    help_text = subprocess.run(
+        [rnnlab, "serve", "--help"], capture_output=True, text=True, check=True
+    )
     assert "RNNLAB_HOST" in help_text.stdout
 
 
@@ -38,8 +40,11 @@ def test_dockerfile_copies_paths_that_exist() -> None:
 def test_db_upgrade_command_migrates_an_empty_database(tmp_path: Path) -> None:
     rnnlab = Path(sys.executable).parent / "rnnlab"
     result = subprocess.run(
-        [str(rnnlab), "db", "upgrade"], capture_output=True, text=True,
-        env={"PATH": "/usr/bin:/bin", "RNNLAB_DATA_DIR": str(tmp_path)}, check=True,
+        [str(rnnlab), "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "RNNLAB_DATA_DIR": str(tmp_path)},
+        check=True,
     )
     assert "head" in result.stdout
     assert (tmp_path / "rnnlab.db").is_file()

@@ -28,7 +28,10 @@ def test_service_answers_fast_while_a_job_trains_then_cancel_stops_it(service: L
             assert response.status_code == 200
     # Generous bound: a request that queued behind training would take seconds.
     assert slowest < 0.5, f"slowest answer {slowest:.3f} s while training"
-    assert service.client.get("/predict", params={"a": 12, "b": 30}).json()["model_id"] == adder["model_id"]
+    assert (
+        service.client.get("/predict", params={"a": 12, "b": 30}).json()["model_id"]
+        == adder["model_id"]
+    )
 
     running = service.client.get(f"/jobs/{long_job['id']}").json()
     assert running["status"] == "running"

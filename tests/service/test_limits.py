@@ -23,13 +23,20 @@ def test_a_full_queue_answers_429_with_retry_after(service_factory) -> None:
 
 def test_a_job_over_the_memory_budget_is_refused_before_queueing(service: LiveService) -> None:
     before = service.client.get("/jobs").json()["count"]
-    response = service.client.post("/train", json={
-        "task": "binary_addition", "hyperparams": {"hidden_size": 1024, "binary_dim": 32}})
+    response = service.client.post(
+        "/train",
+        json={"task": "binary_addition", "hyperparams": {"hidden_size": 1024, "binary_dim": 32}},
+    )
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert "MiB" in detail and "RNNLAB_JOB_MEMORY_BUDGET" in detail and "4,096 MiB" in detail
-    big_vocabulary = service.client.post("/train", json={
-        "task": "next_word", "hyperparams": {"hidden_size": 4096, "embedding_size": 4096, "num_layers": 3}})
+    big_vocabulary = service.client.post(
+        "/train",
+        json={
+            "task": "next_word",
+            "hyperparams": {"hidden_size": 4096, "embedding_size": 4096, "num_layers": 3},
+        },
+    )
     assert big_vocabulary.status_code == 422
     assert service.client.get("/jobs").json()["count"] == before
 

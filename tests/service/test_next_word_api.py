@@ -29,11 +29,21 @@ def test_zero_setup_training_logs_per_epoch_metrics(service: LiveService, demo_m
     model = service.client.get(f"/models/{demo_model['model_id']}").json()
     assert model["task"] == "next_word"
     assert model["corpus_id"] == demo_model["corpus_id"]
-    for name in ("train_loss", "test_loss", "test_perplexity", "test_accuracy", "tokens_per_second"):
+    for name in (
+        "train_loss",
+        "test_loss",
+        "test_perplexity",
+        "test_accuracy",
+        "tokens_per_second",
+    ):
         assert name in model["metrics"]
-        values = service.client.get(f"/jobs/{demo_model['id']}/metrics", params={"name": name}).json()
+        values = service.client.get(
+            f"/jobs/{demo_model['id']}/metrics", params={"name": name}
+        ).json()
         assert len(values["metrics"]) == demo_model["hyperparams"]["epochs"]
-    assert service.client.get(f"/jobs/{demo_model['id']}/metrics", params={"name": "loss"}).json()["metrics"]
+    assert service.client.get(f"/jobs/{demo_model['id']}/metrics", params={"name": "loss"}).json()[
+        "metrics"
+    ]
 
 
 def test_top_k_predictions(service: LiveService, demo_model: dict) -> None:
@@ -63,8 +73,15 @@ def test_uploaded_corpus_is_learned(service: LiveService) -> None:
     corpus = service.client.post(
         "/corpora", content=STORY, params={"name": "story"}, headers={"content-type": "text/plain"}
     ).json()
-    job = service.train("next_word", corpus_id=corpus["id"], epochs=15, batch_size=8, hidden_size=32,
-                        embedding_size=16, learning_rate=0.02)
+    job = service.train(
+        "next_word",
+        corpus_id=corpus["id"],
+        epochs=15,
+        batch_size=8,
+        hidden_size=32,
+        embedding_size=16,
+        learning_rate=0.02,
+    )
     finished = service.wait_for_job(job["id"], timeout=300)
     assert finished["status"] == "succeeded", finished
     model = service.client.get(f"/models/{finished['model_id']}").json()
@@ -100,7 +117,9 @@ def test_bad_next_word_queries(
     assert message in str(response.json()["detail"])
 
 
-def test_text_with_a_binary_addition_model_is_refused(service: LiveService, demo_model: dict) -> None:
+def test_text_with_a_binary_addition_model_is_refused(
+    service: LiveService, demo_model: dict
+) -> None:
     adder = service.wait_for_job(service.train("binary_addition")["id"])
     for path in ("/predict", "/generate"):
         response = service.client.get(path, params={"text": "the cat", "model": adder["model_id"]})
@@ -112,7 +131,12 @@ def test_corpus_too_small_for_the_hyperparameters(service: LiveService) -> None:
     corpus = service.client.post(
         "/corpora", content=STORY, headers={"content-type": "text/plain"}
     ).json()
-    response = service.client.post("/train", json={
-        "task": "next_word", "hyperparams": {"corpus_id": corpus["id"], "batch_size": 512, "seq_len": 50}})
+    response = service.client.post(
+        "/train",
+        json={
+            "task": "next_word",
+            "hyperparams": {"corpus_id": corpus["id"], "batch_size": 512, "seq_len": 50},
+        },
+    )
     assert response.status_code == 422
     assert "lower batch_size or seq_len" in response.json()["detail"]

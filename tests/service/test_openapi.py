@@ -5,10 +5,19 @@ from __future__ import annotations
 from tests.conftest import LiveService
 
 CONTRACT = {
-    ("post", "/train"), ("get", "/jobs"), ("get", "/jobs/{job_id}"),
-    ("post", "/jobs/{job_id}/cancel"), ("get", "/jobs/{job_id}/metrics"), ("post", "/corpora"),
-    ("get", "/corpora"), ("get", "/corpora/{corpus_id}"), ("get", "/models"),
-    ("get", "/models/{model_id}"), ("get", "/predict"), ("get", "/generate"), ("get", "/healthz"),
+    ("post", "/train"),
+    ("get", "/jobs"),
+    ("get", "/jobs/{job_id}"),
+    ("post", "/jobs/{job_id}/cancel"),
+    ("get", "/jobs/{job_id}/metrics"),
+    ("post", "/corpora"),
+    ("get", "/corpora"),
+    ("get", "/corpora/{corpus_id}"),
+    ("get", "/models"),
+    ("get", "/models/{model_id}"),
+    ("get", "/predict"),
+    ("get", "/generate"),
+    ("get", "/healthz"),
 }
 
 
@@ -18,7 +27,9 @@ def test_docs_page_loads(service: LiveService) -> None:
     assert "swagger" in response.text.lower()
 
 
-def test_every_operation_has_a_summary_a_description_and_typed_responses(service: LiveService) -> None:
+def test_every_operation_has_a_summary_a_description_and_typed_responses(
+    service: LiveService,
+) -> None:
     schema = service.client.get("/openapi.json").json()
     operations = {
         (method, path): operation
@@ -37,7 +48,9 @@ def test_every_operation_has_a_summary_a_description_and_typed_responses(service
 
 def test_train_documents_the_default_body_as_an_example(service: LiveService) -> None:
     schema = service.client.get("/openapi.json").json()
-    examples = schema["paths"]["/train"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    examples = schema["paths"]["/train"]["post"]["requestBody"]["content"]["application/json"][
+        "examples"
+    ]
     default = examples["binary_addition"]["value"]
     assert default["task"] == "binary_addition"
     assert default["hyperparams"]["binary_dim"] == 8

@@ -11,7 +11,9 @@ from tests.conftest import postgres_available
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.skipif(not postgres_available(), reason="PostgreSQL is not reachable on 127.0.0.1:5432"),
+    pytest.mark.skipif(
+        not postgres_available(), reason="PostgreSQL is not reachable on 127.0.0.1:5432"
+    ),
 ]
 
 

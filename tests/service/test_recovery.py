@@ -62,7 +62,7 @@ def uninterrupted(service: LiveService) -> tuple[dict, dict, str]:
 
 
 def assert_same_run(service: LiveService, resumed: dict, uninterrupted: tuple) -> None:
-    reference, reference_series, reference_sha = uninterrupted
+    _, reference_series, reference_sha = uninterrupted
     series = metric_series(service, resumed["id"])
     for name in DETERMINISTIC:
         steps = [step for step, _ in series[name]]
@@ -82,7 +82,7 @@ def test_sigkill_of_the_worker_retries_from_the_checkpoint(
     finished = live.wait_for_job(job["id"], timeout=300)
     assert finished["status"] == "succeeded", finished
     assert finished["attempt"] == 2
-    assert_same_run(live, finished, (uninterrupted[0], uninterrupted[1], uninterrupted[2]))
+    assert_same_run(live, finished, uninterrupted)
     assert "exited with code -9" in live.log()
 
 

@@ -24,7 +24,12 @@ def test_api_key_guards_mutations_and_leaves_reads_open(service_factory) -> None
     assert missing.status_code == 401
     assert "X-API-Key" in missing.json()["detail"]
     assert live.client.post("/train", json=body, headers={"X-API-Key": "wrong"}).status_code == 401
-    assert live.client.post("/corpora", content="a b c", headers={"content-type": "text/plain"}).status_code == 401
+    assert (
+        live.client.post(
+            "/corpora", content="a b c", headers={"content-type": "text/plain"}
+        ).status_code
+        == 401
+    )
     assert live.client.post("/jobs/1/cancel").status_code == 401
     bearer = live.client.post("/train", json=body, headers={"Authorization": f"Bearer {KEY}"})
     assert bearer.status_code == 202
@@ -47,7 +52,9 @@ def test_a_corrupted_weight_blob_is_detected_and_named(service_factory) -> None:
     job = live.wait_for_job(live.train("binary_addition")["id"])
     model_id = job["model_id"]
     with sqlite3.connect(live.data_dir / "rnnlab.db") as connection:
-        (blob,) = connection.execute("SELECT weights FROM models WHERE id = ?", (model_id,)).fetchone()
+        (blob,) = connection.execute(
+            "SELECT weights FROM models WHERE id = ?", (model_id,)
+        ).fetchone()
         flipped = bytes([blob[0]]) + bytes([blob[1] ^ 0xFF]) + blob[2:]
         connection.execute("UPDATE models SET weights = ? WHERE id = ?", (flipped, model_id))
     response = live.client.get("/predict", params={"a": 1, "b": 2})
@@ -70,16 +77,18 @@ def test_object_arrays_are_refused_never_unpickled() -> None:
 
 
 def test_no_pickle_anywhere_in_the_code() -> None:
-    tracked = subprocess.run(["git", "ls-files", "*.py"], cwd=REPO, capture_output=True,
-                             text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     pattern = re.compile(r"\bpickle\b|allow_pickle\s*=\s*True")
     offenders = []
     for name in tracked:
         if name == "tests/service/test_security.py":
             continue  # this file names what it forbids
         text = (REPO / name).read_text()
-        offenders += [f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1)
-                      if pattern.search(line)]
+        offenders += [
+            f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1) if pattern.search(line)
+        ]
     assert tracked and offenders == []
     assert not any(Path(name).suffix in (".pkl", ".pickle") for name in tracked)
 
@@ -88,7 +97,9 @@ def test_errors_are_json_detail_without_internals(service: LiveService) -> None:
     responses = [
         service.client.get("/jobs/not-a-number"),
         service.client.get("/no/such/path"),
-        service.client.post("/train", content=b"{not json", headers={"content-type": "application/json"}),
+        service.client.post(
+            "/train", content=b"{not json", headers={"content-type": "application/json"}
+        ),
         service.client.get("/predict", params={"a": "1e999", "b": 1}),
         service.client.get("/jobs/99999999999999999999999"),
     ]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any, Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import exists, func, select
@@ -16,17 +16,22 @@ from service.tables import Corpus, Job, TrainedModel
 
 router = APIRouter(prefix="/corpora", tags=["corpora"])
 
-NOT_FOUND = {404: {"description": "No such corpus"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such corpus"}}
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "text/plain": {"schema": {"type": "string"},
-                           "example": "The cat sat on the mat. The dog sat on the log."},
+            "text/plain": {
+                "schema": {"type": "string"},
+                "example": "The cat sat on the mat. The dog sat on the log.",
+            },
             "multipart/form-data": {
-                "schema": {"type": "object",
-                           "properties": {"file": {"type": "array",
-                                                   "items": {"type": "string", "format": "binary"}}}}
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
+                }
             },
         },
     }
@@ -35,10 +40,16 @@ UPLOAD_BODY = {
 
 def to_public(corpus: Corpus) -> CorpusPublic:
     return CorpusPublic(
-        id=corpus.id, name=corpus.name, characters=corpus.characters, tokens=corpus.tokens,
-        vocabulary_size=corpus.vocabulary_size, unknown_threshold=corpus.unknown_threshold,
-        unknown_token_fraction=corpus.unknown_token_fraction, unknown_token=UNKNOWN_TOKEN,
-        sha256=corpus.sha256, created_at=corpus.created_at,
+        id=corpus.id,
+        name=corpus.name,
+        characters=corpus.characters,
+        tokens=corpus.tokens,
+        vocabulary_size=corpus.vocabulary_size,
+        unknown_threshold=corpus.unknown_threshold,
+        unknown_token_fraction=corpus.unknown_token_fraction,
+        unknown_token=UNKNOWN_TOKEN,
+        sha256=corpus.sha256,
+        created_at=corpus.created_at,
     )
 
 
@@ -66,8 +77,10 @@ async def _read_text(request: Request) -> str:
     status_code=status.HTTP_201_CREATED,
     summary="Upload a corpus",
     openapi_extra=UPLOAD_BODY,
-    responses={413: {"description": "Body over RNNLAB_MAX_UPLOAD_BYTES"},
-               422: {"description": "Not UTF-8, empty, or too short"}},
+    responses={
+        413: {"description": "Body over RNNLAB_MAX_UPLOAD_BYTES"},
+        422: {"description": "Not UTF-8, empty, or too short"},
+    },
 )
 async def create_corpus_endpoint(
     request: Request,
@@ -103,8 +116,12 @@ def read_dictionary(corpus_id: CorpusId, session: ReadSessionDep) -> DictionaryP
     return DictionaryPublic(
         corpus_id=corpus_id,
         unknown_token=UNKNOWN_TOKEN,
-        words={word: DictionaryEntry(id=i, count=count) for i, (word, count)
-               in enumerate(zip(dictionary["words"], dictionary["counts"], strict=True))},
+        words={
+            word: DictionaryEntry(id=i, count=count)
+            for i, (word, count) in enumerate(
+                zip(dictionary["words"], dictionary["counts"], strict=True)
+            )
+        },
     )
 
 
@@ -121,6 +138,8 @@ def delete_corpus(corpus_id: CorpusId, db: DatabaseDep) -> None:
         jobs = session.scalar(select(func.count()).where(Job.corpus_id == corpus_id)) or 0
         in_model = session.scalar(select(exists().where(TrainedModel.corpus_id == corpus_id)))
         if jobs or in_model:
-            raise Conflict(f"corpus {corpus_id} is used by {jobs} job(s) and their models: "
-                           "it cannot be deleted while they exist")
+            raise Conflict(
+                f"corpus {corpus_id} is used by {jobs} job(s) and their models: "
+                "it cannot be deleted while they exist"
+            )
         session.delete(corpus)

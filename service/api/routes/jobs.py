@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any, Annotated
 
 from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy import func, select
@@ -10,6 +10,7 @@ from service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, Se
 from service.corpora import demo_corpus_id, get_corpus
 from service.errors import InvalidInput, NotFound, job_not_found
 from service.jobs.queue import cancel_job, submit_job
+from service.memory import binary_addition_bytes, mib, next_word_bytes
 from service.schemas import (
     MAX_ID,
     BinaryAdditionHyperparams,
@@ -21,7 +22,6 @@ from service.schemas import (
     MetricsPublic,
     NextWordHyperparams,
 )
-from service.memory import binary_addition_bytes, mib, next_word_bytes
 from service.tables import Corpus, Job, Metric
 
 router = APIRouter(tags=["jobs"])
@@ -29,7 +29,10 @@ router = APIRouter(tags=["jobs"])
 TRAIN_EXAMPLES = {
     "binary_addition": {
         "summary": "Binary addition with the defaults",
-        "value": {"task": "binary_addition", "hyperparams": BinaryAdditionHyperparams().model_dump()},
+        "value": {
+            "task": "binary_addition",
+            "hyperparams": BinaryAdditionHyperparams().model_dump(),
+        },
     },
     "next_word": {
         "summary": "Next word on the demo corpus with the defaults",
@@ -37,23 +40,42 @@ TRAIN_EXAMPLES = {
     },
     "notes": {
         "summary": "The study notes' binary-addition run (batch 1, SGD, sigmoid)",
-        "value": {"task": "binary_addition", "hyperparams": {
-            "batch_size": 1, "optimizer": "sgd", "learning_rate": 0.1, "activation": "sigmoid",
-            "init": "normal", "init_std": 1.0, "iterations": 10000, "loss": "mse", "bias": False}},
+        "value": {
+            "task": "binary_addition",
+            "hyperparams": {
+                "batch_size": 1,
+                "optimizer": "sgd",
+                "learning_rate": 0.1,
+                "activation": "sigmoid",
+                "init": "normal",
+                "init_std": 1.0,
+                "iterations": 10000,
+                "loss": "mse",
+                "bias": False,
+            },
+        },
     },
 }
-NOT_FOUND = {404: {"description": "No such job"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such job"}}
 
 
 def to_public(job: Job) -> JobPublic:
     return JobPublic(
-        id=job.id, task=job.task, status=job.status, progress=job.progress,  # type: ignore[arg-type]
-        hyperparams=job.hyperparams, error=job.error, attempt=job.attempt,
-        cancel_requested=job.cancel_requested, corpus_id=job.corpus_id,
+        id=job.id,
+        task=job.task,
+        status=job.status,
+        progress=job.progress,  # type: ignore[arg-type]
+        hyperparams=job.hyperparams,
+        error=job.error,
+        attempt=job.attempt,
+        cancel_requested=job.cancel_requested,
+        corpus_id=job.corpus_id,
         worker=job.worker_id if job.status == "running" else None,
         checkpoint_step=job.checkpoint.step if job.checkpoint is not None else None,
         model_id=job.model.id if job.model is not None else None,
-        created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
     )
 
 
@@ -61,9 +83,11 @@ def to_public(job: Job) -> JobPublic:
     "/train",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a training job",
-    responses={404: {"description": "The corpus does not exist"},
-               422: {"description": "Invalid task or hyperparameters, or over the memory budget"},
-               429: {"description": "Too many queued jobs"}},
+    responses={
+        404: {"description": "The corpus does not exist"},
+        422: {"description": "Invalid task or hyperparameters, or over the memory budget"},
+        429: {"description": "Too many queued jobs"},
+    },
 )
 def create_job(
     body: Annotated[JobCreate, Body(openapi_examples=TRAIN_EXAMPLES)],
@@ -161,6 +185,8 @@ def read_metrics(
     rows = session.scalars(query.order_by(Metric.step, Metric.name))
     return MetricsPublic(
         job_id=job_id,
-        metrics=[MetricPublic(name=m.name, step=m.step, value=m.value, timestamp=m.timestamp)
-                 for m in rows],
+        metrics=[
+            MetricPublic(name=m.name, step=m.step, value=m.value, timestamp=m.timestamp)
+            for m in rows
+        ],
     )

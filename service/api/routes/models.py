@@ -15,9 +15,15 @@ router = APIRouter(prefix="/models", tags=["models"])
 
 def to_public(model: TrainedModel) -> ModelPublic:
     return ModelPublic(
-        id=model.id, job_id=model.job_id, task=model.task, hyperparams=model.hyperparams,
-        metrics=model.metrics, corpus_id=model.corpus_id, sha256=model.sha256,
-        size_bytes=model.size_bytes, created_at=model.created_at,
+        id=model.id,
+        job_id=model.job_id,
+        task=model.task,
+        hyperparams=model.hyperparams,
+        metrics=model.metrics,
+        corpus_id=model.corpus_id,
+        sha256=model.sha256,
+        size_bytes=model.size_bytes,
+        created_at=model.created_at,
     )
 
 
@@ -37,7 +43,9 @@ def read_models(
     return ModelsPublic(models=[to_public(m) for m in models], count=total)
 
 
-@router.get("/{model_id}", summary="Read a model", responses={404: {"description": "No such model"}})
+@router.get(
+    "/{model_id}", summary="Read a model", responses={404: {"description": "No such model"}}
+)
 def read_model(model_id: ModelId, session: ReadSessionDep) -> ModelPublic:
     """Task, hyperparameters, final metrics (e.g. `final_accuracy`), the job that trained it."""
     model = session.get(TrainedModel, model_id)
