@@ -11,9 +11,8 @@ from service.settings import get_settings
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from service.app import create_app
-
     from service.api.request_id import RequestIdFilter
+    from service.app import create_app
 
     settings = get_settings()
     handler = logging.StreamHandler()

@@ -63,7 +63,9 @@ class Database:
     @classmethod
     def connect(cls, url: str) -> Database:
         if _is_sqlite(url):
-            return cls(url, _make_sqlite_engine(url, "BEGIN"), _make_sqlite_engine(url, "BEGIN IMMEDIATE"))
+            return cls(
+                url, _make_sqlite_engine(url, "BEGIN"), _make_sqlite_engine(url, "BEGIN IMMEDIATE")
+            )
         engine = create_engine(url, pool_pre_ping=True)
         return cls(url, engine, engine)
 

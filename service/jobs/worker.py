@@ -30,7 +30,8 @@ def worker_main(settings_json: str, wake: Queue, parent_pid: int) -> None:
         os.nice(settings.worker_nice)  # requests preempt training, not the other way round
     _die_with_parent()
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr,
+        level=logging.INFO,
+        stream=sys.stderr,
         format="%(asctime)s worker[%(process)d] %(levelname)s %(name)s: %(message)s",
     )
 
