@@ -2,8 +2,13 @@
 
 Run (OpenBLAS tuning variables set on some machines slow numpy ~1.8x):
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/next_word.py [--epochs 1]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/next_word.py \
+        [--epochs 3] [--repeat 2] [--threads 2]
 
+Every training runs in its own subprocess (so each peak RSS is its own), numpy and torch
+alternating (numpy first in odd repeats, torch first in even ones) because the machine may be
+shared; the last lines are the medians over the repeats. ``--threads`` is RNNLAB_TRAIN_THREADS of
+the numpy run; BLAS then runs single-threaded (OPENBLAS_NUM_THREADS=1) unless ``--blas-threads``.
 Both runs use the same pre-processing, dictionary, train/test split, parallel streams, windows,
 carried state (truncated BPTT), Adam 0.005 and clipping at norm 5. torch is optional.
 """
@@ -11,9 +16,12 @@ carried state (truncated BPTT), Adam 0.005 and clipping at norm 5. torch is opti
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
-import resource
+import os
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,7 +42,24 @@ def emit(**figures: object) -> None:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def blas_info() -> list[dict[str, object]]:
+    """Which BLAS numpy runs, its kernel (architecture) and thread count, when threadpoolctl is
+    installed (bench only: models/ never imports it)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return [{"threadpoolctl": "not installed"}]
+    keys = ("internal_api", "version", "architecture", "num_threads", "threading_layer")
+    return [{k: d.get(k) for k in keys} for d in threadpool_info()]
 
 
 class EpochPrinter(TrainingHooks):
@@ -122,27 +147,15 @@ def run_torch(config: NextWordConfig, ids: np.ndarray, vocab: int) -> list[dict[
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
-    parser.add_argument("--no-torch", action="store_true", help="skip the torch reference")
-    args = parser.parse_args()
-
-    start = time.perf_counter()
-    words = preprocess(args.corpus.read_text(encoding="utf-8"))
+def load_corpus(path: Path) -> tuple[np.ndarray, int]:
+    words = preprocess(path.read_text(encoding="utf-8"))
     dictionary = build_dictionary(words)
-    ids = dictionary.encode(words)
-    emit(
-        corpus=str(args.corpus),
-        tokens=len(ids),
-        vocabulary_size=dictionary.size,
-        preprocess_seconds=round(time.perf_counter() - start, 3),
-    )
+    return dictionary.encode(words), dictionary.size
 
-    config = NextWordConfig(
-        cell=args.cell,
+
+def bench_config(cell: str, epochs: int) -> NextWordConfig:
+    return NextWordConfig(
+        cell=cell,
         embedding_size=100,
         hidden_size=128,
         seq_len=20,
@@ -150,42 +163,109 @@ def main() -> None:
         optimizer="adam",
         learning_rate=0.005,
         clip_norm=5.0,
-        epochs=args.epochs,
+        epochs=epochs,
         log_every=10**9,
     )
-    hooks = EpochPrinter()
-    train(config, ids, dictionary.size, hooks)
-    emit(impl="numpy", peak_rss_mb=round(peak_rss_mb(), 1))
 
+
+def worker(impl: str, args: argparse.Namespace) -> None:
+    """One training run in this process: a JSON line per epoch, then its peak RSS."""
+    ids, vocab = load_corpus(args.corpus)
+    config = bench_config(args.cell, args.epochs)
+    if impl == "numpy":
+        from models import softmax
+
+        emit(impl="numpy", train_threads=softmax.TRAIN_THREADS, blas=blas_info())
+        train(config, ids, vocab, EpochPrinter())
+    else:
+        import torch
+
+        emit(impl="torch", torch_version=torch.__version__, torch_threads=torch.get_num_threads())
+        run_torch(config, ids, vocab)
+    emit(impl=impl, peak_rss_mb=round(peak_rss_mb(), 1))
+
+
+def run_worker(impl: str, args: argparse.Namespace) -> list[dict]:
+    """Run `worker` in a subprocess (its own peak RSS); echo and return its JSON lines."""
+    env = dict(os.environ)
+    if impl == "numpy":
+        env["RNNLAB_TRAIN_THREADS"] = str(args.threads)
+        blas = args.blas_threads if args.blas_threads else (1 if args.threads > 1 else 2)
+        env["OPENBLAS_NUM_THREADS"] = str(blas)
+    cmd = [sys.executable, __file__, "--worker", impl, "--corpus", str(args.corpus)]
+    cmd += ["--epochs", str(args.epochs), "--cell", args.cell]
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+    for line in lines:
+        print(json.dumps(line), flush=True)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
+    parser.add_argument("--repeat", type=int, default=1, help="numpy/torch pairs, alternated")
+    parser.add_argument("--threads", type=int, default=2, help="RNNLAB_TRAIN_THREADS for numpy")
+    parser.add_argument("--blas-threads", type=int, default=0, help="0: 1 if --threads > 1")
+    parser.add_argument("--no-torch", action="store_true", help="skip the torch reference")
+    parser.add_argument("--worker", choices=["numpy", "torch"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args)
+        return
+
+    start = time.perf_counter()
+    ids, vocab = load_corpus(args.corpus)
+    emit(
+        corpus=str(args.corpus),
+        tokens=len(ids),
+        vocabulary_size=vocab,
+        preprocess_seconds=round(time.perf_counter() - start, 3),
+        load_average=os.getloadavg(),
+    )
+    impls = ["numpy"]
     if args.no_torch:
         emit(torch="skipped: --no-torch")
-        return
-    try:
-        import torch
-    except ImportError:
-        emit(torch="skipped: not installed")
-        return
-    emit(torch_version=torch.__version__, torch_threads=torch.get_num_threads())
-    reference = run_torch(config, ids, dictionary.size)
-    ours = hooks.epochs
-    for epoch, (a, b) in enumerate(zip(ours, reference, strict=True), start=1):
-        emit(
-            epoch=epoch,
-            tokens_per_second={
-                "numpy": round(a["tokens_per_second"]),
-                "torch": round(b["tokens_per_second"]),
-                "ratio": round(a["tokens_per_second"] / b["tokens_per_second"], 2),
-            },
-            test_perplexity={
-                "numpy": round(a["test_perplexity"], 1),
-                "torch": round(b["test_perplexity"], 1),
-            },
-            test_accuracy={
-                "numpy": round(a["test_accuracy"], 4),
-                "torch": round(b["test_accuracy"], 4),
-            },
-        )
-    emit(impl="numpy+torch", peak_rss_mb=round(peak_rss_mb(), 1))
+    else:
+        if importlib.util.find_spec("torch") is None:
+            emit(torch="skipped: not installed")
+        else:
+            impls.append("torch")
+    runs: dict[str, list[list[dict]]] = {impl: [] for impl in impls}
+    for r in range(args.repeat):
+        for impl in impls if r % 2 == 0 else impls[::-1]:
+            runs[impl].append(run_worker(impl, args))
+    summarise(runs, args.epochs)
+
+
+def summarise(runs: dict[str, list[list[dict]]], epochs: int) -> None:
+    """Medians over the repeats, per epoch: tokens/s (and numpy/torch per repeat), perplexity."""
+
+    def per_epoch(lines: list[dict], key: str) -> list[float]:
+        return [line[key] for line in lines if "epoch" in line and key in line]
+
+    def peak(lines: list[dict]) -> float:
+        return next(line["peak_rss_mb"] for line in lines if "peak_rss_mb" in line)
+
+    med = statistics.median
+    for epoch in range(epochs):
+        figures: dict[str, object] = {"summary": "median", "epoch": epoch + 1}
+        for key in ("tokens_per_second", "test_perplexity", "test_accuracy"):
+            figures[key] = {
+                impl: round(med(per_epoch(r, key)[epoch] for r in rs), 4 if "acc" in key else 1)
+                for impl, rs in runs.items()
+            }
+        if "torch" in runs:  # ratio within each numpy/torch pair, then the median
+            ratios = [
+                per_epoch(a, "tokens_per_second")[epoch] / per_epoch(b, "tokens_per_second")[epoch]
+                for a, b in zip(runs["numpy"], runs["torch"], strict=True)
+            ]
+            figures["tokens_per_second_ratio"] = round(med(ratios), 2)
+            figures["ratios"] = [round(x, 2) for x in ratios]
+        emit(**figures)
+    emit(summary="peak_rss_mb", **{impl: max(peak(r) for r in rs) for impl, rs in runs.items()})
 
 
 if __name__ == "__main__":

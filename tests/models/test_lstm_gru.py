@@ -237,3 +237,64 @@ def test_softmax_output_gradients_in_blocks(block_rows):
     loss_sum, hits = layer.evaluate(hs, targets)
     assert loss_sum == pytest.approx(loss * 6, rel=1e-12)
     assert hits == int((logits.argmax(-1) == targets).sum())
+
+
+@pytest.mark.parametrize("scale", [1.0, 40.0])  # 40: logits beyond EXP_SAFE take the shifted path
+def test_softmax_output_matches_reference_with_small_and_huge_logits(scale):
+    from models.softmax import EXP_SAFE
+
+    rng = np.random.default_rng(12)
+    layer = SoftmaxOutput(4, 9, rng, dtype=np.float64, block_rows=2)
+    randomize(layer, rng, scale=scale)
+    hs = rng.standard_normal((3, 5, 4))
+    targets = rng.integers(0, 9, (3, 5))
+    logits = hs @ layer.params[0] + layer.params[1]
+    assert (np.abs(logits).max() > EXP_SAFE) == (scale > 1)
+    loss, dlogits = softmax_cross_entropy(logits, targets)
+    assert layer.forward(hs, targets) == pytest.approx(loss, rel=1e-12)
+    assert np.isfinite(loss)
+    np.testing.assert_allclose(
+        layer.backward(), dlogits @ layer.params[0].T, rtol=1e-10, atol=1e-12
+    )
+    dW = hs.reshape(-1, 4).T @ dlogits.reshape(-1, 9)
+    np.testing.assert_allclose(layer.grads[0], dW, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(layer.grads[1], dlogits.sum(axis=(0, 1)), rtol=1e-10, atol=1e-12)
+
+
+def test_shards_and_parallel_map():
+    from models import softmax
+
+    assert softmax.shard_slices(7, 2) == [slice(0, 3), slice(3, 7)]
+    assert softmax.shard_slices(1, 2) == [slice(0, 1)]
+    old = softmax.TRAIN_THREADS
+    try:
+        softmax.set_train_threads(2)
+        assert softmax.parallel_map(lambda i: i * i, range(5)) == [0, 1, 4, 9, 16]
+    finally:
+        softmax.set_train_threads(old)
+
+
+@pytest.mark.parametrize("cls", [TimeLSTM, SoftmaxOutput])
+def test_layers_give_identical_results_on_one_or_two_threads(cls):
+    """Threads only change who computes a shard: every sum runs in the same order."""
+    from models import softmax
+
+    results = []
+    old = softmax.TRAIN_THREADS
+    try:
+        for threads in (1, 2):
+            softmax.set_train_threads(threads)
+            rng = np.random.default_rng(13)
+            layer = cls(6, 40, rng)
+            if cls is TimeLSTM:
+                out = layer.forward(rng.standard_normal((8, 5, 6)).astype(np.float32))
+                dx = layer.backward(rng.standard_normal(out.shape).astype(np.float32))
+            else:
+                hs = rng.standard_normal((8, 5, 6)).astype(np.float32)
+                out = np.array(layer.forward(hs, rng.integers(0, 40, (8, 5))))
+                dx = layer.backward()
+            results.append([out.copy(), dx.copy(), *(g.copy() for g in layer.grads)])
+    finally:
+        softmax.set_train_threads(old)
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)

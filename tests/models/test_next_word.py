@@ -325,3 +325,22 @@ def test_big_corpus_never_allocates_tokens_times_vocabulary():
     # tokens x vocab x 4 bytes would be 20 GB; one window's logits block plus the
     # parameters and optimizer state are a few MB.
     assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_training_is_bit_identical_on_one_or_two_threads():
+    """RNNLAB_TRAIN_THREADS changes the speed, never the weights (fixed shards, fixed sum order)."""
+    from models import softmax
+
+    ids, vocab = corpus(repeat=20)
+    config = NextWordConfig(epochs=2, **SMALL)
+    old = softmax.TRAIN_THREADS
+    try:
+        softmax.set_train_threads(1)
+        one = train(config, ids, vocab)
+        softmax.set_train_threads(2)
+        two = train(config, ids, vocab)
+    finally:
+        softmax.set_train_threads(old)
+    for name in one.weights:
+        np.testing.assert_array_equal(one.weights[name], two.weights[name], name)
+    assert one.metrics["test_loss"] == two.metrics["test_loss"]
