@@ -46,7 +46,7 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[bench]'
-	-$(BENCH_VENV)/bin/python -m pip install --quiet torch==2.13.0 || echo "torch unavailable: its comparisons will be skipped"
+	$(BENCH_VENV)/bin/python -m pip install --quiet torch==2.13.0 || echo "torch unavailable: its comparisons will be skipped"
 	touch $@
 
 bench: $(BENCH_VENV)/.installed
