@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -18,7 +17,7 @@ from service.api.security import require_api_key
 from service.corpora import ensure_demo_corpus
 from service.db import Database
 from service.errors import RnnlabError
-from service.inference import ModelCache
+from service.inference import ModelCache, NewestModels
 from service.jobs.supervisor import LocalExecutor
 from service.migrate import upgrade
 from service.settings import Settings, get_settings
@@ -27,12 +26,21 @@ UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     401: {"description": "RNNLAB_API_KEY is set and the request lacks it"}
 }
 
-api_router = APIRouter()
-api_router.include_router(health.router)
-for module in (jobs, models, corpora, predict):
-    api_router.include_router(
-        module.router, dependencies=[Depends(require_api_key)], responses=UNAUTHORIZED
-    )
+
+def build_router(settings: Settings) -> APIRouter:
+    """Every resource's router; behind the API key when one is set (never /healthz)."""
+    router = APIRouter()
+    router.include_router(health.router)
+    guarded = settings.api_key is not None
+    for module in (jobs, models, corpora, predict):
+        router.include_router(
+            module.router,
+            # No key, no dependency: a guard that always passes still costs every request.
+            dependencies=[Depends(require_api_key)] if guarded else [],
+            responses=UNAUTHORIZED if guarded else {},
+        )
+    return router
+
 
 DESCRIPTION = """Train classic recurrent networks written from scratch in numpy, as background
 jobs, and serve predictions from their saved weights.
@@ -54,7 +62,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     executor.start()
     app.state.db = db
     app.state.executor = executor
-    app.state.model_cache = ModelCache(settings.model_cache_size)
+    app.state.model_cache = ModelCache(settings.model_cache_size, NewestModels.for_database(db))
     try:
         yield
     finally:
@@ -81,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.include_router(api_router)
+    app.include_router(build_router(settings))
     app.add_exception_handler(RnnlabError, handle_domain_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestId)  # outermost of ours: a 413 or a bug's 500 carries the id too

@@ -20,11 +20,12 @@ api_key_header = APIKeyHeader(
 )
 
 
-def require_api_key(
+async def require_api_key(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     header_key: Annotated[str | None, Depends(api_key_header)],
 ) -> None:
+    # async: a plain check, no I/O, so no threadpool hop for every request.
     settings = request.app.state.settings
     if settings.api_key is None:
         return

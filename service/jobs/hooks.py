@@ -47,6 +47,7 @@ class DatabaseHooks(TrainingHooks):
         self.pending: list[dict[str, Any]] = []
         self.progress = 0.0
         self.stop_reason: str | None = None  # "cancelled" or "time limit"
+        self.saved_checkpoint = False  # whether this run wrote a checkpoint row
         self._last_flush = time.monotonic()
         self._last_checkpoint = time.monotonic()
 
@@ -55,8 +56,13 @@ class DatabaseHooks(TrainingHooks):
         now = utcnow()
         for name, value in metrics.items():
             self.pending.append(
-                {"job_id": self.job_id, "name": name, "step": step, "value": float(value),
-                 "timestamp": now}
+                {
+                    "job_id": self.job_id,
+                    "name": name,
+                    "step": step,
+                    "value": float(value),
+                    "timestamp": now,
+                }
             )
         self.progress = min(max(float(progress), 0.0), 1.0)
 
@@ -84,6 +90,7 @@ class DatabaseHooks(TrainingHooks):
             checkpoint.state = blob
             checkpoint.sha256 = sha256_hex(blob)
             checkpoint.created_at = utcnow()
+        self.saved_checkpoint = True
         self._last_checkpoint = time.monotonic()
 
     # --- writing -------------------------------------------------------------------------
@@ -93,8 +100,11 @@ class DatabaseHooks(TrainingHooks):
             raise JobLost("the service that started this worker is gone")
         owned = session.execute(
             update(Job)
-            .where(Job.id == self.job_id, Job.worker_id == self.worker_id,
-                   Job.status == JobStatus.RUNNING)
+            .where(
+                Job.id == self.job_id,
+                Job.worker_id == self.worker_id,
+                Job.status == JobStatus.RUNNING,
+            )
             .values(progress=self.progress, heartbeat_at=utcnow())
         )
         if owned.rowcount == 0:  # type: ignore[attr-defined]

@@ -54,6 +54,13 @@ def run_job(job_id: int) -> None:
         if job is None or job.status != JobStatus.RUNNING or job.worker_id != context.worker_id:
             return
         task, hyperparams = job.task, dict(job.hyperparams)
+        # A job that never ran (no checkpoint, no metric; a clean shutdown can hand a started
+        # job back with its attempt count unchanged) has nothing to restore or clean up:
+        # skipping _load_checkpoint saves a write transaction, and a wait for the write lock.
+        fresh = (
+            job.checkpoint is None
+            and session.scalar(select(Metric.id).where(Metric.job_id == job_id).limit(1)) is None
+        )
 
     hooks = DatabaseHooks(
         context.db,
@@ -64,13 +71,18 @@ def run_job(job_id: int) -> None:
         parent_pid=context.parent_pid,
     )
     try:
-        resume = _load_checkpoint(context.db, job_id)
+        resume = None if fresh else _load_checkpoint(context.db, job_id)
         result = tasks.train(context.db, task, hyperparams, hooks, resume)
     except TrainingStopped:
         if hooks.stop_reason == "time limit":
             limit = context.settings.job_time_limit_seconds
-            _finish(context, job_id, JobStatus.FAILED, f"time limit: the job ran {limit:g} s "
-                    "(RNNLAB_JOB_TIME_LIMIT_SECONDS); lower iterations or epochs")
+            _finish(
+                context,
+                job_id,
+                JobStatus.FAILED,
+                f"time limit: the job ran {limit:g} s "
+                "(RNNLAB_JOB_TIME_LIMIT_SECONDS); lower iterations or epochs",
+            )
         else:
             _finish(context, job_id, JobStatus.CANCELLED, None)
     except TrainingDiverged as error:
@@ -78,13 +90,18 @@ def run_job(job_id: int) -> None:
     except JobLost as error:
         log.warning("job %s: %s; stopping without writing", job_id, error)
     except MemoryError:
-        _finish(context, job_id, JobStatus.FAILED, "out of memory: lower batch_size, "
-                "hidden_size or the vocabulary (raise unknown_threshold)")
+        _finish(
+            context,
+            job_id,
+            JobStatus.FAILED,
+            "out of memory: lower batch_size, "
+            "hidden_size or the vocabulary (raise unknown_threshold)",
+        )
     except Exception as error:  # the worker must always finish the job's row
         log.exception("job %s failed", job_id)
         _finish(context, job_id, JobStatus.FAILED, f"internal error: {type(error).__name__}")
     else:
-        _publish(context, job_id, task, hyperparams, result, hooks)
+        _publish(context, job_id, task, hyperparams, result, hooks, had_checkpoint=not fresh)
 
 
 def _load_checkpoint(db: Database, job_id: int) -> dict | None:
@@ -116,28 +133,44 @@ def _publish(
     hyperparams: dict,
     result: TrainResult,
     hooks: DatabaseHooks,
+    had_checkpoint: bool = True,
 ) -> None:
     """Store the weights, the last metrics and the job's success in one transaction."""
     blob = arrays_to_npz(result.weights)
     with context.db.write() as session:
         if session.scalar(select(Job.cancel_requested).where(Job.id == job_id)):
-            outcome = session.execute(_owned(job_id, context.worker_id).values(
-                status=JobStatus.CANCELLED, finished_at=utcnow()))
+            # Cancelled while its last steps ran: no model, as for any cancelled job.
+            session.execute(
+                _owned(job_id, context.worker_id).values(
+                    status=JobStatus.CANCELLED, finished_at=utcnow()
+                )
+            )
             return
         now = utcnow()
-        outcome = session.execute(_owned(job_id, context.worker_id).values(
-            status=JobStatus.SUCCEEDED, progress=1.0, finished_at=now, heartbeat_at=now))
+        outcome = session.execute(
+            _owned(job_id, context.worker_id).values(
+                status=JobStatus.SUCCEEDED, progress=1.0, finished_at=now, heartbeat_at=now
+            )
+        )
         if outcome.rowcount == 0:  # type: ignore[attr-defined]
             log.warning("job %s was taken from this worker; its result is dropped", job_id)
             return
         if hooks.pending:
             session.execute(insert(Metric), hooks.pending)
-        session.add(TrainedModel(
-            job_id=job_id, task=task, hyperparams=hyperparams, metrics=result.metrics,
-            corpus_id=hyperparams.get("corpus_id"), weights=blob, sha256=sha256_hex(blob),
-            size_bytes=len(blob),
-        ))
-        session.query(Checkpoint).filter(Checkpoint.job_id == job_id).delete()
+        session.add(
+            TrainedModel(
+                job_id=job_id,
+                task=task,
+                hyperparams=hyperparams,
+                metrics=result.metrics,
+                corpus_id=hyperparams.get("corpus_id"),
+                weights=blob,
+                sha256=sha256_hex(blob),
+                size_bytes=len(blob),
+            )
+        )
+        if had_checkpoint or hooks.saved_checkpoint:  # else there is no row to delete
+            session.query(Checkpoint).filter(Checkpoint.job_id == job_id).delete()
 
 
 def _finish(
@@ -148,8 +181,13 @@ def _finish(
     hooks: DatabaseHooks | None = None,
 ) -> None:
     with context.db.write() as session:
-        outcome = session.execute(_owned(job_id, context.worker_id).values(
-            status=status, error=error, finished_at=utcnow()))
-        if outcome.rowcount and hooks is not None and hooks.pending:
+        outcome = session.execute(
+            _owned(job_id, context.worker_id).values(
+                status=status, error=error, finished_at=utcnow()
+            )
+        )
+        if outcome.rowcount == 0:  # type: ignore[attr-defined]
+            return  # taken from this worker: its new owner keeps the checkpoint
+        if hooks is not None and hooks.pending:
             session.execute(insert(Metric), hooks.pending)
         session.query(Checkpoint).filter(Checkpoint.job_id == job_id).delete()

@@ -150,3 +150,13 @@ def test_unknown_ids_get_404(service: LiveService) -> None:
         assert response.status_code == 404
         assert "does not exist" in response.json()["detail"]
     assert service.client.post("/jobs/424242/cancel").status_code == 404
+
+
+def test_the_next_request_after_success_gets_the_new_model(service_factory) -> None:
+    """/predict caches which model is newest (PRAGMA data_version): it is never stale."""
+    live = service_factory()
+    for seed in range(3):
+        job = live.wait_for_job(live.train("binary_addition", seed=seed)["id"])
+        assert job["status"] == "succeeded"
+        answer = live.client.get("/predict", params={"a": 37, "b": 45}).json()
+        assert answer["model_id"] == job["model_id"] and answer["sum"] == 82

@@ -1,32 +1,52 @@
+"""GET /predict and GET /generate.
+
+/predict is the hot path, so it is an `async def` that, once its model is loaded, touches
+neither the threadpool nor an ORM session (`ModelCache.cached`), and answers with a
+JSONResponse built from plain lists (same fields and OpenAPI schema as the response_model, no
+pydantic validation of our own output). What can take long runs in the threadpool: loading a
+model (`resolve_and_load`), a long next-word context, and every /generate.
+"""
+
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from models.text import UNKNOWN_TOKEN, preprocess
-from service.api.deps import ModelCacheDep, ReadSessionDep
 from service.errors import InvalidInput
-from service.inference import LoadedModel, ModelCache, load_model, resolve_model_id
-from service.schemas import BinaryAdditionPrediction, Generation, NextWordPrediction, WordProbability
+from service.inference import LoadedModel, ModelCache, resolve_and_load
+from service.schemas import MAX_ID, BinaryAdditionPrediction, Generation, NextWordPrediction
 from service.tasks import BINARY_ADDITION, NEXT_WORD
 
 router = APIRouter(tags=["predict"])
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such model, or none trained yet"},
     409: {"description": "The model's stored weights are corrupted"},
     422: {"description": "Invalid query"},
 }
-ModelQuery = Annotated[int | None, Query(ge=1, description="Model id; default the newest")]
+ModelQuery = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="Model id; default the newest")
+]
 TextQuery = Annotated[str | None, Query(max_length=10_000, description="Context (next word)")]
 BIG_INT = 2**62  # query ints beyond this are refused by validation, never overflow numpy
+# A context up to this long is read on the event loop (well under a millisecond); a longer one
+# goes to the threadpool so that it never holds up the other requests.
+INLINE_TEXT_CHARS = 1_000
 
 
-def _loaded(session: ReadSessionDep, cache: ModelCache, task: str, model: int | None) -> LoadedModel:
-    model_id = resolve_model_id(session, task, model)
-    return cache.get(model_id, lambda: load_model(session, model_id))
+async def _loaded(request: Request, task: str, model: int | None) -> LoadedModel:
+    """The model a request means: from the cache on the event loop, else loaded in a thread."""
+    cache: ModelCache = request.app.state.model_cache
+    loaded = cache.cached(task, model)
+    if loaded is None:
+        db = request.app.state.db
+        loaded = await run_in_threadpool(resolve_and_load, db, cache, task, model)
+    return loaded
 
 
 @router.get(
@@ -35,33 +55,44 @@ def _loaded(session: ReadSessionDep, cache: ModelCache, task: str, model: int | 
     response_model=BinaryAdditionPrediction | NextWordPrediction,
     responses=ERRORS,
 )
-def predict(
-    session: ReadSessionDep,
-    cache: ModelCacheDep,
+async def predict(
+    request: Request,
     a: Annotated[int | None, Query(ge=-BIG_INT, le=BIG_INT, description="First addend")] = None,
     b: Annotated[int | None, Query(ge=-BIG_INT, le=BIG_INT, description="Second addend")] = None,
     text: TextQuery = None,
     k: Annotated[int, Query(ge=1, description="How many next words (next word)")] = 5,
     model: ModelQuery = None,
-) -> BinaryAdditionPrediction | NextWordPrediction:
+) -> Any:
     """`?a=37&b=45` asks a binary-addition model; `?text=the cat&k=5` a next-word model."""
     if text is not None and (a is not None or b is not None):
         raise InvalidInput("give either a and b (binary addition) or text (next word), not both")
     if text is not None:
-        return _predict_next_word(_loaded(session, cache, NEXT_WORD, model), text, k)
+        loaded = await _loaded(request, NEXT_WORD, model)
+        if len(text) <= INLINE_TEXT_CHARS and loaded.lock.acquire(blocking=False):
+            try:
+                body = _predict_next_word(loaded, text, k)
+            finally:
+                loaded.lock.release()
+        else:  # a long context, or /generate holds this model: wait in a thread, not here
+            body = await run_in_threadpool(_locked, _predict_next_word, loaded, text, k)
+        return JSONResponse(body)
     if a is None or b is None:
         raise InvalidInput("give both a and b (e.g. ?a=37&b=45), or text for a next-word model")
-    return _predict_sum(_loaded(session, cache, BINARY_ADDITION, model), a, b)
+    return JSONResponse(_predict_sum(await _loaded(request, BINARY_ADDITION, model), a, b))
 
 
-def _predict_sum(loaded: LoadedModel, a: int, b: int) -> BinaryAdditionPrediction:
+def _locked(function, loaded: LoadedModel, *args):  # type: ignore[no-untyped-def]
+    with loaded.lock:
+        return function(loaded, *args)
+
+
+def _predict_sum(loaded: LoadedModel, a: int, b: int) -> dict[str, Any]:
+    """The fields of BinaryAdditionPrediction."""
     try:
-        total, bits, probabilities = loaded.predictor.predict(a, b)
+        total, bits, probabilities = loaded.predict_sum(a, b)
     except ValueError as error:
         raise InvalidInput(f"{error} (model {loaded.model_id})") from error
-    return BinaryAdditionPrediction(
-        sum=total, bits=bits, probabilities=probabilities, model_id=loaded.model_id
-    )
+    return {"sum": total, "bits": bits, "probabilities": probabilities, "model_id": loaded.model_id}
 
 
 def _context(loaded: LoadedModel, text: str) -> tuple[list[str], list[int], list[str]]:
@@ -77,49 +108,76 @@ def _context(loaded: LoadedModel, text: str) -> tuple[list[str], list[int], list
     return words, ids, unknown
 
 
-def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> NextWordPrediction:
+def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> dict[str, Any]:
+    """The fields of NextWordPrediction; the caller holds loaded.lock."""
     assert loaded.dictionary is not None
     vocabulary = loaded.dictionary.size
     if k > vocabulary:
-        raise InvalidInput(f"k must be in 1..{vocabulary} (the vocabulary of model "
-                           f"{loaded.model_id})")
+        raise InvalidInput(
+            f"k must be in 1..{vocabulary} (the vocabulary of model {loaded.model_id})"
+        )
     words, ids, unknown = _context(loaded, text)
     probabilities = loaded.predictor.next_distribution(ids)
     top = np.argpartition(-probabilities, k - 1)[:k]
-    top = top[np.argsort(-probabilities[top], kind="stable")]
-    return NextWordPrediction(
-        predictions=[
-            WordProbability(word=loaded.dictionary.words[i], probability=float(probabilities[i]),
-                            unknown=loaded.dictionary.words[i] == UNKNOWN_TOKEN)
-            for i in top
+    top = top[np.argsort(-probabilities[top], kind="stable")]  # most likely first
+    dictionary_words = loaded.dictionary.words
+    return {
+        "predictions": [
+            {
+                "word": dictionary_words[i],
+                "probability": p,
+                "unknown": dictionary_words[i] == UNKNOWN_TOKEN,
+            }
+            for i, p in zip(top.tolist(), probabilities[top].tolist(), strict=True)
         ],
-        model_id=loaded.model_id, context=words, unknown_words=unknown,
-    )
+        "model_id": loaded.model_id,
+        "context": words,
+        "unknown_words": unknown,
+    }
 
 
 @router.get("/generate", summary="Continue a text (next word)", responses=ERRORS)
-def generate(
-    session: ReadSessionDep,
-    cache: ModelCacheDep,
+async def generate(
+    request: Request,
     text: Annotated[str, Query(max_length=10_000, description="The prompt")],
     words: Annotated[int, Query(ge=1, le=500, description="Words to generate")] = 20,
     temperature: Annotated[float, Query(gt=0, le=100, description="Sampling temperature")] = 1.0,
     top_k: Annotated[int | None, Query(ge=1, description="Sample among the k most likely")] = None,
-    seed: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="For a repeatable text")] = None,
+    seed: Annotated[
+        int | None, Query(ge=0, le=2**63 - 1, description="For a repeatable text")
+    ] = None,
     model: ModelQuery = None,
 ) -> Generation:
     """Sample a continuation word by word, carrying the recurrent state."""
-    loaded = _loaded(session, cache, NEXT_WORD, model)
+    loaded = await _loaded(request, NEXT_WORD, model)
+    # Up to 500 sampled words: always in the threadpool, never on the event loop.
+    return await run_in_threadpool(
+        _locked, _generate, loaded, text, words, temperature, top_k, seed
+    )
+
+
+def _generate(
+    loaded: LoadedModel,
+    text: str,
+    words: int,
+    temperature: float,
+    top_k: int | None,
+    seed: int | None,
+) -> Generation:
     assert loaded.dictionary is not None
     if top_k is not None and top_k > loaded.dictionary.size:
-        raise InvalidInput(f"top_k must be in 1..{loaded.dictionary.size} (the vocabulary of "
-                           f"model {loaded.model_id})")
+        raise InvalidInput(
+            f"top_k must be in 1..{loaded.dictionary.size} (the vocabulary of "
+            f"model {loaded.model_id})"
+        )
     context, ids, unknown = _context(loaded, text)
     generated = loaded.predictor.generate(
         ids, words, temperature, top_k, np.random.default_rng(seed)
     )
     continuation = loaded.dictionary.decode(generated)
     return Generation(
-        text=" ".join(context + continuation), continuation=continuation,
-        model_id=loaded.model_id, unknown_words=unknown,
+        text=" ".join(context + continuation),
+        continuation=continuation,
+        model_id=loaded.model_id,
+        unknown_words=unknown,
     )
