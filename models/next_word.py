@@ -17,6 +17,8 @@ The last ``test_fraction`` of the tokens is the test set (the notes train on the
 from __future__ import annotations
 
 import json
+import math
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -150,12 +152,17 @@ def _enough(config: NextWordConfig, n_tokens: int) -> bool:
 
 def min_tokens(config: NextWordConfig) -> int:
     """The fewest corpus tokens giving one full training batch and one test window."""
-    need_train = (
-        config.batch_size * config.seq_len + 1
-        if config.mode == "bptt"
-        else config.chunk_size + config.batch_size
-    )
-    n = int(need_train / (1.0 - config.test_fraction))  # a lower bound; rounding is checked below
+    if config.mode == "bptt":
+        need_train, need_test = config.batch_size * config.seq_len + 1, config.seq_len + 1
+    else:
+        need_train, need_test = config.chunk_size + config.batch_size, config.chunk_size + 1
+    fraction = config.test_fraction
+    # n_test = int(n * fraction) and n_train = n - n_test: start just below the real-valued
+    # bounds, then step over the rounding (a few steps; never a search from zero).
+    bound = max(need_train / (1.0 - fraction), need_test / fraction)
+    if not math.isfinite(bound) or bound > sys.maxsize // 2:
+        return sys.maxsize  # a test fraction this small can never hold a test window
+    n = max(int(bound) - 2, need_train + need_test)
     while not _enough(config, n):
         n += 1
     return n

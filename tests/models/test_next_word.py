@@ -344,3 +344,16 @@ def test_training_is_bit_identical_on_one_or_two_threads():
     for name in one.weights:
         np.testing.assert_array_equal(one.weights[name], two.weights[name], name)
     assert one.metrics["test_loss"] == two.metrics["test_loss"]
+
+
+def test_min_tokens_is_immediate_even_for_a_vanishing_test_fraction() -> None:
+    # It once searched upwards from the training bound: effectively forever for 5e-324.
+    import sys
+    import time
+
+    from models.next_word import NextWordConfig, min_tokens
+
+    started = time.perf_counter()
+    assert min_tokens(NextWordConfig(test_fraction=5e-324)) == sys.maxsize
+    assert min_tokens(NextWordConfig(test_fraction=1e-9)) == 21_000_000_000
+    assert time.perf_counter() - started < 1.0
