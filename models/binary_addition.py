@@ -31,7 +31,9 @@ from models.training import (
 
 EXHAUSTIVE_MAX_PAIRS = 2**16  # evaluate every pair up to this many, else a fixed sample
 EVAL_SAMPLE_SEED = 20240601  # the fixed sample is the same for every model
-EVAL_CHUNK = 8192  # pairs per forward pass in evaluation: bounds memory at binary_dim 32
+# Pairs per forward pass in evaluation: bounds memory at binary_dim 32, and lets a stop check
+# that fails (most do) end after its first chunk instead of reading every pair.
+EVAL_CHUNK = 2048
 
 
 @dataclass(frozen=True)
@@ -239,36 +241,67 @@ class BinaryAdditionNet:
             p[...] = w
 
 
+@dataclass(frozen=True)
+class EvaluationSet:
+    """Evaluation pairs made into inputs and targets once, in chunks of EVAL_CHUNK pairs."""
+
+    chunks: list[tuple[NDArray, NDArray]]  # (xs (n, T, 2), target bits (n, T) uint8)
+    binary_dim: int
+
+    @classmethod
+    def build(cls, a: NDArray, b: NDArray, binary_dim: int) -> EvaluationSet:
+        chunks = [
+            (
+                make_inputs(a[i : i + EVAL_CHUNK], b[i : i + EVAL_CHUNK], binary_dim),
+                to_bits(a[i : i + EVAL_CHUNK] + b[i : i + EVAL_CHUNK], binary_dim),
+            )
+            for i in range(0, len(a), EVAL_CHUNK)
+        ]
+        return cls(chunks, binary_dim)
+
+    @property
+    def pairs(self) -> int:
+        return sum(len(ts) for _, ts in self.chunks)
+
+
 def evaluate(
     net: BinaryAdditionNet, config: BinaryAdditionConfig, a: NDArray, b: NDArray
 ) -> dict[str, float]:
     """Exact-match accuracy, per-bit accuracy and mean loss over the pairs (a, b), chunked."""
+    result = evaluate_set(net, config, EvaluationSet.build(a, b, config.binary_dim))
+    assert result is not None
+    return result
+
+
+def evaluate_set(
+    net: BinaryAdditionNet,
+    config: BinaryAdditionConfig,
+    pairs: EvaluationSet,
+    give_up_below: float | None = None,
+) -> dict[str, float] | None:
+    """The metrics of `evaluate`; None as soon as the exact-match accuracy is certain to stay
+    below `give_up_below` (a failed stop check then costs a chunk, not every pair)."""
     loss_fn = sigmoid_loss(config.loss)
-    with np.errstate(all="ignore"):  # a broken model shows as a non-finite loss, not a crash
-        return _evaluate(net, loss_fn, config.binary_dim, a, b)
-
-
-def _evaluate(
-    net: BinaryAdditionNet, loss_fn: LossFn, binary_dim: int, a: NDArray, b: NDArray
-) -> dict[str, float]:
-    exact = bits_ok = 0
+    total = pairs.pairs
+    allowed_misses = None if give_up_below is None else total - math.ceil(give_up_below * total)
+    exact = bits_ok = seen = 0
     loss_sum = 0.0
-    for i in range(0, len(a), EVAL_CHUNK):
-        ac, bc = a[i : i + EVAL_CHUNK], b[i : i + EVAL_CHUNK]
-        xs = make_inputs(ac, bc, binary_dim)
-        ts = to_bits(ac + bc, binary_dim)
-        logits = net.forward(xs)
-        loss, _ = loss_fn(logits, ts.astype(np.float32))
-        loss_sum += loss * len(ac)
-        right = (logits > 0) == ts  # (n, T)
-        exact += int(right.all(axis=1).sum())
-        bits_ok += int(right.sum())
-    n = len(a)
+    with np.errstate(all="ignore"):  # a broken model shows as a non-finite loss, not a crash
+        for xs, ts in pairs.chunks:
+            logits = net.forward(xs)
+            loss, _ = loss_fn(logits, ts.astype(np.float32))
+            loss_sum += loss * len(ts)
+            right = (logits > 0) == ts  # (n, T)
+            exact += int(right.all(axis=1).sum())
+            bits_ok += int(right.sum())
+            seen += len(ts)
+            if allowed_misses is not None and seen - exact > allowed_misses:
+                return None
     return {
-        "accuracy": exact / n,
-        "bit_accuracy": bits_ok / (n * binary_dim),
-        "loss": loss_sum / n,
-        "pairs": float(n),
+        "accuracy": exact / total,
+        "bit_accuracy": bits_ok / (total * pairs.binary_dim),
+        "loss": loss_sum / total,
+        "pairs": float(total),
     }
 
 
@@ -384,8 +417,8 @@ def train(
     net = BinaryAdditionNet(c, rng)
     opt = make_optimizer(c.optimizer, c.learning_rate)
     loss_fn = sigmoid_loss(c.loss)
-    eval_a, eval_b = evaluation_pairs(c.binary_dim)
-    stop_check = _StopCheck(len(eval_a))
+    eval_set = EvaluationSet.build(*evaluation_pairs(c.binary_dim), c.binary_dim)
+    stop_check = _StopCheck(eval_set.pairs)
     step = 0
     if resume is not None:
         rng, step = _restore(resume, net, opt, stop_check)
@@ -403,8 +436,8 @@ def train(
 
         stopping = False
         if stop_check.due(right, c.batch_size, c.stop_at_accuracy):
-            final = evaluate(net, c, eval_a, eval_b)
-            stopping = final["accuracy"] >= c.stop_at_accuracy
+            final = evaluate_set(net, c, eval_set, give_up_below=c.stop_at_accuracy)
+            stopping = final is not None
             if not stopping:
                 stop_check.missed()
         if step % c.log_every == 0 or stopping or step == c.iterations:
@@ -417,7 +450,8 @@ def train(
             hooks.save_checkpoint(step, _checkpoint(net, opt, rng, step, stop_check))
 
     if final is None or not stopping:
-        final = evaluate(net, c, eval_a, eval_b)
+        final = evaluate_set(net, c, eval_set)
+        assert final is not None
     if not math.isfinite(final["loss"]):
         raise TrainingDiverged(
             f"loss became {'NaN' if math.isnan(final['loss']) else 'infinite'} at step {step}: "

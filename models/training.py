@@ -58,7 +58,7 @@ def check_finite(loss: float, step: int) -> None:
 
 
 def rng_to_array(rng: Generator) -> NDArray[np.uint8]:
-    """The generator's bit_generator.state as JSON bytes in a uint8 array (npz-able, never pickled)."""
+    """bit_generator.state as JSON bytes in a uint8 array (npz-able, never pickled)."""
     text = json.dumps(rng.bit_generator.state, sort_keys=True)
     return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).copy()
 
