@@ -106,6 +106,8 @@ def worker(size: int, args: argparse.Namespace) -> None:
             "test_perplexity": round(hooks.epoch_metrics["test_perplexity"], 1),
         }
     else:
+        if hooks.stop == 0.0:
+            raise SystemExit(f"{size} tokens: the epoch ended before {args.steps} timed steps")
         tps = args.steps * tokens_per_step / (hooks.stop - hooks.start)
         extra = {"timed_steps": args.steps}
     emit(
@@ -124,7 +126,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--sizes", type=int, nargs="+", default=[200_000, 1_000_000, 10_000_000])
-    parser.add_argument("--steps", type=int, default=150)
+    # 10 warm-up + 100 timed steps fit in the first epoch of the smallest size (125 steps).
+    parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--full-epoch", action="store_true")
     parser.add_argument("--threads", type=int, default=2, help="RNNLAB_TRAIN_THREADS")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
