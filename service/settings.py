@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     )
     max_concurrent_jobs: int = Field(1, ge=1, le=64, description="Worker processes.")
     worker_threads: int = Field(
-        default_factory=_default_worker_threads, ge=1, description="BLAS threads per worker."
+        default_factory=_default_worker_threads, ge=1, description="Training threads per worker."
     )
     worker_nice: int = Field(10, ge=0, le=19, description="CPU niceness added to workers.")
     max_attempts: int = Field(3, ge=1, description="Attempts before a job is 'worker lost'.")

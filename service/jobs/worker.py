@@ -1,7 +1,7 @@
 """A worker process: claims queued jobs from the database and runs them, one at a time.
 
 This module is the spawn target, so it imports numpy (through the runner) only after it has
-bounded the BLAS threads: OpenBLAS reads its thread count once, at import.
+set the thread counts: OpenBLAS reads its own once, at import.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ def worker_main(settings_json: str, wake: Queue, parent_pid: int) -> None:
     from service.settings import Settings
 
     settings = Settings.model_validate_json(settings_json)
+    # The model's own thread pool (row shards of the output layer) uses the worker's threads;
+    # BLAS stays single-threaded under it, as two pools on the same cores oversubscribe them.
     for variable in THREAD_VARIABLES:
-        os.environ[variable] = str(settings.worker_threads)
+        os.environ[variable] = "1"
+    os.environ["RNNLAB_TRAIN_THREADS"] = str(settings.worker_threads)
     with contextlib.suppress(OSError):
         os.nice(settings.worker_nice)  # requests preempt training, not the other way round
     _die_with_parent()
