@@ -25,6 +25,8 @@ from models.training import (
     TrainingStopped,
     TrainResult,
     check_finite,
+    copy_weights,
+    load_weights,
     rng_from_array,
     rng_to_array,
 )
@@ -224,21 +226,11 @@ class BinaryAdditionNet:
         return d
 
     def weights(self) -> dict[str, NDArray]:
-        return {n: p.copy() for n, p in zip(self.param_names, self.params, strict=True)}
+        return copy_weights(self.param_names, self.params)
 
     def load_weights(self, weights: dict[str, NDArray]) -> None:
         """Copy `weights` in place; ValueError on missing names or wrong shapes."""
-        missing = [n for n in self.param_names if n not in weights]
-        if missing:
-            raise ValueError(f"weights do not fit this configuration: missing {', '.join(missing)}")
-        for n, p in zip(self.param_names, self.params, strict=True):
-            w = np.asarray(weights[n])
-            if w.shape != p.shape:
-                raise ValueError(
-                    f"weights do not fit this configuration: {n} has shape {w.shape}, "
-                    f"expected {p.shape}"
-                )
-            p[...] = w
+        load_weights(self.param_names, self.params, weights)
 
 
 @dataclass(frozen=True)

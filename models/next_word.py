@@ -38,6 +38,8 @@ from models.training import (
     TrainingStopped,
     TrainResult,
     check_finite,
+    copy_weights,
+    load_weights,
     rng_from_array,
     rng_to_array,
 )
@@ -287,17 +289,10 @@ class NextWordModel:
             layer.set_state({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
 
     def weights(self) -> dict[str, NDArray]:
-        return {name: p.copy() for name, p in zip(self.names, self.params, strict=True)}
+        return copy_weights(self.names, self.params)
 
     def load_weights(self, weights: Mapping[str, NDArray]) -> None:
-        missing = [n for n in self.names if n not in weights]
-        if missing:
-            raise ValueError(f"weights are missing {', '.join(missing)}: not this configuration's")
-        for name, p in zip(self.names, self.params, strict=True):
-            w = np.asarray(weights[name])
-            if w.shape != p.shape:
-                raise ValueError(f"weight {name} has shape {w.shape}, expected {p.shape}")
-            p[...] = w
+        load_weights(self.names, self.params, weights)
 
     # -- passes --------------------------------------------------------------------------------
     def hidden(self, ids: NDArray, rng: Generator | None = None) -> NDArray:

@@ -70,3 +70,23 @@ def rng_from_array(a: NDArray[np.uint8]) -> Generator:
     bit_generator = bit_generator_cls()
     bit_generator.state = state
     return Generator(bit_generator)
+
+
+def copy_weights(names: list[str], params: list[NDArray]) -> dict[str, NDArray]:
+    """A model's parameters by name, copied (the model goes on training)."""
+    return {name: p.copy() for name, p in zip(names, params, strict=True)}
+
+
+def load_weights(names: list[str], params: list[NDArray], weights: Mapping[str, NDArray]) -> None:
+    """Copy `weights` into `params` in place; ValueError naming what does not fit."""
+    missing = [name for name in names if name not in weights]
+    if missing:
+        raise ValueError(f"weights do not fit this configuration: missing {', '.join(missing)}")
+    for name, p in zip(names, params, strict=True):
+        w = np.asarray(weights[name])
+        if w.shape != p.shape:
+            raise ValueError(
+                f"weights do not fit this configuration: {name} has shape {w.shape}, "
+                f"expected {p.shape}"
+            )
+        p[...] = w
