@@ -67,6 +67,8 @@ def test_generate_is_repeatable_with_a_seed(service: LiveService, demo_model: di
     assert len(first["continuation"]) == 12
     assert first["text"].startswith("in the morning ")
     assert first["model_id"] == demo_model["model_id"]
+    long = service.client.get("/generate", params={"text": "the", "words": 300, "seed": 1}).json()
+    assert "<unk>" not in long["continuation"]
 
 
 def test_uploaded_corpus_is_learned(service: LiveService) -> None:

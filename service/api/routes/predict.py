@@ -148,7 +148,7 @@ async def generate(
     ] = None,
     model: ModelQuery = None,
 ) -> Generation:
-    """Sample a continuation word by word, carrying the recurrent state."""
+    """Sample a continuation word by word, carrying the recurrent state (never `<unk>`)."""
     loaded = await _loaded(request, NEXT_WORD, model)
     # Up to 500 sampled words: always in the threadpool, never on the event loop.
     return await run_in_threadpool(
@@ -171,8 +171,10 @@ def _generate(
             f"model {loaded.model_id})"
         )
     context, ids, unknown = _context(loaded, text)
+    # The unknown token stands for many rare words: as generated text it would read "<unk>".
+    unknown_id = loaded.dictionary.id_of(UNKNOWN_TOKEN)
     generated = loaded.predictor.generate(
-        ids, words, temperature, top_k, np.random.default_rng(seed)
+        ids, words, temperature, top_k, np.random.default_rng(seed), banned=(unknown_id,)
     )
     continuation = loaded.dictionary.decode(generated)
     return Generation(
