@@ -122,7 +122,7 @@ def _check_choice(name: str, v: object, allowed: tuple[str, ...]) -> None:
 
 
 def _check_positive(name: str, v: object) -> None:
-    if not _is_real(v) or not math.isfinite(v) or v <= 0:  # type: ignore[arg-type]
+    if not _is_real(v) or not math.isfinite(v) or v <= 0:  # type: ignore[arg-type,operator]
         raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
 
 
@@ -423,7 +423,8 @@ def train(
         step += 1
         xs, ts = sample_batch(rng, c.batch_size, c.binary_dim)
         loss = _train_step(net, opt, loss_fn, c.clip_norm, xs, ts, step)
-        right = int(((net.logits > 0) == ts).all(axis=1).sum())
+        logits: NDArray = net.logits  # type: ignore[assignment]  # set by the forward pass
+        right = int(np.all((logits > 0) == ts, axis=1).sum())
         accuracy = right / c.batch_size
 
         stopping = False

@@ -244,7 +244,7 @@ class NextWordModel:
         self.recurrent = []
         size = config.embedding_size
         for _ in range(config.num_layers):
-            options = {"peephole": True} if config.peephole else {}
+            options: dict[str, Any] = {"peephole": True} if config.peephole else {}
             self.recurrent.append(
                 make_recurrent(
                     config.cell,
@@ -332,6 +332,7 @@ class NextWordModel:
 
 # -- training ----------------------------------------------------------------------------------
 def _test_batches(config: NextWordConfig, test_ids: NDArray) -> Iterator[tuple[NDArray, NDArray]]:
+    windows: BpttBatches | ChunkBatches
     if config.mode == "bptt":
         streams = max(1, min(config.batch_size, (len(test_ids) - 1) // config.seq_len))
         windows = BpttBatches(test_ids, streams, config.seq_len)
