@@ -11,9 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _default_worker_threads() -> int:
-    # Leave a core to the web process: training runs at a lower priority, but BLAS threads
-    # spinning on every core would still make requests wait.
-    return max(1, (os.cpu_count() or 2) // 2)
+    # Every core: workers run niced (RNNLAB_WORKER_NICE), so a request still preempts training
+    # (measured: binary /predict keeps its idle throughput while a 2-thread job trains).
+    return os.cpu_count() or 1
 
 
 class Settings(BaseSettings):
