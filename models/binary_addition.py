@@ -51,7 +51,7 @@ class BinaryAdditionConfig:
     init_std: float = 1.0  # std for init="normal"
     optimizer: str = "adam"
     learning_rate: float = 0.05
-    batch_size: int = 128
+    batch_size: int = 64  # the fastest to 100% of 64, 128, 256 (median of 20 seeds)
     iterations: int = 2000
     clip_norm: float | None = None
     loss: str = "bce"
