@@ -570,5 +570,8 @@ def _sample(
     if top_k is not None and top_k < len(logits):
         cutoff = np.partition(logits, -top_k)[-top_k]
         logits[logits < cutoff] = -np.inf
-    probs = _softmax(logits / temperature)
+    # Shift before dividing: a tiny temperature then sends the others to -inf (greedy), not
+    # every logit to +-inf and the probabilities to NaN.
+    with np.errstate(over="ignore"):  # overflowing to -inf is the point
+        probs = _softmax((logits - logits.max()) / temperature)
     return int(rng.choice(len(probs), p=probs))

@@ -357,3 +357,13 @@ def test_min_tokens_is_immediate_even_for_a_vanishing_test_fraction() -> None:
     assert min_tokens(NextWordConfig(test_fraction=5e-324)) == sys.maxsize
     assert min_tokens(NextWordConfig(test_fraction=1e-9)) == 21_000_000_000
     assert time.perf_counter() - started < 1.0
+
+
+def test_a_vanishing_temperature_samples_greedily() -> None:
+    # Dividing the raw logits by 5e-324 made them +-inf and the probabilities NaN.
+    from models.next_word import _sample
+
+    logits = np.array([1.0, 3.0, 2.0], dtype=np.float32)
+    rng = np.random.default_rng(0)
+    assert [_sample(logits, 5e-324, None, rng, ()) for _ in range(5)] == [1] * 5
+    assert _sample(logits, 5e-324, None, rng, (1,)) == 2
