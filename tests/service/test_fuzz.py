@@ -31,6 +31,9 @@ def test_schemathesis_finds_nothing(service_factory, tmp_path: Path) -> None:
         job_memory_budget=str(512 * 2**20),
         max_upload_bytes=str(2**20),
     )
+    # A model of each task, so that /predict and /generate are reached past their 404.
+    for task, hyperparams in (("binary_addition", {}), ("next_word", {"epochs": 1})):
+        assert live.wait_for_job(live.train(task, **hyperparams)["id"])["status"] == "succeeded"
     report = tmp_path / "schemathesis.txt"
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
@@ -41,7 +44,7 @@ def test_schemathesis_finds_nothing(service_factory, tmp_path: Path) -> None:
         "--phases",
         "examples,fuzzing",
         "--max-examples",
-        "40",
+        "60",
         "--seed",
         "20261122",
         "--workers",
@@ -50,12 +53,19 @@ def test_schemathesis_finds_nothing(service_factory, tmp_path: Path) -> None:
         "--no-color",
         "--suppress-health-check",
         "all",
-        # The coverage phase is left out: on Python 3.11 it trips an AST-recursion error inside
-        # hypothesis itself (not in this service) while describing a filter.
+        # The coverage phase is left out: it trips the hypothesis crash described below on
+        # most runs.
     ]
     with report.open("w") as out:
         result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, timeout=900)
     text = report.read_text(errors="replace")
     short = "\n".join(line[:300] for line in text.splitlines()[-120:])
-    assert result.returncode == 0, short
+    if result.returncode != 0:
+        # Any failed check fails the test. Hypothesis itself sometimes crashes on Python 3.11
+        # while describing a strategy ("AST constructor recursion depth mismatch", a CPython
+        # ast bug); the operation it was generating for is then not tested, the rest is.
+        assert "Failures:" not in text, short
+        tool_errors = text.count("AST constructor recursion depth mismatch")
+        assert tool_errors and tool_errors == text.count("Runtime Error\n"), short
+        assert "Network Error" not in text, short
     assert live.client.get("/healthz").status_code == 200
