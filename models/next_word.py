@@ -496,6 +496,9 @@ class NextWordPredictor:
         self.model = model
         self.vocab_size = model.vocab_size
         model.set_stateful(True)  # the context runs once; generation feeds one word at a time
+        for layer in model.recurrent:  # the weights are fixed from here on (only LSTM caches)
+            if hasattr(layer, "freeze"):
+                layer.freeze()
 
     @classmethod
     def from_weights(
