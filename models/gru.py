@@ -24,9 +24,10 @@ from numpy.typing import DTypeLike, NDArray
 
 from models.initializers import init_weight
 from models.lstm import sigmoid_
+from models.recurrent import HiddenState
 
 
-class TimeGRU:
+class TimeGRU(HiddenState):
     """GRU over T steps: forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs) -> dxs (N, T, D).
 
     ``stateful`` works as in TimeLSTM (carried h, dropped when the batch size changes).
@@ -56,15 +57,6 @@ class TimeGRU:
         self.stateful = False
         self.h: NDArray | None = None  # (N, H) carried state
         self._cache: tuple[NDArray, ...] | None = None
-
-    def reset_state(self) -> None:
-        self.h = None
-
-    def get_state(self) -> dict[str, NDArray]:
-        return {} if self.h is None else {"h": self.h.copy()}
-
-    def set_state(self, d: dict[str, NDArray]) -> None:
-        self.h = None if d.get("h") is None else np.array(d["h"], dtype=self.dtype)
 
     def forward(self, xs: NDArray) -> NDArray:
         N, T, D = xs.shape

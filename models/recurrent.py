@@ -15,7 +15,23 @@ from models.initializers import init_weight
 CELLS = ("rnn", "lstm", "gru")
 
 
-class TimeRNN:
+class HiddenState:
+    """The carried state of a layer whose state is one hidden array `h` (RNN, GRU)."""
+
+    h: NDArray | None
+    dtype: np.dtype
+
+    def reset_state(self) -> None:
+        self.h = None
+
+    def get_state(self) -> dict[str, NDArray]:
+        return {} if self.h is None else {"h": self.h.copy()}
+
+    def set_state(self, d: dict[str, NDArray]) -> None:
+        self.h = None if d.get("h") is None else np.array(d["h"], dtype=self.dtype)
+
+
+class TimeRNN(HiddenState):
     """Elman RNN over T steps: h_t = f(x_t Wx + h_{t-1} Wh + b), h_0 = 0 or the carried state.
 
     forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs (N, T, H)) -> dxs (N, T, D).
@@ -102,15 +118,6 @@ class TimeRNN:
         self.dh = dh_next
         D = xs_tm.shape[1]
         return np.ascontiguousarray((dus2 @ Wx.T).reshape(T, N, D).transpose(1, 0, 2))
-
-    def reset_state(self) -> None:
-        self.h = None
-
-    def get_state(self) -> dict[str, NDArray]:
-        return {} if self.h is None else {"h": self.h.copy()}
-
-    def set_state(self, d: dict[str, NDArray]) -> None:
-        self.h = None if d.get("h") is None else np.array(d["h"], dtype=self.dtype)
 
 
 def _import_cell(cell: str) -> type:

@@ -22,7 +22,7 @@ import itertools
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.random import Generator
@@ -233,15 +233,24 @@ class SoftmaxOutput:
         np.matmul((h2[rows] * scale[:, None]).T, E, out=dW)  # (H, V)
         np.matmul(scale, E, out=db)  # (V,)
 
-    def forward(self, hs: NDArray, targets: NDArray, need_grad: bool = True) -> float:
+    def _prepare(self, hs: NDArray, targets: NDArray) -> tuple[Any, ...]:
+        """Rows h2 (M, H), targets (M,), the exp buffer, row sums, logit bounds and shards."""
         N, T, H = hs.shape
         M = N * T
         h2 = np.ascontiguousarray(hs.reshape(M, H), dtype=self.dtype)
-        t2 = targets.reshape(M)
-        E = self._exp_buffer(M)
-        sums = np.empty(M, self.dtype)
-        bounds = self._logit_bounds(h2)
-        shards = shard_slices(M)
+        return (
+            h2,
+            targets.reshape(M),
+            self._exp_buffer(M),
+            np.empty(M, self.dtype),
+            self._logit_bounds(h2),
+            shard_slices(M),
+        )
+
+    def forward(self, hs: NDArray, targets: NDArray, need_grad: bool = True) -> float:
+        N, T, H = hs.shape
+        M = N * T
+        h2, t2, E, sums, bounds, shards = self._prepare(hs, targets)
         dh2 = np.empty((M, H), self.dtype) if need_grad else None
         while need_grad and len(self._shard_grads) < len(shards) - 1:
             self._shard_grads.append((np.empty_like(self.grads[0]), np.empty_like(self.grads[1])))
@@ -268,14 +277,7 @@ class SoftmaxOutput:
 
     def evaluate(self, hs: NDArray, targets: NDArray) -> tuple[float, int]:
         """(summed cross-entropy, number of top-1 hits) over hs (N, T, H) and targets (N, T)."""
-        N, T, H = hs.shape
-        M = N * T
-        h2 = np.ascontiguousarray(hs.reshape(M, H), dtype=self.dtype)
-        t2 = targets.reshape(M)
-        E = self._exp_buffer(M)
-        sums = np.empty(M, self.dtype)
-        bounds = self._logit_bounds(h2)
-        shards = shard_slices(M)
+        h2, t2, E, sums, bounds, shards = self._prepare(hs, targets)
 
         def run(shard: int) -> tuple[float, int]:
             rows = shards[shard]
