@@ -8,6 +8,7 @@ not loaded yet, an unknown id, a database other than SQLite) takes the slow path
 
 from __future__ import annotations
 
+import gc
 import logging
 import sqlite3
 import threading
@@ -154,6 +155,9 @@ class ModelCache:
         if loaded is not None:
             return loaded
         loaded = load()  # outside the lock: a slow load must not block cached answers
+        # A loaded model (a next-word dictionary is thousands of strings) stays until evicted:
+        # keep it out of the full collections, which pause the event loop (see app.lifespan).
+        gc.freeze()
         with self._lock:
             self._items[model_id] = loaded
             self._items.move_to_end(model_id)

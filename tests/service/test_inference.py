@@ -1,0 +1,41 @@
+"""The serving cache: least-recently-used eviction, and loaded models kept out of the collector."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from service.inference import LoadedModel, ModelCache
+
+
+def loaded(model_id: int) -> LoadedModel:
+    return LoadedModel(model_id, "next_word", config=None, predictor=[{"w": i} for i in range(50)])
+
+
+@pytest.fixture
+def unfrozen():
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def test_the_least_recently_used_model_is_evicted():
+    cache = ModelCache(capacity=2)
+    for model_id in (1, 2):
+        cache.get(model_id, lambda model_id=model_id: loaded(model_id))
+    cache.peek(1)  # 2 is now the least recently used
+    cache.get(3, lambda: loaded(3))
+    assert cache.peek(2) is None
+    assert cache.peek(1) is not None and cache.peek(3) is not None
+    loads = []
+    cache.get(1, lambda: loads.append(1) or loaded(1))
+    assert loads == []  # a hit never loads
+
+
+def test_a_loaded_model_is_frozen_out_of_the_full_collections(unfrozen):
+    cache = ModelCache(capacity=1)
+    before = gc.get_freeze_count()
+    model = cache.get(7, lambda: loaded(7))
+    assert gc.get_freeze_count() > before
+    assert gc.is_tracked(model.predictor)  # still tracked, only moved to the permanent generation
