@@ -527,6 +527,19 @@ class NextWordPredictor:
         """Probabilities (V,) of the word following the context ids."""
         return _softmax(self._feed(self._context(ids)))
 
+    def most_likely(self, ids: Sequence[int], k: int) -> tuple[NDArray, NDArray]:
+        """The k most likely ids after the context (most likely first) and their probabilities.
+
+        Only k probabilities are divided out: the same values as ``next_distribution`` at those
+        ids, without normalising the other V - k.
+        """
+        if not 1 <= k <= self.vocab_size:
+            raise ValueError(f"k must be from 1 to {self.vocab_size}")
+        logits = self._feed(self._context(ids))
+        top = top_k_indices(logits, k)
+        exps = np.exp(logits - logits.max())
+        return top, exps[top] / exps.sum()
+
     def generate(
         self,
         ids: Sequence[int],
@@ -555,6 +568,25 @@ class NextWordPredictor:
             out.append(next_id)
             logits = self._feed(np.array([next_id]))
         return out
+
+
+# Up to this k, k rounds of argmax (~1 us each at V = 3.9k) beat np.argpartition, which costs
+# ~35 us at any k there: a /predict with the default k = 5 spent more time ranking than in the
+# output layer.
+ARGMAX_ROUNDS_MAX_K = 16
+
+
+def top_k_indices(values: NDArray, k: int) -> NDArray:
+    """Indices of the k largest values, largest first (ties: the lower index first)."""
+    if k <= ARGMAX_ROUNDS_MAX_K:
+        remaining = values.astype(np.float64)  # a copy, and -inf below every finite value
+        top = np.empty(k, np.intp)
+        for rank in range(k):
+            top[rank] = best = remaining.argmax()
+            remaining[best] = -np.inf
+        return top
+    top = np.argpartition(-values, k - 1)[:k]
+    return top[np.lexsort((top, -values[top]))]
 
 
 def _softmax(logits: NDArray) -> NDArray:

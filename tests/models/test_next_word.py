@@ -279,6 +279,29 @@ def test_predictor_predicts_the_next_word(trained):
     )
 
 
+def test_most_likely_is_the_top_of_the_distribution(trained):
+    config, result, d, vocab = trained
+    predictor = NextWordPredictor.from_weights(config, result.weights, vocab)
+    ctx = d.encode(preprocess("over the"))
+    probs = predictor.next_distribution(ctx)
+    ranked = np.argsort(-probs, kind="stable")
+    for k in (1, 5, vocab):  # the argmax rounds and the partition
+        top, top_probs = predictor.most_likely(ctx, k)
+        np.testing.assert_array_equal(top, ranked[:k])
+        np.testing.assert_array_equal(top_probs, probs[top])
+    with pytest.raises(ValueError, match="k must be from 1"):
+        predictor.most_likely(ctx, vocab + 1)
+
+
+@pytest.mark.parametrize("k", [1, 3, next_word.ARGMAX_ROUNDS_MAX_K, 17, 40])
+def test_top_k_indices_rank_like_a_stable_sort(k):
+    rng = np.random.default_rng(k)
+    values = rng.integers(0, 12, 40).astype(np.float32)  # many ties
+    values[7] = np.float32(3e38)  # near float32's max: still above the -inf of the taken ones
+    expected = np.argsort(-values, kind="stable")[:k]
+    np.testing.assert_array_equal(next_word.top_k_indices(values, k), expected)
+
+
 def test_generate_is_deterministic_for_a_seed(trained):
     config, result, d, vocab = trained
     predictor = NextWordPredictor.from_weights(config, result.weights, vocab)

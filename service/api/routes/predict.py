@@ -152,9 +152,7 @@ def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> dict[str, Any]
             f"k must be in 1..{vocabulary} (the vocabulary of model {loaded.model_id})"
         )
     words, ids, unknown = _context(loaded, text)
-    probabilities = loaded.predictor.next_distribution(ids)
-    top = np.argpartition(-probabilities, k - 1)[:k]
-    top = top[np.argsort(-probabilities[top], kind="stable")]  # most likely first
+    top, probabilities = loaded.predictor.most_likely(ids, k)
     dictionary_words = loaded.dictionary.words
     return {
         "predictions": [
@@ -163,7 +161,7 @@ def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> dict[str, Any]
                 "probability": p,
                 "unknown": dictionary_words[i] == UNKNOWN_TOKEN,
             }
-            for i, p in zip(top.tolist(), probabilities[top].tolist(), strict=True)
+            for i, p in zip(top.tolist(), probabilities.tolist(), strict=True)
         ],
         "model_id": loaded.model_id,
         "context": words,
