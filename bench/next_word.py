@@ -173,9 +173,9 @@ def worker(impl: str, args: argparse.Namespace) -> None:
     ids, vocab = load_corpus(args.corpus)
     config = bench_config(args.cell, args.epochs)
     if impl == "numpy":
-        from models import softmax
+        from models import parallel
 
-        emit(impl="numpy", train_threads=softmax.TRAIN_THREADS, blas=blas_info())
+        emit(impl="numpy", train_threads=parallel.TRAIN_THREADS, blas=blas_info())
         train(config, ids, vocab, EpochPrinter())
     else:
         import torch

@@ -25,7 +25,7 @@ from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
 from models.initializers import init_weight
-from models.softmax import parallel_map
+from models.parallel import parallel_map
 
 FORGET_BIAS = 1.0
 

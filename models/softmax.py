@@ -3,78 +3,33 @@
 The output layer (hidden -> vocabulary) plus the softmax is most of the training time of a word
 model (~70% of the CPU time of the tinyshakespeare benchmark: three (1280 x 128 x 3904) GEMMs a
 step). ``SoftmaxOutput`` therefore
-- splits the rows into ``SHARDS`` shards run on a small thread pool (``RNNLAB_TRAIN_THREADS``,
-  default 1; numpy releases the GIL in matmul and ufuncs), each with its own dW/db, summed in
-  shard order so the weights do not depend on the thread count;
+- splits the rows into ``parallel.SHARDS`` shards run on the training thread pool
+  (``models.parallel``), each with its own dW/db, summed in shard order so the weights do not
+  depend on the thread count;
 - makes each block's logits and exp while the block is in L2, skips the max-subtraction when a
   Cauchy-Schwarz bound shows exp cannot overflow, and never normalises the (rows, V)
   probabilities: the 1 / (row sum * M) goes on the small h and dh instead;
 - takes row sums and db as GEMVs (3x faster than ``.sum(axis=...)`` on float32).
-
-Environment: ``RNNLAB_TRAIN_THREADS`` (default 1) threads for the output-layer shards and the
-LSTM's weight-gradient products. With more than one, run BLAS single-threaded
-(``OPENBLAS_NUM_THREADS=1``): two pools on two cores oversubscribe them.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
 from models.initializers import init_weight
-
-R = TypeVar("R")
+from models.parallel import parallel_map, shard_slices
 
 # Rows per block of the forward product + softmax: 64 x V=3,904 float32 logits is 1 MB, one
 # core's L2, so the bias add, exp and row sums read it from L2, not from L3 or memory.
 BLOCK_ROWS = 64
 
-# Row shards of the output layer. Fixed (not the thread count) so that the sums of the shards'
-# gradients, hence the trained weights, are the same whatever RNNLAB_TRAIN_THREADS is.
-SHARDS = 2
-
 # exp(x) neither overflows nor underflows to 0 in float32 for |x| <= 87; with a margin for the sum
 # of V terms, logits bounded by this need no max subtraction before exp.
 EXP_SAFE = 60.0
-
-# Threads running the shards (and the LSTM's two weight-gradient tasks). numpy releases the GIL
-# in matmul and ufuncs, so 2 threads use both cores of the reference machine; BLAS should then run
-# single-threaded (OPENBLAS_NUM_THREADS=1), else the two pools oversubscribe the cores.
-TRAIN_THREADS = max(1, int(os.environ.get("RNNLAB_TRAIN_THREADS", "1") or 1))
-_pool: ThreadPoolExecutor | None = None
-
-
-def set_train_threads(threads: int) -> None:
-    """Change the thread count (tests, benchmarks); results do not depend on it."""
-    global TRAIN_THREADS, _pool
-    if _pool is not None:
-        _pool.shutdown()
-        _pool = None
-    TRAIN_THREADS = max(1, int(threads))
-
-
-def parallel_map(fn: Callable[[int], R], items: Iterable[int]) -> list[R]:
-    """[fn(i) for i in items], on TRAIN_THREADS threads when more than one; results in order."""
-    global _pool
-    items = list(items)
-    if TRAIN_THREADS <= 1 or len(items) <= 1:
-        return [fn(i) for i in items]
-    if _pool is None:
-        _pool = ThreadPoolExecutor(TRAIN_THREADS, thread_name_prefix="rnnlab-train")
-    return list(_pool.map(fn, items))
-
-
-def shard_slices(rows: int, shards: int = SHARDS) -> list[slice]:
-    """Split range(rows) into at most `shards` contiguous, non-empty, near-equal slices."""
-    bounds = [rows * k // shards for k in range(shards + 1)]
-    return [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def log_softmax(logits: NDArray) -> NDArray:

@@ -262,28 +262,28 @@ def test_softmax_output_matches_reference_with_small_and_huge_logits(scale):
 
 
 def test_shards_and_parallel_map():
-    from models import softmax
+    from models import parallel
 
-    assert softmax.shard_slices(7, 2) == [slice(0, 3), slice(3, 7)]
-    assert softmax.shard_slices(1, 2) == [slice(0, 1)]
-    old = softmax.TRAIN_THREADS
+    assert parallel.shard_slices(7, 2) == [slice(0, 3), slice(3, 7)]
+    assert parallel.shard_slices(1, 2) == [slice(0, 1)]
+    old = parallel.TRAIN_THREADS
     try:
-        softmax.set_train_threads(2)
-        assert softmax.parallel_map(lambda i: i * i, range(5)) == [0, 1, 4, 9, 16]
+        parallel.set_train_threads(2)
+        assert parallel.parallel_map(lambda i: i * i, range(5)) == [0, 1, 4, 9, 16]
     finally:
-        softmax.set_train_threads(old)
+        parallel.set_train_threads(old)
 
 
 @pytest.mark.parametrize("cls", [TimeLSTM, SoftmaxOutput])
 def test_layers_give_identical_results_on_one_or_two_threads(cls):
     """Threads only change who computes a shard: every sum runs in the same order."""
-    from models import softmax
+    from models import parallel
 
     results = []
-    old = softmax.TRAIN_THREADS
+    old = parallel.TRAIN_THREADS
     try:
         for threads in (1, 2):
-            softmax.set_train_threads(threads)
+            parallel.set_train_threads(threads)
             rng = np.random.default_rng(13)
             layer = cls(6, 40, rng)
             if cls is TimeLSTM:
@@ -295,6 +295,6 @@ def test_layers_give_identical_results_on_one_or_two_threads(cls):
                 dx = layer.backward()
             results.append([out.copy(), dx.copy(), *(g.copy() for g in layer.grads)])
     finally:
-        softmax.set_train_threads(old)
+        parallel.set_train_threads(old)
     for a, b in zip(*results, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -352,18 +352,18 @@ def test_big_corpus_never_allocates_tokens_times_vocabulary():
 
 def test_training_is_bit_identical_on_one_or_two_threads():
     """RNNLAB_TRAIN_THREADS changes the speed, never the weights (fixed shards, fixed sum order)."""
-    from models import softmax
+    from models import parallel
 
     ids, vocab = corpus(repeat=20)
     config = NextWordConfig(epochs=2, **SMALL)
-    old = softmax.TRAIN_THREADS
+    old = parallel.TRAIN_THREADS
     try:
-        softmax.set_train_threads(1)
+        parallel.set_train_threads(1)
         one = train(config, ids, vocab)
-        softmax.set_train_threads(2)
+        parallel.set_train_threads(2)
         two = train(config, ids, vocab)
     finally:
-        softmax.set_train_threads(old)
+        parallel.set_train_threads(old)
     for name in one.weights:
         np.testing.assert_array_equal(one.weights[name], two.weights[name], name)
     assert one.metrics["test_loss"] == two.metrics["test_loss"]
