@@ -51,4 +51,3 @@ def shard_slices(rows: int, shards: int = SHARDS) -> list[slice]:
     """Split range(rows) into at most `shards` contiguous, non-empty, near-equal slices."""
     bounds = [rows * k // shards for k in range(shards + 1)]
     return [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
-
