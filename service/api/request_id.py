@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-import uuid
 from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,7 +33,7 @@ class RequestId:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        rid = given if _ACCEPTABLE.match(given) else uuid.uuid4().hex[:16]
+        rid = given if _ACCEPTABLE.match(given) else os.urandom(8).hex()  # uuid4: 5x slower
         token = request_id.set(rid)
         started = False
 
