@@ -490,7 +490,7 @@ def _restore(
 
 # -- prediction --------------------------------------------------------------------------------
 class NextWordPredictor:
-    """Serving: next-word distribution and sampled continuations (batch 1, no dropout)."""
+    """Serving: next-word distributions (batched) and sampled continuations (no dropout)."""
 
     def __init__(self, model: NextWordModel) -> None:
         self.model = model
@@ -515,30 +515,70 @@ class NextWordPredictor:
         return self.model.out.last_step_logits(hs[:, -1])[0]
 
     def _context(self, ids: Sequence[int]) -> NDArray:
+        arr = self._checked(ids)
+        self.model.reset_state()
+        return arr
+
+    def _checked(self, ids: Sequence[int]) -> NDArray:
         arr = np.asarray(ids, dtype=np.int64).reshape(-1)
         if arr.size == 0:
             raise ValueError("the context is empty: give at least one word")
         if int(arr.min()) < 0 or int(arr.max()) >= self.vocab_size:
             raise ValueError(f"word ids must lie in [0, {self.vocab_size})")
-        self.model.reset_state()
         return arr
+
+    def next_logits(self, contexts: Sequence[Sequence[int]]) -> NDArray:
+        """Logits (len(contexts), V) of the word after each context, in one batched pass.
+
+        Contexts of any lengths share the pass: each row runs from a zero state, and its logits
+        are read at its own last word (the steps after it are padding, never read). A row's
+        numbers are the same whatever else is in the batch: at least two rows always go through
+        the products, because numpy's one-row path (a GEMV) rounds differently from the
+        matrix-matrix one, which is exact row by row.
+        """
+        if not contexts:
+            raise ValueError("no context given")
+        arrays = [self._checked(ids) for ids in contexts]
+        lengths = np.array([len(a) for a in arrays])
+        rows = max(2, len(arrays))
+        ids = np.zeros((rows, int(lengths.max())), np.int64)
+        for row, array in enumerate(arrays):
+            ids[row, : len(array)] = array
+        self.model.reset_state()
+        hs = self.model.hidden(ids)  # (rows, T, H)
+        last = np.ones(rows, np.int64)
+        last[: len(arrays)] = lengths
+        final = hs[np.arange(rows), last - 1]  # (rows, H): each row at its own last word
+        return self.model.out.last_step_logits(final)[: len(arrays)]
 
     def next_distribution(self, ids: Sequence[int]) -> NDArray:
         """Probabilities (V,) of the word following the context ids."""
-        return _softmax(self._feed(self._context(ids)))
+        return _softmax(self.next_logits([ids])[0])
 
     def most_likely(self, ids: Sequence[int], k: int) -> tuple[NDArray, NDArray]:
-        """The k most likely ids after the context (most likely first) and their probabilities.
+        """The k most likely ids after the context (most likely first) and their probabilities
+        (the values of ``next_distribution`` at those ids)."""
+        return self.most_likely_many([ids], [k])[0]
 
-        Only k probabilities are divided out: the same values as ``next_distribution`` at those
-        ids, without normalising the other V - k.
-        """
-        if not 1 <= k <= self.vocab_size:
-            raise ValueError(f"k must be from 1 to {self.vocab_size}")
-        logits = self._feed(self._context(ids))
-        top = top_k_indices(logits, k)
-        exps = np.exp(logits - logits.max())
-        return top, exps[top] / exps.sum()
+    def most_likely_many(
+        self, contexts: Sequence[Sequence[int]], ks: Sequence[int]
+    ) -> list[tuple[NDArray, NDArray]]:
+        """``most_likely`` of several contexts in one batched pass (see ``next_logits``): a
+        server answering concurrent requests pays the per-step cost of the LSTM and the read of
+        the output weights once per batch instead of once per request."""
+        if len(ks) != len(contexts):
+            raise ValueError("give one k per context")
+        for k in ks:
+            if not 1 <= k <= self.vocab_size:
+                raise ValueError(f"k must be from 1 to {self.vocab_size}")
+        logits = self.next_logits(contexts)
+        answers = []
+        for row, k in zip(logits, ks, strict=True):
+            top = top_k_indices(row, k)
+            # Only k probabilities are divided out, not all V.
+            exps = np.exp(row - row.max())
+            answers.append((top, exps[top] / exps.sum()))
+        return answers
 
     def generate(
         self,

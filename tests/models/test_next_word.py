@@ -293,6 +293,42 @@ def test_most_likely_is_the_top_of_the_distribution(trained):
         predictor.most_likely(ctx, vocab + 1)
 
 
+def test_a_batched_prediction_is_exactly_the_one_alone():
+    """Each row of a batch gets the same numbers as its context alone, whatever its neighbours:
+    a server may batch concurrent requests without changing anyone's answer. (At these sizes
+    numpy's one-row product rounds differently from the batched one: a lone context must not
+    take it.)"""
+    vocab = 300
+    config = NextWordConfig(embedding_size=16, hidden_size=64)
+    model = NextWordModel(config, vocab, np.random.default_rng(4))
+    weights = model.weights()
+    predictor = NextWordPredictor.from_weights(config, weights, vocab)
+    rng = np.random.default_rng(5)
+    contexts = [rng.integers(0, vocab, n).tolist() for n in (1, 4, 2, 7)]
+    alone = [predictor.next_logits([c])[0] for c in contexts]
+    for order in ([0, 1, 2, 3], [3, 2, 1, 0], [1, 1, 1], [0, 1, 2, 3, 0, 1, 2, 3]):
+        logits = predictor.next_logits([contexts[i] for i in order])
+        for i, row in zip(order, logits, strict=True):
+            np.testing.assert_array_equal(row, alone[i])
+    ks = [1, 3, 5, vocab]
+    for context, k, (top, probs) in zip(
+        contexts, ks, predictor.most_likely_many(contexts, ks), strict=True
+    ):
+        expected_top, expected_probs = predictor.most_likely(context, k)
+        np.testing.assert_array_equal(top, expected_top)
+        np.testing.assert_array_equal(probs, expected_probs)
+    # and it is the model's own forward pass over that context
+    model.reset_state()
+    logits = model.out.last_step_logits(model.hidden(np.array([contexts[3]]))[:, -1])[0]
+    np.testing.assert_allclose(alone[3], logits, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="one k per context"):
+        predictor.most_likely_many(contexts, [1])
+    with pytest.raises(ValueError, match="no context"):
+        predictor.next_logits([])
+    with pytest.raises(ValueError, match="empty"):
+        predictor.most_likely_many([contexts[0], []], [1, 1])
+
+
 @pytest.mark.parametrize("k", [1, 3, next_word.ARGMAX_ROUNDS_MAX_K, 17, 40])
 def test_top_k_indices_rank_like_a_stable_sort(k):
     rng = np.random.default_rng(k)
