@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from models.binary_addition import BinaryAdder
 from models.next_word import NextWordPredictor
 from models.text import Dictionary
+from service.batching import NextWordBatcher
 from service.corpora import load_dictionary
 from service.db import Database
 from service.errors import InvalidInput, ModelCorrupted, NotFound, model_not_found
@@ -85,6 +86,7 @@ class LoadedModel:
     sum_table: SumTable | None = None
     # A NextWordPredictor carries its recurrent state between calls: one request at a time.
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    batcher: NextWordBatcher | None = field(default=None, compare=False, repr=False)
 
     def predict_sum(self, a: int, b: int) -> tuple[int, list[int], list[float]]:
         """a + b from the table when there is one; ValueError (naming the range) when invalid."""
@@ -251,4 +253,8 @@ def load_model(session: Session, model_id: int) -> LoadedModel:
     assert row.corpus_id is not None
     dictionary = load_dictionary(session, row.corpus_id)
     predictor = NextWordPredictor.from_weights(config, weights, dictionary.size)
-    return LoadedModel(model_id, row.task, config, predictor, dictionary)
+    lock = threading.Lock()
+    batcher = NextWordBatcher(predictor, lock)
+    return LoadedModel(
+        model_id, row.task, config, predictor, dictionary, lock=lock, batcher=batcher
+    )

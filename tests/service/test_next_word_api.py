@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import pytest
 
 from tests.conftest import LiveService
@@ -57,6 +60,23 @@ def test_top_k_predictions(service: LiveService, demo_model: dict) -> None:
     assert 0 < sum(probabilities) <= 1.0 + 1e-6
     unknown = service.client.get("/predict", params={"text": "xylophone quasar", "k": 3}).json()
     assert unknown["unknown_words"] == ["xylophone", "quasar"]
+
+
+def test_concurrent_predictions_get_the_answers_they_get_alone(
+    service: LiveService, demo_model: dict
+) -> None:
+    """Requests arriving together share a batched pass; each keeps its own answer, exactly."""
+    texts = ["the", "the children walk to", "a dog", "school is", "we", "on the way home the"]
+    queries = [{"text": text, "k": 1 + i % 4} for i, text in enumerate(texts)]
+    alone = [service.client.get("/predict", params=q).json() for q in queries]
+
+    async def together() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=service.base_url, timeout=60) as client:
+            return await asyncio.gather(*(client.get("/predict", params=q) for q in queries * 5))
+
+    for i, response in enumerate(asyncio.run(together())):
+        assert response.status_code == 200, response.text
+        assert response.json() == alone[i % len(queries)]
 
 
 def test_generate_is_repeatable_with_a_seed(service: LiveService, demo_model: dict) -> None:

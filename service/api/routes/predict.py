@@ -5,7 +5,8 @@ neither the threadpool nor an ORM session (`ModelCache.cached`), and answers wit
 JSONResponse built from plain lists (same fields and OpenAPI schema as the response_model, no
 pydantic validation of our own output). Its five optional query parameters are validated as
 one pydantic model (`PredictQuery`) instead of FastAPI's per-parameter path, which was about
-half of the in-process cost of a prediction; the schema documents them all the same. What can
+half of the in-process cost of a prediction; the schema documents them all the same.
+Next-word requests arriving together share one batched pass (service/batching.py). What can
 take long runs in the threadpool: loading a model (`resolve_and_load`), a long next-word
 context, and every /generate.
 """
@@ -103,14 +104,7 @@ async def predict(request: Request) -> Any:
         raise InvalidInput("give either a and b (binary addition) or text (next word), not both")
     if text is not None:
         loaded = await _loaded(request, NEXT_WORD, model)
-        if len(text) <= INLINE_TEXT_CHARS and loaded.lock.acquire(blocking=False):
-            try:
-                body = _predict_next_word(loaded, text, k)
-            finally:
-                loaded.lock.release()
-        else:  # a long context, or /generate holds this model: wait in a thread, not here
-            body = await run_in_threadpool(_locked, _predict_next_word, loaded, text, k)
-        return JSONResponse(body)
+        return JSONResponse(await _predict_next_word(loaded, text, k))
     if a is None or b is None:
         raise InvalidInput("give both a and b (e.g. ?a=37&b=45), or text for a next-word model")
     return JSONResponse(_predict_sum(await _loaded(request, BINARY_ADDITION, model), a, b))
@@ -143,16 +137,23 @@ def _context(loaded: LoadedModel, text: str) -> tuple[list[str], list[int], list
     return words, ids, unknown
 
 
-def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> dict[str, Any]:
-    """The fields of NextWordPrediction; the caller holds loaded.lock."""
-    assert loaded.dictionary is not None
+async def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> dict[str, Any]:
+    """The fields of NextWordPrediction. A short context joins the other requests of this turn
+    of the event loop in one batched pass (`NextWordBatcher`); a long one runs alone in a
+    thread, so that it never holds up the loop."""
+    assert loaded.dictionary is not None and loaded.batcher is not None
     vocabulary = loaded.dictionary.size
     if k > vocabulary:
         raise InvalidInput(
             f"k must be in 1..{vocabulary} (the vocabulary of model {loaded.model_id})"
         )
     words, ids, unknown = _context(loaded, text)
-    top, probabilities = loaded.predictor.most_likely(ids, k)
+    if len(text) <= INLINE_TEXT_CHARS:
+        top, probabilities = await loaded.batcher.most_likely(ids, k)
+    else:
+        top, probabilities = await run_in_threadpool(
+            _locked, lambda loaded: loaded.predictor.most_likely(ids, k), loaded
+        )
     dictionary_words = loaded.dictionary.words
     return {
         "predictions": [

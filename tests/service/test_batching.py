@@ -1,0 +1,103 @@
+"""Next-word requests that arrive together share one batched pass, and keep their own answers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from models.next_word import NextWordConfig, NextWordModel, NextWordPredictor
+from service import batching
+from service.batching import NextWordBatcher
+
+VOCAB = 300
+
+
+@pytest.fixture(scope="module")
+def predictor() -> NextWordPredictor:
+    config = NextWordConfig(embedding_size=16, hidden_size=64)
+    weights = NextWordModel(config, VOCAB, np.random.default_rng(3)).weights()
+    return NextWordPredictor.from_weights(config, weights, VOCAB)
+
+
+def contexts(count: int) -> list[list[int]]:
+    rng = np.random.default_rng(count)
+    return [rng.integers(0, VOCAB, int(rng.integers(1, 9))).tolist() for _ in range(count)]
+
+
+def assert_answers(predictor, asked, answers) -> None:  # type: ignore[no-untyped-def]
+    for (ids, k), (top, probabilities) in zip(asked, answers, strict=True):
+        expected_top, expected_probabilities = predictor.most_likely(ids, k)
+        np.testing.assert_array_equal(top, expected_top)
+        np.testing.assert_array_equal(probabilities, expected_probabilities)
+
+
+def test_requests_of_one_turn_share_one_pass_and_keep_their_answers(predictor):
+    batcher = NextWordBatcher(predictor, threading.Lock())
+    asked = [(ids, 1 + i % 7) for i, ids in enumerate(contexts(10))]
+
+    async def ask_together():
+        return await asyncio.gather(*(batcher.most_likely(ids, k) for ids, k in asked))
+
+    answers = asyncio.run(ask_together())
+    assert (batcher.passes, batcher.answered) == (1, 10)
+    assert_answers(predictor, asked, answers)
+
+
+def test_a_crowd_is_cut_into_passes_of_at_most_max_batch(predictor):
+    batcher = NextWordBatcher(predictor, threading.Lock())
+    asked = [(ids, 3) for ids in contexts(batching.MAX_BATCH + 5)]
+
+    async def ask_together():
+        return await asyncio.gather(*(batcher.most_likely(ids, k) for ids, k in asked))
+
+    answers = asyncio.run(ask_together())
+    assert (batcher.passes, batcher.answered) == (2, batching.MAX_BATCH + 5)
+    assert_answers(predictor, asked, answers)
+
+
+def test_a_model_busy_in_a_thread_answers_once_it_is_free(predictor):
+    lock = threading.Lock()
+    batcher = NextWordBatcher(predictor, lock)
+    asked = [(ids, 2) for ids in contexts(3)]
+
+    async def ask_while_busy():
+        lock.acquire()  # as /generate does in a thread
+        asking = asyncio.gather(*(batcher.most_likely(ids, k) for ids, k in asked))
+        await asyncio.sleep(0.05)
+        assert not asking.done()  # waiting for the model, in a thread: the loop is free
+        lock.release()
+        return await asyncio.wait_for(asking, timeout=10)
+
+    assert_answers(predictor, asked, asyncio.run(ask_while_busy()))
+
+
+def test_a_request_that_goes_away_leaves_the_others_answered(predictor):
+    batcher = NextWordBatcher(predictor, threading.Lock())
+    asked = [(ids, 4) for ids in contexts(3)]
+
+    async def one_cancelled():
+        tasks = [asyncio.ensure_future(batcher.most_likely(ids, k)) for ids, k in asked]
+        await asyncio.sleep(0)  # each task is now waiting for the pass
+        tasks[1].cancel()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(done[1], asyncio.CancelledError)
+        return [done[0], done[2]]
+
+    assert_answers(predictor, [asked[0], asked[2]], asyncio.run(one_cancelled()))
+
+
+def test_a_failing_pass_fails_each_of_its_requests(predictor):
+    batcher = NextWordBatcher(predictor, threading.Lock())
+
+    async def ask_bad():
+        return await asyncio.gather(
+            batcher.most_likely([1, 2], 3),
+            batcher.most_likely([VOCAB + 1], 3),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(ask_bad())
+    assert all(isinstance(r, ValueError) for r in results)
