@@ -164,10 +164,31 @@ def wrk_path() -> str | None:
     return shutil.which("wrk")
 
 
-def run_wrk(url: str, threads: int, connections: int, seconds: float, script_dir: Path) -> dict:
-    """`wrk -t -c -d` on one URL -> requests/s and latency percentiles in ms."""
+def paths_script(paths: Sequence[str]) -> str:
+    """A wrk `request` hook that asks for `paths` in turn (each wrk thread from its own start)."""
+    quoted = ", ".join(json.dumps(path) for path in paths)  # JSON strings are Lua strings here
+    return f"""
+paths = {{{quoted}}}
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter % #paths) + 1])
+end
+"""
+
+
+def run_wrk(
+    url: str,
+    threads: int,
+    connections: int,
+    seconds: float,
+    script_dir: Path,
+    paths: Sequence[str] = (),
+) -> dict:
+    """`wrk -t -c -d` on one URL (or on `paths` in turn, on its host) -> requests/s and latency
+    percentiles in ms."""
     script = script_dir / "wrk_json.lua"
-    script.write_text(WRK_SCRIPT)
+    script.write_text(WRK_SCRIPT + (paths_script(paths) if paths else ""))
     wrk = wrk_path()
     assert wrk is not None
     out = subprocess.run(
