@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gc
+import json
 
+import numpy as np
 import pytest
 
-from service.inference import LoadedModel, ModelCache
+from models.binary_addition import BinaryAdder, BinaryAdditionConfig, BinaryAdditionNet
+from service.inference import LoadedModel, ModelCache, SumTable
 
 
 def loaded(model_id: int) -> LoadedModel:
@@ -39,3 +42,17 @@ def test_a_loaded_model_is_frozen_out_of_the_full_collections(unfrozen):
     model = cache.get(7, lambda: loaded(7))
     assert gc.get_freeze_count() > before
     assert gc.is_tracked(model.predictor)  # still tracked, only moved to the permanent generation
+
+
+def test_a_sum_body_is_the_prediction_encoded_once_per_table_pair():
+    config = BinaryAdditionConfig()
+    adder = BinaryAdder(config, BinaryAdditionNet(config, np.random.default_rng(0)))
+    model = LoadedModel(3, "binary_addition", config, adder, sum_table=SumTable.build(adder))
+    body = model.sum_body(37, 45)
+    total, bits, probabilities = model.predict_sum(37, 45)
+    expected = {"sum": total, "bits": bits, "probabilities": probabilities, "model_id": 3}
+    assert json.loads(body) == expected
+    assert model.sum_body(37, 45) is body  # kept, not encoded again
+    with pytest.raises(ValueError):
+        model.sum_body(-1, 45)
+    assert list(model.sum_bodies) == [(37, 45)]

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -107,7 +107,7 @@ async def predict(request: Request) -> Any:
         return JSONResponse(await _predict_next_word(loaded, text, k))
     if a is None or b is None:
         raise InvalidInput("give both a and b (e.g. ?a=37&b=45), or text for a next-word model")
-    return JSONResponse(_predict_sum(await _loaded(request, BINARY_ADDITION, model), a, b))
+    return _predict_sum(await _loaded(request, BINARY_ADDITION, model), a, b)
 
 
 def _locked(function, loaded: LoadedModel, *args):  # type: ignore[no-untyped-def]
@@ -115,13 +115,12 @@ def _locked(function, loaded: LoadedModel, *args):  # type: ignore[no-untyped-de
         return function(loaded, *args)
 
 
-def _predict_sum(loaded: LoadedModel, a: int, b: int) -> dict[str, Any]:
-    """The fields of BinaryAdditionPrediction."""
+def _predict_sum(loaded: LoadedModel, a: int, b: int) -> Response:
+    """A BinaryAdditionPrediction."""
     try:
-        total, bits, probabilities = loaded.predict_sum(a, b)
+        return Response(loaded.sum_body(a, b), media_type="application/json")
     except ValueError as error:
         raise InvalidInput(f"{error} (model {loaded.model_id})") from error
-    return {"sum": total, "bits": bits, "probabilities": probabilities, "model_id": loaded.model_id}
 
 
 def _context(loaded: LoadedModel, text: str) -> tuple[list[str], list[int], list[str]]:
