@@ -10,7 +10,8 @@ Figures:
              job trains), median over seeds, with the number and cost of the exhaustive checks;
   torch      torch.nn.RNN (hidden 16, Adam, batch 256, 2 threads) to 100% on all pairs, checked
              exhaustively like ours; skipped when torch is not installed;
-  ratio      numpy time / torch time (target <= 0.2);
+  ratio      numpy time / torch time (target <= 0.2); numpy and torch runs alternate seed by
+             seed, so that the machine's drift reaches both alike;
   service    POST /train -> job `succeeded` as a client sees it, and its parts from the job's
              timestamps (queue wait, run), median over --jobs default jobs.
 """
@@ -52,82 +53,92 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-# --- numpy, in process ---------------------------------------------------------------------------
+# --- numpy, in process, and the torch reference, seed by seed in turn ---------------------------
+#
+# The two alternate run by run (numpy seed 0, torch seed 0 on each thread count, numpy seed 1,
+# ...): this machine's speed drifts by 10-25% over minutes, and blocks of runs one after the
+# other turned that drift into the ratio (torch's median moved between 206 and 408 ms).
 
 
-def bench_numpy(seeds: int) -> dict:
-    import models.binary_addition as ba
+class NumpyRuns:
+    """`models.binary_addition.train` with the default config (what a default job trains),
+    counting and timing the evaluations over all 16,384 pairs that decide the early stop (a
+    failing one gives up after its first chunk with a wrong sum)."""
 
-    # Count and time the evaluations over all 16,384 pairs that decide the early stop (a failing
-    # one gives up after its first chunk that has a wrong sum).
-    evaluations: list[float] = []
-    evaluate = ba.evaluate_set
+    def __init__(self) -> None:
+        import models.binary_addition as ba
 
-    def timed_evaluate(*args, **kwargs):  # type: ignore[no-untyped-def]
-        start = time.perf_counter()
-        try:
-            return evaluate(*args, **kwargs)
-        finally:
-            evaluations.append(time.perf_counter() - start)
-
-    ba.evaluate_set = timed_evaluate
-    try:
+        self.ba = ba
+        self.runs: list[tuple[float, int, int, float]] = []
+        self._evaluations: list[float] = []
         ba.train(ba.BinaryAdditionConfig(seed=10_000))  # warm-up: imports, BLAS, page faults
-        runs = []
-        for seed in range(seeds):
-            evaluations.clear()
+
+    def run(self, seed: int) -> None:
+        ba, evaluate = self.ba, self.ba.evaluate_set
+
+        def timed_evaluate(*args, **kwargs):  # type: ignore[no-untyped-def]
+            start = time.perf_counter()
+            try:
+                return evaluate(*args, **kwargs)
+            finally:
+                self._evaluations.append(time.perf_counter() - start)
+
+        ba.evaluate_set = timed_evaluate
+        try:
+            self._evaluations.clear()
             start = time.perf_counter()
             result = ba.train(ba.BinaryAdditionConfig(seed=seed))
             seconds = time.perf_counter() - start
-            assert result.metrics["final_accuracy"] == 1.0, (seed, result.metrics)
-            runs.append((seconds, result.steps, len(evaluations), sum(evaluations)))
-    finally:
-        ba.evaluate_set = evaluate
-    figures = {
-        "impl": "numpy",
-        "figure": "time_to_100pct",
-        "median_ms": ms(median([r[0] for r in runs])),
-        "median_steps": median([r[1] for r in runs]),
-        "min_ms": ms(min(r[0] for r in runs)),
-        "runs": len(runs),
-        "exhaustive_checks_per_run": median([r[2] for r in runs]),
-        "exhaustive_check_ms": ms(median([r[3] / r[2] for r in runs])),
-        "exhaustive_checks_share": round(median([r[3] / r[0] for r in runs]), 3),
-    }
-    emit(**figures)
-    return figures
+        finally:
+            ba.evaluate_set = evaluate
+        assert result.metrics["final_accuracy"] == 1.0, (seed, result.metrics)
+        evaluations = self._evaluations
+        self.runs.append((seconds, result.steps, len(evaluations), sum(evaluations)))
+
+    def figures(self) -> dict:
+        runs = self.runs
+        return {
+            "impl": "numpy",
+            "figure": "time_to_100pct",
+            "median_ms": ms(median([r[0] for r in runs])),
+            "median_steps": median([r[1] for r in runs]),
+            "min_ms": ms(min(r[0] for r in runs)),
+            "runs": len(runs),
+            "exhaustive_checks_per_run": median([r[2] for r in runs]),
+            "exhaustive_check_ms": ms(median([r[3] / r[2] for r in runs])),
+            "exhaustive_checks_share": round(median([r[3] / r[0] for r in runs]), 3),
+        }
 
 
-# --- torch reference ----------------------------------------------------------------------------
+class TorchRuns:
+    """torch.nn.RNN to 100% on every pair, on `threads` threads; None when torch is absent."""
 
+    def __init__(self, torch, threads: int, max_steps: int) -> None:  # type: ignore[no-untyped-def]
+        self.torch, self.threads, self.max_steps = torch, threads, max_steps
+        self.all_x, self.all_t = _all_pairs_torch(torch)
+        self.runs: list[tuple[float, int, bool]] = []
+        self.run(10_000)  # warm-up
+        self.runs.clear()
 
-def bench_torch(seeds: int, threads: int, max_steps: int) -> dict | None:
-    try:
-        import torch
-    except ImportError:
-        emit(torch="skipped: not installed")
-        return None
-    torch.set_num_threads(threads)
-    all_x, all_t = _all_pairs_torch(torch)
-    _train_torch(torch, 10_000, all_x, all_t, max_steps)  # warm-up
-    runs = [_train_torch(torch, seed, all_x, all_t, max_steps) for seed in range(seeds)]
-    reached = [r for r in runs if r[2]]
-    if not reached:
-        emit(impl="torch", figure="time_to_100pct", error=f"no seed reached 100% in {max_steps}")
-        return None
-    figures = {
-        "impl": "torch",
-        "figure": "time_to_100pct",
-        "torch_version": torch.__version__,
-        "threads": threads,
-        "median_ms": ms(median([r[0] for r in reached])),
-        "median_steps": median([r[1] for r in reached]),
-        "min_ms": ms(min(r[0] for r in reached)),
-        "runs": len(runs),
-        "reached": len(reached),
-    }
-    emit(**figures)
-    return figures
+    def run(self, seed: int) -> None:
+        self.torch.set_num_threads(self.threads)
+        self.runs.append(_train_torch(self.torch, seed, self.all_x, self.all_t, self.max_steps))
+
+    def figures(self) -> dict | None:
+        reached = [r for r in self.runs if r[2]]
+        if not reached:
+            return None
+        return {
+            "impl": "torch",
+            "figure": "time_to_100pct",
+            "torch_version": self.torch.__version__,
+            "threads": self.threads,
+            "median_ms": ms(median([r[0] for r in reached])),
+            "median_steps": median([r[1] for r in reached]),
+            "min_ms": ms(min(r[0] for r in reached)),
+            "runs": len(self.runs),
+            "reached": len(reached),
+        }
 
 
 def _all_pairs_torch(torch):  # type: ignore[no-untyped-def]
@@ -228,17 +239,36 @@ def main() -> None:
         numpy_threads=args.threads,
         cpus=os.cpu_count(),
     )
-    numpy_figures = bench_numpy(args.seeds)
-    torch_figures = None
+    numpy_runs = NumpyRuns()
+    torch_runs: list[TorchRuns] = []
     if args.no_torch:
         emit(torch="skipped: --no-torch")
     else:
-        for threads in (int(t) for t in args.torch_threads.split(",")):
-            figures = bench_torch(args.seeds, threads, args.torch_steps)
-            if figures is None:
-                break
-            if torch_figures is None or figures["median_ms"] < torch_figures["median_ms"]:
-                torch_figures = figures
+        try:
+            import torch
+        except ImportError:
+            emit(torch="skipped: not installed")
+        else:
+            threads = [int(t) for t in args.torch_threads.split(",")]
+            torch_runs = [TorchRuns(torch, t, args.torch_steps) for t in threads]
+    for seed in range(args.seeds):
+        for runs in [numpy_runs, *torch_runs]:
+            runs.run(seed)
+    numpy_figures = numpy_runs.figures()
+    emit(**numpy_figures)
+    torch_figures = None
+    for runs in torch_runs:
+        figures = runs.figures()
+        if figures is None:
+            emit(
+                impl="torch",
+                threads=runs.threads,
+                error=f"no seed reached 100% in {args.torch_steps}",
+            )
+            continue
+        emit(**figures)
+        if torch_figures is None or figures["median_ms"] < torch_figures["median_ms"]:
+            torch_figures = figures
     if torch_figures is not None:
         ratio = numpy_figures["median_ms"] / torch_figures["median_ms"]
         emit(
