@@ -329,6 +329,13 @@ def test_a_batched_prediction_is_exactly_the_one_alone():
         predictor.most_likely_many([contexts[0], []], [1, 1])
 
 
+def test_contexts_are_batched_with_others_of_similar_length():
+    short = next_word.SHORT_CONTEXT_WORDS
+    lengths = [1, 200, short, short + 1, 2 * short, 2 * short + 1, 3, 130]
+    assert next_word.length_groups(lengths) == [[0, 2, 6], [1, 7], [3, 4], [5]]
+    assert next_word.length_groups([]) == []
+
+
 @pytest.mark.parametrize("k", [1, 3, next_word.ARGMAX_ROUNDS_MAX_K, 17, 40])
 def test_top_k_indices_rank_like_a_stable_sort(k):
     rng = np.random.default_rng(k)
