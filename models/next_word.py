@@ -572,7 +572,7 @@ class NextWordPredictor:
         for k in ks:
             if not 1 <= k <= self.vocab_size:
                 raise ValueError(f"k must be from 1 to {self.vocab_size}")
-        answers: list[tuple[NDArray, NDArray]] = [(np.empty(0), np.empty(0))] * len(contexts)
+        answers: dict[int, tuple[NDArray, NDArray]] = {}
         for group in length_groups([len(c) for c in contexts]):
             logits = self.next_logits([contexts[i] for i in group])
             for i, row in zip(group, logits, strict=True):
@@ -580,7 +580,7 @@ class NextWordPredictor:
                 # Only k probabilities are divided out, not all V.
                 exps = np.exp(row - row.max())
                 answers[i] = (top, exps[top] / exps.sum())
-        return answers
+        return [answers[i] for i in range(len(contexts))]
 
     def generate(
         self,
@@ -625,7 +625,7 @@ def length_groups(lengths: Sequence[int]) -> list[list[int]]:
     29 ms, against 7 ms grouped."""
     groups: dict[int, list[int]] = {}
     for index, length in enumerate(lengths):
-        group = max(0, (int(length) - 1).bit_length() - SHORT_CONTEXT_WORDS.bit_length() + 1)
+        group = 0 if length <= SHORT_CONTEXT_WORDS else (int(length) - 1).bit_length()
         groups.setdefault(group, []).append(index)
     return list(groups.values())
 
