@@ -19,7 +19,7 @@ from typing import TypeVar
 R = TypeVar("R")
 Item = TypeVar("Item")
 
-# Shards of the work that is split (output-layer rows, optimizer parameters). Fixed, not the
+# Shards of the work that is split (output-layer rows, LSTM gate columns). Fixed, not the
 # thread count, so that the trained weights do not depend on RNNLAB_TRAIN_THREADS.
 SHARDS = 2
 
