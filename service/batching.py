@@ -21,17 +21,19 @@ from starlette.concurrency import run_in_threadpool
 from models.next_word import NextWordPredictor
 
 Answer = tuple[NDArray, NDArray]  # ids of the top k words, their probabilities
-Request = tuple[Sequence[int], int, "asyncio.Future[Answer]"]
+Pending = tuple[Sequence[int], int, "asyncio.Future[Answer]"]  # context ids, k, its answer
 
 # Contexts per pass: bounds a pass's time (and a request's wait) when hundreds arrive at once.
 MAX_BATCH = 64
 
 
 class NextWordBatcher:
+    """The pending next-word requests of one loaded model; see the module docstring."""
+
     def __init__(self, predictor: NextWordPredictor, lock: threading.Lock) -> None:
         self._predictor = predictor
         self._lock = lock  # the model's: /generate runs it in a thread, carrying its state
-        self._pending: list[Request] = []
+        self._pending: list[Pending] = []
         self._in_threads: set[asyncio.Task[None]] = set()
         self.passes = 0  # batched passes run, and requests answered by them
         self.answered = 0
@@ -60,14 +62,14 @@ class NextWordBatcher:
             self._in_threads.add(task)
             task.add_done_callback(self._in_threads.discard)
 
-    async def _compute_in_thread(self, batch: list[Request]) -> None:
+    async def _compute_in_thread(self, batch: list[Pending]) -> None:
         def locked() -> list[Answer] | BaseException:
             with self._lock:
                 return self._compute(batch)
 
         _resolve(batch, await run_in_threadpool(locked))
 
-    def _compute(self, batch: list[Request]) -> list[Answer] | BaseException:
+    def _compute(self, batch: list[Pending]) -> list[Answer] | BaseException:
         try:
             answers = self._predictor.most_likely_many(
                 [ids for ids, _, _ in batch], [k for _, k, _ in batch]
@@ -79,7 +81,7 @@ class NextWordBatcher:
         return answers
 
 
-def _resolve(batch: list[Request], outcome: list[Answer] | BaseException) -> None:
+def _resolve(batch: list[Pending], outcome: list[Answer] | BaseException) -> None:
     for index, (_, _, future) in enumerate(batch):
         if future.done():  # the client went away and its request was cancelled
             continue
