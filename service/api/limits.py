@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.api.asgi import send_json_error
 
 
 class BodyTooLarge(Exception):
@@ -64,16 +64,4 @@ class BodySizeLimit:
             f"the request body is larger than {self.max_bytes} bytes "
             "(RNNLAB_MAX_UPLOAD_BYTES): upload a smaller text"
         )
-        body = json.dumps({"detail": detail}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json_error(send, 413, detail, ((b"connection", b"close"),))

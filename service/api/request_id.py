@@ -3,13 +3,14 @@ quoted in the 500 answer of a bug, whose traceback goes to the log and never to 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.api.asgi import send_json_error
 
 log = logging.getLogger("service.request")
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
@@ -55,17 +56,5 @@ class RequestId:
 
     @staticmethod
     async def _internal_error(send: Send, rid: str) -> None:
-        body = json.dumps(
-            {"detail": f"internal error (request id {rid}): the server log has the details"}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 500,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = f"internal error (request id {rid}): the server log has the details"
+        await send_json_error(send, 500, detail)
