@@ -74,7 +74,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     executor.start()
     app.state.db = db
     app.state.executor = executor
-    app.state.model_cache = ModelCache(settings.model_cache_size, NewestModels.for_database(db))
+    app.state.model_cache = ModelCache(
+        settings.model_cache_size, NewestModels.for_database(db), settings.answer_cache_size
+    )
     # Everything built so far (modules, routes, schemas: ~130k objects) lives as long as the
     # service. Left to the collector, each full collection walked them all and stalled the event
     # loop ~90 ms every few seconds under load (p99 of a binary /predict 99 ms -> see README).

@@ -31,6 +31,7 @@ from service.batching import NextWordBatcher
 from service.corpora import load_dictionary
 from service.db import Database
 from service.errors import InvalidInput, ModelCorrupted, NotFound, model_not_found
+from service.settings import DEFAULT_ANSWER_CACHE_SIZE
 from service.tables import TrainedModel
 from service.tasks import BINARY_ADDITION, NEXT_WORD, make_config
 from service.weights import CorruptBlob, npz_to_arrays
@@ -77,6 +78,37 @@ class SumTable:
         return int(self.sums[i]), self.bits[i].tolist(), self.probabilities[i].tolist()
 
 
+class AnswerCache:
+    """The encoded /predict bodies of a next-word model's most recent queries, by (text, k).
+
+    A model's answers never change (its weights are fixed), so a repeated query can skip the
+    pre-processing, the batched pass and the JSON: it is then served like a binary answer. It
+    also keeps a repeated query's answer identical to the bit while it stays here (a batched
+    pass may differ from a lone one in the last bits, see `NextWordPredictor.next_logits`).
+    Used on the event loop only, hence no lock. At most `capacity` entries of ~0.5 kB each.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._bodies: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+
+    def get(self, text: str, k: int) -> bytes | None:
+        body = self._bodies.get((text, k))
+        if body is not None:
+            self._bodies.move_to_end((text, k))
+        return body
+
+    def put(self, text: str, k: int, body: bytes) -> None:
+        if self.capacity == 0:
+            return
+        self._bodies[text, k] = body
+        if len(self._bodies) > self.capacity:
+            self._bodies.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._bodies)
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     model_id: int
@@ -88,6 +120,7 @@ class LoadedModel:
     # A NextWordPredictor carries its recurrent state between calls: one request at a time.
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
     batcher: NextWordBatcher | None = field(default=None, compare=False, repr=False)
+    answers: AnswerCache | None = field(default=None, compare=False, repr=False)  # next word
 
     # /predict bodies of sum-table pairs, encoded once each: at most 16,384 x ~250 bytes
     sum_bodies: dict[tuple[int, int], bytes] = field(
@@ -157,10 +190,17 @@ class NewestModels:
 
 
 class ModelCache:
-    """At most `capacity` loaded models, least recently used evicted first; thread-safe."""
+    """At most `capacity` loaded models, least recently used evicted first; thread-safe.
+    Each next-word model keeps up to `answers_per_model` encoded answers (`AnswerCache`)."""
 
-    def __init__(self, capacity: int, newest: NewestModels | None = None) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        newest: NewestModels | None = None,
+        answers_per_model: int = DEFAULT_ANSWER_CACHE_SIZE,
+    ) -> None:
         self.capacity = capacity
+        self.answers_per_model = answers_per_model
         self._items: OrderedDict[int, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
         self._newest = newest  # None: only the threadpool path knows the newest model
@@ -223,7 +263,7 @@ def resolve_and_load(
     """The slow path: ask the database which model, load it into the cache. Blocking."""
     with db.read() as session:
         resolved = resolve_model_id(session, task, model_id)
-        return cache.get(resolved, lambda: load_model(session, resolved))
+        return cache.get(resolved, lambda: load_model(session, resolved, cache.answers_per_model))
 
 
 def wrong_task(model_id: int, found_task: str, task: str) -> InvalidInput:
@@ -256,7 +296,9 @@ def resolve_model_id(session: Session, task: str, model_id: int | None) -> int:
     return model_id
 
 
-def load_model(session: Session, model_id: int) -> LoadedModel:
+def load_model(
+    session: Session, model_id: int, answers: int = DEFAULT_ANSWER_CACHE_SIZE
+) -> LoadedModel:
     row = session.get(TrainedModel, model_id)
     if row is None:
         raise model_not_found(model_id)
@@ -277,5 +319,12 @@ def load_model(session: Session, model_id: int) -> LoadedModel:
     lock = threading.Lock()
     batcher = NextWordBatcher(predictor, lock)
     return LoadedModel(
-        model_id, row.task, config, predictor, dictionary, lock=lock, batcher=batcher
+        model_id,
+        row.task,
+        config,
+        predictor,
+        dictionary,
+        lock=lock,
+        batcher=batcher,
+        answers=AnswerCache(answers),
     )

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_ANSWER_CACHE_SIZE = 4096  # ~0.5 kB each: ~2 MB per loaded next-word model
+
 
 def _default_worker_threads() -> int:
     # Every core: workers run niced (RNNLAB_WORKER_NICE), so a request still preempts training
@@ -44,6 +46,11 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest corpus upload.")
     model_cache_size: int = Field(8, ge=1, description="Models kept in memory for /predict.")
+    answer_cache_size: int = Field(
+        DEFAULT_ANSWER_CACHE_SIZE,
+        ge=0,
+        description="Next-word /predict answers kept encoded per model (0: none).",
+    )
     api_key: str | None = Field(None, description="When set, mutating endpoints require it.")
     protect_reads: bool = Field(False, description="Require the API key for reads too.")
 

@@ -102,3 +102,42 @@ def test_a_failing_pass_fails_each_of_its_requests(predictor):
 
     results = asyncio.run(ask_bad())
     assert all(isinstance(r, ValueError) for r in results)
+
+
+def test_a_repeated_query_is_answered_from_the_answer_cache():
+    """The second (text, k) skips the model; another k, or the same words written otherwise,
+    is another query."""
+    import itertools
+    import json
+
+    from models.text import build_dictionary
+    from service.api.routes.predict import _predict_next_word
+    from service.inference import AnswerCache, LoadedModel
+
+    names = ["".join(p) for p in itertools.islice(itertools.product("abcdefgh", repeat=3), 299)]
+    dictionary = build_dictionary(names * 4)
+    config = NextWordConfig(embedding_size=16, hidden_size=64)
+    weights = NextWordModel(config, dictionary.size, np.random.default_rng(3)).weights()
+    predictor = NextWordPredictor.from_weights(config, weights, dictionary.size)
+    lock = threading.Lock()
+    batcher = NextWordBatcher(predictor, lock)
+    loaded = LoadedModel(
+        9,
+        "next_word",
+        config,
+        predictor,
+        dictionary,
+        lock=lock,
+        batcher=batcher,
+        answers=AnswerCache(8),
+    )
+
+    def ask(text: str, k: int) -> bytes:
+        return bytes(asyncio.run(_predict_next_word(loaded, text, k)).body)
+
+    first = ask("aaa aab", 3)
+    assert ask("aaa aab", 3) == first and batcher.answered == 1  # from the cache
+    assert json.loads(first)["context"] == ["aaa", "aab"]
+    assert len(json.loads(ask("aaa aab", 2))["predictions"]) == 2
+    assert json.loads(ask("AAA aab", 3))["predictions"] == json.loads(first)["predictions"]
+    assert batcher.answered == 3 and len(loaded.answers) == 3

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models.binary_addition import BinaryAdder, BinaryAdditionConfig, BinaryAdditionNet
-from service.inference import LoadedModel, ModelCache, SumTable
+from service.inference import AnswerCache, LoadedModel, ModelCache, SumTable
 
 
 def loaded(model_id: int) -> LoadedModel:
@@ -56,3 +56,17 @@ def test_a_sum_body_is_the_prediction_encoded_once_per_table_pair():
     with pytest.raises(ValueError):
         model.sum_body(-1, 45)
     assert list(model.sum_bodies) == [(37, 45)]
+
+
+def test_the_answer_cache_keeps_the_most_recent_queries():
+    answers = AnswerCache(capacity=2)
+    answers.put("the cat", 5, b"1")
+    answers.put("the dog", 5, b"2")
+    assert answers.get("the cat", 5) == b"1"  # now the most recent
+    answers.put("a bird", 5, b"3")  # evicts "the dog", the least recently used
+    assert answers.get("the dog", 5) is None
+    assert (answers.get("the cat", 5), answers.get("a bird", 5)) == (b"1", b"3")
+    assert answers.get("the cat", 4) is None  # k is part of the key
+    none = AnswerCache(capacity=0)
+    none.put("the cat", 5, b"1")
+    assert none.get("the cat", 5) is None and len(none) == 0

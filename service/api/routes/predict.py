@@ -6,7 +6,8 @@ JSONResponse built from plain lists (same fields and OpenAPI schema as the respo
 pydantic validation of our own output). Its five optional query parameters are validated as
 one pydantic model (`PredictQuery`) instead of FastAPI's per-parameter path, which was about
 half of the in-process cost of a prediction; the schema documents them all the same.
-Next-word requests arriving together share one batched pass (service/batching.py). What can
+Next-word requests arriving together share one batched pass (service/batching.py), and a
+repeated next-word query is answered from its model's `AnswerCache`. What can
 take long runs in the threadpool: loading a model (`resolve_and_load`), a long next-word
 context, and every /generate.
 """
@@ -103,8 +104,7 @@ async def predict(request: Request) -> Any:
     if text is not None and (a is not None or b is not None):
         raise InvalidInput("give either a and b (binary addition) or text (next word), not both")
     if text is not None:
-        loaded = await _loaded(request, NEXT_WORD, model)
-        return JSONResponse(await _predict_next_word(loaded, text, k))
+        return await _predict_next_word(await _loaded(request, NEXT_WORD, model), text, k)
     if a is None or b is None:
         raise InvalidInput("give both a and b (e.g. ?a=37&b=45), or text for a next-word model")
     return _predict_sum(await _loaded(request, BINARY_ADDITION, model), a, b)
@@ -136,16 +136,28 @@ def _context(loaded: LoadedModel, text: str) -> tuple[list[str], list[int], list
     return words, ids, unknown
 
 
-async def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> dict[str, Any]:
+async def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> Response:
+    """A NextWordPrediction: from the model's answer cache when this (text, k) was asked lately,
+    else computed (`_next_word_answer`) and kept there."""
+    assert loaded.dictionary is not None and loaded.answers is not None
+    body = loaded.answers.get(text, k)
+    if body is None:
+        vocabulary = loaded.dictionary.size
+        if k > vocabulary:
+            raise InvalidInput(
+                f"k must be in 1..{vocabulary} (the vocabulary of model {loaded.model_id})"
+            )
+        body = bytes(JSONResponse(await _next_word_answer(loaded, text, k)).body)
+        if len(text) <= INLINE_TEXT_CHARS:  # a long key is not worth its memory
+            loaded.answers.put(text, k, body)
+    return Response(body, media_type="application/json")
+
+
+async def _next_word_answer(loaded: LoadedModel, text: str, k: int) -> dict[str, Any]:
     """The fields of NextWordPrediction. A short context joins the other requests of this turn
     of the event loop in one batched pass (`NextWordBatcher`); a long one runs alone in a
     thread, so that it never holds up the loop."""
     assert loaded.dictionary is not None and loaded.batcher is not None
-    vocabulary = loaded.dictionary.size
-    if k > vocabulary:
-        raise InvalidInput(
-            f"k must be in 1..{vocabulary} (the vocabulary of model {loaded.model_id})"
-        )
     words, ids, unknown = _context(loaded, text)
     if len(text) <= INLINE_TEXT_CHARS:
         top, probabilities = await loaded.batcher.most_likely(ids, k)
