@@ -164,15 +164,24 @@ def wrk_path() -> str | None:
     return shutil.which("wrk")
 
 
-def paths_script(paths: Sequence[str]) -> str:
-    """A wrk `request` hook that asks for `paths` in turn (each wrk thread from its own start)."""
+def paths_script(paths: Sequence[str], threads: int) -> str:
+    """A wrk `request` hook that asks for `paths` in turn, the threads interleaved (thread i asks
+    paths i, i + threads, ...): no path is asked twice before the list wraps around."""
     quoted = ", ".join(json.dumps(path) for path in paths)  # JSON strings are Lua strings here
     return f"""
 paths = {{{quoted}}}
+stride = {threads}
+first = 0
+created = 0
+setup = function(thread)
+  thread:set("first", created)
+  created = created + 1
+end
 counter = 0
 request = function()
+  local index = (first + counter * stride) % #paths
   counter = counter + 1
-  return wrk.format("GET", paths[(counter % #paths) + 1])
+  return wrk.format("GET", paths[index + 1])
 end
 """
 
@@ -188,7 +197,7 @@ def run_wrk(
     """`wrk -t -c -d` on one URL (or on `paths` in turn, on its host) -> requests/s and latency
     percentiles in ms."""
     script = script_dir / "wrk_json.lua"
-    script.write_text(WRK_SCRIPT + (paths_script(paths) if paths else ""))
+    script.write_text(WRK_SCRIPT + (paths_script(paths, threads) if paths else ""))
     wrk = wrk_path()
     assert wrk is not None
     out = subprocess.run(

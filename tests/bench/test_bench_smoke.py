@@ -51,7 +51,14 @@ def test_serving_bench() -> None:
     if "serving" in figures[-1]:
         pytest.skip(figures[-1]["serving"])  # wrk is not installed
     scenarios = {f["scenario"]: f for f in figures if "scenario" in f}
-    assert scenarios.keys() == {"bare", "binary", "next_word", "next_word_mixed", "binary_busy"}
+    assert scenarios.keys() == {
+        "bare",
+        "binary",
+        "next_word",
+        "next_word_mixed",
+        "next_word_unique",
+        "binary_busy",
+    }
     assert all(s["requests"] > 0 and s["non_2xx"] == 0 for s in scenarios.values())
     assert {f["figure"] for f in figures if "figure" in f} >= {"binary_over_bare", "worst_p99_ms"}
 
