@@ -62,8 +62,8 @@ def parse_args() -> argparse.Namespace:
 
 class NumpyRuns:
     """`models.binary_addition.train` with the default config (what a default job trains),
-    counting and timing the evaluations over all 16,384 pairs that decide the early stop (a
-    failing one gives up after its first chunk with a wrong sum)."""
+    counting and timing the evaluations over all 16,384 pairs that decide the early stop (one
+    pass over the tree of bit prefixes each; a failing one skips the loss)."""
 
     def __init__(self) -> None:
         import models.binary_addition as ba

@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 TASK_QUERIES = {BINARY_ADDITION: "a and b", NEXT_WORD: "text"}
 SUM_TABLE_MAX_PAIRS = 2**16  # binary_dim <= 9: every answer is computed once, at load
-SUM_TABLE_CHUNK = 4096  # pairs per forward while filling the table (bounds its memory)
 
 
 @dataclass(frozen=True)
@@ -48,8 +47,8 @@ class SumTable:
     """Every answer of a binary-addition model, from one batched forward at load time.
 
     A request is then an index instead of a forward pass (~200 us of numpy for one pair): at
-    binary_dim 8 that is 16,384 answers, ~0.7 MB. They come from the batched forward that also
-    computed the model's final_accuracy over the same pairs.
+    binary_dim 8 that is 16,384 answers, ~0.7 MB. They come from the same pass over the tree
+    of bit prefixes (`BinaryAdder.predict_all_pairs`) that computed the model's final_accuracy.
     """
 
     high: int  # operands lie in 0..high-1
@@ -62,13 +61,9 @@ class SumTable:
         high = adder.config.max_operand + 1
         if high * high > SUM_TABLE_MAX_PAIRS:
             return None
-        a, b = np.divmod(np.arange(high * high, dtype=np.int64), high)
-        parts = [
-            adder.predict_many(a[i : i + SUM_TABLE_CHUNK], b[i : i + SUM_TABLE_CHUNK])
-            for i in range(0, len(a), SUM_TABLE_CHUNK)
-        ]
+        table = cls(high, *adder.predict_all_pairs())
         adder.predict(0, 0)  # a one-pair forward, so that the layers drop the big batch's caches
-        return cls(high, *(np.concatenate(arrays) for arrays in zip(*parts, strict=True)))
+        return table
 
     def answer(self, a: int, b: int) -> tuple[int, list[int], list[float]] | None:
         """(sum, bits, probabilities) of a + b; None when an operand is out of range."""

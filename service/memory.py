@@ -12,7 +12,9 @@ from models.next_word import NextWordConfig
 
 FLOAT = 4
 BASELINE = 96 * 2**20  # the interpreter, numpy and SQLAlchemy in a worker process
-EVAL_PAIRS = 8192  # models.binary_addition evaluates in chunks of this many pairs
+# Rows x steps of the largest evaluation batch, bounded: chunks of 2,048 pairs x binary_dim
+# steps, or at most 65,536 bit prefixes in one step of the exhaustive check (binary_dim <= 9).
+EVAL_PAIRS = 8192
 OPTIMIZER_COPIES = 4  # weights, gradients and Adam's two moments
 
 

@@ -13,8 +13,11 @@ from models.binary_addition import (
     BinaryAdder,
     BinaryAdditionConfig,
     BinaryAdditionNet,
+    EvaluationSet,
+    evaluate_set,
     evaluation_pairs,
     from_bits,
+    make_inputs,
     sample_batch,
     to_bits,
     train,
@@ -99,6 +102,40 @@ def test_evaluation_pairs():
     assert len(evaluation_pairs(9)[0]) == 65536  # still exhaustive
     a16, _ = evaluation_pairs(16)
     assert len(a16) == 65536 and np.array_equal(a16, evaluation_pairs(16)[0])  # a fixed sample
+
+
+@pytest.mark.parametrize(
+    ("cell", "num_layers", "binary_dim"),
+    [("rnn", 1, 2), ("rnn", 1, 8), ("rnn", 2, 5), ("lstm", 2, 6), ("gru", 3, 4), ("lstm", 1, 9)],
+)
+def test_the_prefix_tree_gives_every_pair_its_forward_logits(cell, num_layers, binary_dim):
+    """all_pairs_logits computes each bit prefix's state once; every pair's logits are the ones
+    of its own forward pass, and the layers are left as they were."""
+    config = BinaryAdditionConfig(cell=cell, num_layers=num_layers, binary_dim=binary_dim)
+    net = BinaryAdditionNet(config, np.random.default_rng(binary_dim))
+    a, b = evaluation_pairs(binary_dim)
+    expected = net.forward(make_inputs(a, b, binary_dim))
+    logits = net.all_pairs_logits(binary_dim)
+    assert logits.shape == (len(a), binary_dim)
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
+    assert all(not layer.stateful for layer in net.layers[:-1])
+    again = net.forward(make_inputs(a[:3], b[:3], binary_dim))  # no state carried over
+    np.testing.assert_allclose(again, expected[:3], rtol=1e-5, atol=1e-6)
+
+
+def test_an_exhaustive_evaluation_agrees_with_one_pair_by_pair():
+    config = BinaryAdditionConfig(hidden_size=8)
+    net = BinaryAdditionNet(config, np.random.default_rng(2))
+    a, b = evaluation_pairs(8)
+    tree = EvaluationSet.build(a, b, 8)
+    order = np.random.default_rng(3).permutation(len(a))  # not in order: chunks of forwards
+    chunked = EvaluationSet.build(a[order], b[order], 8)
+    assert tree.all_targets is not None and chunked.all_targets is None
+    by_tree, by_chunks = evaluate_set(net, config, tree), evaluate_set(net, config, chunked)
+    assert by_tree is not None and by_chunks is not None
+    assert by_tree["accuracy"] == by_chunks["accuracy"] and by_tree["pairs"] == 16384
+    assert by_tree["bit_accuracy"] == by_chunks["bit_accuracy"]
+    assert by_tree["loss"] == pytest.approx(by_chunks["loss"], rel=1e-5)
 
 
 # --- the stacked model's backward -------------------------------------------------------------
@@ -352,6 +389,10 @@ def test_predict_many_gets_every_pair_right(adder):
     np.testing.assert_array_equal(sums, a + b)
     assert bits.shape == probs.shape == (16384, 8)
     np.testing.assert_array_equal(from_bits(bits[:, ::-1]), a + b)
+    all_sums, all_bits, all_probs = adder.predict_all_pairs()  # the same, along the prefix tree
+    np.testing.assert_array_equal(all_sums, sums)
+    np.testing.assert_array_equal(all_bits, bits)
+    np.testing.assert_allclose(all_probs, probs, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
