@@ -7,10 +7,13 @@ Run (OpenBLAS tuning variables set on some machines slow numpy ~1.8x):
 
 Every training runs in its own subprocess (so each peak RSS is its own), numpy and torch
 alternating (numpy first in odd repeats, torch first in even ones) because the machine may be
-shared; the last lines are the medians over the repeats. ``--threads`` is RNNLAB_TRAIN_THREADS of
-the numpy run; BLAS then runs single-threaded (OPENBLAS_NUM_THREADS=1) unless ``--blas-threads``.
-Both runs use the same pre-processing, dictionary, train/test split, parallel streams, windows,
-carried state (truncated BPTT), Adam 0.005 and clipping at norm 5. torch is optional.
+shared; then come the medians over the repeats. ``--paired-steps N`` then has two processes,
+numpy's and torch's, take N training steps each in turn: the median of the step-by-step ratios
+does not move with the machine's drift, which whole runs alternated minutes apart still feel.
+``--threads`` is RNNLAB_TRAIN_THREADS of the numpy run; BLAS then runs single-threaded
+(OPENBLAS_NUM_THREADS=1) unless ``--blas-threads``. Both runs use the same pre-processing,
+dictionary, train/test split, parallel streams, windows, carried state (truncated BPTT), Adam 0.005
+and clipping at norm 5. torch is optional.
 """
 
 from __future__ import annotations
@@ -80,12 +83,12 @@ class EpochPrinter(TrainingHooks):
             )
 
 
-def run_torch(config: NextWordConfig, ids: np.ndarray, vocab: int) -> list[dict[str, float]]:
+def torch_trainer(config: NextWordConfig, vocab: int):  # type: ignore[no-untyped-def]
+    """The torch reference: (model, step) where step(x, y, state) trains on one window and
+    returns the state to carry, detached (truncated BPTT, as ours)."""
     import torch
 
     torch.manual_seed(config.seed)
-    n_train = split_tokens(config, len(ids))
-    train_ids, test_ids = ids[:n_train].astype(np.int64), ids[n_train:].astype(np.int64)
 
     class Model(torch.nn.Module):
         def __init__(self) -> None:
@@ -101,6 +104,44 @@ def run_torch(config: NextWordConfig, ids: np.ndarray, vocab: int) -> list[dict[
     model = Model()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(x: np.ndarray, y: np.ndarray, state):  # type: ignore[no-untyped-def]
+        x_t, y_t = (torch.from_numpy(np.ascontiguousarray(a)) for a in (x, y))
+        logits, state = model(x_t, state)
+        loss = loss_fn(logits.reshape(-1, vocab), y_t.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+        optimizer.step()
+        return tuple(s.detach() for s in state)
+
+    return model, step
+
+
+def numpy_trainer(config: NextWordConfig, vocab: int):  # type: ignore[no-untyped-def]
+    """The same for models/: what `models.next_word.train` does in one step."""
+    from models.next_word import NextWordModel
+    from models.optimizers import clip_grads, make_optimizer
+
+    rng = np.random.default_rng(config.seed)
+    model = NextWordModel(config, vocab, rng)
+    model.set_stateful(True)
+    optimizer = make_optimizer(config.optimizer, config.learning_rate)
+
+    def step(x: np.ndarray, y: np.ndarray, state: None) -> None:
+        model.train_step(x, y, rng)
+        clip_grads(model.grads, config.clip_norm)
+        optimizer.update(model.params, model.grads)
+
+    return model, step
+
+
+def run_torch(config: NextWordConfig, ids: np.ndarray, vocab: int) -> list[dict[str, float]]:
+    import torch
+
+    n_train = split_tokens(config, len(ids))
+    train_ids, test_ids = ids[:n_train].astype(np.int64), ids[n_train:].astype(np.int64)
+    model, step = torch_trainer(config, vocab)
     batches = BpttBatches(train_ids, config.batch_size, config.seq_len)
     streams = max(1, min(config.batch_size, (len(test_ids) - 1) // config.seq_len))
     test_batches = BpttBatches(test_ids, streams, config.seq_len)
@@ -109,15 +150,9 @@ def run_torch(config: NextWordConfig, ids: np.ndarray, vocab: int) -> list[dict[
         model.train()
         state, tokens, start = None, 0, time.perf_counter()
         for k in range(batches.count):
-            x, y = (torch.from_numpy(np.ascontiguousarray(a)) for a in batches.get(k))
-            logits, state = model(x, state)
-            state = tuple(s.detach() for s in state)
-            loss = loss_fn(logits.reshape(-1, vocab), y.reshape(-1))
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-            optimizer.step()
-            tokens += x.numel()
+            x, y = batches.get(k)
+            state = step(x, y, state)
+            tokens += x.size
         elapsed = time.perf_counter() - start
         model.eval()
         loss_sum, hits, count, state = 0.0, 0, 0, None
@@ -185,13 +220,83 @@ def worker(impl: str, args: argparse.Namespace) -> None:
     emit(impl=impl, peak_rss_mb=round(peak_rss_mb(), 1))
 
 
-def run_worker(impl: str, args: argparse.Namespace) -> list[dict]:
-    """Run `worker` in a subprocess (its own peak RSS); echo and return its JSON lines."""
+def lockstep_worker(impl: str, args: argparse.Namespace) -> None:
+    """Training steps one at a time, each when a line arrives on stdin; its seconds on stdout."""
+    ids, vocab = load_corpus(args.corpus)
+    config = bench_config(args.cell, 1)
+    train_ids = ids[: split_tokens(config, len(ids))].astype(np.int64)
+    batches = BpttBatches(train_ids, config.batch_size, config.seq_len)
+    _, step = (numpy_trainer if impl == "numpy" else torch_trainer)(config, vocab)
+    state = None
+    print("ready", flush=True)
+    for k, _ in enumerate(sys.stdin):
+        x, y = batches.get(k % batches.count)
+        start = time.perf_counter()
+        state = step(x, y, state)
+        print(time.perf_counter() - start, flush=True)
+
+
+def paired_steps(args: argparse.Namespace) -> None:
+    """numpy and torch train in two processes that take turns step by step (who goes first
+    alternates). A step's time is then compared with the other's of the same moment: the
+    machine's drift over seconds and minutes, which moves whole runs by 10-50% on a shared
+    host, cancels out of the median of the paired ratios."""
+    workers = {}
+    for impl in ("numpy", "torch"):
+        cmd = [sys.executable, __file__, "--lockstep-worker", impl, "--corpus", str(args.corpus)]
+        cmd += ["--cell", args.cell]
+        workers[impl] = subprocess.Popen(
+            cmd,
+            env=worker_env(impl, args),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+    times: dict[str, list[float]] = {impl: [] for impl in workers}
+    try:
+        for worker_process in workers.values():
+            assert worker_process.stdout is not None
+            assert worker_process.stdout.readline().strip() == "ready"
+        for k in range(args.paired_steps):
+            for impl in ("numpy", "torch") if k % 2 == 0 else ("torch", "numpy"):
+                process = workers[impl]
+                assert process.stdin is not None and process.stdout is not None
+                process.stdin.write("step\n")
+                process.stdin.flush()
+                times[impl].append(float(process.stdout.readline()))
+    finally:
+        for process in workers.values():
+            process.kill()
+    warm = 5 if args.paired_steps > 10 else 0  # the first steps pay for allocations
+    numpy_s, torch_s = times["numpy"][warm:], times["torch"][warm:]
+    tokens = bench_config(args.cell, 1).batch_size * bench_config(args.cell, 1).seq_len
+    med = statistics.median
+    emit(
+        summary="paired_steps",
+        steps=len(numpy_s),
+        step_ms={"numpy": round(med(numpy_s) * 1e3, 1), "torch": round(med(torch_s) * 1e3, 1)},
+        tokens_per_second={
+            "numpy": round(tokens / med(numpy_s)),
+            "torch": round(tokens / med(torch_s)),
+        },
+        tokens_per_second_ratio=round(
+            med([t / n for n, t in zip(numpy_s, torch_s, strict=True)]), 3
+        ),
+    )
+
+
+def worker_env(impl: str, args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ)
     if impl == "numpy":
         env["RNNLAB_TRAIN_THREADS"] = str(args.threads)
         blas = args.blas_threads if args.blas_threads else (1 if args.threads > 1 else 2)
         env["OPENBLAS_NUM_THREADS"] = str(blas)
+    return env
+
+
+def run_worker(impl: str, args: argparse.Namespace) -> list[dict]:
+    """Run `worker` in a subprocess (its own peak RSS); echo and return its JSON lines."""
+    env = worker_env(impl, args)
     cmd = [sys.executable, __file__, "--worker", impl, "--corpus", str(args.corpus)]
     cmd += ["--epochs", str(args.epochs), "--cell", args.cell]
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
@@ -210,10 +315,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="RNNLAB_TRAIN_THREADS for numpy")
     parser.add_argument("--blas-threads", type=int, default=0, help="0: 1 if --threads > 1")
     parser.add_argument("--no-torch", action="store_true", help="skip the torch reference")
+    parser.add_argument(
+        "--paired-steps", type=int, default=0, help="then this many steps each, taken in turn"
+    )
     parser.add_argument("--worker", choices=["numpy", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--lockstep-worker", choices=["numpy", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.worker, args)
+        return
+    if args.lockstep_worker:
+        lockstep_worker(args.lockstep_worker, args)
         return
 
     start = time.perf_counter()
@@ -238,6 +350,8 @@ def main() -> None:
         for impl in impls if r % 2 == 0 else impls[::-1]:
             runs[impl].append(run_worker(impl, args))
     summarise(runs, args.epochs)
+    if args.paired_steps and "torch" in impls:
+        paired_steps(args)
 
 
 def summarise(runs: dict[str, list[list[dict]]], epochs: int) -> None:

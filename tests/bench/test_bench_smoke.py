@@ -66,3 +66,15 @@ def test_serving_bench() -> None:
 def test_startup_bench() -> None:
     figures = run_bench("startup.py", "--runs", "1")
     assert figures[-1]["figure"] == "startup_to_healthy" and figures[-1]["median_ms"] > 0
+
+
+def test_next_word_bench() -> None:
+    demo = str(REPO / "service/data/demo_corpus.txt")
+    figures = run_bench("next_word.py", "--corpus", demo, "--epochs", "1", "--paired-steps", "4")
+    numpy = [f for f in figures if f.get("impl") == "numpy" and "epoch" in f]
+    assert len(numpy) == 1 and numpy[0]["tokens_per_second"] > 0
+    if any(f.get("torch") == "skipped: not installed" for f in figures):
+        assert not any(f.get("summary") == "paired_steps" for f in figures)
+    else:
+        paired = next(f for f in figures if f.get("summary") == "paired_steps")
+        assert paired["steps"] == 4 and paired["tokens_per_second_ratio"] > 0
