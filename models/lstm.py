@@ -28,6 +28,7 @@ from models.initializers import init_weight
 from models.parallel import parallel_map, shard_slices
 
 FORGET_BIAS = 1.0
+INPUT_TABLE_BYTES = 64 * 2**20  # the largest input table freeze() keeps (16k words at H = 256)
 
 
 def sigmoid_(x: NDArray) -> NDArray:
@@ -79,13 +80,24 @@ class TimeLSTM:
         self.c: NDArray | None = None  # (N, H) carried cell state
         self._cache: tuple[NDArray, ...] | None = None
         self._frozen: tuple[NDArray, NDArray, NDArray] | None = None  # see freeze()
+        self._input_table: NDArray | None = None  # (V, 4H), see freeze()
 
-    def freeze(self) -> None:
+    def freeze(self, input_vectors: NDArray | None = None) -> None:
         """Keep the scaled weight copies between forward passes: for serving, where the weights
-        no longer change (a 5-word next-word prediction: 193 -> 130 us)."""
+        no longer change (a 5-word next-word prediction: 193 -> 130 us).
+
+        With the (V, D) vectors the inputs are drawn from (an embedding), also keep every
+        input's gate contribution x Wx + b, (V, 4H), when it takes at most INPUT_TABLE_BYTES:
+        ``forward_ids`` then looks the input projection up instead of multiplying it (a
+        quarter of a batched next-word pass).
+        """
         scale, _ = self._gate_affine()
         Wx, Wh, b = (q * scale for q in self.params[:3])
         self._frozen = (Wx, Wh, b)
+        if input_vectors is not None:
+            size = len(input_vectors) * Wx.shape[1] * self.dtype.itemsize
+            if size <= INPUT_TABLE_BYTES:
+                self._input_table = input_vectors.astype(self.dtype) @ Wx + b
 
     # -- state ---------------------------------------------------------------------------------
     def reset_state(self) -> None:
@@ -122,50 +134,92 @@ class TimeLSTM:
         shift[2 * H : 3 * H] = 0.0
         return scale, shift
 
-    def forward(self, xs: NDArray) -> NDArray:
+    def forward(self, xs: NDArray, lengths: NDArray | None = None) -> NDArray:
+        """hs (N, T, H) for xs (N, T, D); see ``_steps`` for ``lengths``."""
         N, T, D = xs.shape
-        H = self.hidden_size
-        scale, shift = self._gate_affine()
-        # (D, 4H), (H, 4H), (4H,) scaled copies
-        Wx, Wh, b = self._frozen or tuple(q * scale for q in self.params[:3])
-        p = self.params[3] * 0.5 if self.peephole else None  # (3, H), scaled like i, f, o
-        h0, c0 = self._initial_state(N)
-
+        Wx, Wh, b = self._weights()
         xs_tm = np.ascontiguousarray(xs.transpose(1, 0, 2), dtype=self.dtype)  # (T, N, D)
         # The input projection of every step in one matmul; the loop adds h_{t-1} Wh.
-        gates = (xs_tm.reshape(T * N, D) @ Wx).reshape(T, N, 4 * H)
+        gates = (xs_tm.reshape(T * N, D) @ Wx).reshape(T, N, 4 * self.hidden_size)
         gates += b
+        return self._steps(gates, Wh, xs_tm, lengths)
+
+    def has_input_table(self) -> bool:
+        return self._input_table is not None
+
+    def forward_ids(self, ids: NDArray, lengths: NDArray | None = None) -> NDArray:
+        """``forward`` of the frozen input vectors of ids (N, T), by table lookup (serving only:
+        there is no backward pass after it)."""
+        assert self._input_table is not None and self._frozen is not None, "freeze() first"
+        gates = self._input_table[ids.T]  # (T, N, 4H), a copy that the loop activates
+        return self._steps(gates, self._frozen[1], None, lengths)
+
+    def _weights(self) -> tuple[NDArray, NDArray, NDArray]:
+        """Wx, Wh, b scaled for the one-tanh gates (see _gate_affine)."""
+        if self._frozen is not None:
+            return self._frozen
+        scale, _ = self._gate_affine()
+        Wx, Wh, b = (q * scale for q in self.params[:3])
+        return Wx, Wh, b
+
+    def _steps(
+        self, gates: NDArray, Wh: NDArray, xs_tm: NDArray | None, lengths: NDArray | None
+    ) -> NDArray:
+        """The time loop over the input part of the gates (T, N, 4H), which it activates in
+        place, with the scaled Wh (H, 4H); hs (N, T, H). Caches for backward when given xs_tm.
+
+        ``lengths`` (N,), sorted longest first, lets row r stop after its first lengths[r] steps
+        (contexts of different lengths in one serving pass): at step t only the rows still inside
+        their window are computed, the others' outputs are left undefined, and no state is
+        carried. A pass of contexts of 1-12 words then costs the sum of their lengths, not 12
+        times their number.
+        """
+        T, N, _ = gates.shape
+        H = self.hidden_size
+        scale, shift = self._gate_affine()
+        p = self.params[3] * 0.5 if self.peephole else None  # (3, H), scaled like i, f, o
+        h0, c0 = self._initial_state(N)
+        if lengths is None:
+            active = [N] * T
+        else:
+            assert np.all(np.diff(lengths) <= 0), "lengths must be sorted longest first"
+            active = [int(np.count_nonzero(lengths > t)) for t in range(T)]
         cs = np.empty((T, N, H), self.dtype)
         tanh_cs = np.empty((T, N, H), self.dtype)
         hs = np.empty((T, N, H), self.dtype)
         # without peepholes all four gates activate at once; with them o waits for c_t
         width = 4 * H if p is None else 3 * H
         h, c = h0, c0
-        for t in range(T):
-            a = gates[t]  # (N, 4H), becomes the activated gates in place
-            a += h @ Wh
+        for t, n in enumerate(active):
+            a = gates[t, :n]  # (n, 4H), becomes the activated gates in place
+            h_prev, c_prev = h[:n], c[:n]
+            a += h_prev @ Wh
             if p is not None:
-                a[:, :H] += c * p[0]
-                a[:, H : 2 * H] += c * p[1]
+                a[:, :H] += c_prev * p[0]
+                a[:, H : 2 * H] += c_prev * p[1]
             act = a[:, :width]
             np.tanh(act, out=act)
             act *= scale[:width]
             act += shift[:width]
             i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-            c_prev, c = c, cs[t]
-            np.multiply(f, c_prev, out=c)
-            c += i * g
+            c_t = cs[t, :n]
+            np.multiply(f, c_prev, out=c_t)
+            c_t += i * g
             if p is not None:
-                o += c * p[2]  # half the pre-activation: a_o and p were halved
+                o += c_t * p[2]  # half the pre-activation: a_o and p were halved
                 np.tanh(o, out=o)
                 o *= 0.5
                 o += 0.5
-            np.tanh(c, out=tanh_cs[t])
-            h = np.multiply(o, tanh_cs[t], out=hs[t])
+            np.tanh(c_t, out=tanh_cs[t, :n])
+            np.multiply(o, tanh_cs[t, :n], out=hs[t, :n])
+            h, c = hs[t], cs[t]  # rows n.. of these are undefined, and never read again
 
-        self._cache = (xs_tm, h0, c0, gates, cs, tanh_cs, hs)
+        self._cache = None if xs_tm is None else (xs_tm, h0, c0, gates, cs, tanh_cs, hs)
         if self.stateful:
-            self.h, self.c = hs[-1].copy(), cs[-1].copy()
+            if lengths is None:
+                self.h, self.c = hs[-1].copy(), cs[-1].copy()
+            else:
+                self.reset_state()
         return hs.transpose(1, 0, 2)  # (N, T, H) view of the time-major buffer
 
     # -- backward ------------------------------------------------------------------------------

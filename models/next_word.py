@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 
 from models.embedding import Embedding
 from models.initializers import INITS
+from models.lstm import TimeLSTM
 from models.optimizers import OPTIMIZERS, clip_grads, make_optimizer
 from models.recurrent import make_recurrent
 from models.softmax import SoftmaxOutput
@@ -497,8 +498,9 @@ class NextWordPredictor:
         self.vocab_size = model.vocab_size
         model.set_stateful(True)  # the context runs once; generation feeds one word at a time
         for layer in model.recurrent:  # the weights are fixed from here on (only LSTM caches)
-            if hasattr(layer, "freeze"):
-                layer.freeze()
+            if isinstance(layer, TimeLSTM):
+                # the first layer's inputs are embedding rows: it may keep their projections
+                layer.freeze(model.embed.params[0] if layer is model.recurrent[0] else None)
 
     @classmethod
     def from_weights(
@@ -509,9 +511,22 @@ class NextWordPredictor:
         model.load_weights(weights)
         return cls(model)
 
+    def _hidden(self, ids: NDArray, lengths: NDArray | None = None) -> NDArray:
+        """The top layer's output (N, T, H) for ids (N, T) (no dropout): the model's `hidden`,
+        with the first LSTM's input projection looked up (`TimeLSTM.forward_ids`) and, given
+        ``lengths`` sorted longest first, each LSTM stopping a row after its own length."""
+        first, *others = self.model.recurrent
+        if isinstance(first, TimeLSTM) and first.has_input_table():
+            x = first.forward_ids(ids, lengths)
+        else:
+            x = first.forward(self.model.embed.forward(ids))
+        for layer in others:  # other cells compute the padding steps too
+            x = layer.forward(x, lengths) if isinstance(layer, TimeLSTM) else layer.forward(x)
+        return x
+
     def _feed(self, ids: NDArray) -> NDArray:
         """Run ids (T,) from the carried state; the logits (V,) after the last one."""
-        hs = self.model.hidden(ids.reshape(1, -1))
+        hs = self._hidden(ids.reshape(1, -1))
         return self.model.out.last_step_logits(hs[:, -1])[0]
 
     def _context(self, ids: Sequence[int]) -> NDArray:
@@ -539,14 +554,17 @@ class NextWordPredictor:
         if not contexts:
             raise ValueError("no context given")
         arrays = [self._checked(ids) for ids in contexts]
-        lengths = np.array([len(a) for a in arrays])
-        ids = np.zeros((len(arrays), int(lengths.max())), np.int64)
-        for row, array in enumerate(arrays):
-            ids[row, : len(array)] = array
+        order = np.argsort([-len(a) for a in arrays], kind="stable")  # longest first
+        lengths = np.array([len(arrays[i]) for i in order])
+        ids = np.zeros((len(arrays), int(lengths[0])), np.int64)
+        for row, i in enumerate(order):
+            ids[row, : lengths[row]] = arrays[i]
         self.model.reset_state()
-        hs = self.model.hidden(ids)  # (rows, T, H)
+        hs = self._hidden(ids, lengths)  # (rows, T, H)
         final = hs[np.arange(len(arrays)), lengths - 1]  # (rows, H): each at its own last word
-        return self.model.out.last_step_logits(final)
+        logits = np.empty((len(arrays), self.vocab_size), final.dtype)
+        logits[order] = self.model.out.last_step_logits(final)
+        return logits
 
     def next_distribution(self, ids: Sequence[int]) -> NDArray:
         """Probabilities (V,) of the word following the context ids."""
@@ -571,12 +589,12 @@ class NextWordPredictor:
                 raise ValueError(f"k must be from 1 to {self.vocab_size}")
         answers: dict[int, tuple[NDArray, NDArray]] = {}
         for group in length_groups([len(c) for c in contexts]):
-            logits = self.next_logits([contexts[i] for i in group])
-            for i, row in zip(group, logits, strict=True):
-                top = top_k_indices(row, ks[i])
-                # Only k probabilities are divided out, not all V.
-                exps = np.exp(row - row.max())
-                answers[i] = (top, exps[top] / exps.sum())
+            logits = self.next_logits([contexts[i] for i in group])  # (n, V)
+            exps = np.exp(logits - logits.max(axis=1, keepdims=True))
+            sums = exps.sum(axis=1)
+            for row, i in enumerate(group):
+                top = top_k_indices(logits[row], ks[i])
+                answers[i] = (top, exps[row, top] / sums[row])  # k divisions, not V
         return [answers[i] for i in range(len(contexts))]
 
     def generate(

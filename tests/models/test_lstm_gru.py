@@ -298,3 +298,37 @@ def test_layers_give_identical_results_on_one_or_two_threads(cls):
         parallel.set_train_threads(old)
     for a, b in zip(*results, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("peephole", [False, True])
+def test_lstm_rows_of_different_lengths_match_the_padded_pass(peephole):
+    """With lengths (longest first) each row stops after its own steps: its outputs there are
+    the padded pass's, to float rounding, and no state is carried from the ragged last step."""
+    rng = np.random.default_rng(21)
+    layer = TimeLSTM(5, 6, rng, peephole=peephole)
+    if peephole:
+        layer.params[3][...] = rng.standard_normal(layer.params[3].shape)
+    xs = rng.standard_normal((4, 7, 5)).astype(np.float32)
+    lengths = np.array([7, 5, 5, 1])
+    padded = layer.forward(xs).copy()
+    layer.stateful = True
+    ragged = layer.forward(xs, lengths)
+    for row, length in enumerate(lengths):
+        np.testing.assert_allclose(ragged[row, :length], padded[row, :length], rtol=1e-5, atol=1e-6)
+    assert layer.h is None and layer.c is None
+    with pytest.raises(AssertionError, match="longest first"):
+        layer.forward(xs, np.array([1, 7, 5, 5]))
+
+
+def test_lstm_input_table_is_the_projection_of_the_embedding():
+    rng = np.random.default_rng(22)
+    vectors = rng.standard_normal((30, 5)).astype(np.float32)
+    layer = TimeLSTM(5, 6, rng)
+    ids = rng.integers(0, 30, (3, 4))
+    expected = layer.forward(vectors[ids]).copy()
+    layer.freeze(vectors)
+    assert layer.has_input_table()
+    np.testing.assert_allclose(layer.forward(vectors[ids]), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.forward_ids(ids), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(AssertionError, match="before forward"):
+        layer.backward(np.ones_like(expected))  # a lookup pass is for serving only

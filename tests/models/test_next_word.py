@@ -293,12 +293,14 @@ def test_most_likely_is_the_top_of_the_distribution(trained):
         predictor.most_likely(ctx, vocab + 1)
 
 
-def test_a_batched_prediction_is_the_one_alone():
+@pytest.mark.parametrize("overrides", [{}, {"num_layers": 2, "peephole": True}, {"cell": "gru"}])
+def test_a_batched_prediction_is_the_one_alone(overrides):
     """Each row of a batch gets its context's numbers alone, whatever its neighbours, to float32
     rounding (BLAS sums a row's products in an order that depends on its place in the batch):
-    a server may batch concurrent requests without changing anyone's answer beyond that."""
+    a server may batch concurrent requests without changing anyone's answer beyond that. The
+    LSTM stops each row after its own length; other cells compute the padding steps."""
     vocab = 300
-    config = NextWordConfig(embedding_size=16, hidden_size=64)
+    config = NextWordConfig(embedding_size=16, hidden_size=64, **overrides)
     model = NextWordModel(config, vocab, np.random.default_rng(4))
     weights = model.weights()
     predictor = NextWordPredictor.from_weights(config, weights, vocab)
