@@ -91,9 +91,7 @@ class TimeLSTM:
         ``forward_ids`` then looks the input projection up instead of multiplying it (a
         quarter of a batched next-word pass).
         """
-        scale, _ = self._gate_affine()
-        Wx, Wh, b = (q * scale for q in self.params[:3])
-        self._frozen = (Wx, Wh, b)
+        self._frozen = Wx, _, b = self._scaled_weights()
         if input_vectors is not None:
             size = len(input_vectors) * Wx.shape[1] * self.dtype.itemsize
             if size <= INPUT_TABLE_BYTES:
@@ -155,10 +153,11 @@ class TimeLSTM:
         return self._steps(gates, self._frozen[1], None, lengths)
 
     def _weights(self) -> tuple[NDArray, NDArray, NDArray]:
-        """Wx, Wh, b scaled for the one-tanh gates (see _gate_affine)."""
-        if self._frozen is not None:
-            return self._frozen
-        scale, _ = self._gate_affine()
+        """Wx, Wh, b scaled for the one-tanh gates: the frozen copies, else made now."""
+        return self._frozen or self._scaled_weights()
+
+    def _scaled_weights(self) -> tuple[NDArray, NDArray, NDArray]:
+        scale, _ = self._gate_affine()  # (4H,), see _gate_affine
         Wx, Wh, b = (q * scale for q in self.params[:3])
         return Wx, Wh, b
 
@@ -170,9 +169,9 @@ class TimeLSTM:
 
         ``lengths`` (N,), sorted longest first, lets row r stop after its first lengths[r] steps
         (contexts of different lengths in one serving pass): at step t only the rows still inside
-        their window are computed, the others' outputs are left undefined, and no state is
-        carried. A pass of contexts of 1-12 words then costs the sum of their lengths, not 12
-        times their number.
+        their window are computed, the others' outputs are zeros, and no state is carried. A
+        pass of contexts of 1-12 words then costs the sum of their lengths, not 12 times their
+        number.
         """
         T, N, _ = gates.shape
         H = self.hidden_size
@@ -186,7 +185,9 @@ class TimeLSTM:
             active = [int(np.count_nonzero(lengths > t)) for t in range(T)]
         cs = np.empty((T, N, H), self.dtype)
         tanh_cs = np.empty((T, N, H), self.dtype)
-        hs = np.empty((T, N, H), self.dtype)
+        # With lengths, the steps past a row's end stay zeros: a next layer multiplies them too
+        # (and never reads its results), and uninitialised memory could hold NaN or inf.
+        hs = (np.empty if lengths is None else np.zeros)((T, N, H), self.dtype)
         # without peepholes all four gates activate at once; with them o waits for c_t
         width = 4 * H if p is None else 3 * H
         h, c = h0, c0
@@ -212,7 +213,7 @@ class TimeLSTM:
                 o += 0.5
             np.tanh(c_t, out=tanh_cs[t, :n])
             np.multiply(o, tanh_cs[t, :n], out=hs[t, :n])
-            h, c = hs[t], cs[t]  # rows n.. of these are undefined, and never read again
+            h, c = hs[t], cs[t]  # rows n.. are past their end: never read again
 
         self._cache = None if xs_tm is None else (xs_tm, h0, c0, gates, cs, tanh_cs, hs)
         if self.stateful:

@@ -519,9 +519,9 @@ class NextWordPredictor:
         if isinstance(first, TimeLSTM) and first.has_input_table():
             x = first.forward_ids(ids, lengths)
         else:
-            x = first.forward(self.model.embed.forward(ids))
-        for layer in others:  # other cells compute the padding steps too
-            x = layer.forward(x, lengths) if isinstance(layer, TimeLSTM) else layer.forward(x)
+            x = _forward(first, self.model.embed.forward(ids), lengths)
+        for layer in others:
+            x = _forward(layer, x, lengths)
         return x
 
     def _feed(self, ids: NDArray) -> NDArray:
@@ -625,6 +625,12 @@ class NextWordPredictor:
             out.append(next_id)
             logits = self._feed(np.array([next_id]))
         return out
+
+
+def _forward(layer: Any, x: NDArray, lengths: NDArray | None) -> NDArray:
+    """layer.forward(x), each row stopped at its length by an LSTM; the other cells compute
+    the padding steps too (never read)."""
+    return layer.forward(x, lengths) if isinstance(layer, TimeLSTM) else layer.forward(x)
 
 
 # Contexts up to this many words share one batched pass (padding a 1-word context to 16 steps

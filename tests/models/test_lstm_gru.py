@@ -315,6 +315,7 @@ def test_lstm_rows_of_different_lengths_match_the_padded_pass(peephole):
     ragged = layer.forward(xs, lengths)
     for row, length in enumerate(lengths):
         np.testing.assert_allclose(ragged[row, :length], padded[row, :length], rtol=1e-5, atol=1e-6)
+        assert not ragged[row, length:].any()  # zeros past the end, safe for a next layer
     assert layer.h is None and layer.c is None
     with pytest.raises(AssertionError, match="longest first"):
         layer.forward(xs, np.array([1, 7, 5, 5]))
