@@ -545,8 +545,9 @@ class NextWordPredictor:
     def next_logits(self, contexts: Sequence[Sequence[int]]) -> NDArray:
         """Logits (len(contexts), V) of the word after each context, in one batched pass.
 
-        Contexts of any lengths share the pass: each row runs from a zero state, and its logits
-        are read at its own last word (the steps after it are padding, never read). A row's
+        Contexts of any lengths share the pass, sorted longest first: each row runs from a zero
+        state, an LSTM stops it after its own last word (other cells compute the padding, never
+        read), and its logits are read there. A row's
         numbers match its context alone to float32 rounding, not bit for bit: a BLAS kernel
         sums a row's products in an order that depends on where the row falls in its tiles
         (seen on OpenBLAS's Haswell kernels, where no fixed padding makes rows agree).
