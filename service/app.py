@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from service import __version__
+from service.api import docs
 from service.api.limits import BodySizeLimit
 from service.api.request_id import RequestId
 from service.api.routes import corpora, health, jobs, models, predict
@@ -107,9 +108,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by service.api.docs, without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     include_routers(app, settings)
+    docs.install(app)
     app.add_exception_handler(RnnlabError, handle_domain_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestId)  # outermost of ours: a 413 or a bug's 500 carries the id too

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.binary_addition import BinaryAdditionConfig
 from models.next_word import NextWordConfig
+from service import schema_examples as examples
 
 _BA = BinaryAdditionConfig()
 _NW = NextWordConfig()
@@ -115,6 +116,8 @@ JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class JobPublic(BaseModel):
+    model_config = examples.shown(examples.JOB)
+
     id: int
     task: str
     status: JobStatusName
@@ -133,6 +136,8 @@ class JobPublic(BaseModel):
 
 
 class JobsPublic(BaseModel):
+    model_config = examples.shown(examples.JOBS)
+
     jobs: list[JobPublic]
     count: int
 
@@ -145,11 +150,15 @@ class MetricPublic(BaseModel):
 
 
 class MetricsPublic(BaseModel):
+    model_config = examples.shown(examples.METRICS)
+
     job_id: int
     metrics: list[MetricPublic]
 
 
 class ModelPublic(BaseModel):
+    model_config = examples.shown(examples.MODEL)
+
     id: int
     job_id: int
     task: str
@@ -162,11 +171,15 @@ class ModelPublic(BaseModel):
 
 
 class ModelsPublic(BaseModel):
+    model_config = examples.shown(examples.MODELS)
+
     models: list[ModelPublic]
     count: int
 
 
 class CorpusPublic(BaseModel):
+    model_config = examples.shown(examples.CORPUS)
+
     id: int
     name: str
     characters: int
@@ -180,6 +193,8 @@ class CorpusPublic(BaseModel):
 
 
 class CorporaPublic(BaseModel):
+    model_config = examples.shown(examples.CORPORA)
+
     corpora: list[CorpusPublic]
     count: int
 
@@ -190,12 +205,16 @@ class DictionaryEntry(BaseModel):
 
 
 class DictionaryPublic(BaseModel):
+    model_config = examples.shown(examples.DICTIONARY)
+
     corpus_id: int
     unknown_token: str
     words: dict[str, DictionaryEntry]
 
 
 class BinaryAdditionPrediction(BaseModel):
+    model_config = examples.shown(examples.BINARY_ADDITION_PREDICTION)
+
     sum: int
     bits: list[int] = Field(description="The predicted sum, most significant bit first.")
     probabilities: list[float] = Field(description="P(bit = 1) per bit, most significant first.")
@@ -209,6 +228,8 @@ class WordProbability(BaseModel):
 
 
 class NextWordPrediction(BaseModel):
+    model_config = examples.shown(examples.NEXT_WORD_PREDICTION)
+
     predictions: list[WordProbability]
     model_id: int
     context: list[str] = Field(description="The words the model read, after pre-processing.")
@@ -216,6 +237,8 @@ class NextWordPrediction(BaseModel):
 
 
 class Generation(BaseModel):
+    model_config = examples.shown(examples.GENERATION)
+
     text: str = Field(description="The prompt after pre-processing, then the continuation.")
     continuation: list[str]
     model_id: int
@@ -223,5 +246,16 @@ class Generation(BaseModel):
 
 
 class Health(BaseModel):
+    model_config = examples.shown(examples.HEALTH)
+
     status: Literal["ok"]
     version: str
+
+
+class ErrorPublic(BaseModel):
+    """The body of every error the service answers itself (a 422 from validation lists its
+    problems instead)."""
+
+    model_config = examples.shown(examples.ERROR)
+
+    detail: str = Field(description="What was wrong, and what is allowed instead.")
