@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -24,6 +27,13 @@ def test_shards_and_parallel_map():
         assert parallel.parallel_map(lambda i: i * i, range(5)) == [0, 1, 4, 9, 16]
     finally:
         parallel.set_train_threads(old)
+
+
+def test_the_thread_count_is_an_argument_not_the_environment():
+    code = "import models.parallel as p; print(p.TRAIN_THREADS)"
+    env = {"RNNLAB_TRAIN_THREADS": "7", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "1", out.stderr
 
 
 def test_make_recurrent_builds_either_implementation():
