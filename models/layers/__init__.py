@@ -1,6 +1,6 @@
 """The textbook: reference layers in the notes' notation, the truth every fast path is held to.
 
-The notes (SEEDS.md) write one sample as a column vector:
+The study notes write one sample as a column vector:
 
     u_t = W_in x_t + W z_{t-1} + b        pre-activation of the hidden layer
     z_t = f(u_t)                          hidden state
