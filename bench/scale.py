@@ -29,7 +29,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.parallel import set_train_threads
-from models.tasks.next_word import NextWordConfig, train
+from models.tasks.next_word import NextWordConfig
+from models.tasks.next_word.train import train
 from models.text import build_dictionary, preprocess
 from models.training import TrainingHooks, TrainingStopped
 

@@ -1,5 +1,9 @@
 """Next-word prediction over a corpus dictionary (notes, s.4): config, data, model, train,
-checkpoint, predict, sampling, memory; ``TASK`` is its registry entry."""
+checkpoint, predict, sampling, memory; ``TASK`` is its registry entry.
+
+The name `train` stays the submodule (models.tasks.next_word.train): the function is reached as
+models.tasks.next_word.train.train, or through TASK.train.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from models.tasks.next_word.config import NextWordConfig
 from models.tasks.next_word.data import min_tokens
 from models.tasks.next_word.memory import memory_bytes
 from models.tasks.next_word.predict import NextWordPredictor
-from models.tasks.next_word.train import FINAL_METRIC_NAMES, METRIC_NAMES, train
+from models.tasks.next_word.train import FINAL_METRIC_NAMES, METRIC_NAMES
+from models.tasks.next_word.train import train as run_training
 from models.tasks.task import Corpus, Task
 
 
@@ -21,7 +26,7 @@ def _corpus(corpus: Corpus | None) -> Corpus:
 
 def _train(config: NextWordConfig, corpus: Corpus | None, hooks: Any, resume: Any) -> Any:
     c = _corpus(corpus)
-    return train(config, c.token_ids, c.vocabulary_size, hooks, resume)  # type: ignore[arg-type]
+    return run_training(config, c.token_ids, c.vocabulary_size, hooks, resume)  # type: ignore[arg-type]
 
 
 TASK = Task(
@@ -39,4 +44,4 @@ TASK = Task(
     needs_corpus=True,
 )
 
-__all__ = ["TASK", "NextWordConfig", "NextWordPredictor", "memory_bytes", "min_tokens", "train"]
+__all__ = ["TASK", "NextWordConfig", "NextWordPredictor", "memory_bytes", "min_tokens"]

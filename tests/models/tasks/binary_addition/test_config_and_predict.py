@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.tasks.binary_addition import BinaryAdder, BinaryAdditionConfig, train
+from models.tasks.binary_addition import BinaryAdder, BinaryAdditionConfig
 from models.tasks.binary_addition.data import (
     evaluation_pairs,
     from_bits,
 )
+from models.tasks.binary_addition.train import train
 
 
 @pytest.mark.parametrize(

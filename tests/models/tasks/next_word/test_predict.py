@@ -7,8 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from models.tasks.next_word import NextWordConfig, NextWordPredictor, train
+from models.tasks.next_word import NextWordConfig, NextWordPredictor
 from models.tasks.next_word.model import NextWordModel
+from models.tasks.next_word.train import train
 from models.text import build_dictionary, preprocess
 from tests.models.tasks.next_word.helpers import SENTENCE, SMALL, corpus
 

@@ -9,9 +9,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from models.tasks.next_word import NextWordConfig, NextWordPredictor, min_tokens, train
+from models.tasks.next_word import NextWordConfig, NextWordPredictor, min_tokens
 from models.tasks.next_word.model import NextWordModel
 from models.tasks.next_word.sampling import sample
+from models.tasks.next_word.train import train
 from models.training import TrainingDiverged, TrainingStopped
 from tests.models.tasks.next_word.helpers import SMALL, Recorder, corpus
 
