@@ -6,7 +6,7 @@ Run (OpenBLAS tuning variables set on some machines slow numpy ~1.8x):
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/binary_addition.py
 
 Figures:
-  numpy      in-process `models.binary_addition.train` with the default config (what a default
+  numpy      in-process `models.tasks.binary_addition.train` with the default config (what a default
              job trains), median over seeds, with the number and cost of the exhaustive checks;
   torch      torch.nn.RNN (hidden 16, Adam, batch 256, 2 threads) to 100% on all pairs, checked
              exhaustively like ours; skipped when torch is not installed;
@@ -61,12 +61,12 @@ def parse_args() -> argparse.Namespace:
 
 
 class NumpyRuns:
-    """`models.binary_addition.train` with the default config (what a default job trains),
+    """`models.tasks.binary_addition.train` with the default config (what a default job trains),
     counting and timing the evaluations over all 16,384 pairs that decide the early stop (one
     pass over the tree of bit prefixes each; a failing one skips the loss)."""
 
     def __init__(self) -> None:
-        import models.binary_addition as ba
+        import models.tasks.binary_addition.train as ba
 
         self.ba = ba
         self.runs: list[tuple[float, int, int, float]] = []
@@ -143,7 +143,7 @@ class TorchRuns:
 
 def _all_pairs_torch(torch):  # type: ignore[no-untyped-def]
     """Every (a, b) with a, b < 128 as inputs (N, 8, 2) and target bits (N, 8), LSB first."""
-    from models.binary_addition import evaluation_pairs, make_inputs, to_bits
+    from models.tasks.binary_addition.data import evaluation_pairs, make_inputs, to_bits
 
     a, b = evaluation_pairs(8)
     return (torch.from_numpy(make_inputs(a, b, 8)), torch.from_numpy(to_bits(a + b, 8)).bool())

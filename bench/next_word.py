@@ -33,7 +33,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.next_word import BpttBatches, NextWordConfig, split_tokens, train
+from models.parallel import set_train_threads
+from models.tasks.next_word import NextWordConfig
+from models.tasks.next_word.data import BpttBatches, split_tokens
+from models.tasks.next_word.train import train
 from models.text import build_dictionary, preprocess
 from models.training import TrainingHooks
 
@@ -119,9 +122,9 @@ def torch_trainer(config: NextWordConfig, vocab: int):  # type: ignore[no-untype
 
 
 def numpy_trainer(config: NextWordConfig, vocab: int):  # type: ignore[no-untyped-def]
-    """The same for models/: what `models.next_word.train` does in one step."""
-    from models.next_word import NextWordModel
-    from models.optimizers import clip_grads, make_optimizer
+    """The same for models/: what `models.tasks.next_word.train` does in one step."""
+    from models.optim import clip_grads, make_optimizer
+    from models.tasks.next_word.model import NextWordModel
 
     rng = np.random.default_rng(config.seed)
     model = NextWordModel(config, vocab, rng)
@@ -205,6 +208,7 @@ def bench_config(cell: str, epochs: int) -> NextWordConfig:
 
 def worker(impl: str, args: argparse.Namespace) -> None:
     """One training run in this process: a JSON line per epoch, then its peak RSS."""
+    set_train_threads(int(os.environ.get("RNNLAB_TRAIN_THREADS", "1")))  # the bench's --threads
     ids, vocab = load_corpus(args.corpus)
     config = bench_config(args.cell, args.epochs)
     if impl == "numpy":
@@ -222,6 +226,7 @@ def worker(impl: str, args: argparse.Namespace) -> None:
 
 def lockstep_worker(impl: str, args: argparse.Namespace) -> None:
     """Training steps one at a time, each when a line arrives on stdin; its seconds on stdout."""
+    set_train_threads(int(os.environ.get("RNNLAB_TRAIN_THREADS", "1")))  # the bench's --threads
     ids, vocab = load_corpus(args.corpus)
     config = bench_config(args.cell, 1)
     train_ids = ids[: split_tokens(config, len(ids))].astype(np.int64)

@@ -28,7 +28,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.next_word import NextWordConfig, train
+from models.parallel import set_train_threads
+from models.tasks.next_word import NextWordConfig
+from models.tasks.next_word.train import train
 from models.text import build_dictionary, preprocess
 from models.training import TrainingHooks, TrainingStopped
 
@@ -78,6 +80,7 @@ class StepTimer(TrainingHooks):
 
 
 def worker(size: int, args: argparse.Namespace) -> None:
+    set_train_threads(int(os.environ.get("RNNLAB_TRAIN_THREADS", "1")))  # the bench's --threads
     words = preprocess(args.corpus.read_text(encoding="utf-8"))
     dictionary = build_dictionary(words)
     ids = synthesise(dictionary.encode(words), size)

@@ -1,17 +1,17 @@
-"""The training thread pool: fixed shards of work, run on ``RNNLAB_TRAIN_THREADS`` threads.
+"""The training thread pool: fixed shards of work, run on ``set_train_threads(n)`` threads.
 
 numpy releases the GIL inside matmul and ufuncs, so threads use several cores on large arrays.
 Work is always cut into the same shards whatever the thread count, and shard results are
 combined in shard order: the thread count changes the speed, never the numbers.
 
-Environment: ``RNNLAB_TRAIN_THREADS`` (default 1). With more than one, run BLAS single-threaded
-(``OPENBLAS_NUM_THREADS=1``): two pools on the same cores oversubscribe them.
+The count is an argument (a worker passes its setting), never read from the environment;
+default 1. With more than one, run BLAS single-threaded (``OPENBLAS_NUM_THREADS=1``): two pools
+on the same cores oversubscribe them.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -20,15 +20,15 @@ R = TypeVar("R")
 Item = TypeVar("Item")
 
 # Shards of the work that is split (output-layer rows, LSTM gate columns). Fixed, not the
-# thread count, so that the trained weights do not depend on RNNLAB_TRAIN_THREADS.
+# thread count, so that the trained weights do not depend on the thread count.
 SHARDS = 2
 
-TRAIN_THREADS = max(1, int(os.environ.get("RNNLAB_TRAIN_THREADS", "1") or 1))
+TRAIN_THREADS = 1
 _pool: ThreadPoolExecutor | None = None
 
 
 def set_train_threads(threads: int) -> None:
-    """Change the thread count (tests, benchmarks); results do not depend on it."""
+    """Train on `threads` threads from now on (a worker's setting); results do not depend on it."""
     global TRAIN_THREADS, _pool
     if _pool is not None:
         _pool.shutdown()

@@ -1,137 +1,44 @@
-"""Recurrent layers over a window, batch-first (N, T, D), and a factory over the cell kinds."""
+"""A recurrent layer or a word-model output on either implementation, by name.
+
+``implementation="reference"`` builds the textbook layers of models/layers, ``"fast"`` (the
+default) their fast versions of models/fast. Both draw their initial weights from the generator
+in the same order and name them the same, so one seed gives the same network either way, and
+weights saved by one load into the other.
+"""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
 from numpy.random import Generator
-from numpy.typing import DTypeLike, NDArray
+from numpy.typing import DTypeLike
 
-from models.activations import activation as get_activation
-from models.initializers import init_weight
+from models.fast.gru import FastGRU
+from models.fast.lstm import FastLSTM
+from models.fast.rnn import FastRNN
+from models.fast.softmax import SoftmaxOutput
+from models.layers.gru import TimeGRU
+from models.layers.lstm import TimeLSTM
+from models.layers.output import AffineSoftmax
+from models.layers.rnn import TimeRNN
 
 CELLS = ("rnn", "lstm", "gru")
+IMPLEMENTATIONS = ("fast", "reference")
+
+_LAYERS: dict[str, dict[str, Any]] = {
+    "reference": {"rnn": TimeRNN, "lstm": TimeLSTM, "gru": TimeGRU, "output": AffineSoftmax},
+    "fast": {"rnn": FastRNN, "lstm": FastLSTM, "gru": FastGRU, "output": SoftmaxOutput},
+}
 
 
-class HiddenState:
-    """The carried state of a layer whose state is one hidden array `h` (RNN, GRU)."""
-
-    h: NDArray | None
-    dtype: np.dtype
-
-    def reset_state(self) -> None:
-        self.h = None
-
-    def get_state(self) -> dict[str, NDArray]:
-        return {} if self.h is None else {"h": self.h.copy()}
-
-    def set_state(self, d: dict[str, NDArray]) -> None:
-        self.h = None if d.get("h") is None else np.array(d["h"], dtype=self.dtype)
-
-
-class TimeRNN(HiddenState):
-    """Elman RNN over T steps: h_t = f(x_t Wx + h_{t-1} Wh + b), h_0 = 0 or the carried state.
-
-    forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs (N, T, H)) -> dxs (N, T, D).
-    With `stateful = True` the last hidden state of one forward() is the initial state of the
-    next (truncated BPTT: no gradient flows back into the previous window).
-    """
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        rng: Generator,
-        *,
-        activation: str = "tanh",
-        init: str = "xavier",
-        init_std: float = 1.0,
-        bias: bool = True,
-        dtype: DTypeLike = np.float32,
-    ) -> None:
-        self.act = get_activation(activation)
-        self.dtype = np.dtype(dtype)
-        D, H = input_size, hidden_size
-        self.params: list[NDArray] = [
-            init_weight(init, rng, (D, H), init_std, self.dtype),
-            init_weight(init, rng, (H, H), init_std, self.dtype),
-        ]
-        self.param_names = ["Wx", "Wh"]
-        if bias:
-            self.params.append(np.zeros(H, dtype=self.dtype))
-            self.param_names.append("b")
-        self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
-        self.hidden_size = H
-        self.stateful = False
-        self.h: NDArray | None = None  # (N, H) carried state
-        self.dh: NDArray | None = None  # (N, H) gradient w.r.t. the initial state
-        self._cache: tuple[NDArray, NDArray, NDArray, NDArray] | None = None  # time-major
-
-    @property
-    def bias(self) -> bool:
-        return len(self.params) == 3
-
-    def forward(self, xs: NDArray) -> NDArray:
-        N, T, D = xs.shape
-        Wx, Wh = self.params[0], self.params[1]
-        H = self.hidden_size
-        h0 = self.h if self.stateful and self.h is not None and len(self.h) == N else None
-        if h0 is None:
-            h0 = np.zeros((N, H), dtype=self.dtype)
-        # time-major buffers: each step then reads and writes contiguous (N, H) blocks
-        xs_tm = np.ascontiguousarray(xs.transpose(1, 0, 2)).reshape(T * N, D)
-        # the input projection of every step in one matmul
-        us = (xs_tm @ Wx).reshape(T, N, H)
-        if self.bias:
-            us += self.params[2]
-        hs = np.empty((T, N, H), dtype=self.dtype)
-        h = h0
-        for t in range(T):
-            us[t] += h @ Wh  # us[t] now holds the pre-activation u_t
-            h = hs[t] = self.act.fn(us[t])
-        self._cache = (xs_tm, h0, us, hs)
-        if self.stateful:
-            self.h = h.copy()
-        return np.ascontiguousarray(hs.transpose(1, 0, 2))  # (N, T, H)
-
-    def backward(self, dhs: NDArray) -> NDArray:
-        assert self._cache is not None, "backward() before forward()"
-        xs_tm, h0, us, hs = self._cache
-        T, N, H = us.shape
-        Wx, Wh = self.params[0], self.params[1]
-        dhs_tm = dhs.transpose(1, 0, 2)  # (T, N, H) view
-        dus = np.empty_like(us)  # (T, N, H)
-        dWh = np.zeros_like(Wh)
-        dh_next = np.zeros_like(h0)
-        for t in reversed(range(T)):
-            du = dus[t] = (dhs_tm[t] + dh_next) * self.act.grad(us[t], hs[t])
-            h_prev = hs[t - 1] if t > 0 else h0
-            dWh += h_prev.T @ du
-            dh_next = du @ Wh.T
-        dus2 = dus.reshape(T * N, H)
-        self.grads[0][...] = xs_tm.T @ dus2
-        self.grads[1][...] = dWh
-        if self.bias:
-            self.grads[2][...] = dus2.sum(axis=0)
-        self.dh = dh_next
-        D = xs_tm.shape[1]
-        return np.ascontiguousarray((dus2 @ Wx.T).reshape(T, N, D).transpose(1, 0, 2))
-
-
-def _import_cell(cell: str) -> type:
-    """TimeLSTM / TimeGRU, imported lazily: they live in their own modules."""
-    module, cls = {"lstm": ("models.lstm", "TimeLSTM"), "gru": ("models.gru", "TimeGRU")}[cell]
-    try:
-        mod = __import__(module, fromlist=[cls])
-    except ModuleNotFoundError as e:
-        if e.name != module:
-            raise
-        raise NotImplementedError(
-            f"cell {cell!r} is not available yet ({module} is missing)"
-        ) from e
-    return getattr(mod, cls)
+def _classes(implementation: str) -> dict[str, Any]:
+    if implementation not in _LAYERS:
+        raise ValueError(
+            f"unknown implementation {implementation!r}: allowed values are "
+            f"{', '.join(IMPLEMENTATIONS)}"
+        )
+    return _LAYERS[implementation]
 
 
 def make_recurrent(
@@ -140,34 +47,37 @@ def make_recurrent(
     hidden_size: int,
     rng: Generator,
     *,
+    implementation: str = "fast",
     activation: str = "tanh",
     init: str = "xavier",
     init_std: float = 1.0,
     dtype: DTypeLike = np.float32,
     **cell_options: Any,
 ) -> Any:
-    """A Time* recurrent layer of kind `cell` (one of CELLS).
+    """A recurrent layer of kind `cell` (one of CELLS) over windows (N, T, D) -> (N, T, H).
 
-    `activation` applies to "rnn" only (LSTM/GRU have fixed gate nonlinearities); cell_options
-    (e.g. bias=False, peephole=True) go to the constructor.
+    `activation` applies to "rnn" only (LSTM and GRU gates have fixed nonlinearities); cell
+    options (bias=False for rnn, peephole=True for lstm) go to the constructor.
     """
+    if cell not in CELLS:
+        raise ValueError(f"unknown cell {cell!r}: allowed values are {', '.join(CELLS)}")
+    cls = _classes(implementation)[cell]
+    options = dict(init=init, init_std=init_std, dtype=dtype, **cell_options)
     if cell == "rnn":
-        return TimeRNN(
-            input_size,
-            hidden_size,
-            rng,
-            activation=activation,
-            init=init,
-            init_std=init_std,
-            dtype=dtype,
-            **cell_options,
-        )
-    if cell in ("lstm", "gru"):
-        cls = _import_cell(cell)
-        # gated cells without a `bias` option always have biases: only dropping them is an error
-        if "bias" not in inspect.signature(cls).parameters and not cell_options.pop("bias", True):
-            raise ValueError(f"bias=False is only supported for cell 'rnn', not {cell!r}")
-        return cls(
-            input_size, hidden_size, rng, init=init, init_std=init_std, dtype=dtype, **cell_options
-        )
-    raise ValueError(f"unknown cell {cell!r}: allowed values are {', '.join(CELLS)}")
+        options["activation"] = activation
+    elif not options.pop("bias", True):  # gated cells always have biases
+        raise ValueError(f"bias=False is only supported for cell 'rnn', not {cell!r}")
+    return cls(input_size, hidden_size, rng, **options)
+
+
+def make_output(
+    hidden_size: int,
+    vocab_size: int,
+    rng: Generator,
+    *,
+    implementation: str = "fast",
+    init: str = "xavier",
+    dtype: DTypeLike = np.float32,
+) -> Any:
+    """The affine hidden -> vocabulary with softmax cross-entropy (AffineSoftmax's contract)."""
+    return _classes(implementation)["output"](hidden_size, vocab_size, rng, init=init, dtype=dtype)

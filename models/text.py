@@ -1,4 +1,4 @@
-"""Corpus pre-processing and the word dictionary for next-word prediction (SEEDS.md section 4).
+"""Corpus pre-processing and the word dictionary for next-word prediction (the notes, s.4).
 
 Pre-processing, in order: lower-case; newline -> space; delete every character that is not a-z,
 space, apostrophe or hyphen; collapse runs of spaces; split; drop words that start with '-'.
@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 UNKNOWN_TOKEN = "<unk>"
 
 # The notes' regex is [^a-z '\-]; deleting the complement of the allowed ASCII bytes after
-# dropping non-ASCII characters is the same operation, ~3x faster than re.sub on large corpora.
+# dropping non-ASCII characters is the same operation, and faster than re.sub on large corpora.
 _ALLOWED = b"abcdefghijklmnopqrstuvwxyz '-"
 _DELETE = bytes(b for b in range(128) if b not in _ALLOWED)
 

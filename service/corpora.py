@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.next_word import NextWordConfig, min_tokens
+from models.tasks.next_word import NextWordConfig, min_tokens
 from models.text import Dictionary, build_dictionary, preprocess
 from service.db import Database
 from service.errors import InvalidInput, corpus_not_found

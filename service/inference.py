@@ -24,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from models.binary_addition import BinaryAdder
-from models.next_word import NextWordPredictor
+from models.tasks.binary_addition import BinaryAdder
+from models.tasks.next_word import NextWordPredictor
 from models.text import Dictionary
 from service.batching import NextWordBatcher
 from service.corpora import load_dictionary

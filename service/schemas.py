@@ -12,8 +12,8 @@ from typing import Annotated, Any, ClassVar, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models.binary_addition import BinaryAdditionConfig
-from models.next_word import NextWordConfig
+from models.tasks.binary_addition import BinaryAdditionConfig
+from models.tasks.next_word import NextWordConfig
 from service import schema_examples as examples
 
 _BA = BinaryAdditionConfig()

@@ -28,7 +28,6 @@ def worker_main(settings_json: str, wake: Queue, parent_pid: int) -> None:
     # BLAS stays single-threaded under it, as two pools on the same cores oversubscribe them.
     for variable in THREAD_VARIABLES:
         os.environ[variable] = "1"
-    os.environ["RNNLAB_TRAIN_THREADS"] = str(settings.worker_threads)
     with contextlib.suppress(OSError):
         os.nice(settings.worker_nice)  # requests preempt training, not the other way round
     _die_with_parent()
@@ -38,9 +37,12 @@ def worker_main(settings_json: str, wake: Queue, parent_pid: int) -> None:
         format="%(asctime)s worker[%(process)d] %(levelname)s %(name)s: %(message)s",
     )
 
+    from models.parallel import set_train_threads
     from service.db import Database
     from service.jobs.queue import claim_next_job
     from service.jobs.runner import WorkerContext, run_job, set_context, worker_identity
+
+    set_train_threads(settings.worker_threads)  # an argument, not an environment variable
 
     db = Database.connect(settings.resolved_database_url)
     worker_id = worker_identity()

@@ -3,6 +3,9 @@
 numerical_gradient(f, array)             d f() / d array, f a zero-argument scalar function
 relative_error(analytic, numeric)        ||a - n|| / max(||a||, ||n||)
 check_layer_gradients(layer, xs, seed)   every param grad and dx of a Time* layer
+randomize(layer, rng)                    non-trivial values in every parameter
+
+The one harness of the model tests: every backward pass is checked through it.
 """
 
 from __future__ import annotations
@@ -98,3 +101,9 @@ def check_layer_gradients(
     if state is not None:  # leave the layer as we found it
         layer.set_state(state)
     return errors
+
+
+def randomize(layer: Any, rng: np.random.Generator, scale: float = 0.5) -> None:
+    """Non-trivial values everywhere (biases and peepholes start at constants)."""
+    for p in layer.params:
+        p[...] = scale * rng.standard_normal(p.shape)

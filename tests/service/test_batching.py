@@ -9,7 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-from models.next_word import NextWordConfig, NextWordModel, NextWordPredictor
+from models.tasks.next_word import NextWordConfig, NextWordPredictor
+from models.tasks.next_word.model import NextWordModel
 from service import batching
 from service.batching import NextWordBatcher
 

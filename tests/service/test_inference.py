@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from models.binary_addition import BinaryAdder, BinaryAdditionConfig, BinaryAdditionNet
+from models.tasks.binary_addition import BinaryAdder, BinaryAdditionConfig
+from models.tasks.binary_addition.model import BinaryAdditionNet
 from service.inference import AnswerCache, LoadedModel, ModelCache, SumTable
 
 

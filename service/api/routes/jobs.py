@@ -5,12 +5,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy import func, select
 
-from models.next_word import min_tokens
+from models.tasks.binary_addition import memory_bytes as binary_addition_bytes
+from models.tasks.memory import mib
+from models.tasks.next_word import memory_bytes as next_word_bytes
+from models.tasks.next_word import min_tokens
 from service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, SettingsDep
 from service.corpora import demo_corpus_id, get_corpus
 from service.errors import InvalidInput, NotFound, job_not_found
 from service.jobs.queue import cancel_job, submit_job
-from service.memory import binary_addition_bytes, mib, next_word_bytes
 from service.schemas import (
     MAX_ID,
     BinaryAdditionHyperparams,

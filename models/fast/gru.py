@@ -1,0 +1,115 @@
+"""The GRU of models/layers/gru.py, faster: the input part of every step is one matrix product
+over the whole window, the loop runs time-major (T, N, 3H) and activates the gates in place (r and
+z as 0.5 tanh(x/2) + 0.5, see fast/lstm.py). Same parameters, names and gate order (r, z, n)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.random import Generator
+from numpy.typing import DTypeLike, NDArray
+
+from models.fast.lstm import sigmoid_
+from models.fast.rnn import HiddenState
+from models.init import init_weight
+
+
+class FastGRU(HiddenState):
+    """forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs) -> dxs; stateful as TimeRecurrent."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        rng: Generator,
+        *,
+        init: str = "xavier",
+        init_std: float = 1.0,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
+        D, H = input_size, hidden_size
+        self.dtype = np.dtype(dtype)
+        self.hidden_size = H
+        self.params: list[NDArray] = [
+            init_weight(init, rng, (D, 3 * H), init_std, self.dtype),  # Wx (D, 3H)
+            init_weight(init, rng, (H, 3 * H), init_std, self.dtype),  # Wh (H, 3H)
+            np.zeros(3 * H, dtype=self.dtype),  # b (3H,)
+            np.zeros(H, dtype=self.dtype),  # bh (H,) inside r * (.)
+        ]
+        self.param_names = ["Wx", "Wh", "b", "bh"]
+        self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
+        self.stateful = False
+        self.h: NDArray | None = None  # (N, H) carried state
+        self._cache: tuple[NDArray, ...] | None = None
+
+    def forward(self, xs: NDArray) -> NDArray:
+        N, T, D = xs.shape
+        H = self.hidden_size
+        Wx, Wh, b, bh = self.params
+        if self.stateful and self.h is not None and len(self.h) == N:
+            h0 = self.h
+        else:
+            h0 = np.zeros((N, H), self.dtype)
+
+        xs_tm = np.ascontiguousarray(xs.transpose(1, 0, 2), dtype=self.dtype)  # (T, N, D)
+        gates = (xs_tm.reshape(T * N, D) @ Wx).reshape(T, N, 3 * H)  # becomes r, z, n in place
+        gates += b
+        hn = np.empty((T, N, H), self.dtype)  # h_{t-1} Wh_n + bh, needed by backward
+        hs = np.empty((T, N, H), self.dtype)
+        h = h0
+        for t in range(T):
+            a = gates[t]  # (N, 3H)
+            ah = h @ Wh  # (N, 3H)
+            a[:, : 2 * H] += ah[:, : 2 * H]
+            sigmoid_(a[:, : 2 * H])
+            r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+            np.add(ah[:, 2 * H :], bh, out=hn[t])
+            n += r * hn[t]
+            np.tanh(n, out=n)
+            # h_t = n + z * (h_{t-1} - n)
+            h_new = hs[t]
+            np.subtract(h, n, out=h_new)
+            h_new *= z
+            h_new += n
+            h = h_new
+
+        self._cache = (xs_tm, h0, gates, hn, hs)
+        if self.stateful:
+            self.h = hs[-1].copy()
+        return hs.transpose(1, 0, 2)  # (N, T, H)
+
+    def backward(self, dhs: NDArray) -> NDArray:
+        assert self._cache is not None, "backward() before forward()"
+        xs_tm, h0, gates, hn, hs = self._cache
+        T, N, D = xs_tm.shape
+        H = self.hidden_size
+        Wx, Wh = self.params[0], self.params[1]
+        WhT = np.ascontiguousarray(Wh.T)
+
+        dhs_tm = dhs.transpose(1, 0, 2)  # (T, N, H)
+        dax = np.empty((T, N, 3 * H), self.dtype)  # w.r.t. x_t Wx + b
+        dah = np.empty((T, N, 3 * H), self.dtype)  # w.r.t. h_{t-1} Wh (+ bh for n)
+        dh = np.zeros((N, H), self.dtype)
+        for t in reversed(range(T)):
+            r, z, n = gates[t, :, :H], gates[t, :, H : 2 * H], gates[t, :, 2 * H :]
+            h_prev = hs[t - 1] if t > 0 else h0
+            dh_t = dhs_tm[t] + dh
+            dn = dh_t * (1.0 - z)
+            np.multiply(dn, 1.0 - n * n, out=dax[t, :, 2 * H :])  # d a_n (input side)
+            da_n = dax[t, :, 2 * H :]
+            np.multiply(da_n * hn[t], r * (1.0 - r), out=dax[t, :, :H])  # d a_r
+            np.multiply(dh_t * (h_prev - n), z * (1.0 - z), out=dax[t, :, H : 2 * H])  # d a_z
+            dah[t, :, : 2 * H] = dax[t, :, : 2 * H]
+            np.multiply(da_n, r, out=dah[t, :, 2 * H :])
+            if t > 0:  # the initial state is a constant: no gradient needed for it
+                dh = dh_t * z
+                dh += dah[t] @ WhT
+
+        dax2 = dax.reshape(T * N, 3 * H)
+        dah2 = dah.reshape(T * N, 3 * H)
+        h_prev_all = np.concatenate([h0[None], hs[:-1]]).reshape(T * N, H)
+        self.grads[0][...] = xs_tm.reshape(T * N, D).T @ dax2
+        self.grads[1][...] = h_prev_all.T @ dah2
+        self.grads[2][...] = dax2.sum(axis=0)
+        self.grads[3][...] = dah2[:, 2 * H :].sum(axis=0)
+        dxs = (dax2 @ Wx.T).reshape(T, N, D)
+        return dxs.transpose(1, 0, 2)  # (N, T, D)

@@ -1,0 +1,261 @@
+"""The LSTM of models/layers/lstm.py, fused for training speed; the same numbers to float rounding.
+
+What changes against the reference (same parameters, same names, same gate order):
+- the window runs time-major (T, N, 4H), and the input part x_t Wx + b of every step is one
+  matrix product before the loop, which then adds h_{t-1} Wh;
+- all four gates are activated by one tanh pass: sigmoid(x) = 0.5 tanh(x/2) + 0.5, and the x/2
+  is folded into copies of Wx, Wh, b scaled by 0.5 (exact: a power of two), so a step takes four
+  element-wise passes over its gates instead of two sigmoids and a tanh;
+- the backward pass writes into preallocated buffers, and the whole-window weight gradients are
+  three matrix products split into two column halves on the training thread pool
+  (models.parallel), summed in a fixed order so that the thread count never changes a number.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.random import Generator
+from numpy.typing import DTypeLike, NDArray
+
+from models.init import init_weight
+from models.layers.lstm import FORGET_BIAS
+from models.parallel import parallel_map, shard_slices
+
+
+def sigmoid_(x: NDArray) -> NDArray:
+    """sigmoid(x) in place, as 0.5 tanh(x/2) + 0.5: one transcendental, and no overflow."""
+    x *= 0.5
+    np.tanh(x, out=x)
+    x *= 0.5
+    x += 0.5
+    return x
+
+
+class FastLSTM:
+    """forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs) -> dxs; stateful as TimeRecurrent."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        rng: Generator,
+        *,
+        init: str = "xavier",
+        init_std: float = 1.0,
+        peephole: bool = False,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
+        D, H = input_size, hidden_size
+        self.dtype = np.dtype(dtype)
+        self.hidden_size = H
+        self.peephole = peephole
+        b = np.zeros(4 * H, dtype=self.dtype)
+        b[H : 2 * H] = FORGET_BIAS
+        self.params: list[NDArray] = [
+            init_weight(init, rng, (D, 4 * H), init_std, self.dtype),  # Wx (D, 4H)
+            init_weight(init, rng, (H, 4 * H), init_std, self.dtype),  # Wh (H, 4H)
+            b,  # (4H,)
+        ]
+        self.param_names = ["Wx", "Wh", "b"]
+        if peephole:
+            self.params.append(np.zeros((3, H), dtype=self.dtype))  # rows: i, f, o
+            self.param_names.append("p")
+        self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
+        self.stateful = False
+        self.h: NDArray | None = None  # (N, H) carried hidden state
+        self.c: NDArray | None = None  # (N, H) carried cell state
+        self._cache: tuple[NDArray, ...] | None = None
+
+    # -- state ---------------------------------------------------------------------------------
+    def reset_state(self) -> None:
+        self.h = self.c = None
+
+    def get_state(self) -> dict[str, NDArray]:
+        if self.h is None or self.c is None:
+            return {}
+        return {"h": self.h.copy(), "c": self.c.copy()}
+
+    def set_state(self, d: dict[str, NDArray]) -> None:
+        if d.get("h") is None or d.get("c") is None:
+            self.reset_state()
+            return
+        self.h = np.array(d["h"], dtype=self.dtype)
+        self.c = np.array(d["c"], dtype=self.dtype)
+
+    def _initial_state(self, N: int) -> tuple[NDArray, NDArray]:
+        H = self.hidden_size
+        if self.stateful and self.h is not None and self.c is not None and len(self.h) == N:
+            return self.h, self.c
+        return np.zeros((N, H), self.dtype), np.zeros((N, H), self.dtype)
+
+    # -- forward -------------------------------------------------------------------------------
+    def forward(self, xs: NDArray) -> NDArray:
+        N, T, D = xs.shape
+        Wx, Wh, b = scaled_weights(self.params)
+        xs_tm = np.ascontiguousarray(xs.transpose(1, 0, 2), dtype=self.dtype)  # (T, N, D)
+        gates = (xs_tm.reshape(T * N, D) @ Wx).reshape(T, N, 4 * self.hidden_size)
+        gates += b
+        h0, c0 = self._initial_state(N)
+        H = self.hidden_size
+        cs = np.empty((T, N, H), self.dtype)
+        tanh_cs = np.empty((T, N, H), self.dtype)
+        hs = np.empty((T, N, H), self.dtype)
+        step = FusedStep(Wh, self.params[3] if self.peephole else None)
+        h, c = h0, c0
+        for t in range(T):
+            step(gates[t], h, c, cs[t], tanh_cs[t], hs[t])
+            h, c = hs[t], cs[t]
+        self._cache = (xs_tm, h0, c0, gates, cs, tanh_cs, hs)
+        if self.stateful:
+            self.h, self.c = hs[-1].copy(), cs[-1].copy()
+        return hs.transpose(1, 0, 2)  # (N, T, H) view of the time-major buffer
+
+    # -- backward ------------------------------------------------------------------------------
+    def backward(self, dhs: NDArray) -> NDArray:
+        assert self._cache is not None, "backward() before forward()"
+        das = self._gate_gradients(dhs.transpose(1, 0, 2))  # (T, N, 4H)
+        dxs = self._weight_gradients(das)
+        T, N, D = self._cache[0].shape
+        return dxs.reshape(T, N, D).transpose(1, 0, 2)  # (N, T, D)
+
+    def _gate_gradients(self, dhs_tm: NDArray) -> NDArray:
+        """d loss / d gate pre-activations (T, N, 4H), walking the steps backwards. Every
+        product writes into a preallocated buffer (out= or in place): no temporaries per step."""
+        _, _, c0, gates, cs, tanh_cs, _ = self._cache  # type: ignore[misc]
+        T, N, _ = gates.shape
+        H = self.hidden_size
+        p = self.params[3] if self.peephole else None
+        WhT = np.ascontiguousarray(self.params[1].T)
+        das = np.empty((T, N, 4 * H), self.dtype)
+        dh = np.zeros((N, H), self.dtype)  # from step t+1 through h_t Wh, then d h_t
+        dc = np.zeros((N, H), self.dtype)  # from step t+1 through c_t
+        tmp = np.empty((N, H), self.dtype)
+        for t in reversed(range(T)):
+            i, f, g, o = (gates[t, :, k * H : (k + 1) * H] for k in range(4))
+            c_prev = cs[t - 1] if t > 0 else c0
+            tanh_c = tanh_cs[t]
+            da_i, da_f, da_g, da_o = (das[t, :, k * H : (k + 1) * H] for k in range(4))
+            dh += dhs_tm[t]  # d h_t
+            np.multiply(tanh_c, tanh_c, out=tmp)  # dc += dh_t o (1 - tanh(c)^2)
+            np.subtract(1.0, tmp, out=tmp)
+            tmp *= o
+            tmp *= dh
+            dc += tmp
+            _sigmoid_grad_times(o, tanh_c, dh, out=da_o)  # dh_t tanh(c) o (1 - o)
+            if p is not None:
+                np.multiply(da_o, p[2], out=tmp)
+                dc += tmp
+            _sigmoid_grad_times(i, g, dc, out=da_i)  # dc g i (1 - i)
+            _sigmoid_grad_times(f, c_prev, dc, out=da_f)  # dc c_{t-1} f (1 - f)
+            np.multiply(g, g, out=da_g)  # dc i (1 - g^2)
+            np.subtract(1.0, da_g, out=da_g)
+            da_g *= i
+            da_g *= dc
+            dc *= f
+            if p is not None:
+                dc += da_i * p[0] + da_f * p[1]
+            if t > 0:  # the initial state is a constant: no gradient needed for it
+                np.matmul(das[t], WhT, out=dh)
+        return das
+
+    def _weight_gradients(self, das: NDArray) -> NDArray:
+        """dWx, dWh, db (and dp) of the whole window, written in place; dxs (T * N, D).
+
+        The three products are split into the same two column halves (gates) on the thread
+        pool: two tasks of equal work. dxs is the sum of the halves' parts in a fixed order.
+        """
+        xs_tm, h0, c0, _, cs, _, hs = self._cache  # type: ignore[misc]
+        T, N, D = xs_tm.shape
+        H = self.hidden_size
+        Wx = self.params[0]
+        das2 = das.reshape(T * N, 4 * H)
+        xs2 = xs_tm.reshape(T * N, D)
+        h_prev = np.concatenate([h0[None], hs[:-1]]).reshape(T * N, H)
+        dWx, dWh, db = self.grads[:3]
+
+        def weight_grads(cols: slice) -> NDArray:
+            np.matmul(xs2.T, das2[:, cols], out=dWx[:, cols])
+            np.matmul(h_prev.T, das2[:, cols], out=dWh[:, cols])
+            np.sum(das2[:, cols], axis=0, out=db[cols])
+            return das2[:, cols] @ Wx[:, cols].T  # this half's part of dxs
+
+        first, *others = parallel_map(weight_grads, shard_slices(4 * H))
+        dxs = first
+        for part in others:
+            dxs += part
+        if self.peephole:
+            c_prev_all = np.concatenate([c0[None], cs[:-1]])  # (T, N, H)
+            self.grads[3][0] = np.einsum("tnh,tnh->h", das[:, :, :H], c_prev_all)
+            self.grads[3][1] = np.einsum("tnh,tnh->h", das[:, :, H : 2 * H], c_prev_all)
+            self.grads[3][2] = np.einsum("tnh,tnh->h", das[:, :, 3 * H :], cs)
+        return dxs
+
+
+def gate_affine(H: int, dtype: np.dtype) -> tuple[NDArray, NDArray]:
+    """Per-column (scale, shift) (4H,) after the one tanh: 0.5, 0.5 (a sigmoid) for i, f, o;
+    1, 0 (the tanh itself) for g."""
+    scale = np.full(4 * H, 0.5, dtype)
+    scale[2 * H : 3 * H] = 1.0
+    shift = np.full(4 * H, 0.5, dtype)
+    shift[2 * H : 3 * H] = 0.0
+    return scale, shift
+
+
+def scaled_weights(params: list[NDArray]) -> tuple[NDArray, NDArray, NDArray]:
+    """Wx, Wh, b of an LSTM with the sigmoid gates' columns halved (see gate_affine)."""
+    Wx = params[0]
+    scale, _ = gate_affine(Wx.shape[1] // 4, Wx.dtype)
+    scaled_Wx, Wh, b = (q * scale for q in params[:3])
+    return scaled_Wx, Wh, b
+
+
+class FusedStep:
+    """One LSTM step on the rows given, with the scaled Wh (H, 4H) and the unscaled peepholes
+    p (3, H) or None; shared by FastLSTM and the serving loop of serving_lstm.py."""
+
+    def __init__(self, Wh: NDArray, p: NDArray | None) -> None:
+        H = Wh.shape[0]
+        self.H, self.Wh = H, Wh
+        self.scale, self.shift = gate_affine(H, Wh.dtype)
+        self.p = None if p is None else p * 0.5  # scaled like the pre-activations of i, f, o
+        # without peepholes all four gates activate at once; with them o waits for c_t
+        self.width = 4 * H if self.p is None else 3 * H
+
+    def __call__(
+        self,
+        a: NDArray,
+        h_prev: NDArray,
+        c_prev: NDArray,
+        c_t: NDArray,
+        tanh_c: NDArray,
+        h_t: NDArray,
+    ) -> None:
+        """a: the gates' input part (n, 4H), activated in place; writes c_t, tanh(c_t), h_t."""
+        H, p, width = self.H, self.p, self.width
+        a += h_prev @ self.Wh
+        if p is not None:
+            a[:, :H] += c_prev * p[0]
+            a[:, H : 2 * H] += c_prev * p[1]
+        act = a[:, :width]
+        np.tanh(act, out=act)
+        act *= self.scale[:width]
+        act += self.shift[:width]
+        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        np.multiply(f, c_prev, out=c_t)
+        c_t += i * g
+        if p is not None:
+            o += c_t * p[2]  # half the pre-activation: a_o and p were halved
+            np.tanh(o, out=o)
+            o *= 0.5
+            o += 0.5
+        np.tanh(c_t, out=tanh_c)
+        np.multiply(o, tanh_c, out=h_t)
+
+
+def _sigmoid_grad_times(s: NDArray, a: NDArray, b: NDArray, out: NDArray) -> NDArray:
+    """out = s (1 - s) a b in place: the sigmoid derivative at activation s times a and b."""
+    np.subtract(1.0, s, out=out)
+    out *= s
+    out *= a
+    out *= b
+    return out

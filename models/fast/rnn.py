@@ -1,0 +1,116 @@
+"""The Elman RNN of models/layers/rnn.py, faster: the input part x_t Wx of every step is one
+matrix product over the whole window, and the loop runs time-major (T, N, H), so that each step
+reads and writes one contiguous block."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.random import Generator
+from numpy.typing import DTypeLike, NDArray
+
+from models.init import init_weight
+from models.layers.activations import activation as get_activation
+
+
+class HiddenState:
+    """The carried state of a layer whose state is one hidden array `h` (RNN, GRU)."""
+
+    h: NDArray | None
+    dtype: np.dtype
+
+    def reset_state(self) -> None:
+        self.h = None
+
+    def get_state(self) -> dict[str, NDArray]:
+        return {} if self.h is None else {"h": self.h.copy()}
+
+    def set_state(self, d: dict[str, NDArray]) -> None:
+        self.h = None if d.get("h") is None else np.array(d["h"], dtype=self.dtype)
+
+
+class FastRNN(HiddenState):
+    """models.layers.rnn.TimeRNN, time-major with one input product for the whole window.
+
+    forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs (N, T, H)) -> dxs (N, T, D); ``dh`` is
+    then the gradient of the initial state. ``stateful`` as in TimeRecurrent.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        rng: Generator,
+        *,
+        activation: str = "tanh",
+        init: str = "xavier",
+        init_std: float = 1.0,
+        bias: bool = True,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
+        self.act = get_activation(activation)
+        self.dtype = np.dtype(dtype)
+        D, H = input_size, hidden_size
+        self.params: list[NDArray] = [
+            init_weight(init, rng, (D, H), init_std, self.dtype),
+            init_weight(init, rng, (H, H), init_std, self.dtype),
+        ]
+        self.param_names = ["Wx", "Wh"]
+        if bias:
+            self.params.append(np.zeros(H, dtype=self.dtype))
+            self.param_names.append("b")
+        self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
+        self.hidden_size = H
+        self.stateful = False
+        self.h: NDArray | None = None  # (N, H) carried state
+        self.dh: NDArray | None = None  # (N, H) gradient w.r.t. the initial state
+        self._cache: tuple[NDArray, NDArray, NDArray, NDArray] | None = None  # time-major
+
+    @property
+    def bias(self) -> bool:
+        return len(self.params) == 3
+
+    def forward(self, xs: NDArray) -> NDArray:
+        N, T, D = xs.shape
+        Wx, Wh = self.params[0], self.params[1]
+        H = self.hidden_size
+        h0 = self.h if self.stateful and self.h is not None and len(self.h) == N else None
+        if h0 is None:
+            h0 = np.zeros((N, H), dtype=self.dtype)
+        # time-major buffers: each step then reads and writes contiguous (N, H) blocks
+        xs_tm = np.ascontiguousarray(xs.transpose(1, 0, 2)).reshape(T * N, D)
+        # the input projection of every step in one matmul
+        us = (xs_tm @ Wx).reshape(T, N, H)
+        if self.bias:
+            us += self.params[2]
+        hs = np.empty((T, N, H), dtype=self.dtype)
+        h = h0
+        for t in range(T):
+            us[t] += h @ Wh  # us[t] now holds the pre-activation u_t
+            h = hs[t] = self.act.fn(us[t])
+        self._cache = (xs_tm, h0, us, hs)
+        if self.stateful:
+            self.h = h.copy()
+        return np.ascontiguousarray(hs.transpose(1, 0, 2))  # (N, T, H)
+
+    def backward(self, dhs: NDArray) -> NDArray:
+        assert self._cache is not None, "backward() before forward()"
+        xs_tm, h0, us, hs = self._cache
+        T, N, H = us.shape
+        Wx, Wh = self.params[0], self.params[1]
+        dhs_tm = dhs.transpose(1, 0, 2)  # (T, N, H) view
+        dus = np.empty_like(us)  # (T, N, H)
+        dWh = np.zeros_like(Wh)
+        dh_next = np.zeros_like(h0)
+        for t in reversed(range(T)):
+            du = dus[t] = (dhs_tm[t] + dh_next) * self.act.grad(us[t], hs[t])
+            h_prev = hs[t - 1] if t > 0 else h0
+            dWh += h_prev.T @ du
+            dh_next = du @ Wh.T
+        dus2 = dus.reshape(T * N, H)
+        self.grads[0][...] = xs_tm.T @ dus2
+        self.grads[1][...] = dWh
+        if self.bias:
+            self.grads[2][...] = dus2.sum(axis=0)
+        self.dh = dh_next
+        D = xs_tm.shape[1]
+        return np.ascontiguousarray((dus2 @ Wx.T).reshape(T, N, D).transpose(1, 0, 2))

@@ -1,0 +1,90 @@
+"""Gated recurrent unit, one step at a time, in torch.nn.GRU's formulation (notes, s.3).
+
+Gates sit side by side in torch's order (r, z, n):
+
+    r = sigmoid(x_t Wx_r + h_{t-1} Wh_r + b_r)             reset gate
+    z = sigmoid(x_t Wx_z + h_{t-1} Wh_z + b_z)             update gate
+    n = tanh(x_t Wx_n + b_n + r * (h_{t-1} Wh_n + bh))     candidate state
+    h_t = (1 - z) * n + z * h_{t-1}
+
+The reset gate multiplies the hidden projection *with its bias*, so the candidate has a
+hidden-side bias ``bh`` (H,) of its own; for r and z only the sum of torch's two biases
+matters, and ``b`` (3H,) holds it. From torch.nn.GRU: ``Wx = weight_ih_l0.T``,
+``Wh = weight_hh_l0.T``, ``b = bias_ih_l0 + [bias_hh_l0[:2H], 0]``, ``bh = bias_hh_l0[2H:]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.random import Generator
+from numpy.typing import DTypeLike, NDArray
+
+from models.init import init_weight
+from models.layers.activations import sigmoid
+from models.layers.time import State, TimeRecurrent
+
+
+class GRUCell:
+    """One step: forward(x (N, D), (h_prev,)) -> ((h,), cache)."""
+
+    state_names = ("h",)
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        rng: Generator,
+        *,
+        init: str = "xavier",
+        init_std: float = 1.0,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
+        D, H = input_size, hidden_size
+        self.dtype = np.dtype(dtype)
+        self.hidden_size = H
+        self.params: list[NDArray] = [
+            init_weight(init, rng, (D, 3 * H), init_std, self.dtype),  # Wx (D, 3H)
+            init_weight(init, rng, (H, 3 * H), init_std, self.dtype),  # Wh (H, 3H)
+            np.zeros(3 * H, dtype=self.dtype),  # b (3H,)
+            np.zeros(H, dtype=self.dtype),  # bh (H,), inside r * (.)
+        ]
+        self.param_names = ["Wx", "Wh", "b", "bh"]
+        self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
+
+    def forward(self, x: NDArray, state: State) -> tuple[State, tuple[NDArray, ...]]:
+        (h_prev,) = state
+        H = self.hidden_size
+        Wx, Wh, b, bh = self.params
+        ax = x @ Wx + b  # (N, 3H)
+        ah = h_prev @ Wh  # (N, 3H)
+        r = sigmoid(ax[:, :H] + ah[:, :H])
+        z = sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])
+        hn = ah[:, 2 * H :] + bh
+        n = np.tanh(ax[:, 2 * H :] + r * hn)
+        h = (1 - z) * n + z * h_prev
+        return (h,), (x, h_prev, r, z, n, hn)
+
+    def backward(self, dstate: State, cache: tuple[NDArray, ...]) -> tuple[NDArray, State]:
+        """(dL/dh,) -> (dL/dx, (dL/dh_prev,)); gradients added to grads."""
+        (dh,) = dstate
+        x, h_prev, r, z, n, hn = cache
+        Wx, Wh = self.params[0], self.params[1]
+        da_n = dh * (1 - z) * (1 - n * n)  # w.r.t. the pre-activation of n
+        da_r = da_n * hn * r * (1 - r)
+        da_z = dh * (h_prev - n) * z * (1 - z)
+        dax = np.concatenate([da_r, da_z, da_n], axis=1)  # w.r.t. x Wx + b
+        dah = np.concatenate([da_r, da_z, da_n * r], axis=1)  # w.r.t. h_prev Wh (+ bh for n)
+        self.grads[0] += x.T @ dax
+        self.grads[1] += h_prev.T @ dah
+        self.grads[2] += dax.sum(axis=0)
+        self.grads[3] += dah[:, 2 * self.hidden_size :].sum(axis=0)
+        return dax @ Wx.T, (dh * z + dah @ Wh.T,)
+
+
+class TimeGRU(TimeRecurrent):
+    """GRUCell over a window: (N, T, D) -> (N, T, H); options as GRUCell's."""
+
+    def __init__(
+        self, input_size: int, hidden_size: int, rng: Generator, **options: object
+    ) -> None:
+        super().__init__(GRUCell(input_size, hidden_size, rng, **options))  # type: ignore[arg-type]

@@ -1,0 +1,117 @@
+"""Long short-term memory, one step at a time, with optional peephole connections (notes, s.3).
+
+Gates sit side by side in one (D, 4H) and one (H, 4H) matrix, in torch's order (i, f, g, o), so
+torch.nn.LSTM weights copy as ``Wx = weight_ih_l0.T``, ``Wh = weight_hh_l0.T``,
+``b = bias_ih_l0 + bias_hh_l0``:
+
+    a = x_t Wx + h_{t-1} Wh + b                   (N, 4H), split into a_i, a_f, a_g, a_o
+    i = sigmoid(a_i [+ p_i * c_{t-1}])            input gate
+    f = sigmoid(a_f [+ p_f * c_{t-1}])            forget gate
+    g = tanh(a_g)                                 candidate, the notes' "a"
+    c_t = f * c_{t-1} + i * g                     the cell state: constant error carousel
+    o = sigmoid(a_o [+ p_o * c_t])                output gate
+    h_t = o * tanh(c_t)
+
+The bracketed terms are the diagonal peepholes (``peephole=True``: parameter ``p`` (3, H), rows
+i, f, o): the gates see the cell. The forget bias starts at 1.0 (the notes' ``forget_bias``),
+so that early in training the cell remembers rather than forgets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.random import Generator
+from numpy.typing import DTypeLike, NDArray
+
+from models.init import init_weight
+from models.layers.activations import sigmoid
+from models.layers.time import State, TimeRecurrent
+
+FORGET_BIAS = 1.0
+
+
+class LSTMCell:
+    """One step: forward(x (N, D), (h_prev, c_prev)) -> ((h, c), cache)."""
+
+    state_names = ("h", "c")
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        rng: Generator,
+        *,
+        init: str = "xavier",
+        init_std: float = 1.0,
+        peephole: bool = False,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
+        D, H = input_size, hidden_size
+        self.dtype = np.dtype(dtype)
+        self.hidden_size = H
+        self.peephole = peephole
+        b = np.zeros(4 * H, dtype=self.dtype)
+        b[H : 2 * H] = FORGET_BIAS
+        self.params: list[NDArray] = [
+            init_weight(init, rng, (D, 4 * H), init_std, self.dtype),  # Wx (D, 4H)
+            init_weight(init, rng, (H, 4 * H), init_std, self.dtype),  # Wh (H, 4H)
+            b,  # (4H,)
+        ]
+        self.param_names = ["Wx", "Wh", "b"]
+        if peephole:
+            self.params.append(np.zeros((3, H), dtype=self.dtype))  # p: rows i, f, o
+            self.param_names.append("p")
+        self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
+
+    def forward(self, x: NDArray, state: State) -> tuple[State, tuple[NDArray, ...]]:
+        h_prev, c_prev = state
+        H = self.hidden_size
+        Wx, Wh, b = self.params[:3]
+        a = x @ Wx + h_prev @ Wh + b  # (N, 4H)
+        a_i, a_f, a_g, a_o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        if self.peephole:
+            p = self.params[3]
+            a_i = a_i + p[0] * c_prev
+            a_f = a_f + p[1] * c_prev
+        i, f, g = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g)
+        c = f * c_prev + i * g
+        if self.peephole:
+            a_o = a_o + self.params[3][2] * c
+        o = sigmoid(a_o)
+        tanh_c = np.tanh(c)
+        h = o * tanh_c
+        return (h, c), (x, h_prev, c_prev, i, f, g, o, c, tanh_c)
+
+    def backward(self, dstate: State, cache: tuple[NDArray, ...]) -> tuple[NDArray, State]:
+        """(dL/dh, dL/dc) -> (dL/dx, (dL/dh_prev, dL/dc_prev)); gradients added to grads."""
+        dh, dc_next = dstate
+        x, h_prev, c_prev, i, f, g, o, c, tanh_c = cache
+        Wx, Wh = self.params[0], self.params[1]
+        da_o = dh * tanh_c * o * (1 - o)
+        dc = dc_next + dh * o * (1 - tanh_c * tanh_c)
+        if self.peephole:
+            dc = dc + da_o * self.params[3][2]  # c_t also reached h through the output gate
+        da_i = dc * g * i * (1 - i)
+        da_f = dc * c_prev * f * (1 - f)
+        da_g = dc * i * (1 - g * g)
+        dc_prev = dc * f
+        if self.peephole:
+            p, dp = self.params[3], self.grads[3]
+            dc_prev += da_i * p[0] + da_f * p[1]
+            dp[0] += (da_i * c_prev).sum(axis=0)
+            dp[1] += (da_f * c_prev).sum(axis=0)
+            dp[2] += (da_o * c).sum(axis=0)
+        da = np.concatenate([da_i, da_f, da_g, da_o], axis=1)  # (N, 4H)
+        self.grads[0] += x.T @ da
+        self.grads[1] += h_prev.T @ da
+        self.grads[2] += da.sum(axis=0)
+        return da @ Wx.T, (da @ Wh.T, dc_prev)
+
+
+class TimeLSTM(TimeRecurrent):
+    """LSTMCell over a window: (N, T, D) -> (N, T, H); options as LSTMCell's."""
+
+    def __init__(
+        self, input_size: int, hidden_size: int, rng: Generator, **options: object
+    ) -> None:
+        super().__init__(LSTMCell(input_size, hidden_size, rng, **options))  # type: ignore[arg-type]

@@ -1,0 +1,100 @@
+"""The loop over time: a one-step cell applied to every step of a window, batch-first.
+
+``TimeRecurrent(cell)`` runs xs (N, T, D) through ``cell`` step by step and returns every hidden
+state hs (N, T, H); ``backward(dhs)`` walks the steps in reverse (backpropagation through
+time), summing each step's parameter gradients into the cell's ``grads``.
+
+A cell's state is a tuple whose first entry is the hidden state h (RNN, GRU: ``(h,)``; LSTM:
+``(h, c)``). With ``stateful = True`` the last state of one forward() is the first state of the
+next, which is truncated BPTT: the carried state is a constant for backward, so no gradient
+flows into the previous window. The carried state is dropped when the batch size changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+State = tuple[NDArray, ...]
+
+
+class Cell(Protocol):
+    """One step of a recurrent layer (see rnn.py, lstm.py, gru.py)."""
+
+    params: list[NDArray]
+    grads: list[NDArray]
+    param_names: list[str]
+    state_names: tuple[str, ...]
+    hidden_size: int
+    dtype: np.dtype
+
+    def forward(self, x: NDArray, state: State) -> tuple[State, Any]: ...
+
+    def backward(self, dstate: State, cache: Any) -> tuple[NDArray, State]: ...
+
+
+class TimeRecurrent:
+    """A cell over T steps: forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs) -> dxs."""
+
+    def __init__(self, cell: Cell) -> None:
+        self.cell = cell
+        self.params = cell.params  # the very same arrays: one set of weights and gradients
+        self.grads = cell.grads
+        self.param_names = cell.param_names
+        self.hidden_size = cell.hidden_size
+        self.dtype = cell.dtype
+        self.stateful = False
+        self.state: State | None = None  # carried between windows when stateful
+        self._caches: list[Any] = []
+
+    def forward(self, xs: NDArray) -> NDArray:
+        N, T, _ = xs.shape
+        state = self._initial_state(N)
+        hs = np.empty((N, T, self.hidden_size), self.dtype)
+        self._caches = []
+        for t in range(T):
+            state, cache = self.cell.forward(xs[:, t], state)
+            hs[:, t] = state[0]
+            self._caches.append(cache)
+        if self.stateful:
+            self.state = tuple(s.copy() for s in state)
+        return hs
+
+    def backward(self, dhs: NDArray) -> NDArray:
+        assert self._caches, "backward() before forward()"
+        N, T, _ = dhs.shape
+        for g in self.grads:
+            g[...] = 0  # the steps add theirs
+        dxs: NDArray | None = None
+        dstate: State = tuple(
+            np.zeros((N, self.hidden_size), self.dtype) for _ in self.cell.state_names
+        )
+        for t in reversed(range(T)):
+            dstate = (dstate[0] + dhs[:, t], *dstate[1:])  # h_t feeds the output and step t+1
+            dx, dstate = self.cell.backward(dstate, self._caches[t])
+            if dxs is None:
+                dxs = np.empty((N, T, dx.shape[1]), self.dtype)
+            dxs[:, t] = dx
+        assert dxs is not None
+        return dxs
+
+    def _initial_state(self, N: int) -> State:
+        if self.stateful and self.state is not None and len(self.state[0]) == N:
+            return self.state
+        return tuple(np.zeros((N, self.hidden_size), self.dtype) for _ in self.cell.state_names)
+
+    def reset_state(self) -> None:
+        self.state = None
+
+    def get_state(self) -> dict[str, NDArray]:
+        if self.state is None:
+            return {}
+        return {name: s.copy() for name, s in zip(self.cell.state_names, self.state, strict=True)}
+
+    def set_state(self, d: dict[str, NDArray]) -> None:
+        if any(d.get(name) is None for name in self.cell.state_names):
+            self.reset_state()
+            return
+        self.state = tuple(np.array(d[name], dtype=self.dtype) for name in self.cell.state_names)

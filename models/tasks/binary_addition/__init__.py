@@ -1,0 +1,26 @@
+"""Binary addition with a recurrent network (notes, s.1): config, data, model, evaluate, train,
+predict, memory; ``TASK`` is its registry entry."""
+
+from __future__ import annotations
+
+from models.tasks.binary_addition.config import BinaryAdditionConfig
+from models.tasks.binary_addition.memory import memory_bytes
+from models.tasks.binary_addition.predict import BinaryAdder
+from models.tasks.binary_addition.train import FINAL_METRIC_NAMES, METRIC_NAMES
+from models.tasks.binary_addition.train import train as run_training
+
+# The name `train` stays the submodule (models.tasks.binary_addition.train): the function is
+# reached as models.tasks.binary_addition.train.train, or through TASK.train.
+from models.tasks.task import Task
+
+TASK = Task(
+    name="binary_addition",
+    config_class=BinaryAdditionConfig,
+    train=lambda config, corpus, hooks, resume: run_training(config, hooks, resume),
+    predictor=lambda config, weights, corpus: BinaryAdder.from_weights(config, weights),
+    memory_bytes=lambda config, corpus: memory_bytes(config),
+    metric_names=METRIC_NAMES,
+    final_metric_names=FINAL_METRIC_NAMES,
+)
+
+__all__ = ["TASK", "BinaryAdder", "BinaryAdditionConfig", "memory_bytes"]

@@ -1,0 +1,63 @@
+"""The hyperparameters of a binary-addition run, with their defaults and bounds (names are the
+HTTP API's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from models.init import INITS
+from models.layers.activations import ACTIVATIONS
+from models.layers.losses import LOSSES
+from models.optim import OPTIMIZERS
+from models.recurrent import CELLS, IMPLEMENTATIONS
+from models.tasks.config import check, from_dict, param
+
+MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class BinaryAdditionConfig:
+    binary_dim: int = param(8, ge=2, le=32, description="Bits per number.")
+    hidden_size: int = param(16, ge=1, le=1024)
+    cell: str = param("rnn", choices=CELLS)
+    num_layers: int = param(1, ge=1, le=3)
+    activation: str = param(
+        "tanh", choices=ACTIVATIONS, description="Hidden activation of the rnn cell."
+    )
+    init: str = param("xavier", choices=INITS)
+    init_std: float = param(1.0, gt=0, le=100, description="Std for init='normal'.")
+    optimizer: str = param("adam", choices=OPTIMIZERS)
+    learning_rate: float = param(0.05, gt=0, le=100)
+    # 64 was the fastest to 100% of 64, 128 and 256 (median of 20 seeds)
+    batch_size: int = param(64, ge=1, le=65536, description="1 reproduces the notes.")
+    iterations: int = param(2000, ge=1, le=10_000_000, description="Most steps.")
+    clip_norm: float | None = param(
+        None, gt=0, nullable=True, description="Global gradient-norm cap."
+    )
+    loss: str = param("bce", choices=LOSSES)
+    seed: int = param(0, ge=0, le=MAX_SEED)
+    log_every: int = param(10, ge=1, le=10_000_000)
+    stop_at_accuracy: float = param(
+        1.0, ge=0, le=1, description="Stop once all-pairs accuracy reaches it."
+    )
+    bias: bool = param(True, description="Biases in the cell (the notes have none).")
+    implementation: str = param(
+        "fast",
+        choices=IMPLEMENTATIONS,
+        description="Train on the fast layers or the textbook ones (same curve, slower).",
+    )
+
+    def __post_init__(self) -> None:
+        check(self)
+        if not self.bias and self.cell != "rnn":
+            raise ValueError(f"bias=false is only supported for cell rnn, not {self.cell}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BinaryAdditionConfig:
+        """Build from a dict, rejecting unknown names with a message that lists the known ones."""
+        return from_dict(cls, d)
+
+    @property
+    def max_operand(self) -> int:
+        return 2 ** (self.binary_dim - 1) - 1

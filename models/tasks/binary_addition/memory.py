@@ -1,0 +1,20 @@
+"""An upper bound of the memory a binary-addition job needs (see models/tasks/memory.py)."""
+
+from __future__ import annotations
+
+from models.tasks.binary_addition.config import BinaryAdditionConfig
+from models.tasks.memory import BASELINE, FLOAT, GATES, OPTIMIZER_COPIES
+
+# Rows x steps of the largest evaluation batch, bounded: chunks of 2,048 pairs x binary_dim
+# steps, or at most 65,536 bit prefixes in one step of the exhaustive check (binary_dim <= 9).
+EVAL_PAIRS = 8192
+
+
+def memory_bytes(config: BinaryAdditionConfig) -> int:
+    hidden, steps, layers = config.hidden_size, config.binary_dim, config.num_layers
+    gates = GATES[config.cell]
+    parameters = layers * gates * (hidden * hidden + 2 * hidden + hidden) + hidden + 1
+    rows = max(config.batch_size, EVAL_PAIRS)
+    # Per row and step each layer caches its gate pre-activations, outputs and gradients.
+    activations = rows * steps * layers * hidden * (gates * 3 + 4)
+    return BASELINE + FLOAT * (OPTIMIZER_COPIES * parameters + activations)

@@ -1,0 +1,96 @@
+"""The binary-addition network: stacked recurrent layers and a per-step affine to one logit.
+
+notes:  u_t = x_t W_in + z_{t-1} W,  z_t = f(u_t),  y_t = sigmoid(z_t W_out)
+code:   the recurrent layer's Wx, Wh (and b unless bias=False), then out.W (and out.b)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.random import Generator
+from numpy.typing import NDArray
+
+from models.fast.prefix_tree import all_pairs_logits
+from models.layers.affine import TimeAffine
+from models.recurrent import make_recurrent
+from models.tasks.binary_addition.config import BinaryAdditionConfig
+from models.tasks.binary_addition.data import make_inputs
+from models.training import copy_weights, load_weights
+
+
+class BinaryAdditionNet:
+    """forward(xs (N, T, 2)) -> logits (N, T); backward(dlogits (N, T)) -> dxs (N, T, 2).
+
+    Weights are named "rnn<i>.<param>" for recurrent layer i (whatever its cell) and "out.W",
+    "out.b": the keys of saved weights, the same for both implementations.
+    """
+
+    def __init__(
+        self, config: BinaryAdditionConfig, rng: Generator, dtype: Any = np.float32
+    ) -> None:
+        c = config
+        self.implementation = c.implementation
+        self.layers: list[Any] = []
+        self.names: list[str] = []
+        size = 2
+        for i in range(c.num_layers):
+            layer = make_recurrent(
+                c.cell,
+                size,
+                c.hidden_size,
+                rng,
+                implementation=c.implementation,
+                activation=c.activation,
+                init=c.init,
+                init_std=c.init_std,
+                dtype=dtype,
+                bias=c.bias,
+            )
+            self.layers.append(layer)
+            self.names.append(f"rnn{i}")
+            size = c.hidden_size
+        self.layers.append(
+            TimeAffine(size, 1, rng, c.init, dtype, init_std=c.init_std, bias=c.bias)
+        )
+        self.names.append("out")
+        self.logits: NDArray | None = None  # (N, T) of the last forward
+        self.params: list[NDArray] = [p for layer in self.layers for p in layer.params]
+        self.grads: list[NDArray] = [g for layer in self.layers for g in layer.grads]
+        self.param_names = [
+            f"{name}.{p}"
+            for name, layer in zip(self.names, self.layers, strict=True)
+            for p in layer.param_names
+        ]
+
+    def forward(self, xs: NDArray) -> NDArray:
+        h = xs
+        for layer in self.layers:
+            h = layer.forward(h)
+        self.logits = h[:, :, 0]  # (N, T)
+        return self.logits
+
+    def backward(self, dlogits: NDArray) -> NDArray:
+        d = dlogits[:, :, None]
+        for layer in reversed(self.layers):
+            d = layer.backward(d)
+        return d
+
+    def all_pairs_logits(self, binary_dim: int) -> NDArray:
+        """Logits (high^2, T) of every pair a, b < high = 2^(binary_dim - 1), row a * high + b:
+        along the tree of bit prefixes (models/fast/prefix_tree.py) on the fast implementation,
+        a plain forward pass over every pair on the reference one."""
+        if self.implementation == "fast":
+            return all_pairs_logits(self.layers[:-1], self.layers[-1], binary_dim)
+        high = 2 ** (binary_dim - 1)
+        a, b = np.divmod(np.arange(high * high, dtype=np.int64), high)
+        return self.forward(make_inputs(a, b, binary_dim)).astype(np.float32, copy=False)
+
+    def weights(self) -> dict[str, NDArray]:
+        return copy_weights(self.param_names, self.params)
+
+    def load_weights(self, weights: Mapping[str, NDArray]) -> None:
+        """Copy `weights` in place; ValueError on missing names or wrong shapes."""
+        load_weights(self.param_names, self.params, weights)

@@ -1,0 +1,47 @@
+"""Next-word prediction over a corpus dictionary (notes, s.4): config, data, model, train,
+checkpoint, predict, sampling, memory; ``TASK`` is its registry entry.
+
+The name `train` stays the submodule (models.tasks.next_word.train): the function is reached as
+models.tasks.next_word.train.train, or through TASK.train.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.tasks.next_word.config import NextWordConfig
+from models.tasks.next_word.data import min_tokens
+from models.tasks.next_word.memory import memory_bytes
+from models.tasks.next_word.predict import NextWordPredictor
+from models.tasks.next_word.train import FINAL_METRIC_NAMES, METRIC_NAMES
+from models.tasks.next_word.train import train as run_training
+from models.tasks.task import Corpus, Task
+
+
+def _corpus(corpus: Corpus | None) -> Corpus:
+    if corpus is None:
+        raise ValueError("a next-word task needs a corpus")
+    return corpus
+
+
+def _train(config: NextWordConfig, corpus: Corpus | None, hooks: Any, resume: Any) -> Any:
+    c = _corpus(corpus)
+    return run_training(config, c.token_ids, c.vocabulary_size, hooks, resume)  # type: ignore[arg-type]
+
+
+TASK = Task(
+    name="next_word",
+    config_class=NextWordConfig,
+    train=_train,
+    predictor=lambda config, weights, corpus: NextWordPredictor.from_weights(
+        config, weights, _corpus(corpus).vocabulary_size
+    ),
+    memory_bytes=lambda config, corpus: memory_bytes(
+        config, _corpus(corpus).tokens, _corpus(corpus).vocabulary_size
+    ),
+    metric_names=METRIC_NAMES,
+    final_metric_names=FINAL_METRIC_NAMES,
+    needs_corpus=True,
+)
+
+__all__ = ["TASK", "NextWordConfig", "NextWordPredictor", "memory_bytes", "min_tokens"]

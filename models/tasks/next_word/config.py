@@ -1,0 +1,61 @@
+"""The hyperparameters of a next-word model, with their defaults and bounds (names are the HTTP
+API's).
+
+Defaults are the benchmark's (embedding 100, hidden 128, Adam 0.005, clip 5, window 20) except
+``batch_size=32`` and ``epochs=10``: on the few-thousand-word demo corpus that is ~70 updates in
+a couple of seconds, enough to learn its frequent phrases; a big corpus wants ``batch_size=64``
+and fewer epochs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.init import INITS
+from models.optim import OPTIMIZERS
+from models.recurrent import CELLS, IMPLEMENTATIONS
+from models.tasks.config import check, param
+
+MODES = ("bptt", "chunk")
+MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class NextWordConfig:
+    cell: str = param("lstm", choices=CELLS)
+    peephole: bool = param(False, description="LSTM gates see the cell state.")
+    num_layers: int = param(1, ge=1, le=3)
+    hidden_size: int = param(128, ge=1, le=4096)
+    embedding_size: int = param(100, ge=1, le=4096)
+    dropout: float = param(0.0, ge=0, lt=1)
+    init: str = param("xavier", choices=INITS)
+    optimizer: str = param("adam", choices=OPTIMIZERS)
+    learning_rate: float = param(0.005, gt=0, le=10)
+    batch_size: int = param(32, ge=1, le=4096)
+    seq_len: int = param(20, ge=1, le=1000)
+    epochs: int = param(10, ge=1, le=10_000)
+    mode: str = param("bptt", choices=MODES)
+    chunk_size: int = param(5, ge=1, le=1000)
+    clip_norm: float | None = param(
+        5.0, gt=0, nullable=True, description="Global gradient-norm cap."
+    )
+    test_fraction: float = param(
+        0.2, ge=0.01, le=0.9, description="The last fraction of tokens, for testing."
+    )
+    seed: int = param(0, ge=0, le=MAX_SEED)
+    log_every: int = param(50, ge=1, le=10**9)
+    implementation: str = param(
+        "fast",
+        choices=IMPLEMENTATIONS,
+        description="Train on the fast layers or the textbook ones (same curve, slower).",
+    )
+
+    def __post_init__(self) -> None:
+        check(self)
+        if self.peephole and self.cell != "lstm":
+            raise ValueError(f"peephole applies to cell 'lstm' only, not {self.cell!r}")
+
+    @property
+    def window(self) -> int:
+        """Time steps per training sample: seq_len (bptt) or chunk_size (chunk)."""
+        return self.seq_len if self.mode == "bptt" else self.chunk_size

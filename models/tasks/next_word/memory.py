@@ -1,0 +1,21 @@
+"""An upper bound of the memory a next-word job needs (see models/tasks/memory.py)."""
+
+from __future__ import annotations
+
+from models.tasks.memory import BASELINE, FLOAT, GATES, OPTIMIZER_COPIES
+from models.tasks.next_word.config import NextWordConfig
+
+
+def memory_bytes(config: NextWordConfig, tokens: int, vocabulary: int) -> int:
+    hidden, embedding, layers = config.hidden_size, config.embedding_size, config.num_layers
+    gates = GATES[config.cell]
+    recurrent = gates * hidden * (embedding + hidden + 2) + (layers - 1) * gates * hidden * (
+        2 * hidden + 2
+    )
+    parameters = vocabulary * embedding + recurrent + vocabulary * (hidden + 1)
+    window = config.batch_size * (config.chunk_size if config.mode == "chunk" else config.seq_len)
+    activations = window * (embedding + layers * hidden * (gates * 3 + 4))
+    # The output layer works on blocks of rows, but a window's logits may exist whole once.
+    logits = 2 * window * vocabulary
+    token_ids = 3 * tokens  # the stored ids, their int32 copy and the batch streams
+    return BASELINE + FLOAT * (OPTIMIZER_COPIES * parameters + activations + logits + token_ids)

@@ -1,0 +1,132 @@
+"""The next-word model (notes, s.4), without one-hot tensors:
+
+    Embedding (V -> E) -> num_layers recurrent layers (lstm, gru or rnn), each followed by
+    inverted dropout when dropout > 0 -> affine (H -> V) -> softmax cross-entropy.
+
+The notes' input projection of a one-hot word is the embedding's row lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.random import Generator
+from numpy.typing import NDArray
+
+from models.layers.dropout import Dropout
+from models.layers.embedding import Embedding
+from models.recurrent import make_output, make_recurrent
+from models.tasks.next_word.config import NextWordConfig
+from models.training import copy_weights, load_weights
+
+
+class NextWordModel:
+    """Embedding -> recurrent layers (+ dropout) -> affine + softmax, flat params/grads lists.
+
+    Weights are named "embed.W", "<cell><i>.<param>" and "out.W", "out.b": the keys of saved
+    weights, the same for both implementations.
+    """
+
+    def __init__(
+        self, config: NextWordConfig, vocab_size: int, rng: Generator, dtype: Any = np.float32
+    ) -> None:
+        self.config = config
+        self.vocab_size = vocab_size
+        self.embed = Embedding(vocab_size, config.embedding_size, rng, dtype)
+        self.recurrent: list[Any] = []
+        size = config.embedding_size
+        for _ in range(config.num_layers):
+            options: dict[str, Any] = {"peephole": True} if config.peephole else {}
+            self.recurrent.append(
+                make_recurrent(
+                    config.cell,
+                    size,
+                    config.hidden_size,
+                    rng,
+                    implementation=config.implementation,
+                    init=config.init,
+                    dtype=dtype,
+                    **options,
+                )
+            )
+            size = config.hidden_size
+        self.dropouts = [Dropout(config.dropout) for _ in self.recurrent]
+        self.out = make_output(
+            config.hidden_size,
+            vocab_size,
+            rng,
+            implementation=config.implementation,
+            init=config.init,
+            dtype=dtype,
+        )
+
+        self.layers: list[tuple[str, Any]] = [("embed", self.embed)]
+        self.layers += [(f"{config.cell}{i}", layer) for i, layer in enumerate(self.recurrent)]
+        self.layers.append(("out", self.out))
+        self.names = [f"{prefix}.{n}" for prefix, layer in self.layers for n in layer.param_names]
+        self.params = [p for _, layer in self.layers for p in layer.params]
+        self.grads = [g for _, layer in self.layers for g in layer.grads]
+
+    # -- state ---------------------------------------------------------------------------------
+    def set_stateful(self, stateful: bool) -> None:
+        for layer in self.recurrent:
+            layer.stateful = stateful
+
+    def reset_state(self) -> None:
+        for layer in self.recurrent:
+            layer.reset_state()
+
+    def get_state(self) -> dict[str, NDArray]:
+        return {
+            f"{self.config.cell}{i}.{k}": v
+            for i, layer in enumerate(self.recurrent)
+            for k, v in layer.get_state().items()
+        }
+
+    def set_state(self, state: Mapping[str, NDArray]) -> None:
+        for i, layer in enumerate(self.recurrent):
+            prefix = f"{self.config.cell}{i}."
+            layer.set_state({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+
+    def weights(self) -> dict[str, NDArray]:
+        return copy_weights(self.names, self.params)
+
+    def load_weights(self, weights: Mapping[str, NDArray]) -> None:
+        load_weights(self.names, self.params, weights)
+
+    # -- passes --------------------------------------------------------------------------------
+    def hidden(self, ids: NDArray, rng: Generator | None = None) -> NDArray:
+        """Top recurrent layer's output (N, T, H) for ids (N, T); dropout only when rng is given."""
+        x = self.embed.forward(ids)
+        for layer, dropout in zip(self.recurrent, self.dropouts, strict=True):
+            x = dropout.forward(layer.forward(x), rng)
+        return x
+
+    def train_step(self, ids: NDArray, targets: NDArray, rng: Generator) -> float:
+        """Forward and backward over one batch; fills self.grads and returns the mean loss.
+
+        targets (N, T') with T' <= T: the loss is on the last T' steps (T' = 1 in chunk mode).
+        """
+        hs = self.hidden(ids, rng)
+        T = hs.shape[1]
+        last = targets.shape[1]
+        loss = self.out.forward(hs[:, T - last :], targets)
+        dtop = self.out.backward()
+        if last < T:
+            dhs = np.zeros_like(hs)
+            dhs[:, T - last :] = dtop
+        else:
+            dhs = dtop
+        for layer, dropout in zip(reversed(self.recurrent), reversed(self.dropouts), strict=True):
+            dhs = layer.backward(dropout.backward(dhs))
+        self.embed.backward(dhs)
+        return loss
+
+    def evaluate_batch(self, ids: NDArray, targets: NDArray) -> tuple[float, int, int]:
+        """(summed loss, top-1 hits, predictions) without dropout or gradients."""
+        hs = self.hidden(ids)
+        last = targets.shape[1]
+        loss_sum, hits = self.out.evaluate(hs[:, hs.shape[1] - last :], targets)
+        return loss_sum, hits, targets.size

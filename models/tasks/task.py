@@ -1,0 +1,48 @@
+"""What the registry holds for a task: everything the service needs, behind one shape.
+
+The service looks a task up by name (models.tasks.TASKS) and calls these; it never branches on
+a task's name. A task that trains on a corpus says so (``needs_corpus``), and then receives
+its token ids in a ``Corpus``; the others receive None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from numpy.typing import NDArray
+
+from models.tasks import config as config_tools
+from models.training import TrainingHooks, TrainResult
+
+
+class Corpus(NamedTuple):
+    """A corpus as a task sees it: its token ids (None when only its size matters) and sizes."""
+
+    token_ids: NDArray | None
+    tokens: int
+    vocabulary_size: int
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    config_class: type
+    # train(config, corpus or None, hooks, resume state or None) -> TrainResult
+    train: Callable[[Any, Corpus | None, TrainingHooks, Mapping[str, NDArray] | None], TrainResult]
+    # predictor(config, weights, corpus or None): the object that answers from saved weights
+    predictor: Callable[[Any, Mapping[str, NDArray], Corpus | None], Any]
+    # memory_bytes(config, corpus or None): an upper bound of a job's memory, checked up front
+    memory_bytes: Callable[[Any, Corpus | None], int]
+    metric_names: tuple[str, ...]  # logged while training, on the step axis
+    final_metric_names: tuple[str, ...]  # the figures of a trained model
+    needs_corpus: bool = False
+
+    def make_config(self, hyperparams: Mapping[str, Any]) -> Any:
+        """The config of stored hyperparameters (names it does not know are left out)."""
+        return config_tools.from_stored(self.config_class, hyperparams)
+
+    def bounds(self) -> dict[str, Mapping[str, Any]]:
+        """Each hyperparameter's kind, default and bounds (see models.tasks.config)."""
+        return config_tools.bounds(self.config_class)

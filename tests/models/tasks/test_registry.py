@@ -1,0 +1,122 @@
+"""The task registry and the bounds every config writes once: each documented bound is the one
+the config enforces, at the bound and just past it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from models.tasks import TASKS, Corpus, Task
+from models.tasks.config import bounds, check, from_stored, param
+
+FIELDS = [(name, field) for name in TASKS for field in TASKS[name].bounds()]
+
+
+def test_the_registry_holds_both_tasks():
+    assert list(TASKS) == ["binary_addition", "next_word"]
+    for name, task in TASKS.items():
+        assert isinstance(task, Task) and task.name == name
+        config = task.make_config({})
+        assert config == task.config_class()
+        assert set(task.metric_names) and set(task.final_metric_names)
+    assert TASKS["next_word"].needs_corpus and not TASKS["binary_addition"].needs_corpus
+
+
+@pytest.mark.parametrize(("task", "name"), FIELDS)
+def test_every_field_documents_its_kind_default_and_bounds(task, name):
+    meta = TASKS[task].bounds()[name]
+    assert meta["kind"] in ("int", "float", "bool", "str")
+    default = meta["default"]
+    check(TASKS[task].config_class())  # the defaults are inside their own bounds
+    if meta["kind"] == "int":
+        assert {"ge", "le"} <= set(meta) and meta["ge"] <= default <= meta["le"]
+    if meta["kind"] == "str":
+        assert default in meta["choices"]
+    if meta["kind"] == "float" and default is None:
+        assert meta["nullable"]
+
+
+def _outside(meta, key):
+    """A value just past bound `key`, and one exactly at it (None when the bound excludes it)."""
+    bound = meta[key]
+    step = 1 if meta["kind"] == "int" else max(abs(bound) * 1e-9, 1e-12)
+    past = bound - step if key in ("ge", "gt") else bound + step
+    at = bound if key in ("ge", "le") else None
+    return past, at
+
+
+@pytest.mark.parametrize(("task", "name"), FIELDS)
+def test_every_documented_bound_is_enforced(task, name):
+    task_entry = TASKS[task]
+    meta = task_entry.bounds()[name]
+    base = task_entry.config_class()
+    for key in ("ge", "gt", "le", "lt"):
+        if key not in meta:
+            continue
+        past, at = _outside(meta, key)
+        with pytest.raises(ValueError, match=f"^{name} must be"):
+            dataclasses.replace(base, **{name: past})
+        if at is not None:
+            assert getattr(dataclasses.replace(base, **{name: at}), name) == at
+    for choice in meta.get("choices", ()):
+        assert getattr(dataclasses.replace(base, **{name: choice}), name) == choice
+    if "choices" in meta:
+        with pytest.raises(ValueError, match=f"{name} must be one of {', '.join(meta['choices'])}"):
+            dataclasses.replace(base, **{name: "nothing-of-the-kind"})
+
+
+def test_a_nullable_number_accepts_null_and_nothing_else_that_is_not_a_number():
+    for task in TASKS.values():
+        config = task.config_class(clip_norm=None)
+        assert config.clip_norm is None
+        for bad in ("5", math.inf, True):
+            with pytest.raises(ValueError, match="clip_norm must be"):
+                task.config_class(clip_norm=bad)
+
+
+def test_stored_hyperparameters_leave_out_names_the_config_does_not_know():
+    config = TASKS["next_word"].make_config({"corpus_id": 3, "hidden_size": 8})
+    assert config.hidden_size == 8
+    assert from_stored(TASKS["binary_addition"].config_class, {"epochs": 3}).binary_dim == 8
+
+
+def test_memory_estimates_grow_with_the_sizes_that_cost_memory():
+    ba, nw = TASKS["binary_addition"], TASKS["next_word"]
+    small = ba.memory_bytes(ba.make_config({}), None)
+    assert ba.memory_bytes(ba.make_config({"hidden_size": 512}), None) > small
+    corpus = Corpus(None, tokens=100_000, vocabulary_size=4000)
+    bigger = Corpus(None, tokens=100_000, vocabulary_size=40_000)
+    config = nw.make_config({})
+    assert nw.memory_bytes(config, bigger) > nw.memory_bytes(config, corpus) > small
+    with pytest.raises(ValueError, match="needs a corpus"):
+        nw.memory_bytes(config, None)
+
+
+def test_a_third_task_is_a_package_and_one_line():
+    """What the registry asks of a task, shown on a toy one: a config made of `param` fields,
+    and the callables; nothing else in models/ or the service has to know its name."""
+
+    @dataclasses.dataclass(frozen=True)
+    class EchoConfig:
+        width: int = param(3, ge=1, le=10)
+
+        def __post_init__(self) -> None:
+            check(self)
+
+    echo = Task(
+        name="echo",
+        config_class=EchoConfig,
+        train=lambda config, corpus, hooks, resume: None,  # type: ignore[arg-type,return-value]
+        predictor=lambda config, weights, corpus: None,
+        memory_bytes=lambda config, corpus: 8 * config.width,
+        metric_names=("loss",),
+        final_metric_names=("final_loss",),
+    )
+    assert echo.make_config({"width": 4, "corpus_id": 1}) == EchoConfig(width=4)
+    assert bounds(EchoConfig)["width"]["le"] == 10
+    with pytest.raises(ValueError, match="width must be an integer from 1 to 10; got 11"):
+        echo.make_config({"width": 11})
+    assert np.int64(echo.memory_bytes(echo.make_config({}), None)) == 24
