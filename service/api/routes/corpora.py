@@ -11,7 +11,7 @@ from models.text import UNKNOWN_TOKEN
 from service.api.deps import CorpusId, DatabaseDep, ReadSessionDep
 from service.corpora import create_corpus, decode_utf8, get_corpus
 from service.errors import Conflict, InvalidInput
-from service.schemas import CorporaPublic, CorpusPublic, DictionaryEntry, DictionaryPublic
+from service.schemas import NO_NUL, CorporaPublic, CorpusPublic, DictionaryEntry, DictionaryPublic
 from service.tables import Corpus, Job, TrainedModel
 
 router = APIRouter(prefix="/corpora", tags=["corpora"])
@@ -86,7 +86,7 @@ async def create_corpus_endpoint(
     request: Request,
     response: Response,
     db: DatabaseDep,
-    name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    name: Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)] = None,
     unknown_threshold: Annotated[int, Query(ge=0, le=1_000_000)] = 3,
 ) -> CorpusPublic:
     """Pre-process the text as the notes do; words seen <= unknown_threshold times are unknown."""

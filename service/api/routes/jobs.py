@@ -13,6 +13,7 @@ from service.jobs.queue import cancel_job, submit_job
 from service.memory import binary_addition_bytes, mib, next_word_bytes
 from service.schemas import (
     MAX_ID,
+    NO_NUL,
     BinaryAdditionHyperparams,
     JobCreate,
     JobPublic,
@@ -174,7 +175,9 @@ def cancel(job_id: JobId, db: DatabaseDep) -> JobPublic:
 def read_metrics(
     job_id: JobId,
     session: ReadSessionDep,
-    name: Annotated[str | None, Query(max_length=64, description="Only this metric")] = None,
+    name: Annotated[
+        str | None, Query(max_length=64, pattern=NO_NUL, description="Only this metric")
+    ] = None,
 ) -> MetricsPublic:
     """Every logged value by step; `loss`, `accuracy`, `test_perplexity`, ..."""
     if session.get(Job, job_id) is None:
