@@ -21,6 +21,9 @@ _NW = NextWordConfig()
 # Ids are 32-bit integer columns (PostgreSQL's INTEGER): larger ones can't exist, and would
 # overflow the driver instead of answering 404.
 MAX_ID = 2**31 - 1
+# The largest seed: every JSON client reads it exactly (a float64 holds integers to 2^53), and
+# so does the schema, whose bounds FastAPI writes as floats (2^63 - 1 would read 2^63).
+MAX_SEED = 2**53 - 1
 MAX_BINARY_DIM = 32
 # The largest addend any binary-addition model takes (binary_dim 32); each model takes
 # 0..2^(binary_dim - 1) - 1, and says so in its 422.
@@ -75,7 +78,7 @@ class BinaryAdditionHyperparams(_Hyperparams):
     iterations: int = Field(_BA.iterations, ge=1, le=10_000_000, description="Most steps.")
     clip_norm: float | None = Field(_BA.clip_norm, gt=0, description="Global gradient-norm cap.")
     loss: Literal["mse", "bce"] = cast(Literal["mse", "bce"], _BA.loss)
-    seed: int = Field(_BA.seed, ge=0, le=2**63 - 1)
+    seed: int = Field(_BA.seed, ge=0, le=MAX_SEED)
     log_every: int = Field(_BA.log_every, ge=1, le=10_000_000, description="Steps per metric.")
     stop_at_accuracy: float = Field(
         _BA.stop_at_accuracy, ge=0, le=1, description="Stop once all-pairs accuracy reaches it."
@@ -106,7 +109,7 @@ class NextWordHyperparams(_Hyperparams):
     test_fraction: float = Field(
         _NW.test_fraction, ge=0.01, le=0.9, description="The last fraction of tokens, for testing."
     )
-    seed: int = Field(_NW.seed, ge=0, le=2**63 - 1)
+    seed: int = Field(_NW.seed, ge=0, le=MAX_SEED)
     log_every: int = Field(_NW.log_every, ge=1, le=10**9, description="Steps per metric.")
 
 

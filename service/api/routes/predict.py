@@ -29,6 +29,7 @@ from service.inference import LoadedModel, ModelCache, resolve_and_load
 from service.schemas import (
     MAX_ID,
     MAX_OPERAND,
+    MAX_SEED,
     NO_NUL,
     BinaryAdditionPrediction,
     Generation,
@@ -207,7 +208,7 @@ async def generate(
         Query(ge=1, description="Sample among the k most likely; at most the model's vocabulary"),
     ] = None,
     seed: Annotated[
-        int | None, Query(ge=0, le=2**63 - 1, description="For a repeatable text")
+        int | None, Query(ge=0, le=MAX_SEED, description="For a repeatable text")
     ] = None,
     model: ModelQuery = None,
 ) -> Generation:
