@@ -37,6 +37,11 @@ def test_non_finite_numbers_get_a_422_that_says_they_must_be_finite(backend) -> 
                 assert "finite" in error["msg"], error
                 assert "input" not in error, error  # inf cannot be written as JSON
     assert live.client.get("/jobs").json()["count"] == 0
+    for number in ("nan", "inf", "-inf", "1e400"):
+        response = live.client.get("/generate", params={"text": "the", "temperature": number})
+        assert response.status_code == 422, (number, response.text)
+        (error,) = response.json()["detail"]
+        assert error["loc"] == ["query", "temperature"] and "finite" in error["msg"], error
 
 
 def test_nul_bytes_in_text_parameters_get_a_422(backend) -> None:
