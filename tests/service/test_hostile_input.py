@@ -109,15 +109,20 @@ def test_a_huge_json_body_never_blocks_the_event_loop(service: LiveService) -> N
     keys = ",".join(f'"k{i}":1' for i in range(600_000))
     body = f'{{"task":"binary_addition","hyperparams":{{{keys}}}}}'.encode()
     assert len(body) > 7_000_000
-    outcome: dict[str, httpx.Response] = {}
+    outcome: dict[str, httpx.Response | httpx.TransportError] = {}
 
     def post() -> None:
-        outcome["response"] = httpx.post(
-            f"{service.base_url}/train",
-            content=body,
-            headers={"content-type": "application/json"},
-            timeout=60,
-        )
+        try:
+            outcome["response"] = httpx.post(
+                f"{service.base_url}/train",
+                content=body,
+                headers={"content-type": "application/json"},
+                timeout=60,
+            )
+        except httpx.TransportError as error:
+            # The server answers before reading the rest and closes: a client still writing
+            # may see the reset before the answer (TCP discards it), which is no server fault.
+            outcome["response"] = error
 
     poster = threading.Thread(target=post)
     poster.start()
@@ -128,10 +133,11 @@ def test_a_huge_json_body_never_blocks_the_event_loop(service: LiveService) -> N
         slowest = max(slowest, time.perf_counter() - started)
         time.sleep(0.01)
     poster.join()
-    response = outcome["response"]
-    assert response.status_code in (413, 422), response.text[:300]
-    assert len(response.content) < 4096
     assert slowest < 0.1, f"/healthz waited {slowest * 1000:.0f} ms"
+    response = outcome["response"]
+    if isinstance(response, httpx.Response):
+        assert response.status_code in (413, 422), response.text[:300]
+        assert len(response.content) < 4096
 
 
 def _raw_get(live: LiveService, target: bytes) -> tuple[str, dict[str, str], bytes]:
