@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from service import __version__
@@ -18,7 +19,7 @@ from service.api.routes import corpora, health, jobs, models, predict
 from service.api.security import require_api_key
 from service.corpora import ensure_demo_corpus
 from service.db import Database
-from service.errors import RnnlabError
+from service.errors import RnnlabError, validation_error_body
 from service.inference import ModelCache, NewestModels
 from service.jobs.supervisor import LocalExecutor
 from service.migrate import upgrade
@@ -97,6 +98,13 @@ async def handle_domain_error(request: Request, error: Exception) -> JSONRespons
     )
 
 
+async def handle_validation_error(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422, capped to the first problems and without echoing large or non-finite
+    input (`inf` cannot even be written as JSON)."""
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse(validation_error_body(error.errors()), status_code=422)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
@@ -115,6 +123,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     include_routers(app, settings)
     docs.install(app)
     app.add_exception_handler(RnnlabError, handle_domain_error)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_middleware(
+        BodySizeLimit,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_body_bytes=settings.max_body_bytes,
+    )
     app.add_middleware(RequestId)  # outermost of ours: a 413 or a bug's 500 carries the id too
     return app

@@ -21,6 +21,7 @@ def serve(args: argparse.Namespace) -> None:
 
     import uvicorn
 
+    from service.api.protocol import JsonErrorsHttpToolsProtocol
     from service.api.request_id import RequestIdFilter
     from service.app import create_app
 
@@ -43,6 +44,8 @@ def serve(args: argparse.Namespace) -> None:
         # p99 of next-word /predict 300-450 ms -> 50 ms; of a bare FastAPI endpoint that
         # spins 100 us, 105 -> 26 ms. httptools still parses the HTTP.
         loop="asyncio",
+        # A request the HTTP parser refuses is answered in JSON with a request id too.
+        http=JsonErrorsHttpToolsProtocol,
     )
 
 

@@ -73,6 +73,17 @@ def get_corpus(session: Session, corpus_id: int) -> Corpus:
     return corpus
 
 
+def lock_corpus(session: Session, corpus_id: int) -> Corpus:
+    """The corpus, kept from deletion until the session's transaction ends (PostgreSQL's FOR
+    KEY SHARE; SQLite's write transactions run one at a time anyway)."""
+    corpus = session.scalar(
+        select(Corpus).where(Corpus.id == corpus_id).with_for_update(key_share=True)
+    )
+    if corpus is None:
+        raise corpus_not_found(corpus_id)
+    return corpus
+
+
 def load_token_ids(session: Session, corpus_id: int) -> tuple[NDArray[np.int32], int]:
     corpus = get_corpus(session, corpus_id)
     ids = np.frombuffer(corpus.token_ids, dtype=corpus.token_dtype).astype(np.int32)

@@ -22,6 +22,16 @@ _NW = NextWordConfig()
 # Ids are 32-bit integer columns (PostgreSQL's INTEGER): larger ones can't exist, and would
 # overflow the driver instead of answering 404.
 MAX_ID = 2**31 - 1
+# The largest seed: every JSON client reads it exactly (a float64 holds integers to 2^53), and
+# so does the schema, whose bounds FastAPI writes as floats (2^63 - 1 would read 2^63).
+MAX_SEED = 2**53 - 1
+MAX_BINARY_DIM = 32
+# The largest addend any binary-addition model takes (binary_dim 32); each model takes
+# 0..2^(binary_dim - 1) - 1, and says so in its 422.
+MAX_OPERAND = 2 ** (MAX_BINARY_DIM - 1) - 1
+# PostgreSQL cannot store a NUL character in text: every text parameter refuses it, on every
+# backend, so that no answer depends on the database behind the service.
+NO_NUL = r"^[^\x00]*$"
 
 Cell = Literal["rnn", "lstm", "gru"]
 Init = Literal["normal", "xavier", "he"]
@@ -29,9 +39,13 @@ Optimizer = Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"]
 
 
 class _Hyperparams(BaseModel):
-    """Unknown names are rejected (422 naming them): a typo must not silently train defaults."""
+    """Unknown names are rejected (422 naming them): a typo must not silently train defaults.
 
-    model_config = ConfigDict(extra="forbid")
+    Types are strict (`true` and `"16"` are not integers, `"0.1"` is not a number) and numbers
+    finite: JSON's NaN, Infinity and 1e400 (which overflows) are refused, never trained on.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
     config_class: ClassVar[type[Any]]
 
     @model_validator(mode="after")
@@ -48,7 +62,7 @@ class _Hyperparams(BaseModel):
 class BinaryAdditionHyperparams(_Hyperparams):
     config_class = BinaryAdditionConfig
 
-    binary_dim: int = Field(_BA.binary_dim, ge=2, le=32, description="Bits per number.")
+    binary_dim: int = Field(_BA.binary_dim, ge=2, le=MAX_BINARY_DIM, description="Bits per number.")
     hidden_size: int = Field(_BA.hidden_size, ge=1, le=1024)
     cell: Cell = cast(Cell, _BA.cell)
     num_layers: int = Field(_BA.num_layers, ge=1, le=3)
@@ -65,8 +79,8 @@ class BinaryAdditionHyperparams(_Hyperparams):
     iterations: int = Field(_BA.iterations, ge=1, le=10_000_000, description="Most steps.")
     clip_norm: float | None = Field(_BA.clip_norm, gt=0, description="Global gradient-norm cap.")
     loss: Literal["mse", "bce"] = cast(Literal["mse", "bce"], _BA.loss)
-    seed: int = Field(_BA.seed, ge=0, le=2**63 - 1)
-    log_every: int = Field(_BA.log_every, ge=1)
+    seed: int = Field(_BA.seed, ge=0, le=MAX_SEED)
+    log_every: int = Field(_BA.log_every, ge=1, le=10_000_000, description="Steps per metric.")
     stop_at_accuracy: float = Field(
         _BA.stop_at_accuracy, ge=0, le=1, description="Stop once all-pairs accuracy reaches it."
     )
@@ -84,28 +98,30 @@ class NextWordHyperparams(_Hyperparams):
     dropout: float = Field(_NW.dropout, ge=0, lt=1)
     init: Init = cast(Init, _NW.init)
     optimizer: Optimizer = cast(Optimizer, _NW.optimizer)
-    learning_rate: float = Field(_NW.learning_rate, gt=0, le=100)
+    learning_rate: float = Field(_NW.learning_rate, gt=0, le=10)
     batch_size: int = Field(_NW.batch_size, ge=1, le=4096)
     seq_len: int = Field(_NW.seq_len, ge=1, le=1000)
-    epochs: int = Field(_NW.epochs, ge=1, le=10_000)
+    epochs: int = Field(_NW.epochs, ge=1, le=100_000)
     mode: Literal["bptt", "chunk"] = cast(Literal["bptt", "chunk"], _NW.mode)
     chunk_size: int = Field(_NW.chunk_size, ge=1, le=1000)
     clip_norm: float | None = Field(_NW.clip_norm, gt=0)
+    # Narrower than the model's (0, 1): outside this range one of the two windows is nearly
+    # always empty, and the 422 would name the corpus length instead of this field.
     test_fraction: float = Field(
         _NW.test_fraction, ge=0.01, le=0.9, description="The last fraction of tokens, for testing."
     )
-    seed: int = Field(_NW.seed, ge=0, le=2**63 - 1)
-    log_every: int = Field(_NW.log_every, ge=1)
+    seed: int = Field(_NW.seed, ge=0, le=MAX_SEED)
+    log_every: int = Field(_NW.log_every, ge=1, le=10**9, description="Steps per metric.")
 
 
 class BinaryAdditionJobCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     task: Literal["binary_addition"]
     hyperparams: BinaryAdditionHyperparams = Field(default_factory=BinaryAdditionHyperparams)
 
 
 class NextWordJobCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     task: Literal["next_word"]
     hyperparams: NextWordHyperparams = Field(default_factory=NextWordHyperparams)
 

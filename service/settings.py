@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         4 * 2**30, ge=2**20, description="Bytes a job may need (estimated) to be queued."
     )
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest corpus upload.")
+    max_body_bytes: int = Field(
+        16 * 1024, ge=1024, description="Largest request body other than a corpus upload."
+    )
     model_cache_size: int = Field(8, ge=1, description="Models kept in memory for /predict.")
     answer_cache_size: int = Field(
         DEFAULT_ANSWER_CACHE_SIZE,

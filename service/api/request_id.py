@@ -17,6 +17,10 @@ request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _ACCEPTABLE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+def new_request_id() -> str:
+    return os.urandom(8).hex()  # uuid4: 5x slower
+
+
 class RequestIdFilter(logging.Filter):
     """Adds `%(request_id)s` to log records."""
 
@@ -34,7 +38,7 @@ class RequestId:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        rid = given if _ACCEPTABLE.match(given) else os.urandom(8).hex()  # uuid4: 5x slower
+        rid = given if _ACCEPTABLE.match(given) else new_request_id()
         token = request_id.set(rid)
         started = False
 

@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from service.db import Database
@@ -16,27 +16,39 @@ from service.tables import Job, JobStatus, Metric, utcnow
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
+SUBMIT_LOCK_KEY = 0x726E6E6C6162  # "rnnlab": any constant no other code locks
 WORKER_LOST = "worker lost: the process running the job died {attempts} times"
 
 
 def submit_job(
-    db: Database, task: str, hyperparams: dict[str, Any], corpus_id: int | None, max_queued: int
+    session: Session,
+    task: str,
+    hyperparams: dict[str, Any],
+    corpus_id: int | None,
+    max_queued: int,
 ) -> Job:
-    with db.write() as session:
-        queued = session.scalar(
-            select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED)
+    """Queue a job in the session's write transaction, unless `max_queued` jobs already are.
+
+    Counting and inserting must not interleave between two submits: SQLite runs write
+    transactions one at a time; on PostgreSQL, where two READ COMMITTED transactions would each
+    count the other's job as absent, submits take a transaction-level advisory lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SUBMIT_LOCK_KEY})
+    queued = session.scalar(
+        select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED)
+    )
+    if queued is not None and queued >= max_queued:
+        raise QueueFull(
+            f"{queued} jobs are already queued (RNNLAB_MAX_QUEUED_JOBS={max_queued}): "
+            "retry when some have finished",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
-        if queued is not None and queued >= max_queued:
-            raise QueueFull(
-                f"{queued} jobs are already queued (RNNLAB_MAX_QUEUED_JOBS={max_queued}): "
-                "retry when some have finished",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
-        job = Job(task=task, hyperparams=hyperparams, corpus_id=corpus_id)
-        session.add(job)
-        session.flush()
-        session.refresh(job)
-        return job
+    job = Job(task=task, hyperparams=hyperparams, corpus_id=corpus_id)
+    session.add(job)
+    session.flush()
+    session.refresh(job)
+    return job
 
 
 def claim_next_job(db: Database, worker_id: str) -> int | None:

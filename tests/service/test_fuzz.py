@@ -1,24 +1,59 @@
-"""Schemathesis against the live service's own OpenAPI schema: no 5xx on any generated input,
-and every answer's status code, content type and body as the schema declares them."""
+"""Schemathesis against the live service's own OpenAPI schema, in every phase it has (examples,
+coverage, fuzzing, stateful): no 5xx on any generated input, every answer's status code, content
+type and body as the schema declares them, and every request that breaks the schema refused."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import LiveService
 
-CHECKS = ",".join(
-    (
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_schema_conformance",
-    )
+PHASES = "examples,coverage,fuzzing,stateful"
+# positive_data_acceptance is left out: a request can match the schema and still be refused for
+# what no schema can state (a text without an English word, a corpus too short for its windows,
+# an addend over the binary_dim of the model asked). Those 422s say so in their detail.
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "negative_data_rejection",
 )
+# Hypothesis sometimes crashes on CPython 3.11 while describing a strategy (a CPython ast bug):
+# the operation it was generating for is then not tested; the rest is.
+KNOWN_TOOL_BUG = "AST constructor recursion depth mismatch"
+
+
+def read_report(path: Path) -> tuple[list[str], list[str]]:
+    """(failed checks, errors of the tool itself) from schemathesis's NDJSON event log."""
+    failures: list[str] = []
+    tool_errors: list[str] = []
+    for line in path.read_text().splitlines():
+        event = json.loads(line)
+        if "ScenarioFinished" in event:
+            recorder = event["ScenarioFinished"]["recorder"]
+            for case_id, checks in recorder.get("checks", {}).items():
+                failures += [
+                    f"{recorder['label']}: {check['name']} failed, case {case_id}: "
+                    f"{json.dumps(check.get('failure_info'))[:300]}"
+                    for check in checks
+                    if check["status"] != "success"
+                ]
+        for kind in ("NonFatalError", "FatalError"):
+            if kind in event:
+                error = event[kind]
+                value = error.get("value") or error.get("exception") or {}
+                tool_errors.append(
+                    f"{kind} in {error.get('label', 'the engine')} ({error.get('phase')}): "
+                    f"{value.get('type')}: {str(value.get('message'))[:300]}"
+                )
+    return failures, tool_errors
 
 
 @pytest.mark.slow
@@ -34,38 +69,35 @@ def test_schemathesis_finds_nothing(service_factory, tmp_path: Path) -> None:
     # A model of each task, so that /predict and /generate are reached past their 404.
     for task, hyperparams in (("binary_addition", {}), ("next_word", {"epochs": 1})):
         assert live.wait_for_job(live.train(task, **hyperparams)["id"])["status"] == "succeeded"
-    report = tmp_path / "schemathesis.txt"
+    output, events = tmp_path / "schemathesis.txt", tmp_path / "schemathesis.ndjson"
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
         "run",
         f"{live.base_url}/openapi.json",
-        "--checks",
-        CHECKS,
-        "--phases",
-        "examples,fuzzing",
-        "--max-examples",
-        "60",
-        "--seed",
-        "20261122",
-        "--workers",
-        "2",
+        *("--checks", ",".join(CHECKS)),
+        *("--phases", PHASES),
+        *("--max-examples", "60"),
+        *("--seed", "20261122"),
+        *("--workers", "2"),
         "--continue-on-failure",
         "--no-color",
-        "--suppress-health-check",
-        "all",
-        # The coverage phase is left out: it trips the hypothesis crash described below on
-        # most runs.
+        *("--suppress-health-check", "all"),
+        *("--report", "ndjson", "--report-ndjson-path", str(events)),
     ]
-    with report.open("w") as out:
+    with output.open("w") as out:
         result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, timeout=900)
-    text = report.read_text(errors="replace")
-    short = "\n".join(line[:300] for line in text.splitlines()[-120:])
-    if result.returncode != 0:
-        # Any failed check fails the test. Hypothesis itself sometimes crashes on Python 3.11
-        # while describing a strategy ("AST constructor recursion depth mismatch", a CPython
-        # ast bug); the operation it was generating for is then not tested, the rest is.
-        assert "Failures:" not in text, short
-        tool_errors = text.count("AST constructor recursion depth mismatch")
-        assert tool_errors and tool_errors == text.count("Runtime Error\n"), short
-        assert "Network Error" not in text, short
+    text = output.read_text(errors="replace")
+    tail = "\n".join(line[:300] for line in text.splitlines()[-80:])
+    assert events.exists(), tail
+    failures, tool_errors = read_report(events)
+    assert not failures, "\n".join(failures[:20]) + f"\n({len(failures)} failed checks)\n{tail}"
+    unknown = [error for error in tool_errors if KNOWN_TOOL_BUG not in error]
+    assert not unknown, "\n".join(unknown) + "\n" + tail
+    if tool_errors:  # reported apart: the tool failed, not the service
+        warnings.warn(
+            "schemathesis could not test everything (a hypothesis crash on CPython 3.11):\n"
+            + "\n".join(tool_errors),
+            stacklevel=1,
+        )
+    assert result.returncode == 0 or tool_errors, tail
     assert live.client.get("/healthz").status_code == 200

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 
 from tests.conftest import postgres_available
@@ -15,19 +12,6 @@ pytestmark = [
         not postgres_available(), reason="PostgreSQL is not reachable on 127.0.0.1:5432"
     ),
 ]
-
-
-@pytest.fixture
-def postgres_url():
-    import psycopg
-
-    name = f"rnnlab_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_train_and_predict_on_postgresql(service_factory, postgres_url: str) -> None:

@@ -10,8 +10,8 @@ from starlette.datastructures import UploadFile
 from models.text import UNKNOWN_TOKEN
 from service.api.deps import CorpusId, DatabaseDep, ReadSessionDep
 from service.corpora import create_corpus, decode_utf8, get_corpus
-from service.errors import Conflict, InvalidInput
-from service.schemas import CorporaPublic, CorpusPublic, DictionaryEntry, DictionaryPublic
+from service.errors import Conflict, InvalidInput, corpus_not_found
+from service.schemas import NO_NUL, CorporaPublic, CorpusPublic, DictionaryEntry, DictionaryPublic
 from service.tables import Corpus, Job, TrainedModel
 
 router = APIRouter(prefix="/corpora", tags=["corpora"])
@@ -86,7 +86,7 @@ async def create_corpus_endpoint(
     request: Request,
     response: Response,
     db: DatabaseDep,
-    name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    name: Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)] = None,
     unknown_threshold: Annotated[int, Query(ge=0, le=1_000_000)] = 3,
 ) -> CorpusPublic:
     """Pre-process the text as the notes do; words seen <= unknown_threshold times are unknown."""
@@ -134,7 +134,11 @@ def read_dictionary(corpus_id: CorpusId, session: ReadSessionDep) -> DictionaryP
 def delete_corpus(corpus_id: CorpusId, db: DatabaseDep) -> None:
     """Refused while a job or a model uses the corpus."""
     with db.write() as session:
-        corpus = get_corpus(session, corpus_id)
+        # Locked first, so that a job being submitted for it either is counted below, or waits
+        # and then finds the corpus gone (404).
+        corpus = session.get(Corpus, corpus_id, with_for_update=True)
+        if corpus is None:
+            raise corpus_not_found(corpus_id)
         jobs = session.scalar(select(func.count()).where(Job.corpus_id == corpus_id)) or 0
         in_model = session.scalar(select(exists().where(TrainedModel.corpus_id == corpus_id)))
         if jobs or in_model:

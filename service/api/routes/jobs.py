@@ -4,17 +4,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from models.tasks.binary_addition import memory_bytes as binary_addition_bytes
 from models.tasks.memory import mib
 from models.tasks.next_word import memory_bytes as next_word_bytes
 from models.tasks.next_word import min_tokens
 from service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, SettingsDep
-from service.corpora import demo_corpus_id, get_corpus
+from service.corpora import demo_corpus_id, lock_corpus
 from service.errors import InvalidInput, NotFound, job_not_found
 from service.jobs.queue import cancel_job, submit_job
 from service.schemas import (
     MAX_ID,
+    NO_NUL,
     BinaryAdditionHyperparams,
     JobCreate,
     JobPublic,
@@ -101,39 +103,43 @@ def create_job(
     """Queue a job; it trains in a worker process. Poll `GET /jobs/{id}` (the Location)."""
     hyperparams = body.hyperparams.model_dump()
     config = body.hyperparams.to_config()
-    corpus_id = None
-    if isinstance(body.hyperparams, NextWordHyperparams):
-        corpus = _check_corpus(db, body.hyperparams)
-        corpus_id = hyperparams["corpus_id"] = corpus.id
-        needed = next_word_bytes(config, corpus.tokens, corpus.vocabulary_size)
-    else:
-        needed = binary_addition_bytes(config)
-    if needed > settings.job_memory_budget:
-        raise InvalidInput(
-            f"this job would need about {mib(needed)} (estimated from its hyperparameters), over "
-            f"the budget of {mib(settings.job_memory_budget)} (RNNLAB_JOB_MEMORY_BUDGET): lower "
-            "batch_size, hidden_size or embedding_size, or raise the corpus' unknown_threshold"
-        )
-    job = submit_job(db, body.task, hyperparams, corpus_id, settings.max_queued_jobs)
+    # One transaction from the corpus check to the insert: a corpus deleted meanwhile answers
+    # 404 here, or its deletion 409, never a foreign-key error.
+    with db.write() as session:
+        corpus_id = None
+        if isinstance(body.hyperparams, NextWordHyperparams):
+            corpus = _usable_corpus(session, body.hyperparams)
+            corpus_id = hyperparams["corpus_id"] = corpus.id
+            needed = next_word_bytes(config, corpus.tokens, corpus.vocabulary_size)
+        else:
+            needed = binary_addition_bytes(config)
+        if needed > settings.job_memory_budget:
+            raise InvalidInput(
+                f"this job would need about {mib(needed)} (estimated from its hyperparameters), "
+                f"over the budget of {mib(settings.job_memory_budget)} "
+                "(RNNLAB_JOB_MEMORY_BUDGET): lower batch_size, hidden_size or embedding_size, "
+                "or raise the corpus' unknown_threshold"
+            )
+        job = submit_job(session, body.task, hyperparams, corpus_id, settings.max_queued_jobs)
     executor.notify()
     response.headers["Location"] = f"/jobs/{job.id}"
     return to_public(job)
 
 
-def _check_corpus(db: DatabaseDep, hyperparams: NextWordHyperparams) -> Corpus:
-    """The job's corpus (default: the demo corpus), long enough for its windows."""
-    with db.read() as session:
-        corpus_id = hyperparams.corpus_id or demo_corpus_id(session)
-        if corpus_id is None:
-            raise NotFound("no corpus is registered: upload one with POST /corpora")
-        corpus = get_corpus(session, corpus_id)
-        needed = min_tokens(hyperparams.to_config())
-        if corpus.tokens < needed:
-            raise InvalidInput(
-                f"corpus {corpus_id} has {corpus.tokens} tokens; these hyperparameters need at "
-                f"least {needed}: lower batch_size or seq_len, or upload a longer text"
-            )
-        return corpus
+def _usable_corpus(session: Session, hyperparams: NextWordHyperparams) -> Corpus:
+    """The job's corpus (default: the demo corpus), long enough for its windows, and kept from
+    deletion until the job is stored."""
+    corpus_id = hyperparams.corpus_id or demo_corpus_id(session)
+    if corpus_id is None:
+        raise NotFound("no corpus is registered: upload one with POST /corpora")
+    corpus = lock_corpus(session, corpus_id)
+    needed = min_tokens(hyperparams.to_config())
+    if corpus.tokens < needed:
+        raise InvalidInput(
+            f"corpus {corpus_id} has {corpus.tokens} tokens; these hyperparameters need at "
+            f"least {needed}: lower batch_size or seq_len, or upload a longer text"
+        )
+    return corpus
 
 
 @router.get("/jobs", summary="List jobs")
@@ -176,7 +182,9 @@ def cancel(job_id: JobId, db: DatabaseDep) -> JobPublic:
 def read_metrics(
     job_id: JobId,
     session: ReadSessionDep,
-    name: Annotated[str | None, Query(max_length=64, description="Only this metric")] = None,
+    name: Annotated[
+        str | None, Query(max_length=64, pattern=NO_NUL, description="Only this metric")
+    ] = None,
 ) -> MetricsPublic:
     """Every logged value by step; `loss`, `accuracy`, `test_perplexity`, ..."""
     if session.get(Job, job_id) is None:

@@ -26,7 +26,15 @@ from starlette.concurrency import run_in_threadpool
 from models.text import UNKNOWN_TOKEN, preprocess
 from service.errors import InvalidInput
 from service.inference import LoadedModel, ModelCache, resolve_and_load
-from service.schemas import MAX_ID, BinaryAdditionPrediction, Generation, NextWordPrediction
+from service.schemas import (
+    MAX_ID,
+    MAX_OPERAND,
+    MAX_SEED,
+    NO_NUL,
+    BinaryAdditionPrediction,
+    Generation,
+    NextWordPrediction,
+)
 from service.tasks import BINARY_ADDITION, NEXT_WORD
 
 router = APIRouter(tags=["predict"])
@@ -39,7 +47,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 ModelQuery = Annotated[
     int | None, Query(ge=1, le=MAX_ID, description="Model id; default the newest")
 ]
-BIG_INT = 2**62  # query ints beyond this are refused by validation, never overflow numpy
 # A context up to this long is read on the event loop (well under a millisecond); a longer one
 # goes to the threadpool so that it never holds up the other requests.
 INLINE_TEXT_CHARS = 1_000
@@ -55,13 +62,20 @@ async def _loaded(request: Request, task: str, model: int | None) -> LoadedModel
     return loaded
 
 
+ADDEND = "a model takes 0..2^(binary_dim-1)-1 (0..127 for the default binary_dim 8)"
+
+
 class PredictQuery(BaseModel):
     """The query of /predict."""
 
-    a: int | None = Field(None, ge=-BIG_INT, le=BIG_INT, description="First addend")
-    b: int | None = Field(None, ge=-BIG_INT, le=BIG_INT, description="Second addend")
-    text: str | None = Field(None, max_length=10_000, description="Context (next word)")
-    k: int = Field(5, ge=1, description="How many next words (next word)")
+    a: int | None = Field(None, ge=0, le=MAX_OPERAND, description=f"First addend; {ADDEND}")
+    b: int | None = Field(None, ge=0, le=MAX_OPERAND, description=f"Second addend; {ADDEND}")
+    text: str | None = Field(
+        None, max_length=10_000, pattern=NO_NUL, description="Context (next word)"
+    )
+    k: int = Field(
+        5, ge=1, description="How many next words (next word); at most the model's vocabulary"
+    )
     model: int | None = Field(None, ge=1, le=MAX_ID, description="Model id; default the newest")
 
 
@@ -184,12 +198,17 @@ async def _next_word_answer(loaded: LoadedModel, text: str, k: int) -> dict[str,
 @router.get("/generate", summary="Continue a text (next word)", responses=ERRORS)
 async def generate(
     request: Request,
-    text: Annotated[str, Query(max_length=10_000, description="The prompt")],
+    text: Annotated[str, Query(max_length=10_000, pattern=NO_NUL, description="The prompt")],
     words: Annotated[int, Query(ge=1, le=500, description="Words to generate")] = 20,
-    temperature: Annotated[float, Query(gt=0, le=100, description="Sampling temperature")] = 1.0,
-    top_k: Annotated[int | None, Query(ge=1, description="Sample among the k most likely")] = None,
+    temperature: Annotated[
+        float, Query(gt=0, le=100, allow_inf_nan=False, description="Sampling temperature")
+    ] = 1.0,
+    top_k: Annotated[
+        int | None,
+        Query(ge=1, description="Sample among the k most likely; at most the model's vocabulary"),
+    ] = None,
     seed: Annotated[
-        int | None, Query(ge=0, le=2**63 - 1, description="For a repeatable text")
+        int | None, Query(ge=0, le=MAX_SEED, description="For a repeatable text")
     ] = None,
     model: ModelQuery = None,
 ) -> Generation:
