@@ -17,9 +17,10 @@ from service.api.limits import BodySizeLimit
 from service.api.request_id import RequestId
 from service.api.routes import corpora, health, jobs, models, predict
 from service.api.security import require_api_key
+from service.api.validation import validation_error_body
 from service.corpora import ensure_demo_corpus
 from service.db import Database
-from service.errors import RnnlabError, validation_error_body
+from service.errors import RnnlabError
 from service.inference import ModelCache, NewestModels
 from service.jobs.supervisor import LocalExecutor
 from service.migrate import upgrade

@@ -13,6 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.tasks.binary_addition import BinaryAdditionConfig
+from models.tasks.config import MAX_SEED
 from models.tasks.next_word import NextWordConfig
 from service import schema_examples as examples
 
@@ -22,9 +23,6 @@ _NW = NextWordConfig()
 # Ids are 32-bit integer columns (PostgreSQL's INTEGER): larger ones can't exist, and would
 # overflow the driver instead of answering 404.
 MAX_ID = 2**31 - 1
-# The largest seed: every JSON client reads it exactly (a float64 holds integers to 2^53), and
-# so does the schema, whose bounds FastAPI writes as floats (2^63 - 1 would read 2^63).
-MAX_SEED = 2**53 - 1
 MAX_BINARY_DIM = 32
 # The largest addend any binary-addition model takes (binary_dim 32); each model takes
 # 0..2^(binary_dim - 1) - 1, and says so in its 422.

@@ -18,6 +18,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 C = TypeVar("C")
+# The largest seed: a float64 holds every integer up to 2^53, so any JSON client (and the API
+# schema, whose bounds are written as floats) reads it exactly.
+MAX_SEED = 2**53 - 1
 BOUND_KEYS = ("ge", "gt", "le", "lt")
 
 

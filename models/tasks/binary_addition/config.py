@@ -11,9 +11,7 @@ from models.layers.activations import ACTIVATIONS
 from models.layers.losses import LOSSES
 from models.optim import OPTIMIZERS
 from models.recurrent import CELLS, IMPLEMENTATIONS
-from models.tasks.config import check, from_dict, param
-
-MAX_SEED = 2**63 - 1
+from models.tasks.config import MAX_SEED, check, from_dict, param
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from models.init import INITS
 from models.optim import OPTIMIZERS
 from models.recurrent import CELLS, IMPLEMENTATIONS
-from models.tasks.config import check, param
+from models.tasks.config import MAX_SEED, check, param
 
 MODES = ("bptt", "chunk")
-MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class NextWordConfig:
     learning_rate: float = param(0.005, gt=0, le=10)
     batch_size: int = param(32, ge=1, le=4096)
     seq_len: int = param(20, ge=1, le=1000)
-    epochs: int = param(10, ge=1, le=10_000)
+    epochs: int = param(10, ge=1, le=100_000)
     mode: str = param("bptt", choices=MODES)
     chunk_size: int = param(5, ge=1, le=1000)
     clip_norm: float | None = param(

@@ -34,7 +34,7 @@ from tests.models.tasks.next_word.helpers import SMALL
         ("seed", -1, "seed"),
         ("peephole", "yes", "peephole"),
         ("test_fraction", 0.001, "test_fraction must be a number in [0.01, 0.9]"),
-        ("epochs", 10_001, "epochs must be an integer from 1 to 10000"),
+        ("epochs", 100_001, "epochs must be an integer from 1 to 100000"),
         ("learning_rate", 11.0, "learning_rate must be a number in (0, 10]"),
         ("implementation", "textbook", "implementation must be one of fast, reference"),
     ],
