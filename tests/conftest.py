@@ -78,7 +78,21 @@ class LiveService:
 
 
 def start_service(data_dir: Path, **settings: str) -> LiveService:
-    port = free_port()
+    """A service on a free port; started again on another one when something else took the
+    port between the pick and the bind (several test runs on one machine)."""
+    for _ in range(3):
+        try:
+            return _start_service_on(free_port(), data_dir, **settings)
+        except PortTaken:
+            continue
+    raise RuntimeError("no free port could be bound three times in a row")
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
+def _start_service_on(port: int, data_dir: Path, **settings: str) -> LiveService:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RNNLAB_")}
     env.update(
         {"RNNLAB_DATA_DIR": str(data_dir), "RNNLAB_PORT": str(port), "RNNLAB_HOST": "127.0.0.1"}
@@ -99,6 +113,8 @@ def start_service(data_dir: Path, **settings: str) -> LiveService:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            if "address already in use" in service.log():
+                raise PortTaken(port)
             raise RuntimeError(f"the service exited with {process.returncode}:\n{service.log()}")
         try:
             if client.get("/healthz").status_code == 200:

@@ -27,10 +27,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path):
     if request.param == "sqlite":
         db = Database.connect(f"sqlite:///{tmp_path / 'test.db'}")
     else:
-        db = Database.connect(POSTGRES_URL)
-        with db.write_engine.begin() as connection:  # an empty database for every test
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
+        # A database of its own, not the shared one: another test run on this machine may
+        # be migrating that to another revision at the same moment.
+        db = Database.connect(request.getfixturevalue("postgres_url"))
     yield db
     db.dispose()
 
