@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from service import __version__
 from service.api.limits import BodySizeLimit
 from service.api.request_id import RequestId
-from service.api.routes import corpora, events, health, jobs, models, plots, predict
+from service.api.routes import corpora, events, health, jobs, models, pages, plots, predict
 from service.api.security import require_api_key
 from service.corpora import ensure_demo_corpus
 from service.db import Database
@@ -31,7 +31,7 @@ UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
 
 # Routes are matched in order, router by router: the hot path (/predict) comes first, which
 # took ~100 us off each prediction. The order of the /docs page is OPENAPI_TAGS's.
-ROUTERS = (predict, health, jobs, events, plots, models, corpora)
+ROUTERS = (predict, health, jobs, events, plots, models, corpora, pages)
 OPENAPI_TAGS = [
     {"name": "jobs", "description": "Train in the background; follow status and metrics."},
     {"name": "events", "description": "Server-Sent Events: watch jobs live."},
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     include_routers(app, settings)
+    app.mount("/static", pages.static, name="static")
     app.add_exception_handler(RnnlabError, handle_domain_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestId)  # outermost of ours: a 413 or a bug's 500 carries the id too

@@ -11,7 +11,6 @@ extremes) took over ten times as long on a million rows in SQLite.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
