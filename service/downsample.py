@@ -11,6 +11,7 @@ extremes) took over ten times as long on a million rows in SQLite.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from service.tables import Metric
 
 MAX_POINTS = 10_000  # per series and request: a chart never needs more
+Point = Row[int, str, int, float, datetime]  # id, name, step, value, timestamp
 POINT_COLUMNS = (Metric.id, Metric.name, Metric.step, Metric.value, Metric.timestamp)
 
 
@@ -30,7 +32,7 @@ def read_points(
     name: str | None = None,
     since_step: int | None = None,
     max_points: int | None = None,
-) -> tuple[list[Row[Any]], bool]:
+) -> tuple[list[Point], bool]:
     """(points ordered by step then name, whether any series was downsampled)."""
     where: list[Any] = [Metric.job_id == job_id]
     if name is not None:

@@ -55,7 +55,8 @@ def group_points(rows: Sequence[Any]) -> dict[str, tuple[list[int], list[float]]
 
 
 def describe(hyperparams: dict[str, Any], names: Sequence[str] = TITLE_HYPERPARAMS) -> str:
-    return "  ".join(f"{name}={hyperparams[name]}" for name in names if name in hyperparams)
+    shown = [name for name in names if hyperparams.get(name) is not None]
+    return "  ".join(f"{name}={hyperparams[name]}" for name in shown)
 
 
 def headline(state: JobState) -> str:
