@@ -67,7 +67,7 @@ class Subscription:
 
 
 class Feed:
-    """Polls while it has subscribers; `read(position)` returns (item, next position, done)."""
+    """Polls while it has subscribers and hands each changed read to every one of them."""
 
     def __init__(self, key: Any, poll_seconds: float, on_idle: Callable[[Feed], None]) -> None:
         self.key = key
@@ -91,7 +91,11 @@ class Feed:
         self.subscribers.add(subscription)
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"rnnlab-feed-{self.key}")
-        await self._ready.wait()
+        try:
+            await self._ready.wait()
+        except BaseException:  # the client left before the feed's first read
+            self.leave(subscription)
+            raise
         return subscription
 
     def leave(self, subscription: Subscription) -> None:
@@ -168,12 +172,14 @@ class EventHub:
         if feed is None:
             feed = self.feeds[key] = make()
         self.subscribers += 1
-        subscription = await feed.join()
         try:
-            yield subscription
+            subscription = await feed.join()
+            try:
+                yield subscription
+            finally:
+                feed.leave(subscription)
         finally:
             self.subscribers -= 1
-            feed.leave(subscription)
 
     def job_feed(self, job_id: int) -> Callable[[], Feed]:
         return lambda: JobFeed(self.db, job_id, self.poll_seconds, self._forget)

@@ -6,6 +6,10 @@ norms can join as further sources) interleaved with the job's state (status, pro
 event carries a `Cursor` as its SSE id: the job's status version and, per source, the last row id
 sent. Both only grow while a job lives, so a client that reconnects with `Last-Event-ID` is sent
 the rows past its cursor (nothing twice, nothing missed) and the state only when it changed.
+
+A further source (a table of JSON records a job stores beside its metrics, written in the same
+flush) joins by: a field of `Cursor` (its last row id, a third part of the id), a tuple in
+`Update` filled by `read_update` past that id, and the events `JobView` makes of its rows.
 """
 
 from __future__ import annotations

@@ -227,7 +227,11 @@ def test_events_of_an_unknown_job_is_a_404(service: LiveService) -> None:
 
 def test_console_tells_when_a_job_starts_logs_and_ends(service: LiveService) -> None:
     job = service.wait_for_job(service.train("binary_addition", log_every=5)["id"])
+    ended = f"job {job['id']} succeeded after"
+    deadline = time.monotonic() + 10
+    while ended not in service.log() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the worker tells the end once it is stored, a moment after
     log = service.log()
     assert f"job {job['id']} started: binary_addition" in log
     assert f"job {job['id']} step 5: loss=" in log
-    assert f"job {job['id']} succeeded after" in log
+    assert ended in log
