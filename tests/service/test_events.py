@@ -90,6 +90,9 @@ def test_reconnect_with_last_event_id_has_no_gap_and_no_duplicate(service_factor
             assert live.client.post(f"/jobs/{job['id']}/cancel").status_code == 202
     assert second[-1].event == "end" and second[-1].json["status"] == "cancelled"
     assert "status" not in [m.event for m in second[:2]], "the state had not changed"
+    progress = [m.json for m in first + second if m.event == "progress"]
+    assert progress and all(p["elapsed_seconds"] > 0 and p["eta_seconds"] > 0 for p in progress)
+    assert [p["progress"] for p in progress] == sorted(p["progress"] for p in progress)
 
     streamed = points_of(first) + points_of(second)
     assert len(streamed) == len(set(streamed)), "a point was sent twice"
