@@ -15,12 +15,13 @@ from service import __version__
 from service.api import docs
 from service.api.limits import BodySizeLimit
 from service.api.request_id import RequestId
-from service.api.routes import corpora, health, jobs, models, predict
+from service.api.routes import corpora, events, health, jobs, models, pages, plots, predict
 from service.api.security import require_api_key
 from service.api.validation import validation_error_body
 from service.corpora import ensure_demo_corpus
 from service.db import Database
 from service.errors import RnnlabError
+from service.events import EventHub
 from service.inference import ModelCache, NewestModels
 from service.jobs.supervisor import LocalExecutor
 from service.migrate import upgrade
@@ -33,9 +34,11 @@ UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
 
 # Routes are matched in order, router by router: the hot path (/predict) comes first, which
 # took ~100 us off each prediction. The order of the /docs page is OPENAPI_TAGS's.
-ROUTERS = (predict, health, jobs, models, corpora)
+ROUTERS = (predict, health, jobs, events, plots, models, corpora, pages)
 OPENAPI_TAGS = [
     {"name": "jobs", "description": "Train in the background; follow status and metrics."},
+    {"name": "events", "description": "Server-Sent Events: watch jobs live."},
+    {"name": "plots", "description": "Loss and accuracy curves as SVG or PNG."},
     {"name": "models", "description": "Trained models and their final metrics."},
     {"name": "predict", "description": "Answers from a trained model's weights."},
     {"name": "corpora", "description": "Texts and their dictionaries for next-word models."},
@@ -76,6 +79,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     executor = LocalExecutor(settings, db)
     executor.start()
     app.state.db = db
+    app.state.events = EventHub(db, settings.events_poll_seconds, settings.events_keepalive_seconds)
     app.state.executor = executor
     app.state.model_cache = ModelCache(
         settings.model_cache_size, NewestModels.for_database(db), settings.answer_cache_size
@@ -123,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     include_routers(app, settings)
     docs.install(app)
+    app.mount("/static", pages.static, name="static")
     app.add_exception_handler(RnnlabError, handle_domain_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_middleware(

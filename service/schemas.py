@@ -147,6 +147,12 @@ class JobPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    elapsed_seconds: float | None = Field(
+        None, description="Seconds since the job started (to its end once finished)."
+    )
+    eta_seconds: float | None = Field(
+        None, description="Seconds still to go at the pace so far; 0 once finished."
+    )
 
 
 class JobsPublic(BaseModel):
@@ -168,6 +174,12 @@ class MetricsPublic(BaseModel):
 
     job_id: int
     metrics: list[MetricPublic]
+    downsampled: bool = Field(
+        False, description="True when some series had more than max_points points."
+    )
+    last_step: int | None = Field(
+        None, description="The largest step returned: pass it as since_step to read on."
+    )
 
 
 class ModelPublic(BaseModel):

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Next-word /predict answers kept encoded per model (0: none).",
     )
+    events_poll_seconds: float = Field(
+        0.1, gt=0, le=10, description="How often a watched job's new points are read."
+    )
+    events_keepalive_seconds: float = Field(
+        15.0, gt=0, description="Idle seconds before an event stream sends a keep-alive comment."
+    )
     api_key: str | None = Field(None, description="When set, mutating endpoints require it.")
     protect_reads: bool = Field(False, description="Require the API key for reads too.")
 

@@ -89,8 +89,12 @@ class Metric(Base):
     value: Mapped[float] = mapped_column(Float)
     timestamp: Mapped[datetime] = mapped_column(default=utcnow)
 
-    # One value per (job, name, step): a resumed job can never write a step twice.
-    __table_args__ = (UniqueConstraint("job_id", "name", "step", name="uq_metrics_job_name_step"),)
+    __table_args__ = (
+        # One value per (job, name, step): a resumed job can never write a step twice.
+        UniqueConstraint("job_id", "name", "step", name="uq_metrics_job_name_step"),
+        # A job's points past a row id: what an event stream reads (service/job_events.py).
+        Index("ix_metrics_job_id_id", "job_id", "id"),
+    )
 
 
 class TrainedModel(Base):

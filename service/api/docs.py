@@ -1,7 +1,6 @@
 """The documentation pages, served whole by the service: /docs (Swagger UI) and /redoc (ReDoc)
 load their scripts and styles from /docs/assets, never from a CDN, so they work on a machine
-without internet. `/` leads to /docs until the service has a page of its own.
-
+without internet.
 The assets come from the fastapi-offline package (Swagger UI, Apache-2.0; ReDoc, MIT), the
 pattern of FastAPI's "Custom Docs UI Static Assets" how-to; upgrading that package upgrades them.
 """
@@ -12,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from service.schema_examples import error_example
@@ -28,11 +27,6 @@ router = APIRouter(include_in_schema=False)
 def _prefix(request: Request) -> str:
     """The path the service is mounted at behind a proxy (root_path), for absolute URLs."""
     return str(request.scope.get("root_path", "")).rstrip("/")
-
-
-@router.get("/")
-async def root(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"{_prefix(request)}/docs")
 
 
 @router.get("/docs")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from models.training import TrainingHooks
 from service.db import Database
+from service.jobs import console
 from service.tables import Checkpoint, Job, JobStatus, Metric, utcnow
 from service.weights import arrays_to_npz, sha256_hex
 
@@ -65,6 +66,7 @@ class DatabaseHooks(TrainingHooks):
                 }
             )
         self.progress = min(max(float(progress), 0.0), 1.0)
+        console.step(self.job_id, step, metrics, self.progress)
 
     def should_stop(self) -> bool:
         now = time.monotonic()

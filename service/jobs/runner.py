@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
@@ -13,6 +14,7 @@ from sqlalchemy import insert, select, update
 from models.training import TrainingDiverged, TrainingStopped, TrainResult
 from service import tasks
 from service.db import Database
+from service.jobs import console
 from service.jobs.hooks import DatabaseHooks, JobLost
 from service.jobs.queue import discard_metrics_after
 from service.settings import Settings
@@ -62,6 +64,8 @@ def run_job(job_id: int) -> None:
             and session.scalar(select(Metric.id).where(Metric.job_id == job_id).limit(1)) is None
         )
 
+    console.started(job_id, task, hyperparams, resumed=not fresh)
+    began = time.monotonic()
     hooks = DatabaseHooks(
         context.db,
         job_id,
@@ -102,6 +106,17 @@ def run_job(job_id: int) -> None:
         _finish(context, job_id, JobStatus.FAILED, f"internal error: {type(error).__name__}")
     else:
         _publish(context, job_id, task, hyperparams, result, hooks, had_checkpoint=not fresh)
+    finally:
+        _tell_end(context.db, job_id, time.monotonic() - began)
+
+
+def _tell_end(db: Database, job_id: int, seconds: float) -> None:
+    """The job's end as stored (a lost job has none: its new owner tells)."""
+    with db.read() as session:
+        job = session.get(Job, job_id)
+    if job is not None and job.status in JobStatus.FINISHED:
+        detail = f"model {job.model.id}" if job.model is not None else job.error
+        console.ended(job_id, job.status, seconds, detail)
 
 
 def _load_checkpoint(db: Database, job_id: int) -> dict | None:

@@ -12,6 +12,7 @@ from models.tasks.next_word import memory_bytes as next_word_bytes
 from models.tasks.next_word import min_tokens
 from service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, SettingsDep
 from service.corpora import demo_corpus_id, lock_corpus
+from service.downsample import MAX_POINTS, read_points
 from service.errors import InvalidInput, NotFound, job_not_found
 from service.jobs.queue import cancel_job, submit_job
 from service.schemas import (
@@ -26,7 +27,8 @@ from service.schemas import (
     MetricsPublic,
     NextWordHyperparams,
 )
-from service.tables import Corpus, Job, Metric
+from service.tables import Corpus, Job
+from service.timing import job_timing
 
 router = APIRouter(tags=["jobs"])
 
@@ -80,6 +82,7 @@ def to_public(job: Job) -> JobPublic:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        **job_timing(job),
     )
 
 
@@ -185,18 +188,30 @@ def read_metrics(
     name: Annotated[
         str | None, Query(max_length=64, pattern=NO_NUL, description="Only this metric")
     ] = None,
+    since_step: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_ID, description="Only points after this step: the last_step read."),
+    ] = None,
+    max_points: Annotated[
+        int | None,
+        Query(
+            ge=10,
+            le=MAX_POINTS,
+            description="At most this many points per metric: longer series keep each step "
+            "range's lowest and highest value (and their first and last point).",
+        ),
+    ] = None,
 ) -> MetricsPublic:
     """Every logged value by step; `loss`, `accuracy`, `test_perplexity`, ..."""
     if session.get(Job, job_id) is None:
         raise job_not_found(job_id)
-    query = select(Metric).where(Metric.job_id == job_id)
-    if name is not None:
-        query = query.where(Metric.name == name)
-    rows = session.scalars(query.order_by(Metric.step, Metric.name))
+    rows, downsampled = read_points(session, job_id, name, since_step, max_points)
     return MetricsPublic(
         job_id=job_id,
         metrics=[
             MetricPublic(name=m.name, step=m.step, value=m.value, timestamp=m.timestamp)
             for m in rows
         ],
+        downsampled=downsampled,
+        last_step=max((m.step for m in rows), default=since_step),
     )

@@ -1,0 +1,118 @@
+"""Server-Sent Events: one job's status, progress and metric points to its end; every job's status.
+
+curl -N localhost:8000/jobs/1/events
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from service.api.deps import DatabaseDep, JobId
+from service.errors import job_not_found
+from service.events import Event, EventHub
+from service.job_events import Cursor
+from service.streams import job_stream, jobs_stream, parse_since
+from service.tables import Job
+
+router = APIRouter(tags=["events"])
+
+RETRY_MILLISECONDS = 1000  # how soon a browser's EventSource reconnects after a drop
+LAST_EVENT_ID = Header(
+    alias="Last-Event-ID",
+    max_length=64,
+    description="The `id` of the last event received: the stream resumes right after it.",
+)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"description": "A Last-Event-ID this stream never sent"}
+}
+
+
+def get_hub(request: Request) -> EventHub:
+    return request.app.state.events
+
+
+def existing_job(job_id: JobId, db: DatabaseDep) -> int:
+    # A short session of its own: a dependency's session would stay open as long as the stream.
+    with db.read() as session:
+        if session.get(Job, job_id) is None:
+            raise job_not_found(job_id)
+    return job_id
+
+
+def job_cursor(
+    last_event_id: Annotated[str | None, LAST_EVENT_ID] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="An event id to start after, for clients that cannot set headers "
+            "(a browser's first EventSource connection); Last-Event-ID wins over it.",
+        ),
+    ] = None,
+) -> Cursor:
+    return Cursor.parse(last_event_id or after)
+
+
+def jobs_since(last_event_id: Annotated[str | None, LAST_EVENT_ID] = None) -> datetime | None:
+    return parse_since(last_event_id)
+
+
+async def to_sse(events: AsyncIterator[Event]) -> AsyncIterator[ServerSentEvent]:
+    yield ServerSentEvent(comment="connected", retry=RETRY_MILLISECONDS)
+    async for event in events:
+        if event.name:
+            yield ServerSentEvent(event=event.name, data=event.data, id=event.id)
+        else:
+            yield ServerSentEvent(comment="keep-alive")
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    response_class=EventSourceResponse,
+    summary="Stream a job's events",
+    responses={404: {"description": "No such job"}, **ERRORS},
+)
+async def stream_job(
+    job_id: Annotated[int, Depends(existing_job)],
+    cursor: Annotated[Cursor, Depends(job_cursor)],
+    hub: Annotated[EventHub, Depends(get_hub)],
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-Sent Events until the job ends: `status` (the job's state, with `elapsed_seconds`
+    and `eta_seconds`) when it changes, `progress` as it trains, one `metric` per stored point
+    (`name`, `step`, `value`, `timestamp`), and last `end` with the final state.
+
+    Every event's `id` is `<status version>.<last metric row id>`: reconnect with it as
+    `Last-Event-ID` and the stream sends what came after, nothing twice. Comments
+    (`: keep-alive`) keep an idle connection open through proxies."""
+    async for event in to_sse(job_stream(hub, job_id, cursor)):
+        yield event
+
+
+@router.get(
+    "/events",
+    response_class=EventSourceResponse,
+    summary="Stream every job's status",
+    responses=ERRORS,
+)
+async def stream_jobs(
+    since: Annotated[datetime | None, Depends(jobs_since)],
+    hub: Annotated[EventHub, Depends(get_hub)],
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-Sent Events that never end: a `status` event for each unfinished job when
+    connecting, then one whenever a job is created, changes status or progresses (the same fields
+    as a job's own `status` event). Ids are the server's clock in milliseconds: reconnecting with
+    `Last-Event-ID` also sends the jobs that finished in between."""
+    async for event in to_sse(jobs_stream(hub, since)):
+        yield event
+
+
+@router.get("/events/stats", summary="Who is watching")
+async def stream_stats(hub: Annotated[EventHub, Depends(get_hub)]) -> dict[str, Any]:
+    """Open event streams and the database polls behind them: one feed per watched job, however
+    many clients watch it; a feed ends with its last client."""
+    return hub.stats()

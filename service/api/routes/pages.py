@@ -1,0 +1,70 @@
+"""The dashboard for humans: server-rendered pages, live from the event streams, no build step.
+
+Pages are left out of the OpenAPI schema (they are HTML for people, as /docs is); the
+JavaScript they load is served from service/static and needs no network beyond this service.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from service.api.deps import JobId, ReadSessionDep
+from service.downsample import read_points
+from service.errors import job_not_found
+from service.job_events import Cursor, job_state, newest_metric_id
+from service.plots import group_points
+from service.tables import Job, TrainedModel
+
+HERE = Path(__file__).resolve().parents[2]
+templates = Jinja2Templates(directory=HERE / "templates")
+static = StaticFiles(directory=HERE / "static")
+router = APIRouter(include_in_schema=False)
+
+LISTED = 50  # jobs and models on the dashboard; /jobs and /models page through the rest
+CHART_POINTS = 1000  # per series when a job page opens; new points then arrive as events
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, session: ReadSessionDep) -> HTMLResponse:
+    jobs = session.scalars(select(Job).order_by(Job.id.desc()).limit(LISTED)).unique()
+    models = session.scalars(select(TrainedModel).order_by(TrainedModel.id.desc()).limit(LISTED))
+    return templates.TemplateResponse(
+        request,
+        "dashboard.html",
+        {"jobs": [job_state(job).public() for job in jobs], "models": list(models)},
+    )
+
+
+@router.get("/jobs/{job_id}/view", response_class=HTMLResponse)
+def job_page(request: Request, job_id: JobId, session: ReadSessionDep) -> HTMLResponse:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise job_not_found(job_id)
+    # The newest id first, the points after: a point stored in between is drawn twice at
+    # worst (the chart keeps one value a step), never missed.
+    cursor = Cursor(version=0, metric_id=newest_metric_id(session, job_id))
+    rows, _ = read_points(session, job_id, max_points=CHART_POINTS)
+    state = job_state(job).public()
+    initial: dict[str, Any] = {
+        "job": state,
+        "cursor": str(cursor),
+        "series": {name: list(zip(*xy, strict=True)) for name, xy in group_points(rows).items()},
+    }
+    return templates.TemplateResponse(
+        request,
+        "job.html",
+        {
+            "job": state,
+            "hyperparams": job.hyperparams,
+            # "</" inside a string must not end the <script> the JSON sits in.
+            "initial": json.dumps(initial).replace("<", "\\u003c"),
+        },
+    )

@@ -1,0 +1,197 @@
+"""What a job's event stream is made of, read from the database: the job's state and the records
+it stored since a cursor.
+
+A stream is a log of records (metric points now; teaching samples and per-time-step gradient
+norms can join as further sources) interleaved with the job's state (status, progress). Every
+event carries a `Cursor` as its SSE id: the job's status version and, per source, the last row id
+sent. Both only grow while a job lives, so a client that reconnects with `Last-Event-ID` is sent
+the rows past its cursor (nothing twice, nothing missed) and the state only when it changed.
+
+A further source (a table of JSON records a job stores beside its metrics, written in the same
+flush) joins by: a field of `Cursor` (its last row id, a third part of the id), a tuple in
+`Update` filled by `read_update` past that id, and the events `JobView` makes of its rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from service.errors import InvalidInput
+from service.tables import Job, JobStatus, Metric
+from service.timing import elapsed_seconds, eta_seconds
+
+READ_BATCH = 5000  # rows per read: a long run's backlog comes in several reads, never one huge one
+
+# Order of the states one attempt goes through; a requeued job's next attempt starts above them.
+_RANKS = {JobStatus.RUNNING: 1, JobStatus.QUEUED: 3}
+_RANK_FINISHED = 4
+_RANKS_PER_ATTEMPT = 5
+
+
+def status_version(status: str, attempt: int, cancel_requested: bool) -> int:
+    """A number that grows with each status change of a job: queued (3) -> running (6) ->
+    cancel requested (7) -> finished (9); a retry runs at 11, and so on."""
+    rank = _RANK_FINISHED if status in JobStatus.FINISHED else _RANKS[status]
+    if status == JobStatus.RUNNING and cancel_requested:
+        rank += 1
+    return _RANKS_PER_ATTEMPT * attempt + rank
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a client is in a job's stream; written `version.metric_id` as the SSE id."""
+
+    version: int = -1  # -1: no state sent yet
+    metric_id: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.version}.{self.metric_id}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Cursor:
+        if not text:
+            return cls()
+        parts = text.strip().split(".")
+        if len(parts) != 2 or not all(part.isdigit() and len(part) < 19 for part in parts):
+            raise InvalidInput(
+                f"Last-Event-ID {text[:40]!r} is not an id of this stream: send back the `id` of "
+                "the last event received (`<version>.<metric id>`), or no header to start over"
+            )
+        return cls(int(parts[0]), int(parts[1]))
+
+
+@dataclass(frozen=True)
+class JobState:
+    id: int
+    task: str
+    status: str
+    progress: float
+    attempt: int
+    cancel_requested: bool
+    error: str | None
+    model_id: int | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    version: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        version = status_version(self.status, self.attempt, self.cancel_requested)
+        object.__setattr__(self, "version", version)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in JobStatus.FINISHED
+
+    def timing(self) -> dict[str, float | None]:
+        elapsed = elapsed_seconds(self.started_at, self.finished_at)
+        return {
+            "progress": self.progress,
+            "elapsed_seconds": elapsed,
+            "eta_seconds": eta_seconds(self.status, self.progress, elapsed),
+        }
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "task": self.task,
+            "status": self.status,
+            **self.timing(),
+            "attempt": self.attempt,
+            "cancel_requested": self.cancel_requested,
+            "error": self.error,
+            "model_id": self.model_id,
+        }
+
+
+def job_state(job: Job) -> JobState:
+    return JobState(
+        id=job.id,
+        task=job.task,
+        status=job.status,
+        progress=job.progress,
+        attempt=job.attempt,
+        cancel_requested=job.cancel_requested,
+        error=job.error,
+        model_id=job.model.id if job.model is not None else None,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    id: int
+    name: str
+    step: int
+    value: float
+    timestamp: datetime
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "step": self.step,
+            "value": self.value,
+            "timestamp": self.timestamp.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Update:
+    """One read of a job: its state, then the metric points stored past a cursor, in order."""
+
+    state: JobState | None  # None: the job no longer exists
+    metrics: tuple[MetricPoint, ...] = ()
+    complete: bool = True  # False when a batch limit cut the read short: read again at once
+
+
+def read_update(session: Session, job_id: int, since: Cursor) -> Update:
+    """The state first, then the points: a job finishes in the transaction that writes its last
+    points, so a finished state read first guarantees those points are read too."""
+    job = session.get(Job, job_id)
+    if job is None:
+        return Update(None)
+    state = job_state(job)
+    rows = session.execute(
+        select(Metric.id, Metric.name, Metric.step, Metric.value, Metric.timestamp)
+        .where(Metric.job_id == job_id, Metric.id > since.metric_id)
+        .order_by(Metric.id)
+        .limit(READ_BATCH)
+    ).all()
+    points = tuple(MetricPoint(*row) for row in rows)
+    return Update(state, points, complete=len(points) < READ_BATCH)
+
+
+def newest_metric_id(session: Session, job_id: int) -> int:
+    return session.scalar(select(func.max(Metric.id)).where(Metric.job_id == job_id)) or 0
+
+
+def advance(cursor: Cursor, update: Update) -> Cursor:
+    """The cursor after a client has been sent everything in `update`."""
+    if update.metrics:
+        cursor = replace(cursor, metric_id=update.metrics[-1].id)
+    if update.state is not None:
+        cursor = replace(cursor, version=update.state.version)
+    return cursor
+
+
+def read_jobs(
+    session: Session, watched: frozenset[int], after_id: int, finished_since: datetime | None
+) -> list[JobState]:
+    """Every unfinished job, the `watched` ones (to see them finish), those created after
+    `after_id`, and those that finished since `finished_since`: the all-jobs stream's read."""
+    wanted = [Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)), Job.id > after_id]
+    if watched:
+        wanted.append(Job.id.in_(sorted(watched)))
+    if finished_since is not None:
+        wanted.append(Job.finished_at >= finished_since)
+    jobs = session.scalars(select(Job).where(or_(*wanted)).order_by(Job.id)).unique()
+    return [job_state(job) for job in jobs]
+
+
+def newest_job_id(session: Session) -> int:
+    return session.scalar(select(func.max(Job.id))) or 0

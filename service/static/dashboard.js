@@ -1,0 +1,187 @@
+// The dashboard: the jobs list follows GET /events; the form is built from /openapi.json.
+"use strict";
+
+const jobsBody = document.querySelector("#jobs tbody");
+const FINISHED = ["succeeded", "failed", "cancelled"];
+
+function jobRow(job) {
+  let row = jobsBody.querySelector(`tr[data-job="${job.id}"]`);
+  if (!row) {
+    row = document.createElement("tr");
+    row.dataset.job = job.id;
+    row.innerHTML = `<td><a></a></td><td></td><td class="status"></td>
+      <td><progress max="1"></progress> <span class="percent"></span></td><td class="elapsed"></td><td class="eta"></td>`;
+    row.querySelector("a").href = `/jobs/${job.id}/view`;
+    row.querySelector("a").textContent = `#${job.id}`;
+    row.children[1].textContent = job.task;
+    const newer = [...jobsBody.children].find((r) => Number(r.dataset.job) < job.id);
+    jobsBody.insertBefore(row, newer || null);
+    document.getElementById("no-jobs").hidden = true;
+  }
+  return row;
+}
+
+function showJob(job) {
+  const row = jobRow(job);
+  const status = row.querySelector(".status");
+  status.textContent = job.cancel_requested && job.status === "running" ? "cancelling" : job.status;
+  status.className = `status ${job.status}`;
+  row.querySelector("progress").value = job.progress;
+  row.querySelector(".percent").textContent = percent(job.progress);
+  row.querySelector(".elapsed").textContent = seconds(job.elapsed_seconds);
+  row.querySelector(".eta").textContent = FINISHED.includes(job.status) ? "" : seconds(job.eta_seconds);
+  if (job.status === "succeeded") refreshModels();
+}
+
+document.querySelectorAll("#jobs td.elapsed, #jobs td.eta").forEach((cell) => {
+  cell.textContent = cell.textContent.trim() ? seconds(Number(cell.textContent)) : "";
+});
+new EventSource("/events").addEventListener("status", (event) => showJob(JSON.parse(event.data)));
+
+async function refreshModels() {
+  const { models } = await api("/models?limit=50");
+  const body = document.querySelector("#models tbody");
+  body.replaceChildren(...models.map((model) => {
+    const row = document.createElement("tr");
+    const metrics = Object.entries(model.metrics)
+      .map(([name, value]) => `${name}=${typeof value === "number" ? Number(value.toPrecision(4)) : value}`);
+    for (const text of [`#${model.id}`, model.task, null, metrics.join(" ")]) {
+      const cell = row.insertCell();
+      if (text === null) {
+        const link = cell.appendChild(document.createElement("a"));
+        link.href = `/jobs/${model.job_id}/view`;
+        link.textContent = `#${model.job_id}`;
+      } else cell.textContent = text;
+    }
+    return row;
+  }));
+}
+
+// --- the form: each task's hyperparameters, defaults and bounds as /openapi.json states them
+let tasks = {};
+
+function resolve(schema, root) {
+  if (schema?.$ref) return resolve(root.components.schemas[schema.$ref.split("/").pop()], root);
+  return schema;
+}
+
+async function loadTasks() {
+  const root = await api("/openapi.json");
+  const body = root.paths["/train"].post.requestBody.content["application/json"].schema;
+  for (const variant of resolve(body, root).oneOf || resolve(body, root).anyOf) {
+    const create = resolve(variant, root);
+    const task = create.properties.task.const ?? create.properties.task.enum[0];
+    tasks[task] = resolve(create.properties.hyperparams, root);
+  }
+  const select = document.getElementById("task");
+  select.replaceChildren(...Object.keys(tasks).map((task) => new Option(task.replace("_", " "), task)));
+  select.addEventListener("change", () => buildFields(select.value));
+  buildFields(select.value);
+}
+
+function fieldType(property) {
+  const types = (property.anyOf || [property]).filter((t) => t.type !== "null");
+  return types[0];
+}
+
+function buildFields(task) {
+  const container = document.getElementById("hyperparams");
+  container.replaceChildren();
+  for (const [name, property] of Object.entries(tasks[task].properties)) {
+    const type = fieldType(property);
+    const label = document.createElement("label");
+    label.title = property.description || "";
+    label.append(name, " ");
+    let input;
+    if (type.enum) {
+      input = document.createElement("select");
+      type.enum.forEach((choice) => input.add(new Option(choice, choice)));
+    } else if (type.type === "boolean") {
+      input = document.createElement("input");
+      input.type = "checkbox";
+      input.checked = Boolean(property.default);
+    } else {
+      input = document.createElement("input");
+      input.type = type.type === "integer" || type.type === "number" ? "number" : "text";
+      input.step = type.type === "integer" ? "1" : "any";
+      const low = type.minimum ?? type.exclusiveMinimum;
+      const high = type.maximum ?? type.exclusiveMaximum;
+      if (low !== undefined) input.min = low;
+      if (high !== undefined) input.max = high;
+      input.placeholder = property.default === null ? "none" : "";
+    }
+    input.name = name;
+    if (input.type !== "checkbox" && property.default !== null && property.default !== undefined) {
+      input.value = property.default;
+    }
+    input.dataset.default = JSON.stringify(property.default ?? null);
+    input.dataset.kind = type.type || "string";
+    label.append(input);
+    container.append(label);
+  }
+}
+
+function changedHyperparams() {
+  const values = {};
+  for (const input of document.querySelectorAll("#hyperparams [name]")) {
+    let value;
+    if (input.type === "checkbox") value = input.checked;
+    else if (input.value === "") value = null;
+    else if (input.dataset.kind === "integer" || input.dataset.kind === "number") value = Number(input.value);
+    else value = input.value;
+    if (JSON.stringify(value) !== input.dataset.default) values[input.name] = value;
+  }
+  return values;
+}
+
+document.getElementById("train-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const result = document.getElementById("train-result");
+  const task = document.getElementById("task").value;
+  try {
+    const job = await api("/train", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ task, hyperparams: changedHyperparams() }),
+    });
+    showJob(job);
+    result.innerHTML = `started <a href="/jobs/${job.id}/view">job #${job.id}</a>`;
+  } catch (error) {
+    result.textContent = error.message;
+  }
+});
+
+// --- predictions from the newest models
+function onSubmit(id, run) {
+  const form = document.getElementById(id);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const output = form.querySelector("output, ol, p");
+    try {
+      await run(new FormData(form), output);
+    } catch (error) {
+      output.textContent = error.message;
+    }
+  });
+}
+
+onSubmit("predict-sum", async (data, output) => {
+  const answer = await api(`/predict?${new URLSearchParams(data)}`);
+  output.textContent = `${data.get("a")} + ${data.get("b")} = ${answer.sum} (model #${answer.model_id})`;
+});
+onSubmit("predict-word", async (data, output) => {
+  const answer = await api(`/predict?${new URLSearchParams(data)}`);
+  output.replaceChildren(...answer.predictions.map((p) => {
+    const item = document.createElement("li");
+    item.textContent = `${p.word} ${(p.probability * 100).toFixed(1)}%`;
+    return item;
+  }));
+});
+onSubmit("generate", async (data, output) => {
+  const answer = await api(`/generate?${new URLSearchParams(data)}`);
+  output.textContent = answer.text;
+});
+
+loadTasks().catch((error) => {
+  document.getElementById("hyperparams").textContent = `could not read /openapi.json: ${error.message}`;
+});

@@ -1,0 +1,98 @@
+"""The dashboard as a person uses it, in Debian's Chromium driven by Playwright: start a job from
+the form, watch it finish and its curve draw, ask for a sum, start another job and cancel it.
+Screenshots are kept in var/test-artifacts/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, LiveService
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = REPO / "var" / "test-artifacts"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)"
+    ),
+]
+
+
+@pytest.fixture
+def page(service_factory) -> Iterator[tuple[LiveService, object]]:
+    live = service_factory()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900}, base_url=live.base_url)
+        page.set_default_timeout(60_000)
+        try:
+            yield live, page
+        finally:
+            browser.close()
+
+
+def start_job(page, task: str, **fields: str) -> int:  # type: ignore[no-untyped-def]
+    page.select_option("#task", task)
+    for name, value in fields.items():
+        page.fill(f"#hyperparams [name={name}]", value)
+    page.click("#start")
+    link = page.locator("#train-result a")
+    sync_api.expect(link).to_have_text(re.compile(r"job #\d+"))
+    return int(link.inner_text().removeprefix("job #"))
+
+
+def test_train_watch_predict_and_cancel_in_a_browser(page) -> None:  # type: ignore[no-untyped-def]
+    live, page = page
+    expect = sync_api.expect
+    page.goto("/")
+    # The form is built from /openapi.json: the defaults and bounds the API states.
+    expect(page.locator("#hyperparams [name=binary_dim]")).to_have_value("8")
+    assert page.get_attribute("#hyperparams [name=binary_dim]", "max") == "32"
+
+    adder = start_job(page, "binary_addition")
+    row = page.locator(f'#jobs tr[data-job="{adder}"]')
+    expect(row.locator(".percent")).to_have_text("100%")
+    expect(row.locator(".status")).to_have_text("succeeded")
+    expect(page.locator("#models tbody tr")).to_have_count(1)
+
+    page.click("#predict-sum button")
+    expect(page.locator("#sum-result")).to_contain_text("37 + 45 = 82")
+    page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
+
+    row.locator("a").click()
+    loss = page.locator('svg.chart polyline[data-series="loss"]')
+    expect(loss).to_have_count(1)
+    assert int(loss.get_attribute("data-points")) > 3, "the loss curve has points"
+    expect(page.locator("#status")).to_have_text("succeeded")
+    page.screenshot(path=ARTIFACTS / "job-binary-addition.png", full_page=True)
+
+    page.goto("/")
+    words = start_job(page, "next_word", epochs="10000", hidden_size="64", embedding_size="32")
+    page.click("#train-result a")
+    expect(page.locator("#status")).to_have_text("running")
+    curve = page.locator('svg.chart polyline[data-series="loss"]')
+    expect(curve).to_have_count(1)
+    first = int(curve.get_attribute("data-points"))
+    # The curve grows from the event stream while the page stays open.
+    expect(curve).not_to_have_attribute("data-points", str(first))
+    page.screenshot(path=ARTIFACTS / "job-next-word-running.png", full_page=True)
+    page.click("#cancel")
+    expect(page.locator("#status")).to_have_text("cancelled")
+    expect(page.locator("#cancel")).to_be_disabled()
+    assert live.client.get(f"/jobs/{words}").json()["status"] == "cancelled"
+    page.screenshot(path=ARTIFACTS / "job-next-word-cancelled.png", full_page=True)

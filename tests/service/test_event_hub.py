@@ -1,0 +1,70 @@
+"""The event hub in process, on a real SQLite database: a client too slow for its feed catches up
+from the database, and a job's stream ends with it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from service import events
+from service.db import Database
+from service.events import EventHub
+from service.job_events import Cursor
+from service.migrate import upgrade
+from service.streams import job_stream
+from service.tables import Job, JobStatus, Metric
+
+
+@pytest.fixture
+def database(tmp_path: Path):  # type: ignore[no-untyped-def]
+    db = Database.connect(f"sqlite:///{tmp_path / 'events.db'}")
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
+def store(db: Database, job_id: int, step: int) -> None:
+    with db.write() as session:
+        session.add(Metric(job_id=job_id, name="loss", step=step, value=1.0 / (step + 1)))
+
+
+def finish(db: Database, job_id: int) -> None:
+    with db.write() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.status, job.progress = JobStatus.SUCCEEDED, 1.0
+
+
+def test_a_slow_client_catches_up_from_the_database(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events, "QUEUE_SIZE", 3)  # a small queue, so the client falls behind
+    with database.write() as session:
+        job = Job(task="binary_addition", hyperparams={}, status=JobStatus.RUNNING, attempt=1)
+        session.add(job)
+        session.flush()
+        job_id = job.id
+
+    async def main() -> tuple[list, bool]:
+        hub = EventHub(database, poll_seconds=0.01, keepalive_seconds=10)
+        stream = job_stream(hub, job_id, Cursor())
+        first = await anext(stream)
+        assert first.name == "status"
+        for step in range(12):  # each its own poll: more reads than the queue holds
+            await asyncio.to_thread(store, database, job_id, step)
+            await asyncio.sleep(0.05)
+        (feed,) = hub.feeds.values()
+        (subscription,) = feed.subscribers
+        lagged = subscription.lagged
+        await asyncio.to_thread(finish, database, job_id)
+        rest = [event async for event in stream]
+        assert hub.feeds == {} and hub.subscribers == 0
+        return rest, lagged
+
+    rest, lagged = asyncio.run(main())
+    assert lagged, "the client fell behind its feed"
+    steps = [event.data["step"] for event in rest if event.name == "metric"]
+    assert steps == list(range(12)), "every point once, in order"
+    assert [event.name for event in rest[-2:]] == ["status", "end"]
