@@ -121,16 +121,16 @@ def test_each_optimizer_matches_its_textbook_formula_for_several_steps(name, sca
 
 
 @pytest.mark.parametrize(
-    ("optimizer", "reference"),
+    ("make", "reference"),
     [
-        (Momentum(0.03, momentum=0.5), momentum(0.03, mu=0.5)),
-        (RMSprop(0.02, decay=0.9), rmsprop(0.02, decay=0.9)),
-        (Adam(0.02, beta1=0.5, beta2=0.9, eps=1e-6), adam_section_2(0.02, 0.5, 0.9, 1e-6)),
+        (lambda: Momentum(0.03, momentum=0.5), momentum(0.03, mu=0.5)),
+        (lambda: RMSprop(0.02, decay=0.9), rmsprop(0.02, decay=0.9)),
+        (lambda: Adam(0.02, beta1=0.5, beta2=0.9, eps=1e-6), adam_section_2(0.02, 0.5, 0.9, 1e-6)),
     ],
     ids=["momentum", "rmsprop", "adam"],
 )
-def test_settings_other_than_the_defaults_are_the_ones_used(optimizer, reference) -> None:
-    follow(optimizer, reference, gradients(3, 1.0), rtol=2e-5)
+def test_settings_other_than_the_defaults_are_the_ones_used(make, reference) -> None:
+    follow(make(), reference, gradients(3, 1.0), rtol=2e-5)
 
 
 def test_adam_with_gradients_well_above_eps_is_algorithm_1_with_its_bias_correction() -> None:
