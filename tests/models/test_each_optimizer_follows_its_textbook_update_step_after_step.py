@@ -10,7 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.optimizers import OPTIMIZERS, SGD, AdaGrad, Adam, Momentum, RMSprop, make_optimizer
+from models.optimizers import (
+    OPTIMIZERS,
+    SGD,
+    AdaGrad,
+    Adam,
+    Momentum,
+    RMSprop,
+    clip_grads,
+    make_optimizer,
+)
 
 STEPS = 8
 SHAPES = [(3, 4), (5,)]
@@ -169,3 +178,38 @@ def test_sgd_keeps_no_state_and_the_others_one_slot_per_parameter() -> None:
         optimizer.update(params, [np.ones(s, np.float32) for s in SHAPES])
         keys = {k for k in optimizer.state_dict() if k != "t"}
         assert keys == {f"{slot}.{i}" for slot in slots for i in range(len(SHAPES))}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_a_gradient_list_that_does_not_pair_with_the_parameters_is_refused(name) -> None:
+    """One gradient short (or one too many) must not quietly leave a parameter untrained."""
+    params = [np.zeros(s, np.float32) for s in SHAPES]
+    grads = [np.ones(s, np.float32) for s in SHAPES]
+    optimizer = make_optimizer(name, 0.1)
+    optimizer.update(params, grads)  # state made for both parameters
+    for wrong in (grads[:1], [*grads, grads[0]]):
+        with pytest.raises(ValueError):
+            optimizer.update(params, wrong)
+
+
+def test_gradients_exactly_at_the_clip_norm_are_left_bit_for_bit() -> None:
+    grads = [np.array([3.0, 0.0], np.float32), np.array([[4.0]], np.float32)]  # norm exactly 5
+    assert clip_grads(grads, 5.0) == 5.0
+    np.testing.assert_array_equal(grads[0], [3.0, 0.0])
+    np.testing.assert_array_equal(grads[1], [[4.0]])
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_clipped_gradients_never_exceed_the_clip_norm(scale) -> None:
+    rng = np.random.default_rng(5)
+    for max_norm in (0.01, 0.5, 1.0, 7.0):
+        grads = [scale * rng.standard_normal(s) for s in SHAPES]  # float64: no rounding slack
+        before = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads)))
+        if before <= max_norm:
+            continue
+        direction = [g / before for g in grads]
+        assert clip_grads(grads, max_norm) == pytest.approx(before)
+        after = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads)))
+        assert after <= max_norm and after == pytest.approx(max_norm, rel=1e-5)
+        for g, d in zip(grads, direction, strict=True):  # the direction is kept
+            np.testing.assert_allclose(g / after, d, rtol=1e-9)
