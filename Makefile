@@ -37,11 +37,11 @@ $(VENV)/.installed-mutate: pyproject.toml | $(BIN)/python
 
 # Mutation testing of models/ and service/jobs/ against the fast in-process tests
 # ([tool.mutmut] in pyproject.toml). Not part of `make test`: run it before calling a change to
-# those folders done, and look at each surviving mutant (`$(BIN)/mutmut show <name>`). One module:
-# make mutate MUTANTS='models.optimizers*'
+# those folders done, and look at each surviving mutant (`$(BIN)/mutmut show <name>`). Some
+# modules only: make mutate MUTANTS='models.optimizers* service.jobs.queue*'
 MUTANTS ?=
 mutate: $(VENV)/.installed-mutate
-	$(BIN)/mutmut run $(if $(MUTANTS),"$(MUTANTS)")
+	$(BIN)/mutmut run $(foreach pattern,$(MUTANTS),"$(pattern)")
 	$(BIN)/mutmut results
 
 lint: $(VENV)/.installed-dev
