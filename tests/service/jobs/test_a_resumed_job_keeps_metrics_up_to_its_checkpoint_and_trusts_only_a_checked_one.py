@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from sqlalchemy import select
@@ -93,7 +95,7 @@ def tamper(blob: bytes) -> bytes:
 
 @pytest.mark.parametrize("what", ["one weight changed", "sha256 changed"])
 def test_a_checkpoint_that_differs_from_its_sha256_is_not_resumed_from(
-    migrated_db: Database, what: str
+    migrated_db: Database, what: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     job_id = running_job(migrated_db, range(0, 11), 6)
     with migrated_db.write() as session:
@@ -106,5 +108,8 @@ def test_a_checkpoint_that_differs_from_its_sha256_is_not_resumed_from(
             checkpoint.sha256 = checkpoint.sha256[:-1] + (
                 "0" if checkpoint.sha256[-1] != "0" else "1"
             )
-    assert _load_checkpoint(migrated_db, job_id) is None  # starts over
+    with caplog.at_level(logging.WARNING, logger="service.jobs.runner"):
+        assert _load_checkpoint(migrated_db, job_id) is None  # starts over
     assert steps_left(migrated_db, job_id) == {name: [] for name in NAMES}
+    # the one sign an operator gets that a job lost its progress
+    assert f"job {job_id}: checkpoint unreadable; starting over" in caplog.messages
