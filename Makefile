@@ -7,7 +7,7 @@ export RNNLAB_HOST ?= 127.0.0.1
 export RNNLAB_PORT ?= 8000
 export RNNLAB_DATA_DIR ?= ./var
 
-.PHONY: serve test test-fast lint bench clean
+.PHONY: serve test test-fast lint mutate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,19 @@ test: $(VENV)/.installed-dev
 
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow"
+
+$(VENV)/.installed-mutate: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,mutate]'
+	touch $(VENV)/.installed $(VENV)/.installed-dev $@
+
+# Mutation testing of models/ and service/jobs/ against the fast in-process tests
+# ([tool.mutmut] in pyproject.toml). Not part of `make test`: run it before calling a change to
+# those folders done, and look at each surviving mutant (`$(BIN)/mutmut show <name>`). Some
+# modules only: make mutate MUTANTS='models.optim* service.jobs.queue*'
+MUTANTS ?=
+mutate: $(VENV)/.installed-mutate
+	$(BIN)/mutmut run $(foreach pattern,$(MUTANTS),"$(pattern)")
+	$(BIN)/mutmut results
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check service models tests bench migrations
@@ -58,4 +71,4 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH) bench/serving.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) var .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(BENCH_VENV) var mutants .pytest_cache .ruff_cache .mypy_cache

@@ -1,4 +1,5 @@
-"""`backend`: the tests that take it run once on SQLite and once on PostgreSQL."""
+"""`backend`: the tests that take it run once on SQLite and once on PostgreSQL; `migrated_db`:
+a migrated SQLite database in a temporary directory, for tests using the database in process."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
+from pathlib import Path
 
 import pytest
 
+from service.db import Database
+from service.migrate import upgrade
 from tests.conftest import LiveService, postgres_available
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -38,3 +42,11 @@ def backend(
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
     url = request.getfixturevalue("postgres_url")
     return partial(service_factory, database_url=url)
+
+
+@pytest.fixture
+def migrated_db(tmp_path: Path) -> Iterator[Database]:
+    database = Database.connect(f"sqlite:///{tmp_path / 'rnnlab.db'}")
+    upgrade(database)
+    yield database
+    database.dispose()

@@ -1,0 +1,120 @@
+"""The training loops' half of "no metric lost or doubled on resume": the run that was cut off
+reported steps up to some point; resumed from its checkpoint at step S, the run reports exactly the
+uninterrupted run's reports after S, step for step and value for value. With the service dropping
+the cut-off run's metrics after S (tests/service/jobs), the series comes out whole.
+
+Checkpoints at the first step, just before, at and just after a log step, mid-epoch and at an
+epoch end: a slip that shows only where the checkpoint falls on an epoch end is caught here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.tasks.binary_addition.config import BinaryAdditionConfig
+from models.tasks.binary_addition.train import train as train_binary_addition
+from models.tasks.next_word.config import NextWordConfig
+from models.tasks.next_word.train import train as train_next_word
+from models.text import build_dictionary, preprocess
+from models.training import TrainingHooks, TrainingStopped
+
+LOG_EVERY = 4
+
+
+class CutOff(TrainingHooks):
+    """Records reports; asks for one checkpoint after `checkpoint_after` steps, stops after it."""
+
+    def __init__(self, checkpoint_after: int | None = None) -> None:
+        self.reports: list[tuple[int, dict[str, float]]] = []
+        self.checkpoints: list[tuple[int, dict]] = []
+        self.calls = 0
+        self.checkpoint_after = checkpoint_after
+
+    def report(self, step, metrics, progress):
+        self.reports.append((step, dict(metrics)))
+
+    def should_stop(self):
+        self.calls += 1
+        return self.checkpoint_after is not None and self.calls > self.checkpoint_after + 3
+
+    def checkpoint_due(self):
+        return self.calls == self.checkpoint_after
+
+    def save_checkpoint(self, step, state):
+        self.checkpoints.append((step, {k: v.copy() for k, v in state.items()}))
+
+
+def without_timing(reports):
+    return [(s, {k: v for k, v in m.items() if k != "tokens_per_second"}) for s, m in reports]
+
+
+def check_resume(run, checkpoint_after: int) -> None:
+    reference = CutOff()
+    run(reference, None)
+    cut = CutOff(checkpoint_after)
+    with pytest.raises(TrainingStopped):
+        run(cut, None)
+    step, state = cut.checkpoints[-1]  # the last one written: what the service would resume from
+    # what the lost run reported up to its checkpoint is the reference's start
+    kept = [r for r in cut.reports if r[0] <= step]
+    assert without_timing(kept) == without_timing([r for r in reference.reports if r[0] <= step])
+    resumed = CutOff()
+    run(resumed, state)
+    assert without_timing(resumed.reports) == without_timing(
+        [r for r in reference.reports if r[0] > step]
+    ), f"checkpoint at step {step}"
+
+
+SENTENCE = "the quick brown fox jumps over the lazy dog and runs away "
+
+
+def next_word_run(hooks, resume):
+    words = preprocess(SENTENCE * 20)
+    dictionary = build_dictionary(words)
+    config = NextWordConfig(
+        hidden_size=8, embedding_size=6, batch_size=4, seq_len=5, epochs=3, log_every=LOG_EVERY
+    )
+    return train_next_word(config, dictionary.encode(words), dictionary.size, hooks, resume)
+
+
+def steps_per_epoch() -> int:
+    n_train = 240 - int(240 * 0.2)  # 12 words x 20
+    return -(-((n_train - 1) // 4) // 5)
+
+
+@pytest.mark.parametrize("offset", [-1, 0, 1, 3])
+def test_next_word_resumes_its_reports_around_an_epoch_end(offset) -> None:
+    check_resume(next_word_run, steps_per_epoch() + offset)
+
+
+@pytest.mark.parametrize("checkpoint_after", [1, LOG_EVERY - 1, LOG_EVERY, LOG_EVERY + 1])
+def test_next_word_resumes_its_reports_around_a_log_step(checkpoint_after) -> None:
+    check_resume(next_word_run, checkpoint_after)
+
+
+def binary_run(hooks, resume):
+    config = BinaryAdditionConfig(
+        binary_dim=4,
+        hidden_size=4,
+        batch_size=8,
+        iterations=30,
+        log_every=LOG_EVERY,
+        stop_at_accuracy=1.0,
+    )
+    return train_binary_addition(config, hooks, resume)
+
+
+@pytest.mark.parametrize("checkpoint_after", [1, LOG_EVERY - 1, LOG_EVERY, LOG_EVERY + 1, 17])
+def test_binary_addition_resumes_its_reports_from_any_step(checkpoint_after) -> None:
+    check_resume(binary_run, checkpoint_after)
+
+
+def test_the_cut_off_run_really_reported_past_its_checkpoint() -> None:
+    """Otherwise dropping its metrics after the checkpoint would be untested by the above."""
+    cut = CutOff(LOG_EVERY - 1)
+    with pytest.raises(TrainingStopped):
+        binary_run(cut, None)
+    step, _ = cut.checkpoints[-1]
+    assert any(s > step for s, _ in cut.reports)
+    assert np.isfinite([m["loss"] for _, m in cut.reports]).all()
