@@ -21,7 +21,7 @@ from service.api.validation import validation_error_body
 from service.corpora import ensure_demo_corpus
 from service.db import Database
 from service.errors import RnnlabError
-from service.inference import ModelCache, NewestModels
+from service.serving.model_cache import ModelCache, NewestModels
 from service.jobs.supervisor import LocalExecutor
 from service.migrate import upgrade
 from service.settings import Settings, get_settings

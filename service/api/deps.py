@@ -9,7 +9,7 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from service.db import Database
-from service.inference import ModelCache
+from service.serving.model_cache import ModelCache
 from service.jobs.supervisor import LocalExecutor
 from service.schemas import MAX_ID
 from service.settings import Settings

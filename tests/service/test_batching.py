@@ -11,8 +11,8 @@ import pytest
 
 from models.tasks.next_word import NextWordConfig, NextWordPredictor
 from models.tasks.next_word.model import NextWordModel
-from service import batching
-from service.batching import NextWordBatcher
+from service.serving import batching
+from service.serving.batching import NextWordBatcher
 
 VOCAB = 300
 
@@ -113,7 +113,7 @@ def test_a_repeated_query_is_answered_from_the_answer_cache():
 
     from models.text import build_dictionary
     from service.api.routes.predict import _predict_next_word
-    from service.inference import AnswerCache, LoadedModel
+    from service.serving.model_cache import AnswerCache, LoadedModel
 
     names = ["".join(p) for p in itertools.islice(itertools.product("abcdefgh", repeat=3), 299)]
     dictionary = build_dictionary(names * 4)

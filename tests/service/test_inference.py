@@ -10,7 +10,7 @@ import pytest
 
 from models.tasks.binary_addition import BinaryAdder, BinaryAdditionConfig
 from models.tasks.binary_addition.model import BinaryAdditionNet
-from service.inference import AnswerCache, LoadedModel, ModelCache, SumTable
+from service.serving.model_cache import AnswerCache, LoadedModel, ModelCache, SumTable
 
 
 def loaded(model_id: int) -> LoadedModel:

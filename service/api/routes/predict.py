@@ -6,7 +6,7 @@ JSONResponse built from plain lists (same fields and OpenAPI schema as the respo
 pydantic validation of our own output). Its five optional query parameters are validated as
 one pydantic model (`PredictQuery`) instead of FastAPI's per-parameter path, which was about
 half of the in-process cost of a prediction; the schema documents them all the same.
-Next-word requests arriving together share one batched pass (service/batching.py), and a
+Next-word requests arriving together share one batched pass (service/serving/batching.py), and a
 repeated next-word query is answered from its model's `AnswerCache`. What can
 take long runs in the threadpool: loading a model (`resolve_and_load`), a long next-word
 context, and every /generate.
@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from models.text import UNKNOWN_TOKEN, preprocess
 from service.errors import InvalidInput
-from service.inference import LoadedModel, ModelCache, resolve_and_load
+from service.serving.model_cache import LoadedModel, ModelCache, resolve_and_load
 from service.schemas import (
     MAX_ID,
     MAX_OPERAND,
@@ -35,7 +35,7 @@ from service.schemas import (
     Generation,
     NextWordPrediction,
 )
-from service.tasks import BINARY_ADDITION, NEXT_WORD
+from service.jobs.tasks import BINARY_ADDITION, NEXT_WORD
 
 router = APIRouter(tags=["predict"])
 

@@ -27,13 +27,13 @@ from sqlalchemy.orm import Session
 from models.tasks.binary_addition import BinaryAdder
 from models.tasks.next_word import NextWordPredictor
 from models.text import Dictionary
-from service.batching import NextWordBatcher
+from service.serving.batching import NextWordBatcher
 from service.corpora import load_dictionary
 from service.db import Database
 from service.errors import InvalidInput, ModelCorrupted, NotFound, model_not_found
 from service.settings import DEFAULT_ANSWER_CACHE_SIZE
 from service.tables import TrainedModel
-from service.tasks import BINARY_ADDITION, NEXT_WORD, make_config
+from service.jobs.tasks import BINARY_ADDITION, NEXT_WORD, make_config
 from service.weights import CorruptBlob, npz_to_arrays
 
 log = logging.getLogger(__name__)
