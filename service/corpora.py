@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from models.tasks.next_word import NextWordConfig, min_tokens
 from models.text import Dictionary, build_dictionary, preprocess
 from service.db import Database
-from service.errors import InvalidInput, corpus_not_found
+from service.errors import CorpusTooSmall, InvalidInput, corpus_not_found
 from service.tables import Corpus
 
 DEMO_CORPUS_NAME = "demo"
@@ -40,7 +40,7 @@ def create_corpus(db: Database, text: str, name: str, unknown_threshold: int) ->
         )
     needed = min_tokens(NextWordConfig())
     if len(words) < needed:
-        raise InvalidInput(
+        raise CorpusTooSmall(
             f"the text has {len(words)} words after pre-processing; a corpus needs at least "
             f"{needed} to fill one training window and one test window with the default settings"
         )

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 
 from models.training import TrainingDiverged, TrainingStopped, TrainResult
-from service.jobs import tasks
 from service.db import Database
+from service.jobs import tasks
 from service.jobs.hooks import DatabaseHooks, JobLost
 from service.jobs.queue import discard_metrics_after
 from service.settings import Settings

@@ -27,13 +27,13 @@ from sqlalchemy.orm import Session
 from models.tasks.binary_addition import BinaryAdder
 from models.tasks.next_word import NextWordPredictor
 from models.text import Dictionary
-from service.serving.batching import NextWordBatcher
 from service.corpora import load_dictionary
 from service.db import Database
-from service.errors import InvalidInput, ModelCorrupted, NotFound, model_not_found
+from service.errors import ModelCorrupted, NoModelYet, WrongTask, model_not_found
+from service.jobs.tasks import BINARY_ADDITION, NEXT_WORD, make_config
+from service.serving.batching import NextWordBatcher
 from service.settings import DEFAULT_ANSWER_CACHE_SIZE
 from service.tables import TrainedModel
-from service.jobs.tasks import BINARY_ADDITION, NEXT_WORD, make_config
 from service.weights import CorruptBlob, npz_to_arrays
 
 log = logging.getLogger(__name__)
@@ -261,8 +261,8 @@ def resolve_and_load(
         return cache.get(resolved, lambda: load_model(session, resolved, cache.answers_per_model))
 
 
-def wrong_task(model_id: int, found_task: str, task: str) -> InvalidInput:
-    return InvalidInput(
+def wrong_task(model_id: int, found_task: str, task: str) -> WrongTask:
+    return WrongTask(
         f"model {model_id} is a {found_task} model; this request ({TASK_QUERIES[task]}) "
         f"needs a {task} model: pass one of those, or query with {TASK_QUERIES[found_task]}"
     )
@@ -278,7 +278,7 @@ def resolve_model_id(session: Session, task: str, model_id: int | None) -> int:
             .limit(1)
         )
         if newest is None:
-            raise NotFound(
+            raise NoModelYet(
                 f"no {task} model is trained yet: POST /train "
                 f'{{"task": "{task}", "hyperparams": {{}}}} first, then retry'
             )

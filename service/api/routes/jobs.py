@@ -12,7 +12,7 @@ from models.tasks.next_word import memory_bytes as next_word_bytes
 from models.tasks.next_word import min_tokens
 from service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, SettingsDep
 from service.corpora import demo_corpus_id, lock_corpus
-from service.errors import InvalidInput, NotFound, job_not_found
+from service.errors import CorpusTooSmall, NoCorpus, OverMemoryBudget, job_not_found
 from service.jobs.queue import cancel_job, submit_job
 from service.schemas import (
     MAX_ID,
@@ -114,7 +114,7 @@ def create_job(
         else:
             needed = binary_addition_bytes(config)
         if needed > settings.job_memory_budget:
-            raise InvalidInput(
+            raise OverMemoryBudget(
                 f"this job would need about {mib(needed)} (estimated from its hyperparameters), "
                 f"over the budget of {mib(settings.job_memory_budget)} "
                 "(RNNLAB_JOB_MEMORY_BUDGET): lower batch_size, hidden_size or embedding_size, "
@@ -131,11 +131,11 @@ def _usable_corpus(session: Session, hyperparams: NextWordHyperparams) -> Corpus
     deletion until the job is stored."""
     corpus_id = hyperparams.corpus_id or demo_corpus_id(session)
     if corpus_id is None:
-        raise NotFound("no corpus is registered: upload one with POST /corpora")
+        raise NoCorpus("no corpus is registered: upload one with POST /corpora")
     corpus = lock_corpus(session, corpus_id)
     needed = min_tokens(hyperparams.to_config())
     if corpus.tokens < needed:
-        raise InvalidInput(
+        raise CorpusTooSmall(
             f"corpus {corpus_id} has {corpus.tokens} tokens; these hyperparameters need at "
             f"least {needed}: lower batch_size or seq_len, or upload a longer text"
         )

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from models.text import UNKNOWN_TOKEN, preprocess
 from service.errors import InvalidInput
-from service.serving.model_cache import LoadedModel, ModelCache, resolve_and_load
+from service.jobs.tasks import BINARY_ADDITION, NEXT_WORD
 from service.schemas import (
     MAX_ID,
     MAX_OPERAND,
@@ -35,7 +35,7 @@ from service.schemas import (
     Generation,
     NextWordPrediction,
 )
-from service.jobs.tasks import BINARY_ADDITION, NEXT_WORD
+from service.serving.model_cache import LoadedModel, ModelCache, resolve_and_load
 
 router = APIRouter(tags=["predict"])
 
