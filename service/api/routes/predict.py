@@ -23,13 +23,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from models.tasks.config import MAX_SEED
 from models.text import UNKNOWN_TOKEN, preprocess
 from service.errors import InvalidInput
 from service.jobs.tasks import BINARY_ADDITION, NEXT_WORD
 from service.schemas import (
     MAX_ID,
-    MAX_OPERAND,
-    MAX_SEED,
     NO_NUL,
     BinaryAdditionPrediction,
     Generation,
@@ -62,6 +61,7 @@ async def _loaded(request: Request, task: str, model: int | None) -> LoadedModel
     return loaded
 
 
+MAX_OPERAND = 2**31 - 1
 ADDEND = "a model takes 0..2^(binary_dim-1)-1 (0..127 for the default binary_dim 8)"
 
 
