@@ -1,5 +1,5 @@
 """What a job does, start to finish. `run_job(job_id)` reads everything else from the database,
-so any executor (the local worker processes, or Celery) can run the very same function."""
+so any executor (today the local worker processes) can run the very same function."""
 
 from __future__ import annotations
 
