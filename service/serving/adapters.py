@@ -22,17 +22,27 @@ def _named(serving: Serving) -> str:
     return serving.task.replace("_", " ")
 
 
+# Which adapter a set of query parameters asks, and every parameter that asks one.
+BY_QUERY = {frozenset(s.query): s for s in ADAPTERS.values()}
+QUERY_PARAMETERS = tuple(name for s in ADAPTERS.values() for name in s.query)
+
+
 def for_query(given: Collection[str]) -> Serving:
     """The adapter whose query parameters are `given`; InvalidInput saying what to give."""
+    serving = BY_QUERY.get(frozenset(given).intersection(QUERY_PARAMETERS))
+    if serving is None:
+        raise InvalidInput(_what_to_give(given))
+    return serving
+
+
+def _what_to_give(given: Collection[str]) -> str:
     asked = [s for s in ADAPTERS.values() if any(name in given for name in s.query)]
     if len(asked) > 1:
         choices = " or ".join(f"{s.asks} ({_named(s)})" for s in asked)
-        raise InvalidInput(f"give either {choices}, not both")
-    if not asked or not all(name in given for name in asked[0].query):
-        choices = ", or ".join(
-            f"{'both ' if len(s.query) == 2 else ''}{s.asks} (e.g. ?{s.example}) "
-            f"for a {_named(s)} model"
-            for s in ADAPTERS.values()
-        )
-        raise InvalidInput(f"give {choices}")
-    return asked[0]
+        return f"give either {choices}, not both"
+    choices = ", or ".join(
+        f"{'both ' if len(s.query) == 2 else ''}{s.asks} (e.g. ?{s.example}) "
+        f"for a {_named(s)} model"
+        for s in ADAPTERS.values()
+    )
+    return f"give {choices}"

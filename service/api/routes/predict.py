@@ -31,7 +31,7 @@ from service.schemas import (
     NextWordPrediction,
 )
 from service.serving import next_word
-from service.serving.adapters import for_query
+from service.serving.adapters import QUERY_PARAMETERS, for_query
 from service.serving.binary_addition import MAX_OPERAND
 from service.serving.model_cache import LoadedModel, ModelCache, resolve_and_load
 
@@ -109,7 +109,7 @@ def _parse_query(request: Request) -> PredictQuery:
 async def predict(request: Request) -> Any:
     """`?a=37&b=45` asks a binary-addition model; `?text=the cat&k=5` a next-word model."""
     query = vars(_parse_query(request))  # the fields by name, without a model_dump's copy
-    serving = for_query([name for name, value in query.items() if value is not None])
+    serving = for_query([name for name in QUERY_PARAMETERS if query[name] is not None])
     loaded = await _loaded(request, serving.task, query["model"])
     return Response(await serving.predict(loaded, query), media_type="application/json")
 
