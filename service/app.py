@@ -7,24 +7,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
 
 from service import __version__
-from service.api import docs
+from service.api import docs, errors
 from service.api.limits import BodySizeLimit
 from service.api.request_id import RequestId
 from service.api.routes import corpora, events, health, jobs, models, pages, plots, predict
 from service.api.security import require_api_key
-from service.api.validation import validation_error_body
 from service.corpora import ensure_demo_corpus
 from service.db import Database
-from service.errors import RnnlabError
 from service.events import EventHub
-from service.inference import ModelCache, NewestModels
 from service.jobs.supervisor import LocalExecutor
 from service.migrate import upgrade
+from service.serving.model_cache import ModelCache, NewestModels
 from service.settings import Settings, get_settings
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
@@ -96,20 +92,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db.dispose()
 
 
-async def handle_domain_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, RnnlabError)
-    return JSONResponse(
-        {"detail": error.detail}, status_code=error.status_code, headers=error.headers
-    )
-
-
-async def handle_validation_error(request: Request, error: Exception) -> JSONResponse:
-    """FastAPI's 422, capped to the first problems and without echoing large or non-finite
-    input (`inf` cannot even be written as JSON)."""
-    assert isinstance(error, RequestValidationError)
-    return JSONResponse(validation_error_body(error.errors()), status_code=422)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
@@ -128,8 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     include_routers(app, settings)
     docs.install(app)
     app.mount("/static", pages.static, name="static")
-    app.add_exception_handler(RnnlabError, handle_domain_error)
-    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    errors.install(app)
     app.add_middleware(
         BodySizeLimit,
         max_upload_bytes=settings.max_upload_bytes,

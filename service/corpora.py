@@ -10,10 +10,10 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.tasks.next_word import NextWordConfig, min_tokens
+from models.tasks import TASKS
 from models.text import Dictionary, build_dictionary, preprocess
 from service.db import Database
-from service.errors import InvalidInput, corpus_not_found
+from service.errors import CorpusTooSmall, InvalidInput, corpus_not_found
 from service.tables import Corpus
 
 DEMO_CORPUS_NAME = "demo"
@@ -28,6 +28,12 @@ def decode_utf8(data: bytes) -> str:
         ) from error
 
 
+def min_corpus_tokens() -> int:
+    """The fewest tokens of a corpus: what the corpus tasks need with their default settings."""
+    needs = [t.min_tokens(t.config_class()) for t in TASKS.values() if t.min_tokens is not None]
+    return max(needs, default=1)
+
+
 def create_corpus(db: Database, text: str, name: str, unknown_threshold: int) -> Corpus:
     """Pre-process `text` as the notes do, build the dictionary and store both (422 if unusable)."""
     if not text.strip():
@@ -38,9 +44,9 @@ def create_corpus(db: Database, text: str, name: str, unknown_threshold: int) ->
             "no word is left after pre-processing (only letters a-z, apostrophes and hyphens "
             "are kept): upload English text"
         )
-    needed = min_tokens(NextWordConfig())
+    needed = min_corpus_tokens()
     if len(words) < needed:
-        raise InvalidInput(
+        raise CorpusTooSmall(
             f"the text has {len(words)} words after pre-processing; a corpus needs at least "
             f"{needed} to fill one training window and one test window with the default settings"
         )

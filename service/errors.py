@@ -1,56 +1,111 @@
-"""Domain errors, raised anywhere in the service and turned into HTTP answers in one place."""
+"""Domain errors: what went wrong, in the service's terms, raised anywhere in the service.
+
+None of them knows HTTP. The API layer (service/api/errors.py) maps each kind to a status code
+and headers in one table; the queue, the corpora and the serving code only say what happened.
+Every message says what was wrong and what to do instead: it is the body a client reads.
+"""
 
 from __future__ import annotations
 
 
 class RnnlabError(Exception):
-    """Base of every error a client can cause; `status_code` is its HTTP translation."""
+    """Base of every error a client can cause; `detail` is the message the client reads."""
 
-    status_code = 400
-
-    def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.headers = headers
 
 
-class NotFound(RnnlabError):
-    status_code = 404
+# --- something named does not exist ------------------------------------------------------
+class Missing(RnnlabError):
+    """A job, model or corpus that is not there."""
 
 
-class Conflict(RnnlabError):
-    status_code = 409
+class JobNotFound(Missing):
+    pass
 
 
+class ModelNotFound(Missing):
+    pass
+
+
+class CorpusNotFound(Missing):
+    pass
+
+
+class NoModelYet(Missing):
+    """A request for the newest model of a task that has none yet."""
+
+
+class NoCorpus(Missing):
+    """A next-word job without a corpus, and no corpus registered to default to."""
+
+
+# --- the request cannot be carried out as asked -------------------------------------------
 class InvalidInput(RnnlabError):
-    status_code = 422
+    """Well-formed, but not something the service can do (the message names the fix)."""
 
 
-class PayloadTooLarge(RnnlabError):
-    status_code = 413
+class CorpusTooSmall(InvalidInput):
+    """A corpus too short for the windows a job or the defaults need."""
 
 
-class QueueFull(RnnlabError):
-    status_code = 429
+class OverMemoryBudget(InvalidInput):
+    """A job whose estimated memory is over RNNLAB_JOB_MEMORY_BUDGET."""
 
 
-class Unauthorized(RnnlabError):
-    status_code = 401
+class WrongTask(InvalidInput):
+    """A model asked a question of another task (a next-word model asked a sum)."""
 
 
-class ModelCorrupted(RnnlabError):
+# --- the state of a stored thing forbids it -----------------------------------------------
+class InvalidState(RnnlabError):
+    """Something that exists is in a state that forbids the request."""
+
+
+class JobFinished(InvalidState):
+    pass
+
+
+class CorpusInUse(InvalidState):
+    pass
+
+
+class ModelCorrupted(InvalidState):
     """Stored weights no longer match their checksum: the model must be retrained."""
 
-    status_code = 409
+
+# --- the service declines for now -----------------------------------------------------------
+class QueueFull(RnnlabError):
+    """Too many jobs are queued; `retry_after_seconds` says when to try again."""
+
+    def __init__(self, detail: str, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
 
 
-def job_not_found(job_id: int) -> NotFound:
-    return NotFound(f"job {job_id} does not exist: GET /jobs lists the jobs")
+class NotAuthenticated(RnnlabError):
+    """A protected endpoint called without the API key."""
 
 
-def model_not_found(model_id: int) -> NotFound:
-    return NotFound(f"model {model_id} does not exist: GET /models lists the trained models")
+class TooLarge(RnnlabError):
+    """A body over its configured cap."""
 
 
-def corpus_not_found(corpus_id: int) -> NotFound:
-    return NotFound(f"corpus {corpus_id} does not exist: GET /corpora lists the corpora")
+# The names code written before the domain names still imports; new code uses the above.
+NotFound = Missing
+Conflict = InvalidState
+Unauthorized = NotAuthenticated
+PayloadTooLarge = TooLarge
+
+
+def job_not_found(job_id: int) -> JobNotFound:
+    return JobNotFound(f"job {job_id} does not exist: GET /jobs lists the jobs")
+
+
+def model_not_found(model_id: int) -> ModelNotFound:
+    return ModelNotFound(f"model {model_id} does not exist: GET /models lists the trained models")
+
+
+def corpus_not_found(corpus_id: int) -> CorpusNotFound:
+    return CorpusNotFound(f"corpus {corpus_id} does not exist: GET /corpora lists the corpora")

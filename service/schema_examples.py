@@ -28,6 +28,7 @@ BINARY_ADDITION_HYPERPARAMS: JsonDict = {
     "seed": 0,
     "log_every": 10,
     "stop_at_accuracy": 1.0,
+    "implementation": "fast",
 }
 
 JOB: JsonDict = {

@@ -1,39 +1,28 @@
 """Request and response bodies (pydantic), named per resource: JobCreate, JobPublic, ...
 
-Hyperparameter defaults come from the numpy configs in models/, so there is one place to change
-them; the bounds here are what the HTTP API accepts and what /docs shows.
+The hyperparameter schemas are derived from the task configs in models/tasks (each bound,
+default and description is written once, in the config's ``param``): what the HTTP API accepts
+and what /docs shows are the bounds the numpy config enforces.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from models.tasks.binary_addition import BinaryAdditionConfig
-from models.tasks.config import MAX_SEED
-from models.tasks.next_word import NextWordConfig
+from models.tasks import TASKS, Task
+from models.tasks.config import BOUND_KEYS
 from service import schema_examples as examples
-
-_BA = BinaryAdditionConfig()
-_NW = NextWordConfig()
 
 # Ids are 32-bit integer columns (PostgreSQL's INTEGER): larger ones can't exist, and would
 # overflow the driver instead of answering 404.
 MAX_ID = 2**31 - 1
-MAX_BINARY_DIM = 32
-# The largest addend any binary-addition model takes (binary_dim 32); each model takes
-# 0..2^(binary_dim - 1) - 1, and says so in its 422.
-MAX_OPERAND = 2 ** (MAX_BINARY_DIM - 1) - 1
 # PostgreSQL cannot store a NUL character in text: every text parameter refuses it, on every
 # backend, so that no answer depends on the database behind the service.
 NO_NUL = r"^[^\x00]*$"
-
-Cell = Literal["rnn", "lstm", "gru"]
-Init = Literal["normal", "xavier", "he"]
-Optimizer = Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"]
 
 
 class _Hyperparams(BaseModel):
@@ -44,7 +33,7 @@ class _Hyperparams(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-    config_class: ClassVar[type[Any]]
+    task: ClassVar[Task]
 
     @model_validator(mode="after")
     def _check_with_numpy_config(self) -> _Hyperparams:
@@ -53,78 +42,71 @@ class _Hyperparams(BaseModel):
         return self
 
     def to_config(self) -> Any:
-        names = {f.name for f in dataclasses.fields(self.config_class)}
-        return self.config_class(**{k: v for k, v in self.model_dump().items() if k in names})
+        return self.task.make_config(self.model_dump())
 
 
-class BinaryAdditionHyperparams(_Hyperparams):
-    config_class = BinaryAdditionConfig
+class _JobCreate(BaseModel):
+    """What every POST /train body shares; the task's own model adds `task` and `hyperparams`."""
 
-    binary_dim: int = Field(_BA.binary_dim, ge=2, le=MAX_BINARY_DIM, description="Bits per number.")
-    hidden_size: int = Field(_BA.hidden_size, ge=1, le=1024)
-    cell: Cell = cast(Cell, _BA.cell)
-    num_layers: int = Field(_BA.num_layers, ge=1, le=3)
-    activation: Literal["sigmoid", "tanh", "relu"] = Field(
-        cast(Literal["sigmoid", "tanh", "relu"], _BA.activation),
-        description="Hidden activation of the rnn cell.",
-    )
-    init: Init = cast(Init, _BA.init)
-    init_std: float = Field(_BA.init_std, gt=0, le=100, description="Std for init='normal'.")
-    bias: bool = Field(_BA.bias, description="Biases in the cell (the notes have none).")
-    optimizer: Optimizer = cast(Optimizer, _BA.optimizer)
-    learning_rate: float = Field(_BA.learning_rate, gt=0, le=100)
-    batch_size: int = Field(_BA.batch_size, ge=1, le=65536, description="1 reproduces the notes.")
-    iterations: int = Field(_BA.iterations, ge=1, le=10_000_000, description="Most steps.")
-    clip_norm: float | None = Field(_BA.clip_norm, gt=0, description="Global gradient-norm cap.")
-    loss: Literal["mse", "bce"] = cast(Literal["mse", "bce"], _BA.loss)
-    seed: int = Field(_BA.seed, ge=0, le=MAX_SEED)
-    log_every: int = Field(_BA.log_every, ge=1, le=10_000_000, description="Steps per metric.")
-    stop_at_accuracy: float = Field(
-        _BA.stop_at_accuracy, ge=0, le=1, description="Stop once all-pairs accuracy reaches it."
-    )
-
-
-class NextWordHyperparams(_Hyperparams):
-    config_class = NextWordConfig
-
-    corpus_id: int | None = Field(None, ge=1, le=MAX_ID, description="Default: the demo corpus.")
-    cell: Cell = cast(Cell, _NW.cell)
-    peephole: bool = Field(_NW.peephole, description="LSTM gates see the cell state.")
-    num_layers: int = Field(_NW.num_layers, ge=1, le=3)
-    hidden_size: int = Field(_NW.hidden_size, ge=1, le=4096)
-    embedding_size: int = Field(_NW.embedding_size, ge=1, le=4096)
-    dropout: float = Field(_NW.dropout, ge=0, lt=1)
-    init: Init = cast(Init, _NW.init)
-    optimizer: Optimizer = cast(Optimizer, _NW.optimizer)
-    learning_rate: float = Field(_NW.learning_rate, gt=0, le=10)
-    batch_size: int = Field(_NW.batch_size, ge=1, le=4096)
-    seq_len: int = Field(_NW.seq_len, ge=1, le=1000)
-    epochs: int = Field(_NW.epochs, ge=1, le=100_000)
-    mode: Literal["bptt", "chunk"] = cast(Literal["bptt", "chunk"], _NW.mode)
-    chunk_size: int = Field(_NW.chunk_size, ge=1, le=1000)
-    clip_norm: float | None = Field(_NW.clip_norm, gt=0)
-    # Narrower than the model's (0, 1): outside this range one of the two windows is nearly
-    # always empty, and the 422 would name the corpus length instead of this field.
-    test_fraction: float = Field(
-        _NW.test_fraction, ge=0.01, le=0.9, description="The last fraction of tokens, for testing."
-    )
-    seed: int = Field(_NW.seed, ge=0, le=MAX_SEED)
-    log_every: int = Field(_NW.log_every, ge=1, le=10**9, description="Steps per metric.")
-
-
-class BinaryAdditionJobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    task: Literal["binary_addition"]
-    hyperparams: BinaryAdditionHyperparams = Field(default_factory=BinaryAdditionHyperparams)
+    task: str
+    hyperparams: _Hyperparams
 
 
-class NextWordJobCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    task: Literal["next_word"]
-    hyperparams: NextWordHyperparams = Field(default_factory=NextWordHyperparams)
+def _camel(task_name: str) -> str:
+    return "".join(part.title() for part in task_name.split("_"))
 
 
-JobCreate = Annotated[BinaryAdditionJobCreate | NextWordJobCreate, Field(discriminator="task")]
+def _field(meta: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The pydantic (annotation, Field) of a config field, from its bounds (models.tasks.config)."""
+    kinds: dict[str, Any] = {"int": int, "float": float, "bool": bool}
+    annotation = kinds.get(meta["kind"]) or Literal[meta["choices"]]
+    if meta["nullable"]:
+        annotation = annotation | None
+    bounds = {key: meta[key] for key in BOUND_KEYS if key in meta}
+    return annotation, Field(meta["default"], description=meta["description"] or None, **bounds)
+
+
+def hyperparams_model(task: Task) -> type[_Hyperparams]:
+    """The request schema of a task's hyperparameters, derived from its config: each bound,
+    default and description is the config's. A task that trains on a corpus also takes the
+    service's `corpus_id`."""
+    fields: dict[str, Any] = {}
+    if task.needs_corpus:
+        fields["corpus_id"] = (
+            int | None,
+            Field(None, ge=1, le=MAX_ID, description="Default: the demo corpus."),
+        )
+    fields.update({name: _field(meta) for name, meta in task.bounds().items()})
+    model = create_model(  # type: ignore[call-overload]
+        f"{_camel(task.name)}Hyperparams", __base__=_Hyperparams, __module__=__name__, **fields
+    )
+    model.task = task
+    return model  # type: ignore[no-any-return]
+
+
+def job_create_model(task: Task, hyperparams: type[_Hyperparams]) -> type[_JobCreate]:
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        f"{_camel(task.name)}JobCreate",
+        __base__=_JobCreate,
+        __module__=__name__,
+        task=(Literal[task.name], ...),  # type: ignore[arg-type]
+        hyperparams=(hyperparams, Field(default_factory=hyperparams)),
+    )
+
+
+HYPERPARAMS: dict[str, type[_Hyperparams]] = {
+    name: hyperparams_model(task) for name, task in TASKS.items()
+}
+JOB_CREATES = tuple(job_create_model(TASKS[name], model) for name, model in HYPERPARAMS.items())
+# The published names, importable as before.
+BinaryAdditionHyperparams = HYPERPARAMS["binary_addition"]
+NextWordHyperparams = HYPERPARAMS["next_word"]
+
+if TYPE_CHECKING:
+    JobCreate = _JobCreate
+else:  # one body model per task, told apart by `task`
+    JobCreate = Annotated[Union[JOB_CREATES], Field(discriminator="task")]  # noqa: UP007
 
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 

@@ -38,6 +38,8 @@ class Task:
     metric_names: tuple[str, ...]  # logged while training, on the step axis
     final_metric_names: tuple[str, ...]  # the figures of a trained model
     needs_corpus: bool = False
+    # min_tokens(config): the fewest corpus tokens a job of `config` trains on (corpus tasks)
+    min_tokens: Callable[[Any], int] | None = None
 
     def make_config(self, hyperparams: Mapping[str, Any]) -> Any:
         """The config of stored hyperparameters (names it does not know are left out)."""

@@ -9,9 +9,9 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from service.db import Database
-from service.inference import ModelCache
 from service.jobs.supervisor import LocalExecutor
 from service.schemas import MAX_ID
+from service.serving.model_cache import ModelCache
 from service.settings import Settings
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from service.errors import Unauthorized
+from service.errors import NotAuthenticated
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -33,8 +33,7 @@ async def require_api_key(
         return
     given = header_key or (credentials.credentials if credentials is not None else None)
     if given is None or not secrets.compare_digest(given.encode(), settings.api_key.encode()):
-        raise Unauthorized(
+        raise NotAuthenticated(
             "this endpoint needs the API key: send 'Authorization: Bearer <key>' or "
-            "'X-API-Key: <key>' (the value of RNNLAB_API_KEY)",
-            headers={"WWW-Authenticate": "Bearer"},
+            "'X-API-Key: <key>' (the value of RNNLAB_API_KEY)"
         )

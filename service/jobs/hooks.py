@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from models.training import TrainingHooks
+from models.training import TrainingHooks, TrainingStopped
 from service.db import Database
 from service.jobs import console
 from service.tables import Checkpoint, Job, JobStatus, Metric, utcnow
@@ -27,6 +27,31 @@ FLUSH_SECONDS = 0.5
 
 class JobLost(Exception):
     """This worker no longer owns the job (it was recovered elsewhere): stop without writing."""
+
+
+class JobStopped(TrainingStopped):
+    """Why a job stopped before its end; raised through the training loop by `should_stop`.
+
+    Each reason says how the job ends: its status and the error a client reads.
+    """
+
+    status = JobStatus.CANCELLED
+    error: str | None = None
+
+
+class JobCancelled(JobStopped):
+    """A client asked to cancel (POST /jobs/{id}/cancel)."""
+
+
+class TimeLimitReached(JobStopped):
+    status = JobStatus.FAILED
+
+    def __init__(self, limit_seconds: float) -> None:
+        self.error = (
+            f"time limit: the job ran {limit_seconds:g} s (RNNLAB_JOB_TIME_LIMIT_SECONDS); "
+            "lower iterations or epochs"
+        )
+        super().__init__(self.error)
 
 
 class DatabaseHooks(TrainingHooks):
@@ -43,11 +68,12 @@ class DatabaseHooks(TrainingHooks):
         self.job_id = job_id
         self.worker_id = worker_id
         self.checkpoint_seconds = checkpoint_seconds
+        self.time_limit_seconds = time_limit_seconds
         self.deadline = time.monotonic() + time_limit_seconds
         self.parent_pid = parent_pid
         self.pending: list[dict[str, Any]] = []
         self.progress = 0.0
-        self.stop_reason: str | None = None  # "cancelled" or "time limit"
+        self.stopped: JobStopped | None = None  # why the job must stop, once it must
         self.saved_checkpoint = False  # whether this run wrote a checkpoint row
         self._last_flush = time.monotonic()
         self._last_checkpoint = time.monotonic()
@@ -69,13 +95,17 @@ class DatabaseHooks(TrainingHooks):
         console.step(self.job_id, step, metrics, self.progress)
 
     def should_stop(self) -> bool:
+        """Raises the JobStopped saying why, once the job must stop (never inside a write,
+        which would roll back the metrics it flushed); False until then."""
         now = time.monotonic()
         if now >= self.deadline:
-            self.stop_reason = "time limit"
+            self.stopped = TimeLimitReached(self.time_limit_seconds)
         elif now - self._last_flush >= FLUSH_SECONDS:
             with self.db.write() as session:
                 self.flush(session)
-        return self.stop_reason is not None
+        if self.stopped is not None:
+            raise self.stopped
+        return False
 
     def checkpoint_due(self) -> bool:
         return time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
@@ -115,5 +145,5 @@ class DatabaseHooks(TrainingHooks):
             session.execute(insert(Metric), self.pending)
             self.pending = []
         if session.scalar(select(Job.cancel_requested).where(Job.id == self.job_id)):
-            self.stop_reason = "cancelled"
+            self.stopped = JobCancelled(f"job {self.job_id} was cancelled")
         self._last_flush = time.monotonic()

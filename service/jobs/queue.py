@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from service.db import Database
-from service.errors import Conflict, QueueFull, job_not_found
+from service.errors import JobFinished, QueueFull, job_not_found
 from service.tables import Job, JobStatus, Metric, utcnow
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def submit_job(
         raise QueueFull(
             f"{queued} jobs are already queued (RNNLAB_MAX_QUEUED_JOBS={max_queued}): "
             "retry when some have finished",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            retry_after_seconds=RETRY_AFTER_SECONDS,
         )
     job = Job(task=task, hyperparams=hyperparams, corpus_id=corpus_id)
     session.add(job)
@@ -85,7 +85,7 @@ def cancel_job(db: Database, job_id: int) -> Job:
         if job is None:
             raise job_not_found(job_id)
         if job.status in JobStatus.FINISHED:
-            raise Conflict(f"job {job_id} already finished ({job.status}): nothing to cancel")
+            raise JobFinished(f"job {job_id} already finished ({job.status}): nothing to cancel")
         if job.status == JobStatus.QUEUED:
             job.status = JobStatus.CANCELLED
             job.finished_at = utcnow()

@@ -1,5 +1,5 @@
 """What a job does, start to finish. `run_job(job_id)` reads everything else from the database,
-so any executor (the local worker processes, or Celery) can run the very same function."""
+so any executor (today the local worker processes) can run the very same function."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
 
-from models.training import TrainingDiverged, TrainingStopped, TrainResult
-from service import tasks
+from models.training import TrainingDiverged, TrainResult
 from service.db import Database
-from service.jobs import console
-from service.jobs.hooks import DatabaseHooks, JobLost
+from service.jobs import console, tasks
+from service.jobs.hooks import DatabaseHooks, JobLost, JobStopped
 from service.jobs.queue import discard_metrics_after
 from service.settings import Settings
 from service.tables import Checkpoint, Job, JobStatus, Metric, TrainedModel, utcnow
@@ -77,18 +76,8 @@ def run_job(job_id: int) -> None:
     try:
         resume = None if fresh else _load_checkpoint(context.db, job_id)
         result = tasks.train(context.db, task, hyperparams, hooks, resume)
-    except TrainingStopped:
-        if hooks.stop_reason == "time limit":
-            limit = context.settings.job_time_limit_seconds
-            _finish(
-                context,
-                job_id,
-                JobStatus.FAILED,
-                f"time limit: the job ran {limit:g} s "
-                "(RNNLAB_JOB_TIME_LIMIT_SECONDS); lower iterations or epochs",
-            )
-        else:
-            _finish(context, job_id, JobStatus.CANCELLED, None)
+    except JobStopped as stop:
+        _finish(context, job_id, stop.status, stop.error)
     except TrainingDiverged as error:
         _finish(context, job_id, JobStatus.FAILED, str(error), hooks)
     except JobLost as error:

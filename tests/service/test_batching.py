@@ -11,8 +11,8 @@ import pytest
 
 from models.tasks.next_word import NextWordConfig, NextWordPredictor
 from models.tasks.next_word.model import NextWordModel
-from service import batching
-from service.batching import NextWordBatcher
+from service.serving import batching
+from service.serving.batching import NextWordBatcher
 
 VOCAB = 300
 
@@ -112,29 +112,20 @@ def test_a_repeated_query_is_answered_from_the_answer_cache():
     import json
 
     from models.text import build_dictionary
-    from service.api.routes.predict import _predict_next_word
-    from service.inference import AnswerCache, LoadedModel
+    from service.serving.next_word import NextWordServing
 
     names = ["".join(p) for p in itertools.islice(itertools.product("abcdefgh", repeat=3), 299)]
     dictionary = build_dictionary(names * 4)
     config = NextWordConfig(embedding_size=16, hidden_size=64)
     weights = NextWordModel(config, dictionary.size, np.random.default_rng(3)).weights()
     predictor = NextWordPredictor.from_weights(config, weights, dictionary.size)
-    lock = threading.Lock()
-    batcher = NextWordBatcher(predictor, lock)
-    loaded = LoadedModel(
-        9,
-        "next_word",
-        config,
-        predictor,
-        dictionary,
-        lock=lock,
-        batcher=batcher,
-        answers=AnswerCache(8),
-    )
+    serving = NextWordServing()
+    loaded = serving.load(9, config, predictor, dictionary, answers_per_model=8)
+    batcher = loaded.batcher
+    assert batcher is not None and loaded.answers is not None
 
     def ask(text: str, k: int) -> bytes:
-        return bytes(asyncio.run(_predict_next_word(loaded, text, k)).body)
+        return asyncio.run(serving.predict(loaded, {"text": text, "k": k}))
 
     first = ask("aaa aab", 3)
     assert ask("aaa aab", 3) == first and batcher.answered == 1  # from the cache

@@ -10,7 +10,9 @@ import pytest
 
 from models.tasks.binary_addition import BinaryAdder, BinaryAdditionConfig
 from models.tasks.binary_addition.model import BinaryAdditionNet
-from service.inference import AnswerCache, LoadedModel, ModelCache, SumTable
+from service.serving.answers import AnswerCache
+from service.serving.loaded import LoadedModel, SumTable
+from service.serving.model_cache import ModelCache
 
 
 def loaded(model_id: int) -> LoadedModel:

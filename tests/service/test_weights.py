@@ -13,7 +13,7 @@ from models.tasks.binary_addition.config import BinaryAdditionConfig
 from models.tasks.binary_addition.model import BinaryAdditionNet
 from service.db import Database
 from service.errors import ModelCorrupted
-from service.inference import load_model
+from service.serving.model_cache import load_model
 from service.tables import Job, JobStatus, TrainedModel
 from service.weights import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
 

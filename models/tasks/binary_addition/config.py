@@ -35,7 +35,7 @@ class BinaryAdditionConfig:
     )
     loss: str = param("bce", choices=LOSSES)
     seed: int = param(0, ge=0, le=MAX_SEED)
-    log_every: int = param(10, ge=1, le=10_000_000)
+    log_every: int = param(10, ge=1, le=10_000_000, description="Steps per metric.")
     stop_at_accuracy: float = param(
         1.0, ge=0, le=1, description="Stop once all-pairs accuracy reaches it."
     )

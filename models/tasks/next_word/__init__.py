@@ -42,6 +42,7 @@ TASK = Task(
     metric_names=METRIC_NAMES,
     final_metric_names=FINAL_METRIC_NAMES,
     needs_corpus=True,
+    min_tokens=min_tokens,
 )
 
 __all__ = ["TASK", "NextWordConfig", "NextWordPredictor", "memory_bytes", "min_tokens"]

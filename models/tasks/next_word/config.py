@@ -42,7 +42,7 @@ class NextWordConfig:
         0.2, ge=0.01, le=0.9, description="The last fraction of tokens, for testing."
     )
     seed: int = param(0, ge=0, le=MAX_SEED)
-    log_every: int = param(50, ge=1, le=10**9)
+    log_every: int = param(50, ge=1, le=10**9, description="Steps per metric.")
     implementation: str = param(
         "fast",
         choices=IMPLEMENTATIONS,

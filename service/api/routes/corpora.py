@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 from models.text import UNKNOWN_TOKEN
 from service.api.deps import CorpusId, DatabaseDep, ReadSessionDep
 from service.corpora import create_corpus, decode_utf8, get_corpus
-from service.errors import Conflict, InvalidInput, corpus_not_found
+from service.errors import CorpusInUse, InvalidInput, corpus_not_found
 from service.schemas import NO_NUL, CorporaPublic, CorpusPublic, DictionaryEntry, DictionaryPublic
 from service.tables import Corpus, Job, TrainedModel
 
@@ -142,7 +142,7 @@ def delete_corpus(corpus_id: CorpusId, db: DatabaseDep) -> None:
         jobs = session.scalar(select(func.count()).where(Job.corpus_id == corpus_id)) or 0
         in_model = session.scalar(select(exists().where(TrainedModel.corpus_id == corpus_id)))
         if jobs or in_model:
-            raise Conflict(
+            raise CorpusInUse(
                 f"corpus {corpus_id} is used by {jobs} job(s) and their models: "
                 "it cannot be deleted while they exist"
             )

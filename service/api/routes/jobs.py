@@ -6,26 +6,24 @@ from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.tasks.binary_addition import memory_bytes as binary_addition_bytes
+from models.tasks import TASKS, Task
+from models.tasks import Corpus as TaskCorpus
 from models.tasks.memory import mib
-from models.tasks.next_word import memory_bytes as next_word_bytes
-from models.tasks.next_word import min_tokens
 from service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, SettingsDep
 from service.corpora import demo_corpus_id, lock_corpus
 from service.downsample import MAX_POINTS, read_points
-from service.errors import InvalidInput, NotFound, job_not_found
+from service.errors import CorpusTooSmall, NoCorpus, OverMemoryBudget, job_not_found
 from service.jobs.queue import cancel_job, submit_job
 from service.schemas import (
+    HYPERPARAMS,
     MAX_ID,
     NO_NUL,
-    BinaryAdditionHyperparams,
     JobCreate,
     JobPublic,
     JobsPublic,
     JobStatusName,
     MetricPublic,
     MetricsPublic,
-    NextWordHyperparams,
 )
 from service.tables import Corpus, Job
 from service.timing import job_timing
@@ -37,7 +35,7 @@ TRAIN_EXAMPLES = {
         "summary": "Binary addition with the defaults",
         "value": {
             "task": "binary_addition",
-            "hyperparams": BinaryAdditionHyperparams().model_dump(),
+            "hyperparams": HYPERPARAMS["binary_addition"]().model_dump(),
         },
     },
     "next_word": {
@@ -104,45 +102,49 @@ def create_job(
     settings: SettingsDep,
 ) -> JobPublic:
     """Queue a job; it trains in a worker process. Poll `GET /jobs/{id}` (the Location)."""
+    task = TASKS[body.task]
     hyperparams = body.hyperparams.model_dump()
     config = body.hyperparams.to_config()
     # One transaction from the corpus check to the insert: a corpus deleted meanwhile answers
     # 404 here, or its deletion 409, never a foreign-key error.
     with db.write() as session:
+        corpus = _usable_corpus(session, task, config, hyperparams) if task.needs_corpus else None
         corpus_id = None
-        if isinstance(body.hyperparams, NextWordHyperparams):
-            corpus = _usable_corpus(session, body.hyperparams)
+        if corpus is not None:
             corpus_id = hyperparams["corpus_id"] = corpus.id
-            needed = next_word_bytes(config, corpus.tokens, corpus.vocabulary_size)
-        else:
-            needed = binary_addition_bytes(config)
-        if needed > settings.job_memory_budget:
-            raise InvalidInput(
-                f"this job would need about {mib(needed)} (estimated from its hyperparameters), "
-                f"over the budget of {mib(settings.job_memory_budget)} "
-                "(RNNLAB_JOB_MEMORY_BUDGET): lower batch_size, hidden_size or embedding_size, "
-                "or raise the corpus' unknown_threshold"
-            )
+        _check_memory(task, config, corpus, settings.job_memory_budget)
         job = submit_job(session, body.task, hyperparams, corpus_id, settings.max_queued_jobs)
     executor.notify()
     response.headers["Location"] = f"/jobs/{job.id}"
     return to_public(job)
 
 
-def _usable_corpus(session: Session, hyperparams: NextWordHyperparams) -> Corpus:
+def _usable_corpus(session: Session, task: Task, config: Any, hyperparams: dict) -> Corpus:
     """The job's corpus (default: the demo corpus), long enough for its windows, and kept from
     deletion until the job is stored."""
-    corpus_id = hyperparams.corpus_id or demo_corpus_id(session)
+    corpus_id = hyperparams.get("corpus_id") or demo_corpus_id(session)
     if corpus_id is None:
-        raise NotFound("no corpus is registered: upload one with POST /corpora")
+        raise NoCorpus("no corpus is registered: upload one with POST /corpora")
     corpus = lock_corpus(session, corpus_id)
-    needed = min_tokens(hyperparams.to_config())
+    needed = task.min_tokens(config) if task.min_tokens is not None else 0
     if corpus.tokens < needed:
-        raise InvalidInput(
+        raise CorpusTooSmall(
             f"corpus {corpus_id} has {corpus.tokens} tokens; these hyperparameters need at "
             f"least {needed}: lower batch_size or seq_len, or upload a longer text"
         )
     return corpus
+
+
+def _check_memory(task: Task, config: Any, corpus: Corpus | None, budget: int) -> None:
+    """OverMemoryBudget when the task's estimate of this job is over `budget`."""
+    sizes = TaskCorpus(None, corpus.tokens, corpus.vocabulary_size) if corpus else None
+    needed = task.memory_bytes(config, sizes)
+    if needed > budget:
+        raise OverMemoryBudget(
+            f"this job would need about {mib(needed)} (estimated from its hyperparameters), "
+            f"over the budget of {mib(budget)} (RNNLAB_JOB_MEMORY_BUDGET): lower batch_size, "
+            "hidden_size or embedding_size, or raise the corpus' unknown_threshold"
+        )
 
 
 @router.get("/jobs", summary="List jobs")

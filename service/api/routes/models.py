@@ -5,12 +5,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
+from models.tasks import TASKS
 from service.api.deps import ModelId, ReadSessionDep
 from service.errors import model_not_found
 from service.schemas import MAX_ID, ModelPublic, ModelsPublic
 from service.tables import TrainedModel
 
 router = APIRouter(prefix="/models", tags=["models"])
+TaskName = Literal[tuple(TASKS)]  # type: ignore[valid-type]
 
 
 def to_public(model: TrainedModel) -> ModelPublic:
@@ -30,7 +32,7 @@ def to_public(model: TrainedModel) -> ModelPublic:
 @router.get("", summary="List trained models")
 def read_models(
     session: ReadSessionDep,
-    task: Literal["binary_addition", "next_word"] | None = None,
+    task: TaskName | None = None,  # type: ignore[valid-type]
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> ModelsPublic:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.api.deps import JobId, ReadSessionDep
 from service.downsample import read_points
-from service.errors import InvalidInput, NotFound, job_not_found
+from service.errors import InvalidInput, JobNotFound, job_not_found
 from service.job_events import job_state
 from service.plots import MEDIA_TYPES, Run, compare_plot, group_points, job_plot
 from service.schemas import MAX_ID
@@ -101,7 +101,7 @@ def compare_svg(jobs: Annotated[str, JOBS_QUERY], session: ReadSessionDep) -> Re
     ids = parse_job_ids(jobs)
     missing = [job_id for job_id in ids if session.get(Job, job_id) is None]
     if missing:
-        raise NotFound(
+        raise JobNotFound(
             f"no job {', '.join(map(str, missing))}: GET /jobs lists the jobs that exist"
         )
     runs = [load_run(session, job_id) for job_id in ids]

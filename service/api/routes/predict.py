@@ -6,9 +6,9 @@ JSONResponse built from plain lists (same fields and OpenAPI schema as the respo
 pydantic validation of our own output). Its five optional query parameters are validated as
 one pydantic model (`PredictQuery`) instead of FastAPI's per-parameter path, which was about
 half of the in-process cost of a prediction; the schema documents them all the same.
-Next-word requests arriving together share one batched pass (service/batching.py), and a
-repeated next-word query is answered from its model's `AnswerCache`. What can
-take long runs in the threadpool: loading a model (`resolve_and_load`), a long next-word
+Which task a query asks is the serving adapters' to say (service/serving/adapters.py), and
+how it is answered is theirs too (service/serving/: batching, answer cache, sum table). What
+can take long runs in the threadpool: loading a model (`resolve_and_load`), a long next-word
 context, and every /generate.
 """
 
@@ -16,26 +16,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from models.text import UNKNOWN_TOKEN, preprocess
-from service.errors import InvalidInput
-from service.inference import LoadedModel, ModelCache, resolve_and_load
+from models.tasks.config import MAX_SEED
 from service.schemas import (
     MAX_ID,
-    MAX_OPERAND,
-    MAX_SEED,
     NO_NUL,
     BinaryAdditionPrediction,
     Generation,
     NextWordPrediction,
 )
-from service.tasks import BINARY_ADDITION, NEXT_WORD
+from service.serving import next_word
+from service.serving.adapters import QUERY_PARAMETERS, for_query
+from service.serving.binary_addition import MAX_OPERAND
+from service.serving.model_cache import LoadedModel, ModelCache, resolve_and_load
 
 router = APIRouter(tags=["predict"])
 
@@ -47,9 +45,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 ModelQuery = Annotated[
     int | None, Query(ge=1, le=MAX_ID, description="Model id; default the newest")
 ]
-# A context up to this long is read on the event loop (well under a millisecond); a longer one
-# goes to the threadpool so that it never holds up the other requests.
-INLINE_TEXT_CHARS = 1_000
 
 
 async def _loaded(request: Request, task: str, model: int | None) -> LoadedModel:
@@ -113,86 +108,10 @@ def _parse_query(request: Request) -> PredictQuery:
 )
 async def predict(request: Request) -> Any:
     """`?a=37&b=45` asks a binary-addition model; `?text=the cat&k=5` a next-word model."""
-    query = _parse_query(request)
-    a, b, text, k, model = query.a, query.b, query.text, query.k, query.model
-    if text is not None and (a is not None or b is not None):
-        raise InvalidInput("give either a and b (binary addition) or text (next word), not both")
-    if text is not None:
-        return await _predict_next_word(await _loaded(request, NEXT_WORD, model), text, k)
-    if a is None or b is None:
-        raise InvalidInput("give both a and b (e.g. ?a=37&b=45), or text for a next-word model")
-    return _predict_sum(await _loaded(request, BINARY_ADDITION, model), a, b)
-
-
-def _locked(function, loaded: LoadedModel, *args):  # type: ignore[no-untyped-def]
-    with loaded.lock:
-        return function(loaded, *args)
-
-
-def _predict_sum(loaded: LoadedModel, a: int, b: int) -> Response:
-    """A BinaryAdditionPrediction."""
-    try:
-        return Response(loaded.sum_body(a, b), media_type="application/json")
-    except ValueError as error:
-        raise InvalidInput(f"{error} (model {loaded.model_id})") from error
-
-
-def _context(loaded: LoadedModel, text: str) -> tuple[list[str], list[int], list[str]]:
-    words = preprocess(text)
-    if not words:
-        raise InvalidInput(
-            "the text has no word left after pre-processing (letters a-z, apostrophes and "
-            "hyphens are kept): give at least one English word"
-        )
-    assert loaded.dictionary is not None
-    ids = [loaded.dictionary.id_of(word) for word in words]
-    unknown = [word for word, i in zip(words, ids, strict=True) if i == 0]
-    return words, ids, unknown
-
-
-async def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> Response:
-    """A NextWordPrediction: from the model's answer cache when this (text, k) was asked lately,
-    else computed (`_next_word_answer`) and kept there."""
-    assert loaded.dictionary is not None and loaded.answers is not None
-    body = loaded.answers.get(text, k)
-    if body is None:
-        vocabulary = loaded.dictionary.size
-        if k > vocabulary:
-            raise InvalidInput(
-                f"k must be in 1..{vocabulary} (the vocabulary of model {loaded.model_id})"
-            )
-        body = bytes(JSONResponse(await _next_word_answer(loaded, text, k)).body)
-        if len(text) <= INLINE_TEXT_CHARS:  # a long key is not worth its memory
-            loaded.answers.put(text, k, body)
-    return Response(body, media_type="application/json")
-
-
-async def _next_word_answer(loaded: LoadedModel, text: str, k: int) -> dict[str, Any]:
-    """The fields of NextWordPrediction. A short context joins the other requests of this turn
-    of the event loop in one batched pass (`NextWordBatcher`); a long one runs alone in a
-    thread, so that it never holds up the loop."""
-    assert loaded.dictionary is not None and loaded.batcher is not None
-    words, ids, unknown = _context(loaded, text)
-    if len(text) <= INLINE_TEXT_CHARS:
-        top, probabilities = await loaded.batcher.most_likely(ids, k)
-    else:
-        top, probabilities = await run_in_threadpool(
-            _locked, lambda loaded: loaded.predictor.most_likely(ids, k), loaded
-        )
-    dictionary_words = loaded.dictionary.words
-    return {
-        "predictions": [
-            {
-                "word": dictionary_words[i],
-                "probability": p,
-                "unknown": dictionary_words[i] == UNKNOWN_TOKEN,
-            }
-            for i, p in zip(top.tolist(), probabilities.tolist(), strict=True)
-        ],
-        "model_id": loaded.model_id,
-        "context": words,
-        "unknown_words": unknown,
-    }
+    query = vars(_parse_query(request))  # the fields by name, without a model_dump's copy
+    serving = for_query([name for name in QUERY_PARAMETERS if query[name] is not None])
+    loaded = await _loaded(request, serving.task, query["model"])
+    return Response(await serving.predict(loaded, query), media_type="application/json")
 
 
 @router.get("/generate", summary="Continue a text (next word)", responses=ERRORS)
@@ -213,37 +132,5 @@ async def generate(
     model: ModelQuery = None,
 ) -> Generation:
     """Sample a continuation word by word, carrying the recurrent state (never `<unk>`)."""
-    loaded = await _loaded(request, NEXT_WORD, model)
-    # Up to 500 sampled words: always in the threadpool, never on the event loop.
-    return await run_in_threadpool(
-        _locked, _generate, loaded, text, words, temperature, top_k, seed
-    )
-
-
-def _generate(
-    loaded: LoadedModel,
-    text: str,
-    words: int,
-    temperature: float,
-    top_k: int | None,
-    seed: int | None,
-) -> Generation:
-    assert loaded.dictionary is not None
-    if top_k is not None and top_k > loaded.dictionary.size:
-        raise InvalidInput(
-            f"top_k must be in 1..{loaded.dictionary.size} (the vocabulary of "
-            f"model {loaded.model_id})"
-        )
-    context, ids, unknown = _context(loaded, text)
-    # The unknown token stands for many rare words: as generated text it would read "<unk>".
-    unknown_id = loaded.dictionary.id_of(UNKNOWN_TOKEN)
-    generated = loaded.predictor.generate(
-        ids, words, temperature, top_k, np.random.default_rng(seed), banned=(unknown_id,)
-    )
-    continuation = loaded.dictionary.decode(generated)
-    return Generation(
-        text=" ".join(context + continuation),
-        continuation=continuation,
-        model_id=loaded.model_id,
-        unknown_words=unknown,
-    )
+    loaded = await _loaded(request, for_query(["text"]).task, model)
+    return await next_word.generate(loaded, text, words, temperature, top_k, seed)

@@ -1,5 +1,5 @@
-"""The tasks, seen from the service: how a job's stored hyperparameters become a numpy config,
-and how a job trains. Both come from the registry in models/tasks, which knows nothing of this."""
+"""How a job trains: its task from the registry in models/tasks (which knows nothing of the
+service), its config from the stored hyperparameters, and its corpus from the database."""
 
 from __future__ import annotations
 
@@ -11,14 +11,6 @@ from models.tasks import TASKS, Corpus
 from models.training import TrainingHooks, TrainResult
 from service.corpora import load_token_ids
 from service.db import Database
-
-BINARY_ADDITION = "binary_addition"
-NEXT_WORD = "next_word"
-
-
-def make_config(task: str, hyperparams: dict[str, Any]) -> Any:
-    """The numpy config of a task from stored hyperparameters (service-only keys dropped)."""
-    return TASKS[task].make_config(hyperparams)
 
 
 def train(
