@@ -219,7 +219,7 @@ def test_an_unknown_last_event_id_is_a_422(service: LiveService, path: str) -> N
     service.wait_for_job(service.train("binary_addition")["id"])
     response = service.client.get(path, headers={"Last-Event-ID": "yesterday"})
     assert response.status_code == 422
-    assert "Last-Event-ID" in response.json()["detail"]
+    assert "Last-Event-ID" in response.text  # the 422 names the header
 
 
 def test_events_of_an_unknown_job_is_a_404(service: LiveService) -> None:

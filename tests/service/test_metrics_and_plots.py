@@ -124,7 +124,7 @@ def test_compare_overlays_runs(service: LiveService) -> None:
 @pytest.mark.parametrize(
     ("jobs", "status", "says"),
     [
-        ("1,x", 422, "not 'x'"),
+        ("1,x", 422, '"loc":["query","jobs"]'),
         ("", 422, "jobs"),
         (",".join(str(i) for i in range(1, 14)), 422, "at most 12"),
         ("1,2147483648", 422, "1..2147483647"),

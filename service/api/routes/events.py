@@ -22,9 +22,12 @@ from service.tables import Job
 router = APIRouter(tags=["events"])
 
 RETRY_MILLISECONDS = 1000  # how soon a browser's EventSource reconnects after a drop
+# An event id is numbers joined by dots (`<status version>.<metric id>`; a status alone on
+# /events): the schema says so, and a value of any other form is refused naming the field.
+EVENT_ID_PATTERN = r"^[0-9]{1,18}(\.[0-9]{1,18}){0,3}$"
 LAST_EVENT_ID = Header(
     alias="Last-Event-ID",
-    max_length=64,
+    pattern=EVENT_ID_PATTERN,
     description="The `id` of the last event received: the stream resumes right after it.",
 )
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -49,7 +52,7 @@ def job_cursor(
     after: Annotated[
         str | None,
         Query(
-            max_length=64,
+            pattern=EVENT_ID_PATTERN,
             description="An event id to start after, for clients that cannot set headers "
             "(a browser's first EventSource connection); Last-Event-ID wins over it.",
         ),

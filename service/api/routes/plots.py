@@ -64,8 +64,8 @@ def job_plot_png(job_id: JobId, session: ReadSessionDep) -> Response:
 
 
 JOBS_QUERY = Query(
-    min_length=1,
     max_length=200,
+    pattern=r"^ *[0-9]{1,10} *(, *[0-9]{1,10} *)*$",
     description=f"Comma-separated job ids, 1 to {MAX_COMPARED}, e.g. `1,2,3`.",
     examples=["1,2"],
 )
