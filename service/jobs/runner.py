@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, update
 
@@ -30,6 +31,7 @@ class WorkerContext:
     settings: Settings
     worker_id: str
     parent_pid: int | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)  # set: the worker stops
 
 
 _context: WorkerContext | None = None
@@ -53,7 +55,7 @@ def run_job(job_id: int) -> None:
         job = session.get(Job, job_id)
         if job is None or job.status != JobStatus.RUNNING or job.worker_id != context.worker_id:
             return
-        task, hyperparams = job.task, dict(job.hyperparams)
+        task, hyperparams, progress = job.task, dict(job.hyperparams), job.progress
         # A job that never ran (no checkpoint, no metric; a clean shutdown can hand a started
         # job back with its attempt count unchanged) has nothing to restore or clean up:
         # skipping _load_checkpoint saves a write transaction, and a wait for the write lock.
@@ -69,6 +71,8 @@ def run_job(job_id: int) -> None:
         checkpoint_seconds=context.settings.checkpoint_seconds,
         time_limit_seconds=context.settings.job_time_limit_seconds,
         parent_pid=context.parent_pid,
+        stopping=context.stopping,
+        progress=progress,
     )
     try:
         resume = None if fresh else _load_checkpoint(context.db, job_id)
@@ -83,6 +87,8 @@ def run_job(job_id: int) -> None:
                 f"time limit: the job ran {limit:g} s "
                 "(RNNLAB_JOB_TIME_LIMIT_SECONDS); lower iterations or epochs",
             )
+        elif hooks.stop_reason == "shutdown":
+            _hand_back(context, job_id)
         else:
             _finish(context, job_id, JobStatus.CANCELLED, None)
     except TrainingDiverged as error:
@@ -171,6 +177,18 @@ def _publish(
         )
         if had_checkpoint or hooks.saved_checkpoint:  # else there is no row to delete
             session.query(Checkpoint).filter(Checkpoint.job_id == job_id).delete()
+
+
+def _hand_back(context: WorkerContext, job_id: int) -> None:
+    """The worker is stopping and the job has just checkpointed: back to the queue, without
+    spending an attempt; the next worker to claim it resumes from that checkpoint."""
+    with context.db.write() as session:
+        session.execute(
+            _owned(job_id, context.worker_id).values(
+                status=JobStatus.QUEUED, worker_id=None, attempt=Job.attempt - 1
+            )
+        )
+    log.info("job %s checkpointed and went back to the queue", job_id)
 
 
 def _finish(
