@@ -9,18 +9,20 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
 
 from service import __version__
 from service.api.limits import BodySizeLimit
 from service.api.request_id import RequestId
-from service.api.routes import corpora, health, jobs, models, predict
+from service.api.request_metrics import HttpMetrics, RequestMetrics
+from service.api.routes import corpora, health, jobs, metrics, models, predict
 from service.api.security import require_api_key
 from service.corpora import ensure_demo_corpus
 from service.db import Database
 from service.errors import RnnlabError
 from service.inference import ModelCache, NewestModels
 from service.jobs.supervisor import LocalExecutor
-from service.migrate import upgrade
+from service.migrate import head_revision, upgrade
 from service.settings import Settings, get_settings
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
@@ -30,19 +32,19 @@ UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
 
 # Routes are matched in order, router by router: the hot path (/predict) comes first, which
 # took ~100 us off each prediction. The order of the /docs page is OPENAPI_TAGS's.
-ROUTERS = (predict, health, jobs, models, corpora)
+ROUTERS = (predict, health, jobs, models, corpora, metrics)
 OPENAPI_TAGS = [
     {"name": "jobs", "description": "Train in the background; follow status and metrics."},
     {"name": "models", "description": "Trained models and their final metrics."},
     {"name": "predict", "description": "Answers from a trained model's weights."},
     {"name": "corpora", "description": "Texts and their dictionaries for next-word models."},
-    {"name": "health", "description": "Liveness."},
+    {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
 ]
 
 
 def include_routers(app: FastAPI, settings: Settings) -> None:
     """Every resource's router, straight on the app (a nesting level costs every request);
-    behind the API key when one is set, never /healthz."""
+    behind the API key when one is set, never /healthz and /readyz."""
     guarded = settings.api_key is not None
     for module in ROUTERS:
         protected = guarded and module is not health
@@ -69,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database.connect(settings.resolved_database_url)
     upgrade(db)
+    app.state.schema_head = head_revision(db)
     ensure_demo_corpus(db)
     executor = LocalExecutor(settings, db)
     executor.start()
@@ -77,6 +80,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.model_cache = ModelCache(
         settings.model_cache_size, NewestModels.for_database(db), settings.answer_cache_size
     )
+    collector = metrics.ServiceCollector(app.state)
+    app.state.registry.register(collector)
     # Everything built so far (modules, routes, schemas: ~130k objects) lives as long as the
     # service. Left to the collector, each full collection walked them all and stalled the event
     # loop ~90 ms every few seconds under load (p99 of a binary /predict 99 ms -> see README).
@@ -85,6 +90,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        app.state.registry.unregister(collector)
         executor.stop()
         db.dispose()
 
@@ -109,8 +115,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.registry = CollectorRegistry()  # this app's own: no process-wide state
     include_routers(app, settings)
     app.add_exception_handler(RnnlabError, handle_domain_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestMetrics, metrics=HttpMetrics(app.state.registry))
     app.add_middleware(RequestId)  # outermost of ours: a 413 or a bug's 500 carries the id too
     return app

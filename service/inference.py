@@ -73,6 +73,14 @@ class SumTable:
         return int(self.sums[i]), self.bits[i].tolist(), self.probabilities[i].tolist()
 
 
+@dataclass
+class CacheStats:
+    """Lookups of a cache, for /metrics."""
+
+    hits: int = 0
+    misses: int = 0
+
+
 class AnswerCache:
     """The encoded /predict bodies of a next-word model's most recent queries, by (text, k).
 
@@ -83,14 +91,18 @@ class AnswerCache:
     Used on the event loop only, hence no lock. At most `capacity` entries of ~0.5 kB each.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, stats: CacheStats | None = None) -> None:
         self.capacity = capacity
+        self.stats = stats or CacheStats()  # shared by every model's cache
         self._bodies: OrderedDict[tuple[str, int], bytes] = OrderedDict()
 
     def get(self, text: str, k: int) -> bytes | None:
         body = self._bodies.get((text, k))
         if body is not None:
             self._bodies.move_to_end((text, k))
+            self.stats.hits += 1
+        else:
+            self.stats.misses += 1
         return body
 
     def put(self, text: str, k: int, body: bytes) -> None:
@@ -199,6 +211,10 @@ class ModelCache:
         self._items: OrderedDict[int, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
         self._newest = newest  # None: only the threadpool path knows the newest model
+        # A request finds its model loaded (hit) or loads it (miss); the answers of every
+        # next-word model count together.
+        self.model_stats = CacheStats()
+        self.answer_stats = CacheStats()
 
     def peek(self, model_id: int) -> LoadedModel | None:
         """The loaded model, or None; never loads."""
@@ -206,12 +222,14 @@ class ModelCache:
             loaded = self._items.get(model_id)
             if loaded is not None:
                 self._items.move_to_end(model_id)
+                self.model_stats.hits += 1
             return loaded
 
     def get(self, model_id: int, load: Callable[[], LoadedModel]) -> LoadedModel:
         loaded = self.peek(model_id)
         if loaded is not None:
             return loaded
+        self.model_stats.misses += 1
         loaded = load()  # outside the lock: a slow load must not block cached answers
         # A loaded model (a next-word dictionary is thousands of strings) stays until evicted:
         # keep it out of the full collections, which pause the event loop (see app.lifespan).
@@ -258,7 +276,10 @@ def resolve_and_load(
     """The slow path: ask the database which model, load it into the cache. Blocking."""
     with db.read() as session:
         resolved = resolve_model_id(session, task, model_id)
-        return cache.get(resolved, lambda: load_model(session, resolved, cache.answers_per_model))
+        return cache.get(
+            resolved,
+            lambda: load_model(session, resolved, cache.answers_per_model, cache.answer_stats),
+        )
 
 
 def wrong_task(model_id: int, found_task: str, task: str) -> InvalidInput:
@@ -292,7 +313,10 @@ def resolve_model_id(session: Session, task: str, model_id: int | None) -> int:
 
 
 def load_model(
-    session: Session, model_id: int, answers: int = DEFAULT_ANSWER_CACHE_SIZE
+    session: Session,
+    model_id: int,
+    answers: int = DEFAULT_ANSWER_CACHE_SIZE,
+    answer_stats: CacheStats | None = None,
 ) -> LoadedModel:
     row = session.get(TrainedModel, model_id)
     if row is None:
@@ -321,5 +345,5 @@ def load_model(
         dictionary,
         lock=lock,
         batcher=batcher,
-        answers=AnswerCache(answers),
+        answers=AnswerCache(answers, answer_stats),
     )
