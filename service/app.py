@@ -119,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     include_routers(app, settings)
     app.add_exception_handler(RnnlabError, handle_domain_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(RequestMetrics, metrics=HttpMetrics(app.state.registry))
+    http_metrics = HttpMetrics()
+    app.state.registry.register(http_metrics)
+    app.add_middleware(RequestMetrics, metrics=http_metrics)
     app.add_middleware(RequestId)  # outermost of ours: a 413 or a bug's 500 carries the id too
     return app
