@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import signal
 
@@ -52,7 +53,7 @@ def serve(args: argparse.Namespace) -> None:
         # spins 100 us, 105 -> 26 ms. httptools still parses the HTTP.
         loop="asyncio",
         # Open requests (an event stream never ends by itself) get this long after a stop.
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
     )
 
 

@@ -206,3 +206,36 @@ def test_api_key_comes_from_the_environment(service_factory) -> None:
     accepted = rnnlab(live, "train", "binary-addition", "-q", env=env)
     assert accepted.returncode == 0, accepted.stderr
     assert accepted.stdout.strip().isdigit()
+
+
+def test_the_event_stream_reader_folds_status_progress_and_loss() -> None:
+    from service.cli.follow import Update, _apply, _event_data
+
+    lines = [
+        "event: status",
+        'data: {"status": "running", "progress": 0.25}',
+        "",
+        ": a comment keeps the connection alive",
+        "",
+        "event: metric",
+        'data: {"name": "loss", "step": 10, "value": 0.5}',
+        "",
+        'data: {"metrics": [{"name": "loss", "step": 20, "value": 0.4}]}',
+        "",
+        "data: not json",
+        "",
+        'data: {"status": "succeeded", "progress": 1.0}',
+        "",
+    ]
+    state = Update(status="", progress=0.0)
+    seen = [
+        (state.status, state.progress, state.loss)
+        for data in _event_data(iter(lines))
+        if _apply(state, data)
+    ]
+    assert seen == [
+        ("running", 0.25, None),
+        ("running", 0.25, 0.5),
+        ("running", 0.25, 0.4),
+        ("succeeded", 1.0, 0.4),
+    ]
