@@ -9,7 +9,6 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry
 
 from service import __version__
 from service.api.limits import BodySizeLimit
@@ -80,8 +79,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.model_cache = ModelCache(
         settings.model_cache_size, NewestModels.for_database(db), settings.answer_cache_size
     )
-    collector = metrics.ServiceCollector(app.state)
-    app.state.registry.register(collector)
     # Everything built so far (modules, routes, schemas: ~130k objects) lives as long as the
     # service. Left to the collector, each full collection walked them all and stalled the event
     # loop ~90 ms every few seconds under load (p99 of a binary /predict 99 ms -> see README).
@@ -90,7 +87,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        app.state.registry.unregister(collector)
         executor.stop()
         db.dispose()
 
@@ -115,12 +111,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.registry = CollectorRegistry()  # this app's own: no process-wide state
     include_routers(app, settings)
     app.add_exception_handler(RnnlabError, handle_domain_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    http_metrics = HttpMetrics()
-    app.state.registry.register(http_metrics)
-    app.add_middleware(RequestMetrics, metrics=http_metrics)
+    app.state.http_metrics = HttpMetrics()  # GET /metrics reads it
+    app.add_middleware(RequestMetrics, metrics=app.state.http_metrics)
     app.add_middleware(RequestId)  # outermost of ours: a 413 or a bug's 500 carries the id too
     return app

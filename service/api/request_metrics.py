@@ -5,7 +5,8 @@ This runs on every request, /predict included, whose whole in-process cost is ~7
 request only adds one to a plain list slot and its seconds to a sum (prometheus_client's own
 Histogram takes a lock per bucket and per sum, which with its Counter cost a prediction 8%),
 and the exposition is built from those numbers when Prometheus scrapes (`collect`).
-bench/README.md has the measured cost.
+bench/README.md has the measured cost. prometheus_client itself is imported at the first
+scrape, not at start-up (its exposition module pulls in http.server: ~0.1 s).
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import accumulate
+from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNMATCHED = "unmatched"  # paths no route matches: one series, whatever clients send
@@ -35,8 +35,9 @@ class Series:
         self.seconds = 0.0
 
 
-class HttpMetrics(Collector):
-    """Counted on the event loop; read by the scrape (a GIL-atomic copy of the dict)."""
+class HttpMetrics:
+    """Counted on the event loop; read by the scrape (a GIL-atomic copy of the dict).
+    A prometheus_client collector: it has `collect()`."""
 
     def __init__(self) -> None:
         self._series: dict[tuple[str, str, int], Series] = {}
@@ -48,7 +49,9 @@ class HttpMetrics(Collector):
         series.counts[bisect_left(BOUNDS, seconds)] += 1  # the first bound >= seconds
         series.seconds += seconds
 
-    def collect(self) -> Iterator[Metric]:
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
         requests = CounterMetricFamily(
             "rnnlab_http_requests", "HTTP requests answered", labels=LABELS
         )

@@ -6,18 +6,18 @@ scrape time: jobs by status, the queue, and each running job's speed, from the s
 timestamp of the metrics its worker has logged. The database is already where every worker
 process writes (and, with several machines, the only place all of them write), so the numbers
 are right however many workers there are, with no per-process files to share or clean up.
+
+prometheus_client is imported at the first scrape (see request_metrics.py for why).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -29,28 +29,52 @@ router = APIRouter(tags=["health"])
 STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, *JobStatus.FINISHED)
 RATE_WINDOW = timedelta(seconds=30)  # a running job's speed: over its last 30 s of logged steps
 RATE_POINTS = 200
+TEXT_FORMAT = "text/plain; version=0.0.4"  # prometheus_client's CONTENT_TYPE_LATEST, no charset
+_registry_lock = threading.Lock()
 
 
 @router.get(
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Text exposition"}},
+    responses={
+        200: {
+            "content": {TEXT_FORMAT: {"schema": {"type": "string"}}},
+            "description": "The Prometheus text exposition format",
+        }
+    },
 )
 def read_metrics(request: Request) -> Response:
     """Requests by route and status with latencies, jobs by status, queue depth, running
     jobs' steps/s and tokens/s, model- and answer-cache hits and misses, worker restarts."""
-    registry: CollectorRegistry = request.app.state.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(_registry(request.app.state)), media_type=CONTENT_TYPE_LATEST)
 
 
-class ServiceCollector(Collector):
-    """The series read at scrape time, from the app's state and its database."""
+def _registry(state: Any) -> Any:
+    """The app's own registry (no process-wide state), made at the first scrape."""
+    with _registry_lock:
+        if getattr(state, "registry", None) is None:
+            from prometheus_client import CollectorRegistry
+
+            registry = CollectorRegistry()
+            registry.register(state.http_metrics)
+            registry.register(ServiceCollector(state))
+            state.registry = registry
+        return state.registry
+
+
+class ServiceCollector:
+    """The series read at scrape time, from the app's state and its database (a
+    prometheus_client collector: it has `collect()`)."""
 
     def __init__(self, state: Any) -> None:
         self.state = state
 
-    def collect(self) -> Iterator[Metric]:
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
         with self.state.db.read() as session:
             yield from _job_series(session)
         yield from _cache_series(self.state.model_cache)
@@ -61,7 +85,9 @@ class ServiceCollector(Collector):
         yield restarts
 
 
-def _job_series(session: Session) -> Iterator[Metric]:
+def _job_series(session: Session) -> Iterator[Any]:
+    from prometheus_client.core import GaugeMetricFamily
+
     counts = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
     jobs = GaugeMetricFamily("rnnlab_jobs", "Jobs by status", labels=["status"])
     for status in STATUSES:
@@ -122,7 +148,9 @@ def tokens_per_step(hyperparams: dict[str, Any]) -> int:
     return int(hyperparams["batch_size"]) * int(window)
 
 
-def _cache_series(cache: Any) -> Iterator[Metric]:
+def _cache_series(cache: Any) -> Iterator[Any]:
+    from prometheus_client.core import CounterMetricFamily
+
     for name, stats, what in (
         ("rnnlab_model_cache", cache.model_stats, "Predictions whose model was already loaded"),
         ("rnnlab_answer_cache", cache.answer_stats, "Next-word answers kept from an earlier ask"),
