@@ -105,7 +105,7 @@ async def measure(requests: int, pairs: int) -> None:
                 for stack in (with_metrics, without_metrics):  # warm: models loaded, caches full
                     status, answer = await call(app, stack, "GET", "/predict", query)
                     assert status == 200, answer
-                    await timed(app, stack, query, requests // 10)
+                    await timed(app, stack, query, max(requests // 10, 1))
                 costs, bare = [], []
                 for pair in range(pairs):
                     if pair % 2:  # either one first in turn: no bias from going second
