@@ -13,6 +13,9 @@ RUN pip install --no-cache-dir . && useradd --create-home rnnlab && mkdir -p /da
 USER rnnlab
 
 VOLUME ["/data"]
-EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
+EXPOSE ${RNNLAB_PORT}
+# Healthy once ready (/readyz: database, migrations, workers), on whatever port RNNLAB_PORT says.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('RNNLAB_PORT', '8000'), timeout=2)"]
+# SIGTERM (docker stop) checkpoints running jobs; they resume at the next start.
+STOPSIGNAL SIGTERM
 CMD ["rnnlab", "serve"]

@@ -13,13 +13,24 @@ from service import __version__
 from service.api import docs, errors
 from service.api.limits import BodySizeLimit
 from service.api.request_id import RequestId
-from service.api.routes import corpora, events, health, jobs, models, pages, plots, predict
+from service.api.request_metrics import HttpMetrics, RequestMetrics
+from service.api.routes import (
+    corpora,
+    events,
+    health,
+    jobs,
+    metrics,
+    models,
+    pages,
+    plots,
+    predict,
+)
 from service.api.security import require_api_key
 from service.corpora import ensure_demo_corpus
 from service.db import Database
 from service.events import EventHub
 from service.jobs.supervisor import LocalExecutor
-from service.migrate import upgrade
+from service.migrate import head_revision, upgrade
 from service.serving.model_cache import ModelCache, NewestModels
 from service.settings import Settings, get_settings
 
@@ -30,7 +41,7 @@ UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
 
 # Routes are matched in order, router by router: the hot path (/predict) comes first, which
 # took ~100 us off each prediction. The order of the /docs page is OPENAPI_TAGS's.
-ROUTERS = (predict, health, jobs, events, plots, models, corpora, pages)
+ROUTERS = (predict, health, jobs, events, plots, models, corpora, metrics, pages)
 OPENAPI_TAGS = [
     {"name": "jobs", "description": "Train in the background; follow status and metrics."},
     {"name": "events", "description": "Server-Sent Events: watch jobs live."},
@@ -38,13 +49,13 @@ OPENAPI_TAGS = [
     {"name": "models", "description": "Trained models and their final metrics."},
     {"name": "predict", "description": "Answers from a trained model's weights."},
     {"name": "corpora", "description": "Texts and their dictionaries for next-word models."},
-    {"name": "health", "description": "Liveness."},
+    {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
 ]
 
 
 def include_routers(app: FastAPI, settings: Settings) -> None:
     """Every resource's router, straight on the app (a nesting level costs every request);
-    behind the API key when one is set, never /healthz."""
+    behind the API key when one is set, never /healthz and /readyz."""
     guarded = settings.api_key is not None
     for module in ROUTERS:
         protected = guarded and module is not health
@@ -71,6 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database.connect(settings.resolved_database_url)
     upgrade(db)
+    app.state.schema_head = head_revision(db)
     ensure_demo_corpus(db)
     executor = LocalExecutor(settings, db)
     executor.start()
@@ -116,5 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=settings.max_upload_bytes,
         max_body_bytes=settings.max_body_bytes,
     )
+    app.state.http_metrics = HttpMetrics()  # GET /metrics reads it
+    app.add_middleware(RequestMetrics, metrics=app.state.http_metrics)
     app.add_middleware(RequestId)  # outermost of ours: a 413 or a bug's 500 carries the id too
     return app

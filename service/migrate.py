@@ -6,6 +6,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
 
 import migrations
 from service.db import Database
@@ -25,3 +29,20 @@ def upgrade(database: Database, revision: str = "head") -> None:
     with database.write_engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def head_revision(database: Database) -> str | None:
+    """The newest revision this version of rnnlab knows."""
+    return ScriptDirectory.from_config(alembic_config(database.url)).get_current_head()
+
+
+def current_revision(session: Session) -> str | None:
+    """The revision the database is at; None before the first migration."""
+    try:
+        return session.scalar(text("SELECT version_num FROM alembic_version"))
+    except ProgrammingError:
+        return None  # PostgreSQL: no such table
+    except OperationalError as error:
+        if "no such table" in str(error):  # SQLite
+            return None
+        raise

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         30.0, gt=0, description="A running job silent this long is treated as lost."
     )
     checkpoint_seconds: float = Field(10.0, gt=0, description="Checkpoint interval of a job.")
+    shutdown_grace_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="On SIGINT/SIGTERM, how long running jobs get to checkpoint and stop "
+        "(and open requests to finish) before they are killed.",
+    )
     job_time_limit_seconds: float = Field(3600.0, gt=0, description="Wall-time limit per job.")
     max_queued_jobs: int = Field(100, ge=1, description="Queued jobs before 429.")
     job_memory_budget: int = Field(

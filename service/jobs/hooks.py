@@ -3,11 +3,16 @@
 The train loop calls `should_stop()` every step. Talking to the database every step would cost
 more than a small model's step, so this class buffers metrics and only every `FLUSH_SECONDS`
 writes them, the progress and a heartbeat in one transaction, and reads the cancel flag back.
+
+When the worker is asked to stop (`stopping`), the next `checkpoint_due()` says yes and the
+`should_stop()` after that checkpoint stops the loop (`ShuttingDown`): the job
+resumes from exactly there at the next start.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -54,6 +59,11 @@ class TimeLimitReached(JobStopped):
         super().__init__(self.error)
 
 
+class ShuttingDown(JobStopped):
+    """The service stops: the job checkpointed and goes back to the queue, to resume at the
+    next start without using up an attempt."""
+
+
 class DatabaseHooks(TrainingHooks):
     def __init__(
         self,
@@ -63,6 +73,8 @@ class DatabaseHooks(TrainingHooks):
         checkpoint_seconds: float,
         time_limit_seconds: float,
         parent_pid: int | None = None,
+        stopping: threading.Event | None = None,
+        progress: float = 0.0,
     ) -> None:
         self.db = db
         self.job_id = job_id
@@ -71,9 +83,13 @@ class DatabaseHooks(TrainingHooks):
         self.time_limit_seconds = time_limit_seconds
         self.deadline = time.monotonic() + time_limit_seconds
         self.parent_pid = parent_pid
+        self.stopping = stopping or threading.Event()
         self.pending: list[dict[str, Any]] = []
-        self.progress = 0.0
+        # A resumed job starts from the progress it had: a resume replays steps up to where the
+        # last run got to, and the job's progress must not go back to 0 meanwhile.
+        self.progress = progress
         self.stopped: JobStopped | None = None  # why the job must stop, once it must
+        self._checkpointed_to_stop = False
         self.saved_checkpoint = False  # whether this run wrote a checkpoint row
         self._last_flush = time.monotonic()
         self._last_checkpoint = time.monotonic()
@@ -91,7 +107,7 @@ class DatabaseHooks(TrainingHooks):
                     "timestamp": now,
                 }
             )
-        self.progress = min(max(float(progress), 0.0), 1.0)
+        self.progress = max(self.progress, min(max(float(progress), 0.0), 1.0))
         console.step(self.job_id, step, metrics, self.progress)
 
     def should_stop(self) -> bool:
@@ -100,6 +116,8 @@ class DatabaseHooks(TrainingHooks):
         now = time.monotonic()
         if now >= self.deadline:
             self.stopped = TimeLimitReached(self.time_limit_seconds)
+        elif self._checkpointed_to_stop:
+            self.stopped = ShuttingDown(f"job {self.job_id} handed back: the service stops")
         elif now - self._last_flush >= FLUSH_SECONDS:
             with self.db.write() as session:
                 self.flush(session)
@@ -108,9 +126,12 @@ class DatabaseHooks(TrainingHooks):
         return False
 
     def checkpoint_due(self) -> bool:
+        if self.stopping.is_set():
+            return True
         return time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
 
     def save_checkpoint(self, step: int, state: dict[str, NDArray]) -> None:
+        to_stop = self.stopping.is_set()
         blob = arrays_to_npz(state)
         with self.db.write() as session:
             self.flush(session)
@@ -123,6 +144,7 @@ class DatabaseHooks(TrainingHooks):
             checkpoint.sha256 = sha256_hex(blob)
             checkpoint.created_at = utcnow()
         self.saved_checkpoint = True
+        self._checkpointed_to_stop = to_stop
         self._last_checkpoint = time.monotonic()
 
     # --- writing -------------------------------------------------------------------------

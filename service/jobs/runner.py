@@ -6,15 +6,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, update
 
 from models.training import TrainingDiverged, TrainResult
 from service.db import Database
 from service.jobs import console, tasks
-from service.jobs.hooks import DatabaseHooks, JobLost, JobStopped
+from service.jobs.hooks import DatabaseHooks, JobLost, JobStopped, ShuttingDown
 from service.jobs.queue import discard_metrics_after
 from service.settings import Settings
 from service.tables import Checkpoint, Job, JobStatus, Metric, TrainedModel, utcnow
@@ -31,6 +32,7 @@ class WorkerContext:
     settings: Settings
     worker_id: str
     parent_pid: int | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)  # set: the worker stops
 
 
 _context: WorkerContext | None = None
@@ -54,7 +56,7 @@ def run_job(job_id: int) -> None:
         job = session.get(Job, job_id)
         if job is None or job.status != JobStatus.RUNNING or job.worker_id != context.worker_id:
             return
-        task, hyperparams = job.task, dict(job.hyperparams)
+        task, hyperparams, progress = job.task, dict(job.hyperparams), job.progress
         # A job that never ran (no checkpoint, no metric; a clean shutdown can hand a started
         # job back with its attempt count unchanged) has nothing to restore or clean up:
         # skipping _load_checkpoint saves a write transaction, and a wait for the write lock.
@@ -72,10 +74,14 @@ def run_job(job_id: int) -> None:
         checkpoint_seconds=context.settings.checkpoint_seconds,
         time_limit_seconds=context.settings.job_time_limit_seconds,
         parent_pid=context.parent_pid,
+        stopping=context.stopping,
+        progress=progress,
     )
     try:
         resume = None if fresh else _load_checkpoint(context.db, job_id)
         result = tasks.train(context.db, task, hyperparams, hooks, resume)
+    except ShuttingDown:
+        _hand_back(context, job_id)
     except JobStopped as stop:
         _finish(context, job_id, stop.status, stop.error)
     except TrainingDiverged as error:
@@ -175,6 +181,18 @@ def _publish(
         )
         if had_checkpoint or hooks.saved_checkpoint:  # else there is no row to delete
             session.query(Checkpoint).filter(Checkpoint.job_id == job_id).delete()
+
+
+def _hand_back(context: WorkerContext, job_id: int) -> None:
+    """The worker is stopping and the job has just checkpointed: back to the queue, without
+    spending an attempt; the next worker to claim it resumes from that checkpoint."""
+    with context.db.write() as session:
+        session.execute(
+            _owned(job_id, context.worker_id).values(
+                status=JobStatus.QUEUED, worker_id=None, attempt=Job.attempt - 1
+            )
+        )
+    log.info("job %s checkpointed and went back to the queue", job_id)
 
 
 def _finish(

@@ -3,13 +3,18 @@ a job is queued, and puts the jobs of a dead worker back in the queue (or fails 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from sqlalchemy import select
@@ -24,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MONITOR_SECONDS = 0.2
 HEARTBEAT_SWEEP_SECONDS = 5.0
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -47,15 +53,42 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+@contextlib.contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """A spawned process inherits the signal mask: it starts with SIGINT and SIGTERM held, and
+    the worker unblocks them once its own handler is installed (see worker._stop_on_signals)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@dataclass
+class Worker:
+    process: BaseProcess
+    ready: Connection  # the worker sends its pid here once it can claim jobs
+    is_ready: bool = False
+
+    def up(self) -> bool:
+        if not self.process.is_alive():
+            return False
+        if not self.is_ready:
+            with contextlib.suppress(OSError, ValueError):  # closed by a replacement meanwhile
+                self.is_ready = self.ready.poll()
+        return self.is_ready
+
+
 class LocalExecutor:
     """Worker processes on this machine (spawned: never a fork of the web process)."""
 
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
         self.db = db
+        self.restarts = 0  # workers replaced after they died
         self._context = multiprocessing.get_context("spawn")
         self._wake = self._context.Queue()
-        self._workers: list[BaseProcess] = []
+        self._workers: list[Worker] = []
         self._stopping = threading.Event()
         self._monitor = threading.Thread(target=self._watch, name="rnnlab-supervisor", daemon=True)
         self._hostname = socket.gethostname()
@@ -74,32 +107,58 @@ class LocalExecutor:
         self._wake.put_nowait(1)
 
     def stop(self) -> None:
+        """Ask every worker to stop (SIGTERM: a running job checkpoints and goes back to the
+        queue), wait up to RNNLAB_SHUTDOWN_GRACE_SECONDS, then kill the ones still running:
+        their jobs go back to the queue too and resume from their last checkpoint."""
         self._stopping.set()
         if self._monitor.is_alive():
             self._monitor.join(timeout=2)
-        for process in self._workers:
+        processes = [worker.process for worker in self._workers]
+        for process in processes:
             process.terminate()
-        for process in self._workers:
-            process.join(timeout=5)
+            self._wake.put_nowait(1)  # an idle worker notices at once
+        deadline = time.monotonic() + self.settings.shutdown_grace_seconds
+        for process in processes:
+            process.join(timeout=max(deadline - time.monotonic(), 0))
+        for process in processes:
             if process.is_alive():
+                log.warning(
+                    "worker %s still busy after %g s (RNNLAB_SHUTDOWN_GRACE_SECONDS): killed; "
+                    "its job resumes from its last checkpoint",
+                    process.pid,
+                    self.settings.shutdown_grace_seconds,
+                )
                 process.kill()
                 process.join(timeout=5)
-        release_jobs(self.db, [self.worker_id(p) for p in self._workers])
+        release_jobs(self.db, [self.worker_id(p) for p in processes])
+        for worker in self._workers:
+            worker.ready.close()
         self._wake.close()
         self._wake.join_thread()
 
     def worker_pids(self) -> list[int]:
-        return [p.pid for p in self._workers if p.pid is not None]
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
 
-    def _spawn(self) -> BaseProcess:
+    def not_ready(self) -> str | None:
+        """Why the workers cannot take jobs yet, or None when every one of them can."""
+        down = [worker for worker in self._workers if not worker.up()]
+        if not down:
+            return None
+        pids = ", ".join(str(worker.process.pid) for worker in down)
+        return f"{len(down)} of {len(self._workers)} worker processes not up yet (pid {pids})"
+
+    def _spawn(self) -> Worker:
+        receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=worker_main,
-            args=(self.settings.model_dump_json(), self._wake, os.getpid()),
+            args=(self.settings.model_dump_json(), self._wake, os.getpid(), sender),
             name="rnnlab-worker",
             daemon=True,
         )
-        process.start()
-        return process
+        with _stop_signals_blocked():
+            process.start()
+        sender.close()  # the worker holds its own copy
+        return Worker(process, receiver)
 
     def _recover_after_restart(self) -> None:
         """Jobs left `running` by workers of this machine that no longer exist (a crash)."""
@@ -130,10 +189,13 @@ class LocalExecutor:
                 log.exception("supervisor check failed")
 
     def _replace_dead_workers(self) -> None:
-        for index, process in enumerate(self._workers):
+        for index, worker in enumerate(self._workers):
+            process = worker.process
             if process.is_alive() or self._stopping.is_set():
                 continue
             log.warning("worker %s exited with code %s", process.pid, process.exitcode)
             recover_lost_jobs(self.db, [self.worker_id(process)], self.settings.max_attempts, None)
+            worker.ready.close()
             self._workers[index] = self._spawn()
+            self.restarts += 1
             self.notify()

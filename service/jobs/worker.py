@@ -13,14 +13,18 @@ import os
 import queue
 import signal
 import sys
+import threading
+from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
 
 IDLE_POLL_SECONDS = 2.0  # a missed wake-up costs at most this long
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 PR_SET_PDEATHSIG = 1
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def worker_main(settings_json: str, wake: Queue, parent_pid: int) -> None:
+def worker_main(settings_json: str, wake: Queue, parent_pid: int, ready: Connection) -> None:
+    stopping = _stop_on_signals()
     from service.settings import Settings
 
     settings = Settings.model_validate_json(settings_json)
@@ -46,14 +50,29 @@ def worker_main(settings_json: str, wake: Queue, parent_pid: int) -> None:
 
     db = Database.connect(settings.resolved_database_url)
     worker_id = worker_identity()
-    set_context(WorkerContext(db, settings, worker_id, parent_pid))
-    while os.getppid() == parent_pid:
+    set_context(WorkerContext(db, settings, worker_id, parent_pid, stopping))
+    ready.send(os.getpid())  # /readyz counts this worker from now on
+    ready.close()
+    while os.getppid() == parent_pid and not stopping.is_set():
         job_id = claim_next_job(db, worker_id)
         if job_id is not None:
             run_job(job_id)
             continue
         with contextlib.suppress(queue.Empty):
             wake.get(timeout=IDLE_POLL_SECONDS)
+    db.dispose()
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGINT (Ctrl+C reaches the whole process group) and SIGTERM (the service stopping) set
+    an event: a running job checkpoints and goes back to the queue, then the worker exits 0.
+    The service spawns workers with both signals blocked, so that one arriving while this
+    process imports is held until now instead of raising KeyboardInterrupt mid-import."""
+    stopping = threading.Event()
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, lambda _signum, _frame: stopping.set())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    return stopping
 
 
 def _die_with_parent() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from models.text import Dictionary
+from service.serving.answers import CacheStats
 from service.serving.loaded import LoadedModel
 
 
@@ -29,6 +30,7 @@ class Serving:
         predictor: Any,
         dictionary: Dictionary | None,
         answers_per_model: int,
+        answer_stats: CacheStats | None = None,
     ) -> LoadedModel:
         """The LoadedModel of a predictor just built from saved weights."""
         return LoadedModel(model_id, self.task, config, predictor, dictionary)

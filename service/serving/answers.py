@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
+
+
+@dataclass
+class CacheStats:
+    """Lookups of a cache, for /metrics."""
+
+    hits: int = 0
+    misses: int = 0
 
 
 class AnswerCache:
@@ -17,14 +26,18 @@ class AnswerCache:
     0.98 us against 1.42 us and its insert with eviction 1.2 us against 3.0 us.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, stats: CacheStats | None = None) -> None:
         self.capacity = capacity
+        self.stats = stats or CacheStats()  # shared by every model's cache
         self._bodies: OrderedDict[tuple[str, int], bytes] = OrderedDict()
 
     def get(self, text: str, k: int) -> bytes | None:
         body = self._bodies.get((text, k))
         if body is not None:
             self._bodies.move_to_end((text, k))
+            self.stats.hits += 1
+        else:
+            self.stats.misses += 1
         return body
 
     def put(self, text: str, k: int, body: bytes) -> None:

@@ -10,6 +10,7 @@ from models.tasks import TASKS
 from models.text import Dictionary
 from service.errors import InvalidInput
 from service.serving.adapter import Serving
+from service.serving.answers import CacheStats
 from service.serving.loaded import LoadedModel, SumTable
 
 # The largest addend any binary-addition model takes (the largest binary_dim); each model takes
@@ -29,6 +30,7 @@ class BinaryAdditionServing(Serving):
         predictor: Any,
         dictionary: Dictionary | None,
         answers_per_model: int,
+        answer_stats: CacheStats | None = None,
     ) -> LoadedModel:
         return LoadedModel(
             model_id, self.task, config, predictor, sum_table=SumTable.build(predictor)

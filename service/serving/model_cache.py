@@ -26,7 +26,7 @@ from service.corpora import get_corpus
 from service.db import Database
 from service.errors import ModelCorrupted, NoModelYet, WrongTask, model_not_found
 from service.serving.adapters import ADAPTERS
-from service.serving.answers import AnswerCache
+from service.serving.answers import AnswerCache, CacheStats
 from service.serving.loaded import LoadedModel, SumTable
 from service.settings import DEFAULT_ANSWER_CACHE_SIZE
 from service.tables import TrainedModel
@@ -92,6 +92,10 @@ class ModelCache:
         self._items: OrderedDict[int, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
         self._newest = newest  # None: only the threadpool path knows the newest model
+        # A request finds its model loaded (hit) or loads it (miss); the answers of every
+        # next-word model count together.
+        self.model_stats = CacheStats()
+        self.answer_stats = CacheStats()
 
     def peek(self, model_id: int) -> LoadedModel | None:
         """The loaded model, or None; never loads."""
@@ -99,12 +103,14 @@ class ModelCache:
             loaded = self._items.get(model_id)
             if loaded is not None:
                 self._items.move_to_end(model_id)
+                self.model_stats.hits += 1
             return loaded
 
     def get(self, model_id: int, load: Callable[[], LoadedModel]) -> LoadedModel:
         loaded = self.peek(model_id)
         if loaded is not None:
             return loaded
+        self.model_stats.misses += 1
         loaded = load()  # outside the lock: a slow load must not block cached answers
         # A loaded model (a next-word dictionary is thousands of strings) stays until evicted:
         # keep it out of the full collections, which pause the event loop (see app.lifespan).
@@ -151,7 +157,10 @@ def resolve_and_load(
     """The slow path: ask the database which model, load it into the cache. Blocking."""
     with db.read() as session:
         resolved = resolve_model_id(session, task, model_id)
-        return cache.get(resolved, lambda: load_model(session, resolved, cache.answers_per_model))
+        return cache.get(
+            resolved,
+            lambda: load_model(session, resolved, cache.answers_per_model, cache.answer_stats),
+        )
 
 
 def wrong_task(model_id: int, found_task: str, task: str) -> WrongTask:
@@ -185,7 +194,10 @@ def resolve_model_id(session: Session, task: str, model_id: int | None) -> int:
 
 
 def load_model(
-    session: Session, model_id: int, answers: int = DEFAULT_ANSWER_CACHE_SIZE
+    session: Session,
+    model_id: int,
+    answers: int = DEFAULT_ANSWER_CACHE_SIZE,
+    answer_stats: CacheStats | None = None,
 ) -> LoadedModel:
     row = session.get(TrainedModel, model_id)
     if row is None:
@@ -206,7 +218,7 @@ def load_model(
         dictionary = Dictionary.from_json(stored.dictionary)
         corpus = Corpus(None, stored.tokens, dictionary.size)
     predictor = task.predictor(config, weights, corpus)
-    return ADAPTERS[row.task].load(model_id, config, predictor, dictionary, answers)
+    return ADAPTERS[row.task].load(model_id, config, predictor, dictionary, answers, answer_stats)
 
 
 __all__ = [

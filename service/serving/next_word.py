@@ -20,7 +20,7 @@ from models.text import UNKNOWN_TOKEN, Dictionary, preprocess
 from service.errors import InvalidInput
 from service.schemas import Generation
 from service.serving.adapter import Serving
-from service.serving.answers import AnswerCache
+from service.serving.answers import AnswerCache, CacheStats
 from service.serving.batching import NextWordBatcher
 from service.serving.loaded import LoadedModel
 
@@ -41,6 +41,7 @@ class NextWordServing(Serving):
         predictor: Any,
         dictionary: Dictionary | None,
         answers_per_model: int,
+        answer_stats: CacheStats | None = None,
     ) -> LoadedModel:
         lock = threading.Lock()
         return LoadedModel(
@@ -51,7 +52,7 @@ class NextWordServing(Serving):
             dictionary,
             lock=lock,
             batcher=NextWordBatcher(predictor, lock),
-            answers=AnswerCache(answers_per_model),
+            answers=AnswerCache(answers_per_model, answer_stats),
         )
 
     async def predict(self, loaded: LoadedModel, query: Mapping[str, Any]) -> bytes:

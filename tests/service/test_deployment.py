@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
+
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,3 +53,29 @@ def test_db_upgrade_command_migrates_an_empty_database(tmp_path: Path) -> None:
     )
     assert "head" in result.stdout
     assert (tmp_path / "rnnlab.db").is_file()
+
+
+def test_compose_publishes_and_serves_the_configured_port() -> None:
+    api = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["api"]
+    assert api["ports"] == ["127.0.0.1:${RNNLAB_PORT:-8000}:${RNNLAB_PORT:-8000}"]
+    assert api["environment"]["RNNLAB_PORT"] == "${RNNLAB_PORT:-8000}"
+
+
+def healthcheck_command() -> list[str]:
+    for line in (REPO / "Dockerfile").read_text().splitlines():
+        if line.startswith("HEALTHCHECK "):
+            return json.loads(line.split(" CMD ", 1)[1])
+    raise AssertionError("the Dockerfile has no HEALTHCHECK")
+
+
+def test_the_healthcheck_asks_readyz_on_rnnlab_port(service) -> None:
+    command = healthcheck_command()
+    command[0] = sys.executable  # the image's python
+    port = service.base_url.rsplit(":", 1)[1]
+    deadline = time.monotonic() + 60
+    while service.client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    env = {**os.environ, "RNNLAB_PORT": port}
+    assert subprocess.run(command, env=env, capture_output=True).returncode == 0
+    elsewhere = {**os.environ, "RNNLAB_PORT": str(free_port())}
+    assert subprocess.run(command, env=elsewhere, capture_output=True).returncode != 0

@@ -24,7 +24,7 @@ CONTRACT = {
     ("get", "/jobs/{job_id}/plot.png"),
     ("get", "/plots/compare.svg"),
 }
-NON_JSON = {"text/event-stream", "image/svg+xml", "image/png"}
+NON_JSON = {"text/event-stream", "image/svg+xml", "image/png", "text/plain; version=0.0.4"}
 
 
 def test_docs_page_loads(service: LiveService) -> None:

@@ -138,3 +138,74 @@ def test_a_job_whose_worker_keeps_dying_fails_as_worker_lost(service_factory) ->
     assert finished["attempt"] == 2
     # The service itself is fine and runs the next job.
     assert live.wait_for_job(live.train("binary_addition")["id"])["status"] == "succeeded"
+
+
+def progress_until_done(service: LiveService, job_id: int) -> tuple[dict, list[float]]:
+    """Poll the job to its end; every progress value seen on the way."""
+    seen = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        job = service.client.get(f"/jobs/{job_id}").json()
+        seen.append(job["progress"])
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job, seen
+        time.sleep(0.01)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_job_stops_cleanly_and_the_next_start_resumes_it(
+    service_factory, tmp_path, uninterrupted: tuple
+) -> None:
+    data = tmp_path / "stop-data"
+    first = service_factory(data)  # no periodic checkpoint due: the stop itself checkpoints
+    job = first.train("next_word", **JOB)
+    running = first.wait_for_job(job["id"], until=("running",))
+    while running["progress"] < 0.1:
+        time.sleep(0.02)
+        running = first.client.get(f"/jobs/{job['id']}").json()
+    # Ctrl+C in a terminal signals the whole foreground group: the service and its worker.
+    first.process.send_signal(signal.SIGINT)
+    os.kill(int(running["worker"].rsplit(":", 1)[1]), signal.SIGINT)
+    assert first.process.wait(timeout=60) == 0
+    log = first.log()
+    assert "Traceback" not in log and "leaked" not in log, log
+    assert f"job {job['id']} checkpointed and went back to the queue" in log
+
+    second = service_factory(data)
+    stopped = second.client.get(f"/jobs/{job['id']}").json()
+    finished, seen = progress_until_done(second, job["id"])
+    assert finished["status"] == "succeeded", finished
+    assert finished["attempt"] == 1  # a clean stop spends no attempt
+    assert 0.1 <= stopped["progress"] < 1.0
+    assert seen == sorted(seen), "progress went backwards after the restart"
+    assert_same_run(second, finished, uninterrupted)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_an_idle_service_at_once_without_leaks(service_factory) -> None:
+    live = service_factory()
+    started = time.monotonic()
+    live.process.send_signal(signal.SIGTERM)
+    assert live.process.wait(timeout=30) == 0
+    assert time.monotonic() - started < 5  # idle workers do not wait for the grace period
+    assert "Traceback" not in live.log() and "leaked" not in live.log()
+
+
+@pytest.mark.slow
+def test_a_job_that_cannot_checkpoint_in_the_grace_period_is_killed_and_requeued(
+    service_factory, tmp_path
+) -> None:
+    data = tmp_path / "grace-data"
+    # One epoch of 1,000 steps of a wide model: the worker is mid-step for longer than 0 s.
+    first = service_factory(data, shutdown_grace_seconds="0")
+    job = first.train("next_word", epochs=10_000, hidden_size=512)
+    first.wait_for_job(job["id"], until=("running",))
+    first.process.send_signal(signal.SIGTERM)
+    assert first.process.wait(timeout=30) == 0
+    assert "still busy after 0 s" in first.log()
+    second = service_factory(data)
+    resumed = second.wait_for_job(job["id"], until=("running",))
+    assert resumed["attempt"] == 1
+    second.client.post(f"/jobs/{job['id']}/cancel")
+    assert second.wait_for_job(job["id"])["status"] == "cancelled"

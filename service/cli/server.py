@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import math
 import os
+import signal
 
 from service.settings import get_settings
 
@@ -32,6 +35,12 @@ def serve(args: argparse.Namespace) -> None:
         logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
     )
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+    # uvicorn stops on SIGINT or SIGTERM (no new connections, open requests finish, then the
+    # lifespan's shutdown lets running jobs checkpoint), then raises the signal again with the
+    # handler it found. SIGTERM's default would kill the process there, before the exit
+    # handlers that free its semaphores: both signals end as a KeyboardInterrupt, which main()
+    # turns into a normal exit.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.host,
@@ -46,6 +55,8 @@ def serve(args: argparse.Namespace) -> None:
         loop="asyncio",
         # A request the HTTP parser refuses is answered in JSON with a request id too.
         http=JsonErrorsHttpToolsProtocol,
+        # Open requests (an event stream never ends by itself) get this long after a stop.
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
     )
 
 
@@ -75,8 +86,5 @@ def main(argv: list[str] | None = None) -> None:
     upgrade_parser.add_argument("revision", nargs="?", default="head")
     upgrade_parser.set_defaults(func=db_upgrade)
     args = parser.parse_args(argv)
-    args.func(args)
-
-
-if __name__ == "__main__":
-    main()
+    with contextlib.suppress(KeyboardInterrupt):  # a stop, or Ctrl+C while starting: no traceback
+        args.func(args)

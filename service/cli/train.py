@@ -1,0 +1,143 @@
+"""`rnnlab train binary-addition` and `rnnlab train next-word`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from service.cli import output
+from service.cli.client import CliError, ServiceClient
+from service.cli.follow import follow
+
+app = typer.Typer(help="Start a training job (then follow it with --follow, or `rnnlab job ID`).")
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="NAME=VALUE",
+        help="A hyperparameter, e.g. --set hidden_size=32 --set cell=lstm (repeatable).",
+    ),
+]
+FollowOption = Annotated[
+    bool, typer.Option("--follow", "-f", help="Draw the progress until the job ends.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the service's JSON answer.")]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only the job id: job=$(rnnlab train ... -q).")
+]
+
+
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    """NAME=VALUE pairs; a value is read as JSON when it is (32, 0.5, true, null), else text."""
+    hyperparams: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise CliError(f"--set {pair!r}: write NAME=VALUE, e.g. --set hidden_size=32", 2)
+        try:
+            hyperparams[name.strip()] = json.loads(value)
+        except ValueError:
+            hyperparams[name.strip()] = value
+    return hyperparams
+
+
+def corpus_id(client: ServiceClient, corpus: str) -> int:
+    """A corpus id as given, or the id of FILE once uploaded."""
+    path = Path(corpus)
+    if path.is_file():
+        uploaded = upload(client, path, name=path.stem)
+        output.errors.print(
+            f"uploaded {path} as corpus {uploaded['id']} ({uploaded['tokens']:,} tokens, "
+            f"vocabulary {uploaded['vocabulary_size']:,})"
+        )
+        return int(uploaded["id"])
+    if corpus.isdigit():
+        return int(corpus)
+    raise CliError(
+        f"--corpus {corpus}: no such file, and not a corpus id (`rnnlab corpus list`)", 2
+    )
+
+
+def upload(
+    client: ServiceClient, path: Path, name: str | None, unknown_threshold: int | None = None
+) -> dict[str, Any]:
+    try:
+        text = path.read_bytes()
+    except OSError as error:
+        raise CliError(f"cannot read {path}: {error.strerror}", 2) from error
+    params: dict[str, Any] = {"name": name or path.stem}
+    if unknown_threshold is not None:
+        params["unknown_threshold"] = unknown_threshold
+    response = client.request(
+        "POST",
+        "/corpora",
+        content=text,
+        params=params,
+        headers={"content-type": "text/plain; charset=utf-8"},
+    )
+    return response.json()  # type: ignore[no-any-return]
+
+
+def submit(
+    ctx: typer.Context,
+    task: str,
+    hyperparams: dict[str, Any],
+    follow_it: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    client: ServiceClient = ctx.obj
+    job = client.post("/train", json={"task": task, "hyperparams": hyperparams})
+    if quiet:
+        print(job["id"], flush=True)
+    if follow_it:
+        if not (as_json or quiet):
+            output.errors.print(f"job {job['id']} queued ({task})")
+        raise typer.Exit(follow(client, job["id"], as_json))
+    if quiet:
+        return
+    if as_json:
+        output.print_json(job)
+    else:
+        output.console.print(
+            f"job {job['id']} {job['status']} ({task}): `rnnlab job {job['id']} --follow` "
+            "follows it"
+        )
+
+
+@app.command("binary-addition")
+def binary_addition(
+    ctx: typer.Context,
+    settings: SetOption = None,
+    follow_it: FollowOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """An RNN learns to add two integers bit by bit (under a second with the defaults)."""
+    submit(ctx, "binary_addition", parse_settings(settings or []), follow_it, as_json, quiet)
+
+
+@app.command("next-word")
+def next_word(
+    ctx: typer.Context,
+    corpus: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILE_OR_ID",
+            help="A text file to upload, or a corpus id; default the demo corpus.",
+        ),
+    ] = None,
+    settings: SetOption = None,
+    follow_it: FollowOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """An LSTM language model over a corpus (a few seconds on the demo corpus)."""
+    hyperparams = parse_settings(settings or [])
+    if corpus is not None:
+        hyperparams["corpus_id"] = corpus_id(ctx.obj, corpus)
+    submit(ctx, "next_word", hyperparams, follow_it, as_json, quiet)
