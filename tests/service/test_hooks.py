@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from service.db import Database
-from service.jobs.hooks import DatabaseHooks
+from service.jobs.hooks import DatabaseHooks, ShuttingDown
 from service.migrate import upgrade
 from service.tables import Job, JobStatus
 
@@ -67,5 +67,5 @@ def test_a_stopping_worker_checkpoints_then_stops(db: Database) -> None:
     assert not hooks.should_stop()  # not before its state is saved
     assert hooks.checkpoint_due()
     hooks.save_checkpoint(7, {"w": np.zeros(3, dtype=np.float32)})
-    assert hooks.should_stop()
-    assert hooks.stop_reason == "shutdown"
+    with pytest.raises(ShuttingDown):  # the stop reason: handed back, not cancelled
+        hooks.should_stop()
