@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from service.db import Database
 from service.jobs.queue import recover_lost_jobs, release_jobs
+from service.jobs.wake import WakeUp
 from service.jobs.worker import worker_main
 from service.settings import Settings
 from service.tables import Job, JobStatus
@@ -50,7 +51,7 @@ class LocalExecutor:
         self.settings = settings
         self.db = db
         self._context = multiprocessing.get_context("spawn")
-        self._wake = self._context.Queue()
+        self.wake = WakeUp(self._context)
         self._workers: list[BaseProcess] = []
         self._stopping = threading.Event()
         self._monitor = threading.Thread(target=self._watch, name="rnnlab-supervisor", daemon=True)
@@ -66,8 +67,8 @@ class LocalExecutor:
         self.notify()
 
     def notify(self) -> None:
-        """A job was queued: wake one idle worker."""
-        self._wake.put_nowait(1)
+        """A job was queued: wake one idle worker (before this returns)."""
+        self.wake.notify()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -81,8 +82,6 @@ class LocalExecutor:
                 process.kill()
                 process.join(timeout=5)
         release_jobs(self.db, [self.worker_id(p) for p in self._workers])
-        self._wake.close()
-        self._wake.join_thread()
 
     def worker_pids(self) -> list[int]:
         return [p.pid for p in self._workers if p.pid is not None]
@@ -90,7 +89,7 @@ class LocalExecutor:
     def _spawn(self) -> BaseProcess:
         process = self._context.Process(
             target=worker_main,
-            args=(self.settings.model_dump_json(), self._wake, os.getpid()),
+            args=(self.settings.model_dump_json(), self.wake, os.getpid()),
             name="rnnlab-worker",
             daemon=True,
         )

@@ -10,17 +10,17 @@ import contextlib
 import ctypes
 import logging
 import os
-import queue
 import signal
 import sys
-from multiprocessing.queues import Queue
+
+from service.jobs.wake import WakeUp
 
 IDLE_POLL_SECONDS = 2.0  # a missed wake-up costs at most this long
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 PR_SET_PDEATHSIG = 1
 
 
-def worker_main(settings_json: str, wake: Queue, parent_pid: int) -> None:
+def worker_main(settings_json: str, wake: WakeUp, parent_pid: int) -> None:
     from service.settings import Settings
 
     settings = Settings.model_validate_json(settings_json)
@@ -50,8 +50,7 @@ def worker_main(settings_json: str, wake: Queue, parent_pid: int) -> None:
         if job_id is not None:
             run_job(job_id)
             continue
-        with contextlib.suppress(queue.Empty):
-            wake.get(timeout=IDLE_POLL_SECONDS)
+        wake.wait(IDLE_POLL_SECONDS)
 
 
 def _die_with_parent() -> None:
