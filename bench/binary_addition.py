@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, emit, median, ms, start_rnnlab
 
 RATIO_TARGET = 0.10
+GIVE_UP = 10  # the search stops a run this many times slower than the stage's fastest
 SERVICE_TARGET_MS = 50.0
 # What torch's search covers: its batch size, Adam's learning rate and when the exhaustive check
 # runs (see bench/binary_torch.py); then 1 or 2 threads for the fastest of them.
@@ -159,15 +160,20 @@ def label(setting: dict) -> str:
 
 
 def torch_medians(torch: Runner, settings: list[dict], seeds: range, max_steps: int) -> list:
-    """(median seconds, setting) of each setting, seeds in turn across the settings; a setting
-    that misses 100% on any seed counts as never (inf)."""
+    """(median seconds, setting) of each setting, seeds in turn across the settings. A run that
+    misses 100% counts as never (inf); so does one slower than GIVE_UP x the fastest run so far
+    of the stage, stopped there (two threads spinning on a busy host took 10-16 s a run)."""
     for setting in settings:  # warm-up of each thread count and batch shape
         torch.ask(setting | {"seed": 10_000, "max_steps": 20})
     times: dict[str, list[float]] = {label(s): [] for s in settings}
+    fastest = float("inf")
     for seed in seeds:
         for setting in settings:
-            row = torch.ask(setting | {"seed": seed, "max_steps": max_steps})
-            times[label(setting)].append(row["seconds"] if row["reached"] else float("inf"))
+            limit = {"max_steps": max_steps, "max_seconds": GIVE_UP * fastest}
+            row = torch.ask(setting | {"seed": seed} | limit)
+            seconds = row["seconds"] if row["reached"] else float("inf")
+            times[label(setting)].append(seconds)
+            fastest = min(fastest, seconds)
     return sorted((median(times[label(s)]), s) for s in settings)
 
 

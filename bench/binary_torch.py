@@ -7,7 +7,8 @@ shared a process. It reads one JSON object per line on stdin, a run's settings,
     {"seed": 0, "batch_size": 256, "learning_rate": 0.01, "check": "every:50", "threads": 2}
 
 trains, and answers one JSON line: seconds, steps, whether every pair came out exact, and how many
-exhaustive checks ran. `bench/binary_addition.py` drives it.
+exhaustive checks ran. A run gives up (not exact) after "max_steps" or "max_seconds", if given.
+`bench/binary_addition.py` drives it.
 
 The model is the idiomatic torch one (nn.RNN, hidden 16, tanh, nn.Linear to one logit, Adam,
 BCEWithLogitsLoss on random batches of the 16,384 pairs a, b < 128), timed from its construction
@@ -79,6 +80,7 @@ def train(
     learning_rate: float,
     check: str,
     max_steps: int,
+    max_seconds: float,
 ) -> dict:
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -107,6 +109,8 @@ def train(
             if exact:
                 return _result(start, step, True, checks, check_seconds)
             rule.missed()
+        if time.perf_counter() - start > max_seconds:
+            return _result(start, step, False, checks, check_seconds)
     return _result(start, max_steps, False, checks, check_seconds)
 
 
@@ -134,6 +138,7 @@ def main() -> None:
             run["learning_rate"],
             run["check"],
             run.get("max_steps", 3000),
+            run.get("max_seconds", float("inf")),
         )
         print(json.dumps(result), flush=True)
 
