@@ -4,11 +4,12 @@ same uvicorn, in throughput (`wrk`, a closed loop) and in latency at a fixed off
 
 Run:
 
-    .venv/bin/python bench/serving.py            # wrk -t2 -c50 -d10s per scenario, 2 rounds
+    .venv/bin/python bench/serving.py            # wrk -t2 -c50 -d5s per scenario, 3 rounds
 
 Throughput scenarios, each `wrk -t{threads} -c{connections} -d{seconds}s` on loopback, all of
-them once per round (--rounds), the bare endpoint first in each round: its ratio is taken
-within the round (the host's speed drifts by 10-50% over minutes), then the median over rounds:
+them once per round (--rounds), each right beside a run of the bare endpoint (before it in odd
+rounds, after it in even ones): a ratio is taken between neighbours (the host's speed drifts by
+10-50% over minutes), then the median over rounds:
   bare          an `async def` FastAPI endpoint validating two ints and returning a small JSON,
                 served by this script itself (`--serve-bare PORT`) with uvicorn's defaults
                 (uvloop + httptools when installed, as `rnnlab serve` gets them);
@@ -20,7 +21,7 @@ within the round (the host's speed drifts by 10-50% over minutes), then the medi
   next_word_unique  contexts of 3-12 words at random places of the corpus, with k in 1..10,
                 none asked twice in the whole run: every answer goes through the model, never
                 the answer cache (target >= 0.6 x bare);
-  binary_busy   the binary scenario while a long next-word training job runs.
+  binary_busy   the binary scenario while a long next-word training job runs, beside a bare run.
 Latency at a fixed rate: half the bare endpoint's throughput (median over the rounds), for
 --latency-seconds, by `bench/openloop.py` (latency from each request's scheduled time): the bare
 endpoint, binary, and next-word queries never asked before, idle and while a job trains
@@ -69,7 +70,7 @@ P99_TARGET_MS = 10.0  # at half the bare endpoint's saturated throughput
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10, help="wrk duration per scenario")
+    parser.add_argument("--seconds", type=float, default=5, help="wrk duration per scenario")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument(
@@ -84,7 +85,7 @@ def parse_args() -> argparse.Namespace:
         default=60_000,
         help="never-asked queries per throughput round and per open-loop run",
     )
-    parser.add_argument("--rounds", type=int, default=2, help="of the throughput scenarios")
+    parser.add_argument("--rounds", type=int, default=3, help="of the throughput scenarios")
     parser.add_argument("--latency-seconds", type=float, default=10, help="per open-loop run")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -201,18 +202,27 @@ def ratio_figure(name: str, values: list[float], target: float | None) -> None:
     emit(**figures)
 
 
-def throughput_round(r: int, bare, service, unique: Sequence[str], mixed, args, tmp) -> dict:  # type: ignore[no-untyped-def]
-    """Every throughput scenario once, the bare endpoint first; requests/s by scenario."""
-    rps = {"bare": scenario("bare", bare.base_url, BARE_QUERY, args, tmp, round=r)["rps"]}
+def throughput_round(r: int, bare, service, unique: Sequence[str], mixed, args, tmp) -> tuple:  # type: ignore[no-untyped-def]
+    """Every throughput scenario once, each right beside a run of the bare endpoint (before it
+    in odd rounds, after it in even ones): ({scenario: its requests/s over the bare one's},
+    the bare runs' requests/s)."""
     rnnlab = {
         "binary": (BINARY_QUERY, ()),
         "next_word": (NEXT_WORD_QUERY, ()),
         "next_word_mixed": (NEXT_WORD_QUERY, mixed),
         "next_word_unique": (NEXT_WORD_QUERY, unique),
     }
+    ratios, bare_rps = {}, []
     for name, (path, paths) in rnnlab.items():
-        rps[name] = scenario(name, service.base_url, path, args, tmp, paths, round=r)["rps"]
-    return rps
+        runs = {}
+        for side in ("bare", name) if r % 2 else (name, "bare"):
+            if side == "bare":
+                runs[side] = scenario("bare", bare.base_url, BARE_QUERY, args, tmp, round=r)
+            else:
+                runs[side] = scenario(name, service.base_url, path, args, tmp, paths, round=r)
+        ratios[name] = runs[name]["rps"] / runs["bare"]["rps"]
+        bare_rps.append(runs["bare"]["rps"])
+    return ratios, bare_rps
 
 
 def main() -> None:
@@ -252,7 +262,9 @@ def main() -> None:
                     throughput_round(r + 1, bare, service, shares[r], mixed, args, tmp)
                     for r in range(args.rounds)
                 ]
-                rate = 0.5 * statistics.median(r["bare"] for r in rounds)
+                bare_rps = [rps for _, runs in rounds for rps in runs]
+                rate = 0.5 * statistics.median(bare_rps)
+                emit(figure="bare_rps", median=statistics.median(bare_rps), runs=bare_rps)
                 latency = {
                     "bare": open_loop("bare", bare.base_url, [BARE_QUERY], rate, args, tmp),
                     "binary": open_loop(
@@ -265,6 +277,7 @@ def main() -> None:
                 job_id = start_long_job(client, corpus_id)
                 try:
                     busy = scenario("binary_busy", service.base_url, BINARY_QUERY, args, tmp)
+                    busy_bare = scenario("bare", bare.base_url, BARE_QUERY, args, tmp)
                     latency["binary_busy"] = open_loop(
                         "binary_busy", service.base_url, [BINARY_QUERY], rate, args, tmp
                     )
@@ -279,9 +292,8 @@ def main() -> None:
             bare.stop()
 
     for name in ("binary", "next_word", "next_word_mixed", "next_word_unique"):
-        values = [r[name] / r["bare"] for r in rounds]
-        ratio_figure(f"{name}_over_bare", values, TARGETS.get(name))
-    ratio_figure("binary_busy_over_binary", [busy["rps"] / rounds[-1]["binary"]], None)
+        ratio_figure(f"{name}_over_bare", [r[name] for r, _ in rounds], TARGETS.get(name))
+    ratio_figure("binary_busy_over_bare", [busy["rps"] / busy_bare["rps"]], None)
     for name, result in latency.items():
         figures: dict[str, object] = {"figure": "open_loop_p99_ms", "of": name}
         figures |= {"rate": result["rate"], "p99_ms": result["p99_ms"]}
