@@ -174,7 +174,7 @@ def torch_medians(torch: Runner, settings: list[dict], seeds: range, max_steps: 
             seconds = row["seconds"] if row["reached"] else float("inf")
             times[label(setting)].append(seconds)
             fastest = min(fastest, seconds)
-    return sorted((median(times[label(s)]), s) for s in settings)
+    return sorted(((median(times[label(s)]), s) for s in settings), key=lambda row: row[0])
 
 
 def search_torch(torch: Runner, args: argparse.Namespace) -> list[dict]:
