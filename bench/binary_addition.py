@@ -203,7 +203,11 @@ def search_torch(torch: Runner, args: argparse.Namespace) -> list[dict]:
     for name, candidates in stages:
         ranked = torch_medians(torch, candidates(best), seeds, args.torch_steps)
         for seconds, setting in ranked:
-            emit(impl="torch", figure=name, median_ms=ms(seconds), **setting)
+            gave_up = seconds == float("inf")  # JSON has no infinity: null, and why
+            figures = (
+                {"median_ms": None, "gave_up": True} if gave_up else {"median_ms": ms(seconds)}
+            )
+            emit(impl="torch", figure=name, **figures, **setting)
         best = [setting for _, setting in ranked[:keep]]
     return best
 
