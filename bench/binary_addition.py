@@ -53,8 +53,9 @@ TORCH_GRID = {
 # The fastest of the grid in the last full search on a 2-vCPU AMD EPYC (AVX-512): --no-search
 # races these.
 TORCH_FINALISTS = [
-    {"batch_size": 256, "learning_rate": 0.01, "check": "every:50", "threads": 1},
-    {"batch_size": 256, "learning_rate": 0.01, "check": "every:50", "threads": 2},
+    {"batch_size": 256, "learning_rate": 0.05, "check": "batch", "threads": 1},
+    {"batch_size": 512, "learning_rate": 0.05, "check": "window", "threads": 1},
+    {"batch_size": 256, "learning_rate": 0.05, "check": "window", "threads": 1},
 ]
 
 
