@@ -66,7 +66,7 @@ bench: $(BENCH_VENV)/.installed
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || echo "wrk unavailable: the serving benchmark will say it skipped"
 	$(BENCH) bench/startup.py
 	$(BENCH) bench/binary_addition.py
-	$(BENCH) bench/next_word.py --epochs 3 --repeat 2 --paired-steps 200
+	$(BENCH) bench/next_word.py --epochs 3 --repeat 1 --paired-steps 200
 	$(BENCH) bench/scale.py
 	$(BENCH) bench/serving.py
 

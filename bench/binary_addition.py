@@ -1,25 +1,36 @@
-"""Binary addition: time to 100% exact sums on every pair, numpy versus torch.nn.RNN, and a default
-job's latency through a running service. One JSON line per figure.
+"""Binary addition: time to 100% exact sums on every pair, rnnlab's numpy against torch.nn.RNN,
+and a default job's latency through a running service. One JSON line per figure.
 
 Run (OpenBLAS tuning variables set on some machines slow numpy ~1.8x):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/binary_addition.py
 
-Figures:
-  numpy      in-process `models.tasks.binary_addition.train` with the default config (what a default
-             job trains), median over seeds, with the number and cost of the exhaustive checks;
-  torch      torch.nn.RNN (hidden 16, Adam, batch 256, 2 threads) to 100% on all pairs, checked
-             exhaustively like ours; skipped when torch is not installed;
-  ratio      numpy time / torch time (target <= 0.2); numpy and torch runs alternate seed by
-             seed, so that the machine's drift reaches both alike;
-  service    POST /train -> job `succeeded` as a client sees it, and its parts from the job's
-             timestamps (queue wait, run), median over --jobs default jobs.
+Each implementation trains in a process of its own (`--runner numpy`, `bench/binary_torch.py`),
+never the two in one: OpenBLAS's spinning threads and a shared allocator slow torch there.
+
+  search     torch's own best settings first, in three stages of --search-seeds seeds each:
+             every batch size x learning rate of TORCH_GRID (one thread, checking when a batch is
+             all right), every check rule for the fastest --finalists of them, then 1 or 2
+             threads for the fastest of those; --no-search races TORCH_FINALISTS instead;
+  race       numpy and every torch finalist train seed by seed in turn (numpy seed 0, each
+             finalist seed 0, numpy seed 1, ...), so that the machine's drift reaches all alike.
+             numpy trains what a default job trains (`models.tasks.binary_addition.train` with the
+             default config), on a worker's thread settings;
+  ratio      numpy's median time / the fastest finalist's median time (target <= 0.10), with the
+             per-seed ratios' spread;
+  service    POST /train -> job `succeeded` as a client sees it on a warm service, and its parts
+             from the job's timestamps (queue wait, run), median over --jobs default jobs
+             (target <= 50 ms).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import itertools
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,152 +38,245 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import emit, median, ms, start_rnnlab
+from common import REPO, emit, median, ms, start_rnnlab
+
+RATIO_TARGET = 0.10
+GIVE_UP = 10  # the search stops a run this many times slower than the stage's fastest
+SERVICE_TARGET_MS = 50.0
+# What torch's search covers: its batch size, Adam's learning rate and when the exhaustive check
+# runs (see bench/binary_torch.py); then 1 or 2 threads for the fastest of them.
+TORCH_GRID = {
+    "batch_size": [32, 64, 128, 256, 512],
+    "learning_rate": [0.01, 0.02, 0.05, 0.1],
+    "check": ["batch", "window", "every:10", "every:25", "every:50"],
+}
+# The fastest of the grid in the last full search on a 2-vCPU AMD EPYC (AVX-512): --no-search
+# races these.
+TORCH_FINALISTS = [
+    {"batch_size": 256, "learning_rate": 0.05, "check": "batch", "threads": 1},
+    {"batch_size": 512, "learning_rate": 0.05, "check": "window", "threads": 1},
+    {"batch_size": 256, "learning_rate": 0.05, "check": "window", "threads": 1},
+]
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=7, help="training runs per implementation")
+    parser.add_argument("--seeds", type=int, default=7, help="race: runs per implementation")
     parser.add_argument("--jobs", type=int, default=10, help="default jobs through the service")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=max(1, (os.cpu_count() or 2) // 2),
-        help="numpy BLAS threads (default: a worker's, half the cores)",
-    )
-    parser.add_argument(
-        "--torch-threads",
-        default="2,1",
-        help="comma-separated; the ratio uses the fastest (2 is the reference; "
-        "on a busy 2-core machine 2 threads can be 10x slower than 1)",
-    )
+    parser.add_argument("--search-seeds", type=int, default=3, help="per setting of the grid")
+    parser.add_argument("--finalists", type=int, default=3, help="grid settings raced")
+    parser.add_argument("--no-search", action="store_true", help="race TORCH_FINALISTS")
     parser.add_argument("--torch-steps", type=int, default=3000, help="give up after this many")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--no-service", action="store_true")
     parser.add_argument("--worker-nice", help="RNNLAB_WORKER_NICE of the service (default its own)")
+    parser.add_argument("--runner", choices=["numpy"], help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
-# --- numpy, in process, and the torch reference, seed by seed in turn ---------------------------
-#
-# The two alternate run by run (numpy seed 0, torch seed 0 on each thread count, numpy seed 1,
-# ...): this machine's speed drifts by 10-25% over minutes, and blocks of runs one after the
-# other turned that drift into the ratio (torch's median moved between 206 and 408 ms).
+# --- the numpy runner: a process that trains default jobs, one per line on stdin ---------------
 
 
-class NumpyRuns:
-    """`models.tasks.binary_addition.train` with the default config (what a default job trains),
-    counting and timing the evaluations over all 16,384 pairs that decide the early stop (one
-    pass over the tree of bit prefixes each; a failing one skips the loss)."""
+def numpy_runner() -> None:
+    import models.tasks.binary_addition.train as ba
+    from models.parallel import set_train_threads
 
-    def __init__(self) -> None:
-        import models.tasks.binary_addition.train as ba
+    set_train_threads(int(os.environ.get("RNNLAB_TRAIN_THREADS", "1")))  # a worker's pool
 
-        self.ba = ba
-        self.runs: list[tuple[float, int, int, float]] = []
-        self._evaluations: list[float] = []
-        ba.train(ba.BinaryAdditionConfig(seed=10_000))  # warm-up: imports, BLAS, page faults
+    evaluate = ba.evaluate_set
+    evaluations: list[float] = []
 
-    def run(self, seed: int) -> None:
-        ba, evaluate = self.ba, self.ba.evaluate_set
-
-        def timed_evaluate(*args, **kwargs):  # type: ignore[no-untyped-def]
-            start = time.perf_counter()
-            try:
-                return evaluate(*args, **kwargs)
-            finally:
-                self._evaluations.append(time.perf_counter() - start)
-
-        ba.evaluate_set = timed_evaluate
+    def timed_evaluate(*args, **kwargs):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
         try:
-            self._evaluations.clear()
-            start = time.perf_counter()
-            result = ba.train(ba.BinaryAdditionConfig(seed=seed))
-            seconds = time.perf_counter() - start
+            return evaluate(*args, **kwargs)
         finally:
-            ba.evaluate_set = evaluate
-        assert result.metrics["final_accuracy"] == 1.0, (seed, result.metrics)
-        evaluations = self._evaluations
-        self.runs.append((seconds, result.steps, len(evaluations), sum(evaluations)))
+            evaluations.append(time.perf_counter() - start)
 
-    def figures(self) -> dict:
-        runs = self.runs
-        return {
-            "impl": "numpy",
-            "figure": "time_to_100pct",
-            "median_ms": ms(median([r[0] for r in runs])),
-            "median_steps": median([r[1] for r in runs]),
-            "min_ms": ms(min(r[0] for r in runs)),
-            "runs": len(runs),
-            "exhaustive_checks_per_run": median([r[2] for r in runs]),
-            "exhaustive_check_ms": ms(median([r[3] / r[2] for r in runs])),
-            "exhaustive_checks_share": round(median([r[3] / r[0] for r in runs]), 3),
-        }
+    ba.evaluate_set = timed_evaluate  # counts the exhaustive checks that decide the early stop
+    ba.train(ba.BinaryAdditionConfig(seed=10_000))  # warm-up: imports, BLAS, page faults
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        seed = json.loads(line)["seed"]
+        evaluations.clear()
+        start = time.perf_counter()
+        result = ba.train(ba.BinaryAdditionConfig(seed=seed))
+        seconds = time.perf_counter() - start
+        reached = result.metrics["final_accuracy"] == 1.0
+        row = {"seconds": seconds, "steps": result.steps, "reached": reached}
+        row |= {"checks": len(evaluations), "check_seconds": sum(evaluations)}
+        print(json.dumps(row), flush=True)
 
 
-class TorchRuns:
-    """torch.nn.RNN to 100% on every pair, on `threads` threads; None when torch is absent."""
+class Runner:
+    """A runner process: send it a JSON line, read its JSON answer."""
 
-    def __init__(self, torch, threads: int, max_steps: int) -> None:  # type: ignore[no-untyped-def]
-        self.torch, self.threads, self.max_steps = torch, threads, max_steps
-        self.all_x, self.all_t = _all_pairs_torch(torch)
-        self.runs: list[tuple[float, int, bool]] = []
-        self.run(10_000)  # warm-up
-        self.runs.clear()
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.hello = self._read()
 
-    def run(self, seed: int) -> None:
-        self.torch.set_num_threads(self.threads)
-        self.runs.append(_train_torch(self.torch, seed, self.all_x, self.all_t, self.max_steps))
+    def ask(self, request: dict) -> dict:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return self._read()
 
-    def figures(self) -> dict | None:
-        reached = [r for r in self.runs if r[2]]
-        if not reached:
-            return None
-        return {
+    def _read(self) -> dict:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"runner {self.process.args} exited ({self.process.wait()})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def runner_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[variable] = str(threads)
+    return env
+
+
+def start_numpy() -> Runner:
+    # A worker's settings: BLAS on one thread, the model's own pool on every core.
+    env = runner_env(1) | {"RNNLAB_TRAIN_THREADS": str(os.cpu_count() or 1)}
+    return Runner([sys.executable, __file__, "--runner", "numpy"], env)
+
+
+def start_torch() -> Runner:
+    # torch sets its own thread count per run; its OpenMP pool may grow to every core.
+    env = runner_env(os.cpu_count() or 1)
+    env["OPENBLAS_NUM_THREADS"] = "1"  # numpy's, imported by torch, stays idle
+    return Runner([sys.executable, str(REPO / "bench/binary_torch.py")], env)
+
+
+# --- torch's search ------------------------------------------------------------------------------
+
+
+def label(setting: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in setting.items())
+
+
+def torch_medians(torch: Runner, settings: list[dict], seeds: range, max_steps: int) -> list:
+    """(median seconds, setting) of each setting, seeds in turn across the settings. A run that
+    misses 100% counts as never (inf); so does one slower than GIVE_UP x the fastest run so far
+    of the stage, stopped there (two threads spinning on a busy host took 10-16 s a run)."""
+    for setting in settings:  # warm-up of each thread count and batch shape
+        torch.ask(setting | {"seed": 10_000, "max_steps": 20})
+    times: dict[str, list[float]] = {label(s): [] for s in settings}
+    fastest = float("inf")
+    for seed in seeds:
+        for setting in settings:
+            limit = {"max_steps": max_steps, "max_seconds": GIVE_UP * fastest}
+            row = torch.ask(setting | {"seed": seed} | limit)
+            seconds = row["seconds"] if row["reached"] else float("inf")
+            times[label(setting)].append(seconds)
+            fastest = min(fastest, seconds)
+    return sorted(((median(times[label(s)]), s) for s in settings), key=lambda row: row[0])
+
+
+def search_torch(torch: Runner, args: argparse.Namespace) -> list[dict]:
+    """Batch size x learning rate (the check when a batch is all right), then the check rule of
+    the best few, then their thread count; the fastest `--finalists` go to the race."""
+    emit(torch_search={"grid": TORCH_GRID, "threads": [1, 2], "seeds": args.search_seeds})
+    seeds = range(100, 100 + args.search_seeds)  # not the race's seeds
+    keep = args.finalists
+    stages = [
+        (
+            "search_batch_lr",
+            lambda best: [
+                {"batch_size": b, "learning_rate": lr, "check": "batch", "threads": 1}
+                for b, lr in itertools.product(
+                    TORCH_GRID["batch_size"], TORCH_GRID["learning_rate"]
+                )
+            ],
+        ),
+        (
+            "search_check",
+            lambda best: [s | {"check": c} for s in best for c in TORCH_GRID["check"]],
+        ),
+        ("search_threads", lambda best: [s | {"threads": t} for s in best for t in (1, 2)]),
+    ]
+    best: list[dict] = []
+    for name, candidates in stages:
+        ranked = torch_medians(torch, candidates(best), seeds, args.torch_steps)
+        for seconds, setting in ranked:
+            gave_up = seconds == float("inf")  # JSON has no infinity: null, and why
+            figures = (
+                {"median_ms": None, "gave_up": True} if gave_up else {"median_ms": ms(seconds)}
+            )
+            emit(impl="torch", figure=name, **figures, **setting)
+        best = [setting for _, setting in ranked[:keep]]
+    return best
+
+
+# --- the race ------------------------------------------------------------------------------------
+
+
+def race(numpy: Runner, torch: Runner | None, finalists: list[dict], args) -> None:  # type: ignore[no-untyped-def]
+    numpy_rows: list[dict] = []
+    torch_rows: dict[str, list[dict]] = {label(s): [] for s in finalists}
+    for seed in range(args.seeds):
+        numpy_rows.append(numpy.ask({"seed": seed}))
+        for setting in finalists if torch is not None else []:
+            row = torch.ask(setting | {"seed": seed, "max_steps": args.torch_steps})
+            torch_rows[label(setting)].append(row)
+    assert all(r["reached"] for r in numpy_rows), numpy_rows
+    numpy_ms = [r["seconds"] * 1000 for r in numpy_rows]
+    emit(
+        impl="numpy",
+        figure="time_to_100pct",
+        median_ms=round(median(numpy_ms), 2),
+        min_ms=round(min(numpy_ms), 2),
+        max_ms=round(max(numpy_ms), 2),
+        median_steps=median([r["steps"] for r in numpy_rows]),
+        runs=len(numpy_rows),
+        exhaustive_checks_per_run=median([r["checks"] for r in numpy_rows]),
+        exhaustive_check_ms=ms(median([r["check_seconds"] / r["checks"] for r in numpy_rows])),
+    )
+    if torch is None:
+        return
+    best = None
+    for setting in finalists:
+        rows = torch_rows[label(setting)]
+        reached = [r["seconds"] * 1000 if r["reached"] else float("inf") for r in rows]
+        figures = {
             "impl": "torch",
             "figure": "time_to_100pct",
-            "torch_version": self.torch.__version__,
-            "threads": self.threads,
-            "median_ms": ms(median([r[0] for r in reached])),
-            "median_steps": median([r[1] for r in reached]),
-            "min_ms": ms(min(r[0] for r in reached)),
-            "runs": len(self.runs),
-            "reached": len(reached),
+            **setting,
+            "median_ms": round(median(reached), 2),
+            "min_ms": round(min(reached), 2),
+            "max_ms": round(max(reached), 2),
+            "median_steps": median([r["steps"] for r in rows]),
+            "reached": sum(r["reached"] for r in rows),
+            "runs": len(rows),
+            "exhaustive_checks_per_run": median([r["checks"] for r in rows]),
         }
-
-
-def _all_pairs_torch(torch):  # type: ignore[no-untyped-def]
-    """Every (a, b) with a, b < 128 as inputs (N, 8, 2) and target bits (N, 8), LSB first."""
-    from models.tasks.binary_addition.data import evaluation_pairs, make_inputs, to_bits
-
-    a, b = evaluation_pairs(8)
-    return (torch.from_numpy(make_inputs(a, b, 8)), torch.from_numpy(to_bits(a + b, 8)).bool())
-
-
-def _train_torch(torch, seed: int, all_x, all_t, max_steps: int):  # type: ignore[no-untyped-def]
-    """Adam on random batches of 256; an exhaustive check whenever a batch is all right."""
-    torch.manual_seed(seed)
-    rnn = torch.nn.RNN(2, 16, batch_first=True)  # tanh
-    out = torch.nn.Linear(16, 1)
-    optimizer = torch.optim.Adam([*rnn.parameters(), *out.parameters()], lr=0.01)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    generator = torch.Generator().manual_seed(seed)
-    n = all_x.shape[0]
-    start = time.perf_counter()
-    for step in range(1, max_steps + 1):
-        index = torch.randint(0, n, (256,), generator=generator)
-        x, t = all_x[index], all_t[index]
-        logits = out(rnn(x)[0])[..., 0]  # (N, T)
-        loss = loss_fn(logits, t.float())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if ((logits > 0) == t).all(dim=1).all():  # a perfect batch: check every pair
-            with torch.no_grad():
-                exact = ((out(rnn(all_x)[0])[..., 0] > 0) == all_t).all(dim=1).all()
-            if exact:
-                return time.perf_counter() - start, step, True
-    return time.perf_counter() - start, max_steps, False
+        emit(**figures)
+        if best is None or figures["median_ms"] < best[0]["median_ms"]:
+            best = (figures, reached)
+    assert best is not None
+    torch_best, torch_ms = best
+    per_seed = sorted(n / t for n, t in zip(numpy_ms, torch_ms, strict=True))
+    ratio = median(numpy_ms) / torch_best["median_ms"]
+    emit(
+        figure="numpy_over_torch",
+        ratio=round(ratio, 3),
+        per_seed_ratio={
+            "median": round(median(per_seed), 3),
+            "min": round(per_seed[0], 3),
+            "max": round(per_seed[-1], 3),
+        },
+        torch=label({k: torch_best[k] for k in (*TORCH_GRID, "threads")}),
+        target=f"<= {RATIO_TARGET}",
+        holds=ratio <= RATIO_TARGET,
+    )
 
 
 # --- through the service ------------------------------------------------------------------------
@@ -186,20 +290,26 @@ def bench_service(jobs: int, worker_nice: str | None) -> None:
         service = start_rnnlab(Path(tmp), **settings)
         try:
             with service.client() as client:
-                _job_latency(client)  # warm-up: the worker's first imports and first job
-                rows = [_job_latency(client) for _ in range(jobs)]
+                first = _job_latency(client)  # the worker's first imports and first job
+                time.sleep(0.5)  # a warm service is an idle one: no job just finished
+                rows = []
+                for _ in range(jobs):
+                    rows.append(_job_latency(client))
+                    time.sleep(0.2)
         finally:
             service.stop()
 
     def seconds(a: str, b: str) -> float:
         return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
 
+    value = median([r[0] for r in rows])
     emit(
         impl="service",
         figure="post_train_to_succeeded",
         worker_nice=worker_nice or "default",
+        first_job_ms=ms(first[0]),
         jobs=len(rows),
-        median_ms=ms(median([r[0] for r in rows])),
+        median_ms=ms(value),
         min_ms=ms(min(r[0] for r in rows)),
         max_ms=ms(max(r[0] for r in rows)),
         queue_wait_ms=ms(median([seconds(j["created_at"], j["started_at"]) for _, j in rows])),
@@ -208,6 +318,8 @@ def bench_service(jobs: int, worker_nice: str | None) -> None:
             median([seconds(j["created_at"], j["finished_at"]) for _, j in rows])
         ),
         median_steps=median([j["steps"] for _, j in rows]),
+        target_ms=SERVICE_TARGET_MS,
+        holds=value * 1000 <= SERVICE_TARGET_MS,
     )
 
 
@@ -231,53 +343,33 @@ def _job_latency(client) -> tuple[float, dict]:  # type: ignore[no-untyped-def]
 
 def main() -> None:
     args = parse_args()
-    # BLAS reads its thread count once, at import: set it before numpy is imported.
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = str(args.threads)
+    if args.runner == "numpy":
+        numpy_runner()
+        return
     emit(
         env={k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
-        numpy_threads=args.threads,
         cpus=os.cpu_count(),
+        load_average=os.getloadavg(),
     )
-    numpy_runs = NumpyRuns()
-    torch_runs: list[TorchRuns] = []
+    numpy = start_numpy()
+    torch = None
+    finalists = TORCH_FINALISTS
     if args.no_torch:
         emit(torch="skipped: --no-torch")
     else:
-        try:
-            import torch
-        except ImportError:
+        if importlib.util.find_spec("torch") is None:
             emit(torch="skipped: not installed")
         else:
-            threads = [int(t) for t in args.torch_threads.split(",")]
-            torch_runs = [TorchRuns(torch, t, args.torch_steps) for t in threads]
-    for seed in range(args.seeds):
-        for runs in [numpy_runs, *torch_runs]:
-            runs.run(seed)
-    numpy_figures = numpy_runs.figures()
-    emit(**numpy_figures)
-    torch_figures = None
-    for runs in torch_runs:
-        figures = runs.figures()
-        if figures is None:
-            emit(
-                impl="torch",
-                threads=runs.threads,
-                error=f"no seed reached 100% in {args.torch_steps}",
-            )
-            continue
-        emit(**figures)
-        if torch_figures is None or figures["median_ms"] < torch_figures["median_ms"]:
-            torch_figures = figures
-    if torch_figures is not None:
-        ratio = numpy_figures["median_ms"] / torch_figures["median_ms"]
-        emit(
-            figure="numpy_over_torch",
-            ratio=round(ratio, 3),
-            torch_threads=torch_figures["threads"],
-            target="<= 0.2",
-            holds=ratio <= 0.2,
-        )
+            torch = start_torch()
+            emit(torch_version=torch.hello["torch_version"])
+            if not args.no_search:
+                finalists = search_torch(torch, args)
+    try:
+        race(numpy, torch, finalists, args)
+    finally:
+        for runner in (numpy, torch):
+            if runner is not None:
+                runner.close()
     if args.no_service:
         emit(service="skipped: --no-service")
     else:

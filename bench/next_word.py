@@ -9,7 +9,12 @@ Every training runs in its own subprocess (so each peak RSS is its own), numpy a
 alternating (numpy first in odd repeats, torch first in even ones) because the machine may be
 shared; then come the medians over the repeats. ``--paired-steps N`` then has two processes,
 numpy's and torch's, take N training steps each in turn: the median of the step-by-step ratios
-does not move with the machine's drift, which whole runs alternated minutes apart still feel.
+does not move with the machine's drift, which whole runs alternated minutes apart still feel
+(target >= 1.5x). Two more processes take turns among them every ``--gemm-every`` steps: a
+large square float32 product on every core (numpy's BLAS and torch's), the machine's GEMM peak
+of that moment, against which a numpy step's matrix products (their FLOPs over the step's time)
+are set (target >= 60% of it). Perplexity after the last epoch: numpy's <= torch's; peak RSS
+of the numpy training process <= 250 MiB.
 ``--threads`` is RNNLAB_TRAIN_THREADS of the numpy run; BLAS then runs single-threaded
 (OPENBLAS_NUM_THREADS=1) unless ``--blas-threads``. Both runs use the same pre-processing,
 dictionary, train/test split, parallel streams, windows, carried state (truncated BPTT), Adam 0.005
@@ -41,6 +46,9 @@ from models.text import build_dictionary, preprocess
 from models.training import TrainingHooks
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared/corpora/tinyshakespeare.txt"
+SPEED_TARGET = 1.5  # numpy's tokens/s over torch's, paired step by step
+PEAK_TARGET = 0.6  # a numpy step's matrix-product GFLOP/s over the machine's GEMM peak
+RSS_TARGET_MB = 250
 
 
 def emit(**figures: object) -> None:
@@ -224,13 +232,47 @@ def worker(impl: str, args: argparse.Namespace) -> None:
     emit(impl=impl, peak_rss_mb=round(peak_rss_mb(), 1))
 
 
+def gemm_worker(library: str, size: int) -> None:
+    """One float32 (size x size) @ (size x size) product on every core per line on stdin; its
+    seconds on stdout. The machine's GEMM peak, measured beside the steps it bounds."""
+    if library == "torch":
+        import torch
+
+        a, b = torch.rand(size, size), torch.rand(size, size)
+    else:
+        a, b = (np.random.default_rng(0).random((size, size), np.float32) for _ in range(2))
+    a @ b  # warm-up: threads, pages
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        start = time.perf_counter()
+        a @ b
+        print(time.perf_counter() - start, flush=True)
+
+
+def step_flops(config: NextWordConfig, vocab: int) -> float:
+    """The floating-point operations of one training step's matrix products (each weight's
+    forward product and its two backward ones): the output layer's and the LSTM's."""
+    n = config.batch_size * config.seq_len
+    e, h = config.embedding_size, config.hidden_size
+    output = 3 * 2 * n * h * vocab
+    lstm = 3 * 2 * n * (e + h) * 4 * h
+    return float(output + lstm)
+
+
 def lockstep_worker(impl: str, args: argparse.Namespace) -> None:
     """Training steps one at a time, each when a line arrives on stdin; its seconds on stdout."""
+    if impl.startswith("gemm-"):
+        gemm_worker(impl.removeprefix("gemm-"), args.gemm_size)
+        return
     set_train_threads(int(os.environ.get("RNNLAB_TRAIN_THREADS", "1")))  # the bench's --threads
     ids, vocab = load_corpus(args.corpus)
     config = bench_config(args.cell, 1)
     train_ids = ids[: split_tokens(config, len(ids))].astype(np.int64)
     batches = BpttBatches(train_ids, config.batch_size, config.seq_len)
+    if impl.startswith("torch-"):
+        import torch
+
+        torch.set_num_threads(int(impl.removeprefix("torch-").rstrip("p")))
     _, step = (numpy_trainer if impl == "numpy" else torch_trainer)(config, vocab)
     state = None
     print("ready", flush=True)
@@ -241,15 +283,23 @@ def lockstep_worker(impl: str, args: argparse.Namespace) -> None:
         print(time.perf_counter() - start, flush=True)
 
 
-def paired_steps(args: argparse.Namespace) -> None:
-    """numpy and torch train in two processes that take turns step by step (who goes first
+def paired_steps(args: argparse.Namespace, vocab: int) -> None:
+    """numpy and torch train in processes that take turns step by step (who goes first
     alternates). A step's time is then compared with the other's of the same moment: the
     machine's drift over seconds and minutes, which moves whole runs by 10-50% on a shared
-    host, cancels out of the median of the paired ratios."""
+    host, cancels out of the median of the paired ratios.
+
+    torch first looks for its own best threading: one process per --torch-threads variant
+    (1 thread; 2 threads; 2 threads whose OpenMP pool sleeps instead of spinning, which a busy
+    host needs) takes --probe-steps turns, and only the fastest goes on. Every --gemm-every steps
+    two more processes take their turn: a large square float32 product on every core with
+    numpy's BLAS and with torch's, the faster being the machine's GEMM peak of that moment."""
+    torches = [f"torch-{t}" for t in args.torch_threads]
+    impls = ["numpy", *torches, "gemm-numpy", "gemm-torch"]
     workers = {}
-    for impl in ("numpy", "torch"):
+    for impl in impls:
         cmd = [sys.executable, __file__, "--lockstep-worker", impl, "--corpus", str(args.corpus)]
-        cmd += ["--cell", args.cell]
+        cmd += ["--cell", args.cell, "--gemm-size", str(args.gemm_size)]
         workers[impl] = subprocess.Popen(
             cmd,
             env=worker_env(impl, args),
@@ -257,42 +307,116 @@ def paired_steps(args: argparse.Namespace) -> None:
             stdout=subprocess.PIPE,
             text=True,
         )
-    times: dict[str, list[float]] = {impl: [] for impl in workers}
+
+    def turn(impl: str) -> float:
+        process = workers[impl]
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write("step\n")
+        process.stdin.flush()
+        return float(process.stdout.readline())
+
+    med = statistics.median
+    times: dict[str, list[float]] = {impl: [] for impl in impls}
+    trainers = ["numpy", *torches]
+    probe = min(args.probe_steps, args.paired_steps // 2) if len(torches) > 1 else 0
     try:
         for worker_process in workers.values():
             assert worker_process.stdout is not None
             assert worker_process.stdout.readline().strip() == "ready"
         for k in range(args.paired_steps):
-            for impl in ("numpy", "torch") if k % 2 == 0 else ("torch", "numpy"):
-                process = workers[impl]
-                assert process.stdin is not None and process.stdout is not None
-                process.stdin.write("step\n")
-                process.stdin.flush()
-                times[impl].append(float(process.stdout.readline()))
+            if k == probe and len(trainers) > 2:
+                fastest = min(torches, key=lambda impl: med(times[impl]))
+                for impl in torches:
+                    if impl != fastest:
+                        workers[impl].kill()
+                trainers = ["numpy", fastest]
+                emit(
+                    summary="torch_threads_probe",
+                    steps=probe,
+                    step_ms={impl: round(med(times[impl]) * 1e3, 1) for impl in torches},
+                    kept=fastest,
+                )
+            for impl in trainers if k % 2 == 0 else trainers[::-1]:
+                times[impl].append(turn(impl))
+            if k % args.gemm_every == 0:
+                for impl in ("gemm-numpy", "gemm-torch"):
+                    times[impl].append(turn(impl))
     finally:
         for process in workers.values():
             process.kill()
-    warm = 5 if args.paired_steps > 10 else 0  # the first steps pay for allocations
-    numpy_s, torch_s = times["numpy"][warm:], times["torch"][warm:]
-    tokens = bench_config(args.cell, 1).batch_size * bench_config(args.cell, 1).seq_len
-    med = statistics.median
+    fastest = trainers[1]
+    # The probe's steps (or the first 5) pay for allocations and the choice: not counted.
+    warm = max(probe, 5) if args.paired_steps > 10 else 0
+    numpy_s = times["numpy"][warm:]
+    torch_s = times[fastest][warm:]
+    torch_ms = {fastest: round(med(torch_s) * 1e3, 1)}
+    config = bench_config(args.cell, 1)
+    tokens = config.batch_size * config.seq_len
+    ratios = sorted(t / n for n, t in zip(numpy_s, torch_s, strict=True))
+    ratio = med(ratios)
     emit(
         summary="paired_steps",
         steps=len(numpy_s),
-        step_ms={"numpy": round(med(numpy_s) * 1e3, 1), "torch": round(med(torch_s) * 1e3, 1)},
+        step_ms={"numpy": round(med(numpy_s) * 1e3, 1), **torch_ms},
+        torch=fastest,
         tokens_per_second={
             "numpy": round(tokens / med(numpy_s)),
             "torch": round(tokens / med(torch_s)),
         },
-        tokens_per_second_ratio=round(
-            med([t / n for n, t in zip(numpy_s, torch_s, strict=True)]), 3
-        ),
+        tokens_per_second_ratio=round(ratio, 3),
+        ratio_quartiles=[
+            round(ratios[len(ratios) // 4], 3),
+            round(ratios[3 * len(ratios) // 4], 3),
+        ],
+        target=f">= {SPEED_TARGET}",
+        holds=ratio >= SPEED_TARGET,
+    )
+    # The step against the machine's peak: each GEMM round with the numpy steps around it.
+    flops = step_flops(config, vocab)
+    gemm = 2.0 * args.gemm_size**3
+    fractions, peaks = [], []
+    for r, (gn, gt) in enumerate(zip(times["gemm-numpy"], times["gemm-torch"], strict=True)):
+        around = times["numpy"][max(warm, r * args.gemm_every) : (r + 1) * args.gemm_every]
+        peak = gemm / min(gn, gt)
+        peaks.append(peak)
+        if around:
+            fractions.append(flops / med(around) / peak)
+    fraction = med(fractions)
+    emit(
+        summary="gemm_peak",
+        size=args.gemm_size,
+        rounds=len(peaks),
+        peak_gflops={"median": round(med(peaks) / 1e9, 1), "max": round(max(peaks) / 1e9, 1)},
+        numpy_gflops=round(gemm / med(times["gemm-numpy"]) / 1e9, 1),
+        torch_gflops=round(gemm / med(times["gemm-torch"]) / 1e9, 1),
+        step_gflop=round(flops / 1e9, 2),
+        numpy_step_gflops=round(flops / med(numpy_s) / 1e9, 1),
+        torch_step_gflops=round(flops / med(torch_s) / 1e9, 1),
+        numpy_fraction_of_peak=round(fraction, 3),
+        fraction_range=[round(min(fractions), 3), round(max(fractions), 3)],
+        # The strictest reading: the median step against the fastest product of the whole run.
+        numpy_fraction_of_max_peak=round(flops / med(numpy_s) / max(peaks), 3),
+        target=f">= {PEAK_TARGET}",
+        holds=fraction >= PEAK_TARGET,
     )
 
 
 def worker_env(impl: str, args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ)
-    if impl == "numpy":
+    if impl.startswith("gemm-"):  # every core
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[variable] = str(os.cpu_count() or 1)
+    elif impl.startswith("torch"):
+        env["OPENBLAS_NUM_THREADS"] = "1"  # numpy's, imported by torch, stays idle
+        # Whole runs: torch's threads sleep when idle rather than spin, as numpy's do; a
+        # spinning pool on a busy host ran 4x slower (the paired steps try both).
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+        if impl.startswith("torch-"):  # its OpenMP pool no larger than the threads it uses
+            threads = impl.removeprefix("torch-")
+            env["OMP_NUM_THREADS"] = threads.rstrip("p")
+            if threads.endswith("p"):
+                env["OMP_WAIT_POLICY"] = "PASSIVE"
+    elif impl == "numpy":
         env["RNNLAB_TRAIN_THREADS"] = str(args.threads)
         blas = args.blas_threads if args.blas_threads else (1 if args.threads > 1 else 2)
         env["OPENBLAS_NUM_THREADS"] = str(blas)
@@ -324,7 +448,19 @@ def main() -> None:
         "--paired-steps", type=int, default=0, help="then this many steps each, taken in turn"
     )
     parser.add_argument("--worker", choices=["numpy", "torch"], help=argparse.SUPPRESS)
-    parser.add_argument("--lockstep-worker", choices=["numpy", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--torch-threads",
+        type=lambda text: text.split(","),
+        default=["1", "2", "2p"],
+        help="paired steps: torch's thread counts tried (2p: OMP_WAIT_POLICY=PASSIVE)",
+    )
+    parser.add_argument("--probe-steps", type=int, default=10, help="of each torch variant")
+    parser.add_argument("--gemm-size", type=int, default=2048, help="of the peak's square product")
+    parser.add_argument("--gemm-every", type=int, default=10, help="steps between GEMM rounds")
+    parser.add_argument(
+        "--lockstep-worker",
+        help=argparse.SUPPRESS,
+    )
     args = parser.parse_args()
     if args.worker:
         worker(args.worker, args)
@@ -354,9 +490,10 @@ def main() -> None:
     for r in range(args.repeat):
         for impl in impls if r % 2 == 0 else impls[::-1]:
             runs[impl].append(run_worker(impl, args))
-    summarise(runs, args.epochs)
+    if args.repeat:
+        summarise(runs, args.epochs)
     if args.paired_steps and "torch" in impls:
-        paired_steps(args)
+        paired_steps(args, vocab)
 
 
 def summarise(runs: dict[str, list[list[dict]]], epochs: int) -> None:
@@ -384,7 +521,26 @@ def summarise(runs: dict[str, list[list[dict]]], epochs: int) -> None:
             figures["tokens_per_second_ratio"] = round(med(ratios), 2)
             figures["ratios"] = [round(x, 2) for x in ratios]
         emit(**figures)
-    emit(summary="peak_rss_mb", **{impl: max(peak(r) for r in rs) for impl, rs in runs.items()})
+    last = {
+        impl: med(per_epoch(r, "test_perplexity")[epochs - 1] for r in rs)
+        for impl, rs in runs.items()
+    }
+    if "torch" in runs:
+        emit(
+            summary="test_perplexity",
+            after_epochs=epochs,
+            numpy=round(last["numpy"], 1),
+            torch=round(last["torch"], 1),
+            target="numpy <= torch",
+            holds=last["numpy"] <= last["torch"],
+        )
+    peaks = {impl: max(peak(r) for r in rs) for impl, rs in runs.items()}
+    emit(
+        summary="peak_rss_mb",
+        **peaks,
+        target=f"numpy <= {RSS_TARGET_MB}",
+        holds=peaks["numpy"] <= RSS_TARGET_MB,
+    )
 
 
 if __name__ == "__main__":

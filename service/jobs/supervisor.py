@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from service.db import Database
 from service.jobs.queue import recover_lost_jobs, release_jobs
+from service.jobs.wake import WakeUp
 from service.jobs.worker import worker_main
 from service.settings import Settings
 from service.tables import Job, JobStatus
@@ -87,7 +88,7 @@ class LocalExecutor:
         self.db = db
         self.restarts = 0  # workers replaced after they died
         self._context = multiprocessing.get_context("spawn")
-        self._wake = self._context.Queue()
+        self.wake = WakeUp(self._context)
         self._workers: list[Worker] = []
         self._stopping = threading.Event()
         self._monitor = threading.Thread(target=self._watch, name="rnnlab-supervisor", daemon=True)
@@ -103,8 +104,8 @@ class LocalExecutor:
         self.notify()
 
     def notify(self) -> None:
-        """A job was queued: wake one idle worker."""
-        self._wake.put_nowait(1)
+        """A job was queued: wake one idle worker (before this returns)."""
+        self.wake.notify()
 
     def stop(self) -> None:
         """Ask every worker to stop (SIGTERM: a running job checkpoints and goes back to the
@@ -116,7 +117,7 @@ class LocalExecutor:
         processes = [worker.process for worker in self._workers]
         for process in processes:
             process.terminate()
-            self._wake.put_nowait(1)  # an idle worker notices at once
+            self.wake.notify()  # an idle worker notices at once
         deadline = time.monotonic() + self.settings.shutdown_grace_seconds
         for process in processes:
             process.join(timeout=max(deadline - time.monotonic(), 0))
@@ -133,8 +134,6 @@ class LocalExecutor:
         release_jobs(self.db, [self.worker_id(p) for p in processes])
         for worker in self._workers:
             worker.ready.close()
-        self._wake.close()
-        self._wake.join_thread()
 
     def worker_pids(self) -> list[int]:
         return [w.process.pid for w in self._workers if w.process.pid is not None]
@@ -151,7 +150,7 @@ class LocalExecutor:
         receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=worker_main,
-            args=(self.settings.model_dump_json(), self._wake, os.getpid(), sender),
+            args=(self.settings.model_dump_json(), self.wake, os.getpid(), sender),
             name="rnnlab-worker",
             daemon=True,
         )

@@ -10,12 +10,12 @@ import contextlib
 import ctypes
 import logging
 import os
-import queue
 import signal
 import sys
 import threading
 from multiprocessing.connection import Connection
-from multiprocessing.queues import Queue
+
+from service.jobs.wake import WakeUp
 
 IDLE_POLL_SECONDS = 2.0  # a missed wake-up costs at most this long
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -23,7 +23,7 @@ PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def worker_main(settings_json: str, wake: Queue, parent_pid: int, ready: Connection) -> None:
+def worker_main(settings_json: str, wake: WakeUp, parent_pid: int, ready: Connection) -> None:
     stopping = _stop_on_signals()
     from service.settings import Settings
 
@@ -58,8 +58,7 @@ def worker_main(settings_json: str, wake: Queue, parent_pid: int, ready: Connect
         if job_id is not None:
             run_job(job_id)
             continue
-        with contextlib.suppress(queue.Empty):
-            wake.get(timeout=IDLE_POLL_SECONDS)
+        wake.wait(IDLE_POLL_SECONDS)
     db.dispose()
 
 

@@ -26,12 +26,31 @@ def run_bench(script: str, *args: str, timeout: float = 300) -> list[dict]:
 
 
 def test_binary_addition_bench() -> None:
-    figures = run_bench("binary_addition.py", "--seeds", "1", "--jobs", "1", "--torch-threads", "1")
+    figures = run_bench("binary_addition.py", "--seeds", "1", "--jobs", "1", "--no-search")
     numpy = next(f for f in figures if f.get("impl") == "numpy")
     assert numpy["median_steps"] > 0 and numpy["exhaustive_checks_per_run"] >= 1
     assert any(f.get("impl") == "torch" or "torch" in f for f in figures)  # figures or skipped
+    if not any(f.get("torch") == "skipped: not installed" for f in figures):
+        ratio = next(f for f in figures if f.get("figure") == "numpy_over_torch")
+        assert ratio["ratio"] > 0 and ratio["target"] == "<= 0.1"
     service = next(f for f in figures if f.get("impl") == "service")
-    assert service["jobs"] == 1 and service["median_ms"] > 0
+    assert service["jobs"] == 1 and service["median_ms"] > 0 and service["target_ms"] == 50
+
+
+def test_binary_torch_reference() -> None:
+    """The torch reference answers one JSON line per run, in a process of its own."""
+    pytest.importorskip("torch")
+    run = {"seed": 0, "batch_size": 64, "learning_rate": 0.05, "check": "every:10", "threads": 1}
+    completed = subprocess.run(
+        [sys.executable, str(REPO / "bench/binary_torch.py")],
+        input=json.dumps(run) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    hello, result = (json.loads(line) for line in completed.stdout.splitlines())
+    assert hello["ready"] and result["reached"] and result["checks"] >= 1
 
 
 def test_serving_bench() -> None:
@@ -47,6 +66,12 @@ def test_serving_bench() -> None:
         "demo",
         "--epochs",
         "1",
+        "--rounds",
+        "1",
+        "--latency-seconds",
+        "1",
+        "--unique-queries",
+        "500",
     )
     if "serving" in figures[-1]:
         pytest.skip(figures[-1]["serving"])  # wrk is not installed
@@ -60,7 +85,20 @@ def test_serving_bench() -> None:
         "binary_busy",
     }
     assert all(s["requests"] > 0 and s["non_2xx"] == 0 for s in scenarios.values())
-    assert {f["figure"] for f in figures if "figure" in f} >= {"binary_over_bare", "worst_p99_ms"}
+    latency = {f["latency"]: f for f in figures if "latency" in f}
+    assert latency.keys() == {
+        "bare",
+        "binary",
+        "next_word_unique",
+        "binary_busy",
+        "next_word_unique_busy",
+    }
+    assert all(f["errors"] == 0 and f["non_2xx"] == 0 for f in latency.values())
+    ratios = {f["figure"]: f for f in figures if "figure" in f and "ratio" in f}
+    assert ratios["binary_over_bare"]["target"] == ">= 0.85"
+    assert ratios["next_word_unique_over_bare"]["target"] == ">= 0.6"
+    p99 = [f for f in figures if f.get("figure") == "open_loop_p99_ms"]
+    assert {f["of"] for f in p99} == latency.keys()
 
 
 def test_startup_bench() -> None:
@@ -70,11 +108,20 @@ def test_startup_bench() -> None:
 
 def test_next_word_bench() -> None:
     demo = str(REPO / "service/data/demo_corpus.txt")
-    figures = run_bench("next_word.py", "--corpus", demo, "--epochs", "1", "--paired-steps", "4")
+    figures = run_bench(
+        "next_word.py",
+        *("--corpus", demo, "--epochs", "1", "--paired-steps", "6", "--probe-steps", "2"),
+        *("--gemm-size", "256", "--gemm-every", "3"),
+    )
     numpy = [f for f in figures if f.get("impl") == "numpy" and "epoch" in f]
     assert len(numpy) == 1 and numpy[0]["tokens_per_second"] > 0
     if any(f.get("torch") == "skipped: not installed" for f in figures):
         assert not any(f.get("summary") == "paired_steps" for f in figures)
     else:
         paired = next(f for f in figures if f.get("summary") == "paired_steps")
-        assert paired["steps"] == 4 and paired["tokens_per_second_ratio"] > 0
+        assert paired["steps"] == 6 and paired["tokens_per_second_ratio"] > 0
+        peak = next(f for f in figures if f.get("summary") == "gemm_peak")
+        assert peak["rounds"] == 2 and peak["numpy_fraction_of_peak"] > 0
+        assert peak["target"] == ">= 0.6"
+        summaries = {f["summary"] for f in figures if "summary" in f}
+        assert {"torch_threads_probe", "test_perplexity", "peak_rss_mb"} <= summaries
