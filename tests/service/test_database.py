@@ -46,7 +46,7 @@ def test_upgrade_twice_is_a_no_op(database: Database) -> None:
     upgrade(database)
     upgrade(database)
     with database.read() as session:
-        assert session.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+        assert session.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
