@@ -14,14 +14,16 @@ from service import __version__
 from service.api import docs
 from service.api.limits import BodySizeLimit
 from service.api.request_id import RequestId
-from service.api.routes import corpora, health, jobs, models, predict
+from service.api.routes import corpora, health, jobs, model_export, models, predict, sweeps
 from service.api.security import require_api_key
 from service.corpora import ensure_demo_corpus
 from service.db import Database
+from service.deletion import prepare_space_reclaim
 from service.errors import RnnlabError
-from service.inference import ModelCache, NewestModels
+from service.inference import ModelCache
 from service.jobs.supervisor import LocalExecutor
 from service.migrate import upgrade
+from service.model_refs import ModelRefs
 from service.settings import Settings, get_settings
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
@@ -31,10 +33,11 @@ UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
 
 # Routes are matched in order, router by router: the hot path (/predict) comes first, which
 # took ~100 us off each prediction. The order of the /docs page is OPENAPI_TAGS's.
-ROUTERS = (predict, health, jobs, models, corpora)
+ROUTERS = (predict, health, jobs, sweeps, models, model_export, corpora)
 OPENAPI_TAGS = [
     {"name": "jobs", "description": "Train in the background; follow status and metrics."},
-    {"name": "models", "description": "Trained models and their final metrics."},
+    {"name": "sweeps", "description": "A grid of jobs over seeds, compared in one table."},
+    {"name": "models", "description": "Trained models, their aliases, deletion and export."},
     {"name": "predict", "description": "Answers from a trained model's weights."},
     {"name": "corpora", "description": "Texts and their dictionaries for next-word models."},
     {"name": "health", "description": "Liveness."},
@@ -70,14 +73,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database.connect(settings.resolved_database_url)
     upgrade(db)
+    prepare_space_reclaim(db)
     ensure_demo_corpus(db)
     executor = LocalExecutor(settings, db)
     executor.start()
     app.state.db = db
     app.state.executor = executor
-    app.state.model_cache = ModelCache(
-        settings.model_cache_size, NewestModels.for_database(db), settings.answer_cache_size
-    )
+    app.state.model_cache = ModelCache(settings.model_cache_size, settings.answer_cache_size)
+    app.state.model_refs = ModelRefs.for_database(db, app.state.model_cache)
     # Everything built so far (modules, routes, schemas: ~130k objects) lives as long as the
     # service. Left to the collector, each full collection walked them all and stalled the event
     # loop ~90 ms every few seconds under load (p99 of a binary /predict 99 ms -> see README).

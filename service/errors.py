@@ -54,3 +54,9 @@ def model_not_found(model_id: int) -> NotFound:
 
 def corpus_not_found(corpus_id: int) -> NotFound:
     return NotFound(f"corpus {corpus_id} does not exist: GET /corpora lists the corpora")
+
+
+class Unavailable(RnnlabError):
+    """A feature whose optional dependency is not installed; the message says how to add it."""
+
+    status_code = 501

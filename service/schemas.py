@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from models.binary_addition import BinaryAdditionConfig
 from models.next_word import NextWordConfig
 from service import schema_examples as examples
+from service.experiment_schemas import RunLabels
 
 _BA = BinaryAdditionConfig()
 _NW = NextWordConfig()
@@ -98,13 +99,13 @@ class NextWordHyperparams(_Hyperparams):
     log_every: int = Field(_NW.log_every, ge=1)
 
 
-class BinaryAdditionJobCreate(BaseModel):
+class BinaryAdditionJobCreate(RunLabels):
     model_config = ConfigDict(extra="forbid")
     task: Literal["binary_addition"]
     hyperparams: BinaryAdditionHyperparams = Field(default_factory=BinaryAdditionHyperparams)
 
 
-class NextWordJobCreate(BaseModel):
+class NextWordJobCreate(RunLabels):
     model_config = ConfigDict(extra="forbid")
     task: Literal["next_word"]
     hyperparams: NextWordHyperparams = Field(default_factory=NextWordHyperparams)
@@ -133,6 +134,9 @@ class JobPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    name: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    sweep_id: int | None = Field(None, description="The sweep that queued this job, if any.")
 
 
 class JobsPublic(BaseModel):
@@ -168,6 +172,9 @@ class ModelPublic(BaseModel):
     sha256: str
     size_bytes: int
     created_at: datetime
+    name: str | None = Field(None, description="The name of the job that trained it.")
+    tags: list[str] = Field(default_factory=list, description="The tags of that job.")
+    aliases: list[str] = Field(default_factory=list, description="Aliases pointing at it.")
 
 
 class ModelsPublic(BaseModel):
@@ -219,6 +226,11 @@ class BinaryAdditionPrediction(BaseModel):
     bits: list[int] = Field(description="The predicted sum, most significant bit first.")
     probabilities: list[float] = Field(description="P(bit = 1) per bit, most significant first.")
     model_id: int
+    model_selected_by: Literal["id", "alias", "default_alias", "newest"] | None = Field(
+        None,
+        description="How the model was chosen: the id or an alias given in `model=`, else the "
+        "task's `default` alias, else the newest model.",
+    )
 
 
 class WordProbability(BaseModel):
@@ -234,6 +246,11 @@ class NextWordPrediction(BaseModel):
     model_id: int
     context: list[str] = Field(description="The words the model read, after pre-processing.")
     unknown_words: list[str] = Field(description="Context words outside the dictionary.")
+    model_selected_by: Literal["id", "alias", "default_alias", "newest"] | None = Field(
+        None,
+        description="How the model was chosen: the id or an alias given in `model=`, else the "
+        "task's `default` alias, else the newest model.",
+    )
 
 
 class Generation(BaseModel):
@@ -243,6 +260,11 @@ class Generation(BaseModel):
     continuation: list[str]
     model_id: int
     unknown_words: list[str]
+    model_selected_by: Literal["id", "alias", "default_alias", "newest"] | None = Field(
+        None,
+        description="How the model was chosen: the id or an alias given in `model=`, else the "
+        "task's `default` alias, else the newest model.",
+    )
 
 
 class Health(BaseModel):

@@ -114,7 +114,8 @@ class Sweep(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     tags: Mapped[list[str]] = mapped_column(JSON)
     hyperparams: Mapped[dict[str, Any]]  # the base every cell starts from
-    grid: Mapped[dict[str, Any]]  # name -> list of values
+    grid: Mapped[dict[str, Any]]  # name -> list of values, as requested
+    cells: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # each cell's values, expanded
     seeds: Mapped[list[int]] = mapped_column(JSON)
     metric: Mapped[str] = mapped_column(String(64))  # the default ranking metric
     early_stopping: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("tags", sa.JSON(), nullable=False),
         sa.Column("hyperparams", sa.JSON(), nullable=False),
         sa.Column("grid", sa.JSON(), nullable=False),
+        sa.Column("cells", sa.JSON(), nullable=False),
         sa.Column("seeds", sa.JSON(), nullable=False),
         sa.Column("metric", sa.String(length=64), nullable=False),
         sa.Column("early_stopping", sa.JSON(), nullable=True),

@@ -46,7 +46,8 @@ class DatabaseHooks(TrainingHooks):
         self.parent_pid = parent_pid
         self.pending: list[dict[str, Any]] = []
         self.progress = 0.0
-        self.stop_reason: str | None = None  # "cancelled" or "time limit"
+        self.stop_reason: str | None = None  # "cancelled", "time limit" or "early stopped"
+        self.stop_detail: str | None = None  # why, for the job's `error`, when not cancelled
         self.saved_checkpoint = False  # whether this run wrote a checkpoint row
         self._last_flush = time.monotonic()
         self._last_checkpoint = time.monotonic()

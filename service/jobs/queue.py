@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from service.db import Database
 from service.errors import Conflict, QueueFull, job_not_found
-from service.tables import Job, JobStatus, Metric, utcnow
+from service.tables import Job, JobStatus, JobTag, Metric, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -19,20 +20,32 @@ RETRY_AFTER_SECONDS = 5
 WORKER_LOST = "worker lost: the process running the job died {attempts} times"
 
 
+def check_queue_room(session: Session, max_queued: int, adding: int = 1) -> None:
+    """QueueFull (429) unless `adding` more jobs fit under RNNLAB_MAX_QUEUED_JOBS."""
+    queued = session.scalar(
+        select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED)
+    )
+    if queued is not None and queued + adding > max_queued:
+        raise QueueFull(
+            f"{queued} jobs are already queued (RNNLAB_MAX_QUEUED_JOBS={max_queued}): "
+            "retry when some have finished",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+
 def submit_job(
-    db: Database, task: str, hyperparams: dict[str, Any], corpus_id: int | None, max_queued: int
+    db: Database,
+    task: str,
+    hyperparams: dict[str, Any],
+    corpus_id: int | None,
+    max_queued: int,
+    name: str | None = None,
+    tags: Sequence[str] = (),
 ) -> Job:
     with db.write() as session:
-        queued = session.scalar(
-            select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED)
-        )
-        if queued is not None and queued >= max_queued:
-            raise QueueFull(
-                f"{queued} jobs are already queued (RNNLAB_MAX_QUEUED_JOBS={max_queued}): "
-                "retry when some have finished",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
-        job = Job(task=task, hyperparams=hyperparams, corpus_id=corpus_id)
+        check_queue_room(session, max_queued)
+        job = Job(task=task, hyperparams=hyperparams, corpus_id=corpus_id, name=name)
+        job.tag_rows = [JobTag(tag=tag) for tag in tags]
         session.add(job)
         session.flush()
         session.refresh(job)

@@ -16,6 +16,7 @@ from service.db import Database
 from service.jobs.hooks import DatabaseHooks, JobLost
 from service.jobs.queue import discard_metrics_after
 from service.settings import Settings
+from service.sweeps.early_stop import make_hooks
 from service.tables import Checkpoint, Job, JobStatus, Metric, TrainedModel, utcnow
 from service.weights import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
 
@@ -62,14 +63,17 @@ def run_job(job_id: int) -> None:
             and session.scalar(select(Metric.id).where(Metric.job_id == job_id).limit(1)) is None
         )
 
-    hooks = DatabaseHooks(
-        context.db,
-        job_id,
-        context.worker_id,
-        checkpoint_seconds=context.settings.checkpoint_seconds,
-        time_limit_seconds=context.settings.job_time_limit_seconds,
-        parent_pid=context.parent_pid,
-    )
+        hooks = make_hooks(
+            session,
+            job,
+            db=context.db,
+            job_id=job_id,
+            worker_id=context.worker_id,
+            checkpoint_seconds=context.settings.checkpoint_seconds,
+            time_limit_seconds=context.settings.job_time_limit_seconds,
+            parent_pid=context.parent_pid,
+        )
+
     try:
         resume = None if fresh else _load_checkpoint(context.db, job_id)
         result = tasks.train(context.db, task, hyperparams, hooks, resume)
@@ -83,8 +87,8 @@ def run_job(job_id: int) -> None:
                 f"time limit: the job ran {limit:g} s "
                 "(RNNLAB_JOB_TIME_LIMIT_SECONDS); lower iterations or epochs",
             )
-        else:
-            _finish(context, job_id, JobStatus.CANCELLED, None)
+        else:  # cancelled, or stopped early by its sweep's rule (the reason in stop_detail)
+            _finish(context, job_id, JobStatus.CANCELLED, hooks.stop_detail)
     except TrainingDiverged as error:
         _finish(context, job_id, JobStatus.FAILED, str(error), hooks)
     except JobLost as error:

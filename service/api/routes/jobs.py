@@ -5,12 +5,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy import func, select
 
-from models.next_word import min_tokens
 from service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, SettingsDep
-from service.corpora import demo_corpus_id, get_corpus
-from service.errors import InvalidInput, NotFound, job_not_found
+from service.api.query import only_query_params
+from service.deletion import delete_job
+from service.errors import job_not_found
+from service.experiment_schemas import TAG_PATTERN, TaskName
+from service.job_plans import plan_job
 from service.jobs.queue import cancel_job, submit_job
-from service.memory import binary_addition_bytes, mib, next_word_bytes
+from service.run_filters import JOB_FILTERS, filter_jobs
 from service.schemas import (
     MAX_ID,
     BinaryAdditionHyperparams,
@@ -20,9 +22,8 @@ from service.schemas import (
     JobStatusName,
     MetricPublic,
     MetricsPublic,
-    NextWordHyperparams,
 )
-from service.tables import Corpus, Job, Metric
+from service.tables import Job, Metric
 
 router = APIRouter(tags=["jobs"])
 
@@ -76,6 +77,9 @@ def to_public(job: Job) -> JobPublic:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        name=job.name,
+        tags=job.tags,
+        sweep_id=job.sweep_id,
     )
 
 
@@ -97,54 +101,34 @@ def create_job(
     settings: SettingsDep,
 ) -> JobPublic:
     """Queue a job; it trains in a worker process. Poll `GET /jobs/{id}` (the Location)."""
-    hyperparams = body.hyperparams.model_dump()
-    config = body.hyperparams.to_config()
-    corpus_id = None
-    if isinstance(body.hyperparams, NextWordHyperparams):
-        corpus = _check_corpus(db, body.hyperparams)
-        corpus_id = hyperparams["corpus_id"] = corpus.id
-        needed = next_word_bytes(config, corpus.tokens, corpus.vocabulary_size)
-    else:
-        needed = binary_addition_bytes(config)
-    if needed > settings.job_memory_budget:
-        raise InvalidInput(
-            f"this job would need about {mib(needed)} (estimated from its hyperparameters), over "
-            f"the budget of {mib(settings.job_memory_budget)} (RNNLAB_JOB_MEMORY_BUDGET): lower "
-            "batch_size, hidden_size or embedding_size, or raise the corpus' unknown_threshold"
-        )
-    job = submit_job(db, body.task, hyperparams, corpus_id, settings.max_queued_jobs)
+    hyperparams, corpus_id = plan_job(db, settings, body.hyperparams)
+    job = submit_job(
+        db, body.task, hyperparams, corpus_id, settings.max_queued_jobs, body.name, body.tags
+    )
     executor.notify()
     response.headers["Location"] = f"/jobs/{job.id}"
     return to_public(job)
 
 
-def _check_corpus(db: DatabaseDep, hyperparams: NextWordHyperparams) -> Corpus:
-    """The job's corpus (default: the demo corpus), long enough for its windows."""
-    with db.read() as session:
-        corpus_id = hyperparams.corpus_id or demo_corpus_id(session)
-        if corpus_id is None:
-            raise NotFound("no corpus is registered: upload one with POST /corpora")
-        corpus = get_corpus(session, corpus_id)
-        needed = min_tokens(hyperparams.to_config())
-        if corpus.tokens < needed:
-            raise InvalidInput(
-                f"corpus {corpus_id} has {corpus.tokens} tokens; these hyperparameters need at "
-                f"least {needed}: lower batch_size or seq_len, or upload a longer text"
-            )
-        return corpus
-
-
-@router.get("/jobs", summary="List jobs")
+@router.get(
+    "/jobs",
+    summary="List jobs",
+    dependencies=[only_query_params(*JOB_FILTERS, "limit", "offset")],
+    responses={422: {"description": "An unknown or invalid filter"}},
+)
 def read_jobs(
     session: ReadSessionDep,
     status: JobStatusName | None = None,
+    task: TaskName | None = None,
+    name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    tag: Annotated[str | None, Query(pattern=TAG_PATTERN, description="Jobs with this tag")] = None,
+    sweep_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> JobsPublic:
-    """Newest first; `?status=` filters."""
-    query = select(Job)
-    if status is not None:
-        query = query.where(Job.status == status)
+    """Newest first; `?status=&task=&name=&tag=&sweep_id=` filter (all must match); any other
+    parameter is a 422."""
+    query = filter_jobs(select(Job), status=status, task=task, name=name, tag=tag, sweep=sweep_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     jobs = session.scalars(query.order_by(Job.id.desc()).limit(limit).offset(offset)).unique()
     return JobsPublic(jobs=[to_public(job) for job in jobs], count=total)
@@ -168,6 +152,18 @@ def read_job(job_id: JobId, session: ReadSessionDep) -> JobPublic:
 def cancel(job_id: JobId, db: DatabaseDep) -> JobPublic:
     """A queued job never starts; a running job stops at its next check and stores no model."""
     return to_public(cancel_job(db, job_id))
+
+
+@router.delete(
+    "/jobs/{job_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a finished job",
+    responses={**NOT_FOUND, 409: {"description": "Still queued or running, or its model exists"}},
+)
+def delete(job_id: JobId, db: DatabaseDep) -> None:
+    """With its metrics and checkpoint; the space is returned. Refused while the job is queued
+    or running (cancel it first) and while the model it trained exists (delete that first)."""
+    delete_job(db, job_id)
 
 
 @router.get("/jobs/{job_id}/metrics", summary="Read a job's metrics", responses=NOT_FOUND)

@@ -8,7 +8,7 @@ one pydantic model (`PredictQuery`) instead of FastAPI's per-parameter path, whi
 half of the in-process cost of a prediction; the schema documents them all the same.
 Next-word requests arriving together share one batched pass (service/batching.py), and a
 repeated next-word query is answered from its model's `AnswerCache`. What can
-take long runs in the threadpool: loading a model (`resolve_and_load`), a long next-word
+take long runs in the threadpool: loading a model (`load`), a long next-word
 context, and every /generate.
 """
 
@@ -24,9 +24,19 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from models.text import UNKNOWN_TOKEN, preprocess
+from service.db import Database
 from service.errors import InvalidInput
-from service.inference import LoadedModel, ModelCache, resolve_and_load
-from service.schemas import MAX_ID, BinaryAdditionPrediction, Generation, NextWordPrediction
+from service.inference import LoadedModel, ModelCache, load
+from service.model_refs import (
+    MODEL_REF_DESCRIPTION,
+    MODEL_REF_PATTERN,
+    ModelRef,
+    ModelRefs,
+    Resolved,
+    parse_model_ref,
+    resolve,
+)
+from service.schemas import BinaryAdditionPrediction, Generation, NextWordPrediction
 from service.tasks import BINARY_ADDITION, NEXT_WORD
 
 router = APIRouter(tags=["predict"])
@@ -37,7 +47,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid query"},
 }
 ModelQuery = Annotated[
-    int | None, Query(ge=1, le=MAX_ID, description="Model id; default the newest")
+    str | None, Query(pattern=MODEL_REF_PATTERN, description=MODEL_REF_DESCRIPTION)
 ]
 BIG_INT = 2**62  # query ints beyond this are refused by validation, never overflow numpy
 # A context up to this long is read on the event loop (well under a millisecond); a longer one
@@ -45,14 +55,38 @@ BIG_INT = 2**62  # query ints beyond this are refused by validation, never overf
 INLINE_TEXT_CHARS = 1_000
 
 
-async def _loaded(request: Request, task: str, model: int | None) -> LoadedModel:
-    """The model a request means: from the cache on the event loop, else loaded in a thread."""
+async def _loaded(request: Request, task: str, model: str | None) -> tuple[LoadedModel, str]:
+    """The model a request means and how it was chosen (`model_selected_by`): from the cache
+    on the event loop, else resolved and loaded in a thread."""
+    ref = parse_model_ref(model)
     cache: ModelCache = request.app.state.model_cache
-    loaded = cache.cached(task, model)
-    if loaded is None:
-        db = request.app.state.db
-        loaded = await run_in_threadpool(resolve_and_load, db, cache, task, model)
-    return loaded
+    refs: ModelRefs | None = request.app.state.model_refs
+    if refs is not None:
+        resolved = refs.cached(task, ref)
+    else:
+        resolved = Resolved(ref, "id") if isinstance(ref, int) else None
+    if resolved is not None:
+        loaded = cache.cached(task, resolved.model_id)
+        if loaded is not None:
+            return loaded, resolved.selected_by
+    return await run_in_threadpool(_resolve_and_load, request.app.state.db, cache, task, ref)
+
+
+def _resolve_and_load(
+    db: Database, cache: ModelCache, task: str, ref: ModelRef
+) -> tuple[LoadedModel, str]:
+    with db.read() as session:
+        resolved = resolve(session, task, ref)
+    return load(db, cache, task, resolved.model_id), resolved.selected_by
+
+
+def _selected(body: bytes, selected_by: str) -> Response:
+    """A prediction's JSON body with `model_selected_by` added: the cached bodies are shared by
+    every way of naming their model, so the field is spliced in per request."""
+    return Response(
+        b'%s,"model_selected_by":"%s"}' % (body[:-1], selected_by.encode()),
+        media_type="application/json",
+    )
 
 
 class PredictQuery(BaseModel):
@@ -62,7 +96,7 @@ class PredictQuery(BaseModel):
     b: int | None = Field(None, ge=-BIG_INT, le=BIG_INT, description="Second addend")
     text: str | None = Field(None, max_length=10_000, description="Context (next word)")
     k: int = Field(5, ge=1, description="How many next words (next word)")
-    model: int | None = Field(None, ge=1, le=MAX_ID, description="Model id; default the newest")
+    model: str | None = Field(None, pattern=MODEL_REF_PATTERN, description=MODEL_REF_DESCRIPTION)
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -104,10 +138,12 @@ async def predict(request: Request) -> Any:
     if text is not None and (a is not None or b is not None):
         raise InvalidInput("give either a and b (binary addition) or text (next word), not both")
     if text is not None:
-        return await _predict_next_word(await _loaded(request, NEXT_WORD, model), text, k)
+        loaded, selected_by = await _loaded(request, NEXT_WORD, model)
+        return _selected(await _predict_next_word(loaded, text, k), selected_by)
     if a is None or b is None:
         raise InvalidInput("give both a and b (e.g. ?a=37&b=45), or text for a next-word model")
-    return _predict_sum(await _loaded(request, BINARY_ADDITION, model), a, b)
+    loaded, selected_by = await _loaded(request, BINARY_ADDITION, model)
+    return _selected(_predict_sum(loaded, a, b), selected_by)
 
 
 def _locked(function, loaded: LoadedModel, *args):  # type: ignore[no-untyped-def]
@@ -115,10 +151,10 @@ def _locked(function, loaded: LoadedModel, *args):  # type: ignore[no-untyped-de
         return function(loaded, *args)
 
 
-def _predict_sum(loaded: LoadedModel, a: int, b: int) -> Response:
+def _predict_sum(loaded: LoadedModel, a: int, b: int) -> bytes:
     """A BinaryAdditionPrediction."""
     try:
-        return Response(loaded.sum_body(a, b), media_type="application/json")
+        return loaded.sum_body(a, b)
     except ValueError as error:
         raise InvalidInput(f"{error} (model {loaded.model_id})") from error
 
@@ -136,7 +172,7 @@ def _context(loaded: LoadedModel, text: str) -> tuple[list[str], list[int], list
     return words, ids, unknown
 
 
-async def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> Response:
+async def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> bytes:
     """A NextWordPrediction: from the model's answer cache when this (text, k) was asked lately,
     else computed (`_next_word_answer`) and kept there."""
     assert loaded.dictionary is not None and loaded.answers is not None
@@ -150,7 +186,7 @@ async def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> Response
         body = bytes(JSONResponse(await _next_word_answer(loaded, text, k)).body)
         if len(text) <= INLINE_TEXT_CHARS:  # a long key is not worth its memory
             loaded.answers.put(text, k, body)
-    return Response(body, media_type="application/json")
+    return body
 
 
 async def _next_word_answer(loaded: LoadedModel, text: str, k: int) -> dict[str, Any]:
@@ -194,11 +230,13 @@ async def generate(
     model: ModelQuery = None,
 ) -> Generation:
     """Sample a continuation word by word, carrying the recurrent state (never `<unk>`)."""
-    loaded = await _loaded(request, NEXT_WORD, model)
+    loaded, selected_by = await _loaded(request, NEXT_WORD, model)
     # Up to 500 sampled words: always in the threadpool, never on the event loop.
-    return await run_in_threadpool(
+    generation = await run_in_threadpool(
         _locked, _generate, loaded, text, words, temperature, top_k, seed
     )
+    generation.model_selected_by = selected_by
+    return generation
 
 
 def _generate(
