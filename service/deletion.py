@@ -65,7 +65,9 @@ def _reclaim_sqlite(db: Database) -> None:
     connection = db.write_engine.raw_connection()
     try:
         # executescript steps the pragma to its end; execute() would free a single page
-        connection.driver_connection.executescript("PRAGMA incremental_vacuum;")
+        sqlite = connection.driver_connection
+        assert sqlite is not None
+        sqlite.executescript("PRAGMA incremental_vacuum;")
         cursor = connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_MS}")
         try:

@@ -65,27 +65,28 @@ class _Graph:
         """One recurrent layer over x [T, N, D]: (Y [T, N, H], Y_h [N, H])."""
         H = w[f"{prefix}.Wh"].shape[0]
         Wx, Wh = w[f"{prefix}.Wx"], w[f"{prefix}.Wh"]
-        inputs: list[str]
+        arrays: list[NDArray]  # W, R, B in ONNX's layout
+        order: tuple[int, ...]
         attrs: dict[str, Any] = {"hidden_size": H}
         if cell == "rnn":
             b = w.get(f"{prefix}.b", np.zeros(H, np.float32))
-            inputs = [Wx.T, Wh.T, np.concatenate([b, np.zeros(H, np.float32)])]
+            arrays = [Wx.T, Wh.T, np.concatenate([b, np.zeros(H, np.float32)])]
             op_type, attrs["activations"] = "RNN", [ONNX_ACTIVATIONS[activation]]
         elif cell == "lstm":
             order = (0, 3, 1, 2)  # (i, f, g, o) -> (i, o, f, c)
             b = _blocks(w[f"{prefix}.b"], order, H)
-            inputs = [_blocks(Wx, order, H).T, _blocks(Wh, order, H).T]
-            inputs.append(np.concatenate([b, np.zeros(4 * H, np.float32)]))
+            arrays = [_blocks(Wx, order, H).T, _blocks(Wh, order, H).T]
+            arrays.append(np.concatenate([b, np.zeros(4 * H, np.float32)]))
             op_type = "LSTM"
         elif cell == "gru":
             order = (1, 0, 2)  # (r, z, n) -> (z, r, h)
             hidden_bias = np.concatenate([np.zeros(2 * H, np.float32), w[f"{prefix}.bh"]])
-            inputs = [_blocks(Wx, order, H).T, _blocks(Wh, order, H).T]
-            inputs.append(np.concatenate([_blocks(w[f"{prefix}.b"], order, H), hidden_bias]))
+            arrays = [_blocks(Wx, order, H).T, _blocks(Wh, order, H).T]
+            arrays.append(np.concatenate([_blocks(w[f"{prefix}.b"], order, H), hidden_bias]))
             op_type, attrs["linear_before_reset"] = "GRU", 1
         else:
             raise ValueError(f"unknown cell {cell!r}")
-        names = [self.const(f"{prefix}.{n}", a[None]) for n, a in zip("WRB", inputs, strict=True)]
+        names = [self.const(f"{prefix}.{n}", a[None]) for n, a in zip("WRB", arrays, strict=True)]
         if cell == "lstm" and f"{prefix}.p" in w:
             p = w[f"{prefix}.p"]  # rows (i, f, o) -> (i, o, f)
             names += [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select, update
 
 from service.db import Database
@@ -24,7 +24,10 @@ from service.sweeps.metrics import (
 )
 from service.tables import Job, JobStatus, JobTag, Sweep, utcnow
 
-HYPERPARAMS = {"binary_addition": BinaryAdditionHyperparams, "next_word": NextWordHyperparams}
+HYPERPARAMS: dict[str, type[BaseModel]] = {
+    "binary_addition": BinaryAdditionHyperparams,
+    "next_word": NextWordHyperparams,
+}
 
 
 def sweep_not_found(sweep_id: int) -> NotFound:

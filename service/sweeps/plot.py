@@ -60,9 +60,21 @@ def sweep_svg(
     metric: str,
     log_y: bool | None = None,
 ) -> bytes:
-    from matplotlib.figure import Figure  # lazily: ~0.5 s and 40 MB the first time
+    import matplotlib  # lazily: ~0.5 s and 40 MB the first time
+    from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(8, 4.8), layout="constrained")
+    # text as <text> (searchable, 3x smaller than glyph paths); fixed ids: same data, same bytes
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "rnnlab"}):
+        return _draw(Figure(figsize=(8, 4.8), layout="constrained"), sweep, curves, metric, log_y)
+
+
+def _draw(
+    figure: Any,
+    sweep: Sweep,
+    curves: dict[int, dict[int, tuple[NDArray, NDArray]]],
+    metric: str,
+    log_y: bool | None,
+) -> bytes:
     axes = figure.add_subplot()
     last = max((s[-1] for runs in curves.values() for s, _ in runs.values()), default=1.0)
     edges = np.linspace(0.0, last, BINS + 1)
