@@ -60,3 +60,14 @@ class Unavailable(RnnlabError):
     """A feature whose optional dependency is not installed; the message says how to add it."""
 
     status_code = 501
+
+
+def sweep_not_found(sweep_id: int) -> NotFound:
+    return NotFound(f"sweep {sweep_id} does not exist: GET /sweeps lists the sweeps")
+
+
+def onnx_missing() -> Unavailable:
+    return Unavailable(
+        "exporting to ONNX needs the onnx package, an optional extra: pip install "
+        "'rnnlab[onnx]' (or pip install onnx) in the service's environment, then restart it"
+    )

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select, update
 
 from service.db import Database
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, sweep_not_found
 from service.experiment_schemas import MAX_GRID_VALUES, MAX_SWEEP_RUNS, SweepCreate
 from service.job_plans import plan_job
 from service.jobs.queue import check_queue_room
@@ -28,10 +28,6 @@ HYPERPARAMS: dict[str, type[BaseModel]] = {
     "binary_addition": BinaryAdditionHyperparams,
     "next_word": NextWordHyperparams,
 }
-
-
-def sweep_not_found(sweep_id: int) -> NotFound:
-    return NotFound(f"sweep {sweep_id} does not exist: GET /sweeps lists the sweeps")
 
 
 def expand_cells(grid: dict[str, list[Any]], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -89,20 +85,23 @@ def create_sweep(db: Database, settings: Settings, body: SweepCreate) -> tuple[S
             f"the sweep has {len(cells)} cells x {len(body.seeds)} seeds = {runs} runs, over "
             f"{limit} (at most {MAX_SWEEP_RUNS}, and RNNLAB_MAX_QUEUED_JOBS): fewer values or seeds"
         )
+    base = _validated(task, body.hyperparams, "hyperparams").model_dump()
+    base = {name: base[name] for name in body.hyperparams}  # as validated: "8" becomes 8
     planned = []
     for index, cell in enumerate(cells):
         for seed in body.seeds:
             where = f"cell {index} {cell} with seed {seed}"
             hyperparams = _validated(task, {**body.hyperparams, **cell, "seed": seed}, where)
             planned.append((index, *plan_job(db, settings, hyperparams)))
+        cells[index] = {name: getattr(hyperparams, name) for name in cell}
     with db.write() as session:
         check_queue_room(session, settings.max_queued_jobs, adding=runs)
         sweep = Sweep(
             task=task,
             name=body.name,
             tags=body.tags,
-            hyperparams=body.hyperparams,
-            grid=body.grid,
+            hyperparams=base,
+            grid=body.grid,  # as requested; `cells` holds the validated values
             cells=cells,
             seeds=body.seeds,
             metric=metric,

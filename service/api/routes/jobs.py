@@ -13,6 +13,7 @@ from service.experiment_schemas import TAG_PATTERN, TaskName
 from service.job_plans import plan_job
 from service.jobs.queue import cancel_job, submit_job
 from service.run_filters import JOB_FILTERS, filter_jobs
+from service.schema_examples import documented_error
 from service.schemas import (
     MAX_ID,
     BinaryAdditionHyperparams,
@@ -158,7 +159,13 @@ def cancel(job_id: JobId, db: DatabaseDep) -> JobPublic:
     "/jobs/{job_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a finished job",
-    responses={**NOT_FOUND, 409: {"description": "Still queued or running, or its model exists"}},
+    responses={
+        **NOT_FOUND,
+        409: documented_error(
+            "Still queued or running, or its model exists",
+            "job 7 trained model 7, which still exists: DELETE /models/7 first",
+        ),
+    },
 )
 def delete(job_id: JobId, db: DatabaseDep) -> None:
     """With its metrics and checkpoint; the space is returned. Refused while the job is queued

@@ -12,17 +12,13 @@ from fastapi.responses import Response
 from models.text import UNKNOWN_TOKEN
 from service.api.deps import ModelId, ReadSessionDep
 from service.corpora import load_dictionary
-from service.errors import ModelCorrupted, Unavailable, model_not_found
+from service.errors import ModelCorrupted, model_not_found, onnx_missing
 from service.tables import TrainedModel
 from service.weights import CorruptBlob, npz_to_arrays
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 ONNX_MEDIA_TYPE = "application/onnx"
-INSTALL_ONNX = (
-    "exporting to ONNX needs the onnx package, an optional extra: pip install 'rnnlab[onnx]' "
-    "(or pip install onnx) in the service's environment, then restart it"
-)
 
 
 def _binary(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
@@ -91,7 +87,7 @@ def read_onnx(model_id: ModelId, session: ReadSessionDep) -> Response:
     except ModuleNotFoundError as error:
         if error.name != "onnx":
             raise
-        raise Unavailable(INSTALL_ONNX) from error
+        raise onnx_missing() from error
     model = _stored(session, model_id)
     try:
         weights = npz_to_arrays(model.weights, model.sha256)

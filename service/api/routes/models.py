@@ -13,6 +13,7 @@ from service.deletion import delete_model
 from service.errors import model_not_found
 from service.experiment_schemas import ALIAS_PATTERN, TAG_PATTERN, AliasPublic, TaskName
 from service.run_filters import MODEL_FILTERS, MODEL_SORT_KEYS, filter_models, model_order
+from service.schema_examples import documented_error
 from service.schemas import MAX_ID, ModelPublic, ModelsPublic
 from service.tables import TrainedModel
 
@@ -101,7 +102,15 @@ def read_model(model_id: ModelId, session: ReadSessionDep) -> ModelPublic:
     "/{model_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a model",
-    responses={**NOT_FOUND, 409: {"description": "An alias points at it"}},
+    responses={
+        **NOT_FOUND,
+        409: documented_error(
+            "An alias points at it",
+            "model 7 is what the alias(es) champion of next_word point at: move them to another "
+            "model (PUT /models/{id}/aliases/{alias}) or remove them "
+            "(DELETE /models/7/aliases/{alias}) first",
+        ),
+    },
 )
 def delete(model_id: ModelId, db: DatabaseDep, cache: ModelCacheDep) -> None:
     """Its weights are deleted and the space returned; refused while an alias points at it.

@@ -80,9 +80,10 @@ def _resolve_and_load(
     return load(db, cache, task, resolved.model_id), resolved.selected_by
 
 
-def _selected(body: bytes, selected_by: str) -> Response:
-    """A prediction's JSON body with `model_selected_by` added: the cached bodies are shared by
-    every way of naming their model, so the field is spliced in per request."""
+def _selected(answer: Response, selected_by: str) -> Response:
+    """The answer with `model_selected_by` added to its JSON object: the cached bodies are
+    shared by every way of naming their model, so the field is spliced in per request."""
+    body = bytes(answer.body)
     return Response(
         b'%s,"model_selected_by":"%s"}' % (body[:-1], selected_by.encode()),
         media_type="application/json",
@@ -151,10 +152,10 @@ def _locked(function, loaded: LoadedModel, *args):  # type: ignore[no-untyped-de
         return function(loaded, *args)
 
 
-def _predict_sum(loaded: LoadedModel, a: int, b: int) -> bytes:
+def _predict_sum(loaded: LoadedModel, a: int, b: int) -> Response:
     """A BinaryAdditionPrediction."""
     try:
-        return loaded.sum_body(a, b)
+        return Response(loaded.sum_body(a, b), media_type="application/json")
     except ValueError as error:
         raise InvalidInput(f"{error} (model {loaded.model_id})") from error
 
@@ -172,7 +173,7 @@ def _context(loaded: LoadedModel, text: str) -> tuple[list[str], list[int], list
     return words, ids, unknown
 
 
-async def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> bytes:
+async def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> Response:
     """A NextWordPrediction: from the model's answer cache when this (text, k) was asked lately,
     else computed (`_next_word_answer`) and kept there."""
     assert loaded.dictionary is not None and loaded.answers is not None
@@ -186,7 +187,7 @@ async def _predict_next_word(loaded: LoadedModel, text: str, k: int) -> bytes:
         body = bytes(JSONResponse(await _next_word_answer(loaded, text, k)).body)
         if len(text) <= INLINE_TEXT_CHARS:  # a long key is not worth its memory
             loaded.answers.put(text, k, body)
-    return body
+    return Response(body, media_type="application/json")
 
 
 async def _next_word_answer(loaded: LoadedModel, text: str, k: int) -> dict[str, Any]:

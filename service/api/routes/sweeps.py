@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import DatabaseDep, ExecutorDep, ReadSessionDep, SettingsDep
 from service.api.query import only_query_params
 from service.db import Database
+from service.errors import corpus_not_found, sweep_not_found
 from service.experiment_schemas import (
     TAG_PATTERN,
     SweepCreate,
@@ -16,8 +17,9 @@ from service.experiment_schemas import (
     SweepsPublic,
     TaskName,
 )
+from service.schema_examples import documented_error
 from service.schemas import MAX_ID
-from service.sweeps.create import cancel_sweep, create_sweep, sweep_not_found
+from service.sweeps.create import cancel_sweep, create_sweep
 from service.sweeps.metrics import DEFAULT_STEP_METRIC, check_final_metric, check_step_metric
 from service.sweeps.plot import sweep_curves, sweep_svg
 from service.sweeps.summary import sweep_public, sweep_summary
@@ -75,7 +77,7 @@ def _sweep(session: ReadSessionDep, sweep_id: int) -> Sweep:
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a sweep",
     responses={
-        404: {"description": "The corpus does not exist"},
+        404: documented_error("The corpus does not exist", corpus_not_found(7).detail),
         422: {"description": "An invalid cell, seed or metric; or too many runs"},
         429: {"description": "The queue has no room for every run"},
     },
