@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 CHECKPOINT_BUSY_MS = 2_000  # how long a deletion waits for readers before leaving the WAL as is
-VACUUMED_TABLES = "models, checkpoints, metrics, jobs, job_tags, corpora"
+MODEL_TABLES = ("models",)
+JOB_TABLES = ("jobs", "metrics", "checkpoints", "job_tags")
+CORPUS_TABLES = ("corpora",)
 
 
 def _is_sqlite(db: Database) -> bool:
@@ -47,8 +49,9 @@ def prepare_space_reclaim(db: Database) -> None:
         connection.close()
 
 
-def reclaim_space(db: Database) -> None:
-    """Give the pages freed by deletions back; never fails the request that deleted."""
+def reclaim_space(db: Database, tables: tuple[str, ...]) -> None:
+    """Give the pages freed by deletions from `tables` back; never fails the request that
+    deleted (SQLite reclaims the whole file's free pages, PostgreSQL vacuums `tables`)."""
     try:
         if _is_sqlite(db):
             _reclaim_sqlite(db)
@@ -56,7 +59,7 @@ def reclaim_space(db: Database) -> None:
             with db.write_engine.connect().execution_options(
                 isolation_level="AUTOCOMMIT"
             ) as connection:
-                connection.execute(text(f"VACUUM {VACUUMED_TABLES}"))
+                connection.execute(text(f"VACUUM {', '.join(tables)}"))
     except Exception:  # the rows are gone either way; the space comes back at the next one
         log.exception("reclaiming space failed")
 
@@ -97,7 +100,7 @@ def delete_model(db: Database, cache: ModelCache, model_id: int) -> None:
             )
         session.execute(delete(TrainedModel).where(TrainedModel.id == model_id))
     cache.evict(model_id)
-    reclaim_space(db)
+    reclaim_space(db, MODEL_TABLES)
 
 
 def delete_job(db: Database, job_id: int) -> None:
@@ -119,4 +122,4 @@ def delete_job(db: Database, job_id: int) -> None:
             )
         # metrics, checkpoints and job_tags go with it: ON DELETE CASCADE
         session.execute(delete(Job).where(Job.id == job_id))
-    reclaim_space(db)
+    reclaim_space(db, JOB_TABLES)

@@ -90,10 +90,7 @@ def _sqlite_bytes(live: LiveService) -> tuple[int, int]:  # noqa: F811
 
 def test_deleting_gives_the_space_back(live: LiveService) -> None:  # noqa: F811
     if live.database != "sqlite":  # type: ignore[attr-defined]
-        # PostgreSQL: the same deletions, then its own VACUUM (run by the service)
-        job = succeeded(live, "next_word", hyperparams={"hidden_size": 64})
-        assert live.client.delete(f"/models/{job['model_id']}").status_code == 204
-        assert live.client.delete(f"/jobs/{job['id']}").status_code == 204
+        _postgresql_vacuums(live)
         return
     wal = live.data_dir / "rnnlab.db-wal"
     jobs = [
@@ -111,3 +108,29 @@ def test_deleting_gives_the_space_back(live: LiveService) -> None:  # noqa: F811
     while wal.exists() and wal.stat().st_size > 4 * 2**20 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not wal.exists() or wal.stat().st_size <= 4 * 2**20
+
+
+def _postgresql_vacuums(live: LiveService) -> None:  # noqa: F811
+    """PostgreSQL: the same deletions, each followed by its own VACUUM of the tables."""
+    import psycopg
+
+    url = live.env["RNNLAB_DATABASE_URL"].replace("postgresql+psycopg", "postgresql")
+    job = succeeded(live, "next_word", hyperparams={"hidden_size": 64})
+    with psycopg.connect(url, autocommit=True) as connection:
+
+        def last_vacuums() -> dict:
+            rows = connection.execute(
+                "SELECT relname, last_vacuum FROM pg_stat_user_tables "
+                "WHERE relname IN ('models', 'metrics')"
+            )
+            return dict(rows.fetchall())
+
+        before = last_vacuums()
+        assert live.client.delete(f"/models/{job['model_id']}").status_code == 204
+        assert live.client.delete(f"/jobs/{job['id']}").status_code == 204
+        deadline = time.monotonic() + 10
+        while (after := last_vacuums()) == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+            connection.execute("SELECT pg_stat_clear_snapshot()")
+    for table in ("models", "metrics"):
+        assert after[table] is not None and after[table] != before.get(table), (table, after)

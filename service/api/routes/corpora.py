@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 from models.text import UNKNOWN_TOKEN
 from service.api.deps import CorpusId, DatabaseDep, ReadSessionDep
 from service.corpora import create_corpus, decode_utf8, get_corpus
-from service.deletion import reclaim_space
+from service.deletion import CORPUS_TABLES, reclaim_space
 from service.errors import Conflict, InvalidInput
 from service.schemas import CorporaPublic, CorpusPublic, DictionaryEntry, DictionaryPublic
 from service.tables import Corpus, Job, TrainedModel
@@ -144,4 +144,4 @@ def delete_corpus(corpus_id: CorpusId, db: DatabaseDep) -> None:
                 "it cannot be deleted while they exist"
             )
         session.delete(corpus)
-    reclaim_space(db)
+    reclaim_space(db, CORPUS_TABLES)

@@ -44,6 +44,8 @@ TRAIN_EXAMPLES = {
         "summary": "The study notes' binary-addition run (batch 1, SGD, sigmoid)",
         "value": {
             "task": "binary_addition",
+            "name": "notes-original",
+            "tags": ["notes"],
             "hyperparams": {
                 "batch_size": 1,
                 "optimizer": "sgd",
