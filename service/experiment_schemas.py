@@ -65,9 +65,11 @@ class SweepCreate(RunLabels):
     hyperparams: dict[str, Any] = Field(
         default_factory=dict, description="The base hyperparameters of every cell."
     )
-    grid: dict[str, list[Any]] = Field(
+    grid: dict[str, Annotated[list[Any], Field(min_length=1, max_length=MAX_GRID_VALUES)]] = Field(
         default_factory=dict,
-        description="Hyperparameter name -> values (1-50); the cells are every combination.",
+        description="Hyperparameter name -> values (1-50); the cells are every combination. "
+        f"A sweep has at most {MAX_SWEEP_RUNS} runs (cells x seeds), and no more than "
+        "RNNLAB_MAX_QUEUED_JOBS.",
     )
     cells: list[dict[str, Any]] = Field(
         default_factory=list,
