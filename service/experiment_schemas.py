@@ -17,6 +17,8 @@ ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 MAX_TAGS = 20
 MAX_SWEEP_RUNS = 500
 MAX_GRID_VALUES = 50
+# A hyperparameter's value: every one is a number, a string, a boolean or null.
+Value = bool | int | float | str | None
 
 
 class RunLabels(BaseModel):
@@ -62,16 +64,18 @@ class SweepCreate(RunLabels):
     """One job per cell of the grid and per seed, each `hyperparams` overridden by its cell."""
 
     task: TaskName
-    hyperparams: dict[str, Any] = Field(
+    hyperparams: dict[str, Value] = Field(
         default_factory=dict, description="The base hyperparameters of every cell."
     )
-    grid: dict[str, Annotated[list[Any], Field(min_length=1, max_length=MAX_GRID_VALUES)]] = Field(
-        default_factory=dict,
-        description="Hyperparameter name -> values (1-50); the cells are every combination. "
-        f"A sweep has at most {MAX_SWEEP_RUNS} runs (cells x seeds), and no more than "
-        "RNNLAB_MAX_QUEUED_JOBS.",
+    grid: dict[str, Annotated[list[Value], Field(min_length=1, max_length=MAX_GRID_VALUES)]] = (
+        Field(
+            default_factory=dict,
+            description="Hyperparameter name -> values (1-50); the cells are every combination. "
+            f"A sweep has at most {MAX_SWEEP_RUNS} runs (cells x seeds), and no more than "
+            "RNNLAB_MAX_QUEUED_JOBS.",
+        )
     )
-    cells: list[dict[str, Any]] = Field(
+    cells: list[dict[str, Value]] = Field(
         default_factory=list,
         max_length=MAX_GRID_VALUES,
         description='Cells that are not a product, e.g. `[{"init": "he", "activation": '
