@@ -20,18 +20,22 @@ from service.api.routes import (
     health,
     jobs,
     metrics,
+    model_export,
     models,
     pages,
     plots,
     predict,
+    sweeps,
 )
 from service.api.security import require_api_key
 from service.corpora import ensure_demo_corpus
 from service.db import Database
+from service.deletion import prepare_space_reclaim
 from service.events import EventHub
 from service.jobs.supervisor import LocalExecutor
 from service.migrate import head_revision, upgrade
-from service.serving.model_cache import ModelCache, NewestModels
+from service.serving.model_cache import ModelCache
+from service.serving.model_refs import ModelRefs
 from service.settings import Settings, get_settings
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
@@ -41,12 +45,25 @@ UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
 
 # Routes are matched in order, router by router: the hot path (/predict) comes first, which
 # took ~100 us off each prediction. The order of the /docs page is OPENAPI_TAGS's.
-ROUTERS = (predict, health, jobs, events, plots, models, corpora, metrics, pages)
+ROUTERS = (
+    predict,
+    health,
+    jobs,
+    sweeps,
+    events,
+    plots,
+    models,
+    model_export,
+    corpora,
+    metrics,
+    pages,
+)
 OPENAPI_TAGS = [
     {"name": "jobs", "description": "Train in the background; follow status and metrics."},
+    {"name": "sweeps", "description": "A grid of jobs over seeds, compared in one table."},
     {"name": "events", "description": "Server-Sent Events: watch jobs live."},
     {"name": "plots", "description": "Loss and accuracy curves as SVG or PNG."},
-    {"name": "models", "description": "Trained models and their final metrics."},
+    {"name": "models", "description": "Trained models, their aliases, deletion and export."},
     {"name": "predict", "description": "Answers from a trained model's weights."},
     {"name": "corpora", "description": "Texts and their dictionaries for next-word models."},
     {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
@@ -83,15 +100,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db = Database.connect(settings.resolved_database_url)
     upgrade(db)
     app.state.schema_head = head_revision(db)
+    prepare_space_reclaim(db)
     ensure_demo_corpus(db)
     executor = LocalExecutor(settings, db)
     executor.start()
     app.state.db = db
     app.state.events = EventHub(db, settings.events_poll_seconds, settings.events_keepalive_seconds)
     app.state.executor = executor
-    app.state.model_cache = ModelCache(
-        settings.model_cache_size, NewestModels.for_database(db), settings.answer_cache_size
-    )
+    app.state.model_cache = ModelCache(settings.model_cache_size, settings.answer_cache_size)
+    app.state.model_refs = ModelRefs.for_database(db, app.state.model_cache)
     # Everything built so far (modules, routes, schemas: ~130k objects) lives as long as the
     # service. Left to the collector, each full collection walked them all and stalled the event
     # loop ~90 ms every few seconds under load (p99 of a binary /predict 99 ms -> see README).

@@ -92,11 +92,35 @@ class TooLarge(RnnlabError):
     """A body over its configured cap."""
 
 
+class Unavailable(RnnlabError):
+    """A feature whose optional dependency is not installed; the message says how to add it."""
+
+
 # The names code written before the domain names still imports; new code uses the above.
 NotFound = Missing
 Conflict = InvalidState
 Unauthorized = NotAuthenticated
 PayloadTooLarge = TooLarge
+
+
+class SweepNotFound(Missing):
+    pass
+
+
+class AliasNotFound(Missing):
+    pass
+
+
+class SweepFinished(InvalidState):
+    pass
+
+
+class ModelInUse(InvalidState):
+    """A model an alias still points at."""
+
+
+class JobNotFinished(InvalidState):
+    """A job still queued or running, which cannot be deleted."""
 
 
 def job_not_found(job_id: int) -> JobNotFound:
@@ -109,3 +133,14 @@ def model_not_found(model_id: int) -> ModelNotFound:
 
 def corpus_not_found(corpus_id: int) -> CorpusNotFound:
     return CorpusNotFound(f"corpus {corpus_id} does not exist: GET /corpora lists the corpora")
+
+
+def sweep_not_found(sweep_id: int) -> SweepNotFound:
+    return SweepNotFound(f"sweep {sweep_id} does not exist: GET /sweeps lists the sweeps")
+
+
+def onnx_missing() -> Unavailable:
+    return Unavailable(
+        "exporting to ONNX needs the onnx package, an optional extra: pip install "
+        "'rnnlab[onnx]' (or pip install onnx) in the service's environment, then restart it"
+    )

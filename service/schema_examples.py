@@ -5,10 +5,18 @@ back, not "string". The error messages are the service's own, built by the code 
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ConfigDict
 from pydantic.config import JsonDict
 
-from service.errors import corpus_not_found, job_not_found, model_not_found
+from service.errors import (
+    corpus_not_found,
+    job_not_found,
+    model_not_found,
+    onnx_missing,
+    sweep_not_found,
+)
 
 BINARY_ADDITION_HYPERPARAMS: JsonDict = {
     "binary_dim": 8,
@@ -49,6 +57,9 @@ JOB: JsonDict = {
     "finished_at": "2026-12-02T12:27:26.541267Z",
     "elapsed_seconds": 0.09,
     "eta_seconds": 0.0,
+    "name": "baseline",
+    "tags": ["exp-1"],
+    "sweep_id": None,
 }
 
 METRIC: JsonDict = {
@@ -74,6 +85,9 @@ MODEL: JsonDict = {
     "sha256": "0b94beed51a5b380252d1482ca8dc927559ba7408e3b0b510c984da8a5444a95",
     "size_bytes": 2526,
     "created_at": "2026-12-02T12:27:26.545722Z",
+    "name": "baseline",
+    "tags": ["exp-1"],
+    "aliases": ["default"],
 }
 
 JOBS: JsonDict = {"jobs": [JOB], "count": 1}
@@ -112,6 +126,7 @@ BINARY_ADDITION_PREDICTION: JsonDict = {
     "bits": [0, 1, 0, 1, 0, 0, 1, 0],
     "probabilities": [0.0022, 0.9757, 0.0143, 0.9806, 0.0283, 0.0147, 0.9834, 0.0122],
     "model_id": 1,
+    "model_selected_by": "newest",
 }
 
 # GET /predict?text=the children&k=3
@@ -124,6 +139,7 @@ NEXT_WORD_PREDICTION: JsonDict = {
     "model_id": 2,
     "context": ["the", "children"],
     "unknown_words": [],
+    "model_selected_by": "newest",
 }
 
 # GET /generate?text=the children&words=5&seed=1
@@ -132,6 +148,7 @@ GENERATION: JsonDict = {
     "continuation": ["street", "but", "on", "run", "a"],
     "model_id": 2,
     "unknown_words": [],
+    "model_selected_by": "newest",
 }
 
 HEALTH: JsonDict = {"status": "ok", "version": "0.1.0"}
@@ -151,6 +168,9 @@ ERRORS: dict[tuple[int, str | None], str] = {
     (404, "corpora"): corpus_not_found(7).detail,
     (404, "models"): model_not_found(7).detail,
     (409, "jobs"): "job 7 already finished (succeeded): nothing to cancel",
+    (404, "sweeps"): sweep_not_found(7).detail,
+    (409, "sweeps"): "sweep 7 already finished: nothing to cancel",
+    (501, None): onnx_missing().detail,
     (409, "corpora"): "corpus 7 is used by 2 job(s) and their models: it cannot be deleted "
     "while they exist",
     (409, "models"): "the weights of model 7 are corrupted (the stored bytes do not match their "
@@ -165,6 +185,20 @@ ERRORS: dict[tuple[int, str | None], str] = {
 def shown(example: JsonDict) -> ConfigDict:
     """The model_config of a schema whose example is `example`."""
     return ConfigDict(json_schema_extra={"examples": [example]})
+
+
+def documented_error(description: str, detail: str) -> dict[str, Any]:
+    """An error response for a route's `responses=` whose message differs from its resource's
+    usual one (e.g. the 404 of POST /sweeps is about a corpus)."""
+    return {
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/ErrorPublic"},
+                "example": {"detail": detail},
+            }
+        },
+    }
 
 
 def error_example(status_code: int, path: str) -> dict[str, str] | None:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from models.tasks import TASKS, Task
 from models.tasks.config import BOUND_KEYS
 from service import schema_examples as examples
+from service.experiment_schemas import RunLabels
 
 # Ids are 32-bit integer columns (PostgreSQL's INTEGER): larger ones can't exist, and would
 # overflow the driver instead of answering 404.
@@ -45,8 +46,9 @@ class _Hyperparams(BaseModel):
         return self.task.make_config(self.model_dump())
 
 
-class _JobCreate(BaseModel):
-    """What every POST /train body shares; the task's own model adds `task` and `hyperparams`."""
+class _JobCreate(RunLabels):
+    """What every POST /train body shares (a name and tags); the task's own model adds `task`
+    and `hyperparams`."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     task: str
@@ -135,6 +137,9 @@ class JobPublic(BaseModel):
     eta_seconds: float | None = Field(
         None, description="Seconds still to go at the pace so far; 0 once finished."
     )
+    name: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    sweep_id: int | None = Field(None, description="The sweep that queued this job, if any.")
 
 
 class JobsPublic(BaseModel):
@@ -176,6 +181,9 @@ class ModelPublic(BaseModel):
     sha256: str
     size_bytes: int
     created_at: datetime
+    name: str | None = Field(None, description="The name of the job that trained it.")
+    tags: list[str] = Field(default_factory=list, description="The tags of that job.")
+    aliases: list[str] = Field(default_factory=list, description="Aliases pointing at it.")
 
 
 class ModelsPublic(BaseModel):
@@ -227,6 +235,11 @@ class BinaryAdditionPrediction(BaseModel):
     bits: list[int] = Field(description="The predicted sum, most significant bit first.")
     probabilities: list[float] = Field(description="P(bit = 1) per bit, most significant first.")
     model_id: int
+    model_selected_by: Literal["id", "alias", "default_alias", "newest"] | None = Field(
+        None,
+        description="How the model was chosen: the id or an alias given in `model=`, else the "
+        "task's `default` alias, else the newest model.",
+    )
 
 
 class WordProbability(BaseModel):
@@ -242,6 +255,11 @@ class NextWordPrediction(BaseModel):
     model_id: int
     context: list[str] = Field(description="The words the model read, after pre-processing.")
     unknown_words: list[str] = Field(description="Context words outside the dictionary.")
+    model_selected_by: Literal["id", "alias", "default_alias", "newest"] | None = Field(
+        None,
+        description="How the model was chosen: the id or an alias given in `model=`, else the "
+        "task's `default` alias, else the newest model.",
+    )
 
 
 class Generation(BaseModel):
@@ -251,6 +269,11 @@ class Generation(BaseModel):
     continuation: list[str]
     model_id: int
     unknown_words: list[str]
+    model_selected_by: Literal["id", "alias", "default_alias", "newest"] | None = Field(
+        None,
+        description="How the model was chosen: the id or an alias given in `model=`, else the "
+        "task's `default` alias, else the newest model.",
+    )
 
 
 class Health(BaseModel):

@@ -72,11 +72,68 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
+    name: Mapped[str | None] = mapped_column(String(200))
+    sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"))
+    sweep_cell: Mapped[int | None] = mapped_column(Integer)  # index of its cell in the grid
 
     model: Mapped[TrainedModel | None] = relationship(back_populates="job", lazy="joined")
     checkpoint: Mapped[Checkpoint | None] = relationship(lazy="joined", viewonly=True)
+    tag_rows: Mapped[list[JobTag]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", passive_deletes=True, order_by="JobTag.tag"
+    )
 
-    __table_args__ = (Index("ix_jobs_status_id", "status", "id"),)
+    @property
+    def tags(self) -> list[str]:
+        return [row.tag for row in self.tag_rows]
+
+    __table_args__ = (
+        Index("ix_jobs_status_id", "status", "id"),
+        Index("ix_jobs_name", "name"),
+        Index("ix_jobs_sweep_id", "sweep_id"),
+    )
+
+
+class JobTag(Base):
+    """One tag of a job: a row per tag, so that ?tag= is an indexed lookup on every database."""
+
+    __tablename__ = "job_tags"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (Index("ix_job_tags_tag", "tag"),)
+
+
+class Sweep(Base):
+    """A grid of hyperparameter cells, each trained once per seed: its jobs point back here."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(200))
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    hyperparams: Mapped[dict[str, Any]]  # the base every cell starts from
+    grid: Mapped[dict[str, Any]]  # name -> list of values, as requested
+    cells: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # each cell's values, expanded
+    seeds: Mapped[list[int]] = mapped_column(JSON)
+    metric: Mapped[str] = mapped_column(String(64))  # the default ranking metric
+    early_stopping: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelAlias(Base):
+    """A name (`default`, `champion`...) for one model of a task; moving it is one UPDATE."""
+
+    __tablename__ = "model_aliases"
+
+    task: Mapped[str] = mapped_column(String(32), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_model_aliases_model_id", "model_id"),)
 
 
 class Metric(Base):

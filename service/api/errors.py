@@ -17,6 +17,7 @@ from service.errors import (
     QueueFull,
     RnnlabError,
     TooLarge,
+    Unavailable,
 )
 
 # Looked up along the error's class hierarchy: the most specific kind listed wins.
@@ -27,6 +28,7 @@ STATUS_CODES: dict[type[RnnlabError], int] = {
     QueueFull: 429,
     NotAuthenticated: 401,
     TooLarge: 413,
+    Unavailable: 501,
     RnnlabError: 400,
 }
 

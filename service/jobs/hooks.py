@@ -59,6 +59,14 @@ class TimeLimitReached(JobStopped):
         super().__init__(self.error)
 
 
+class EarlyStopped(JobStopped):
+    """Its sweep's median rule judged the run hopeless; `error` says by how much."""
+
+    def __init__(self, detail: str) -> None:
+        self.error = detail
+        super().__init__(detail)
+
+
 class ShuttingDown(JobStopped):
     """The service stops: the job checkpointed and goes back to the queue, to resume at the
     next start without using up an attempt."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from service.db import Database
 from service.errors import JobFinished, QueueFull, job_not_found
-from service.tables import Job, JobStatus, Metric, utcnow
+from service.tables import Job, JobStatus, JobTag, Metric, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -20,14 +21,8 @@ SUBMIT_LOCK_KEY = 0x726E6E6C6162  # "rnnlab": any constant no other code locks
 WORKER_LOST = "worker lost: the process running the job died {attempts} times"
 
 
-def submit_job(
-    session: Session,
-    task: str,
-    hyperparams: dict[str, Any],
-    corpus_id: int | None,
-    max_queued: int,
-) -> Job:
-    """Queue a job in the session's write transaction, unless `max_queued` jobs already are.
+def check_queue_room(session: Session, max_queued: int, adding: int = 1) -> None:
+    """QueueFull unless `adding` more jobs fit under RNNLAB_MAX_QUEUED_JOBS.
 
     Counting and inserting must not interleave between two submits: SQLite runs write
     transactions one at a time; on PostgreSQL, where two READ COMMITTED transactions would each
@@ -38,13 +33,27 @@ def submit_job(
     queued = session.scalar(
         select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED)
     )
-    if queued is not None and queued >= max_queued:
+    if queued is not None and queued + adding > max_queued:
         raise QueueFull(
             f"{queued} jobs are already queued (RNNLAB_MAX_QUEUED_JOBS={max_queued}): "
             "retry when some have finished",
             retry_after_seconds=RETRY_AFTER_SECONDS,
         )
-    job = Job(task=task, hyperparams=hyperparams, corpus_id=corpus_id)
+
+
+def submit_job(
+    session: Session,
+    task: str,
+    hyperparams: dict[str, Any],
+    corpus_id: int | None,
+    max_queued: int,
+    name: str | None = None,
+    tags: Sequence[str] = (),
+) -> Job:
+    """Queue a job in the session's write transaction, unless `max_queued` jobs already are."""
+    check_queue_room(session, max_queued)
+    job = Job(task=task, hyperparams=hyperparams, corpus_id=corpus_id, name=name)
+    job.tag_rows = [JobTag(tag=tag) for tag in tags]
     session.add(job)
     session.flush()
     session.refresh(job)

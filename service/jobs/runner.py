@@ -18,6 +18,7 @@ from service.jobs import console, tasks
 from service.jobs.hooks import DatabaseHooks, JobLost, JobStopped, ShuttingDown
 from service.jobs.queue import discard_metrics_after
 from service.settings import Settings
+from service.sweeps.early_stop import make_hooks
 from service.tables import Checkpoint, Job, JobStatus, Metric, TrainedModel, utcnow
 from service.weights import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
 
@@ -65,24 +66,27 @@ def run_job(job_id: int) -> None:
             and session.scalar(select(Metric.id).where(Metric.job_id == job_id).limit(1)) is None
         )
 
+        hooks = make_hooks(
+            session,
+            job,
+            db=context.db,
+            job_id=job_id,
+            worker_id=context.worker_id,
+            checkpoint_seconds=context.settings.checkpoint_seconds,
+            time_limit_seconds=context.settings.job_time_limit_seconds,
+            parent_pid=context.parent_pid,
+            stopping=context.stopping,
+            progress=progress,
+        )
+
     console.started(job_id, task, hyperparams, resumed=not fresh)
     began = time.monotonic()
-    hooks = DatabaseHooks(
-        context.db,
-        job_id,
-        context.worker_id,
-        checkpoint_seconds=context.settings.checkpoint_seconds,
-        time_limit_seconds=context.settings.job_time_limit_seconds,
-        parent_pid=context.parent_pid,
-        stopping=context.stopping,
-        progress=progress,
-    )
     try:
         resume = None if fresh else _load_checkpoint(context.db, job_id)
         result = tasks.train(context.db, task, hyperparams, hooks, resume)
     except ShuttingDown:
         _hand_back(context, job_id)
-    except JobStopped as stop:
+    except JobStopped as stop:  # cancelled, time limit, or stopped early by its sweep's rule
         _finish(context, job_id, stop.status, stop.error)
     except TrainingDiverged as error:
         _finish(context, job_id, JobStatus.FAILED, str(error), hooks)

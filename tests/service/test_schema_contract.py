@@ -21,7 +21,8 @@ from tests.conftest import LiveService, start_service
 BUSY = {"iterations": 10_000_000, "learning_rate": 1e-9}
 # ~110,000 tokens: enough windows for batch_size 4096, seq_len 1000 and test_fraction 0.9.
 LONG_TEXT = "the cat sat on the mat and the dog sat on the log " * 10_000
-ID_PARAMETERS = {"model", "corpus_id", "job_id", "model_id"}  # at a bound: no such row, 404
+# At a bound: no such row, 404.
+ID_PARAMETERS = {"model", "corpus_id", "job_id", "model_id", "sweep_id"}
 
 
 def _step(kind: str, x: float, towards: float) -> float:
@@ -92,7 +93,20 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         corpus = service.client.post("/corpora", content=LONG_TEXT).json()["id"]
         busy = service.train("binary_addition", **BUSY)
         service.wait_for_job(busy["id"], until=("running",))
-        yield {"service": service, "models": models, "corpus": corpus, "job": busy["id"]}
+        sweep = service.client.post(
+            "/sweeps",
+            json={"task": "binary_addition", "hyperparams": {"iterations": 1}, "seeds": [0]},
+        )
+        assert sweep.status_code == 202, sweep.text
+        sweep_id = sweep.json()["id"]
+        yield {
+            "service": service,
+            "models": models,
+            "corpus": corpus,
+            "job": busy["id"],
+            "sweep": sweep_id,
+        }
+        service.client.post(f"/sweeps/{sweep_id}/cancel")
         service.client.post(f"/jobs/{busy['id']}/cancel")
     finally:
         service.stop()
@@ -138,7 +152,8 @@ def _query_base(live: dict[str, Any], path: str, parameter: str) -> dict[str, An
 
 def _request(live: dict[str, Any], method: str, path: str, params: dict, paths: dict) -> Any:
     service: LiveService = live["service"]
-    url = path.format(**{**{"job_id": live["job"]}, **paths})
+    defaults = {"job_id": live["job"], "sweep_id": live["sweep"], "alias": "staging"}
+    url = path.format(**{**defaults, **paths})
     content = LONG_TEXT[:10_000] if (method, path) == ("post", "/corpora") else None
     return service.client.request(method, url, params=params, content=content)
 

@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 from models.text import UNKNOWN_TOKEN
 from service.api.deps import CorpusId, DatabaseDep, ReadSessionDep
 from service.corpora import create_corpus, decode_utf8, get_corpus
+from service.deletion import CORPUS_TABLES, reclaim_space
 from service.errors import CorpusInUse, InvalidInput, corpus_not_found
 from service.schemas import NO_NUL, CorporaPublic, CorpusPublic, DictionaryEntry, DictionaryPublic
 from service.tables import Corpus, Job, TrainedModel
@@ -132,7 +133,7 @@ def read_dictionary(corpus_id: CorpusId, session: ReadSessionDep) -> DictionaryP
     responses={**NOT_FOUND, 409: {"description": "A job or model uses it"}},
 )
 def delete_corpus(corpus_id: CorpusId, db: DatabaseDep) -> None:
-    """Refused while a job or a model uses the corpus."""
+    """Refused while a job or a model uses the corpus; the space is returned."""
     with db.write() as session:
         # Locked first, so that a job being submitted for it either is counted below, or waits
         # and then finds the corpus gone (404).
@@ -147,3 +148,4 @@ def delete_corpus(corpus_id: CorpusId, db: DatabaseDep) -> None:
                 "it cannot be deleted while they exist"
             )
         session.delete(corpus)
+    reclaim_space(db, CORPUS_TABLES)

@@ -4,16 +4,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from models.tasks import TASKS, Task
-from models.tasks import Corpus as TaskCorpus
-from models.tasks.memory import mib
 from service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, SettingsDep
-from service.corpora import demo_corpus_id, lock_corpus
+from service.api.query import only_query_params
+from service.deletion import delete_job
 from service.downsample import MAX_POINTS, read_points
-from service.errors import CorpusTooSmall, NoCorpus, OverMemoryBudget, job_not_found
+from service.errors import job_not_found
+from service.experiment_schemas import TAG_PATTERN, TaskName
+from service.job_plans import plan_job
 from service.jobs.queue import cancel_job, submit_job
+from service.run_filters import JOB_FILTERS, filter_jobs
+from service.schema_examples import documented_error
 from service.schemas import (
     HYPERPARAMS,
     MAX_ID,
@@ -25,7 +26,7 @@ from service.schemas import (
     MetricPublic,
     MetricsPublic,
 )
-from service.tables import Corpus, Job
+from service.tables import Job
 from service.timing import job_timing
 
 router = APIRouter(tags=["jobs"])
@@ -46,6 +47,8 @@ TRAIN_EXAMPLES = {
         "summary": "The study notes' binary-addition run (batch 1, SGD, sigmoid)",
         "value": {
             "task": "binary_addition",
+            "name": "notes-original",
+            "tags": ["notes"],
             "hyperparams": {
                 "batch_size": 1,
                 "optimizer": "sgd",
@@ -81,6 +84,9 @@ def to_public(job: Job) -> JobPublic:
         started_at=job.started_at,
         finished_at=job.finished_at,
         **job_timing(job),
+        name=job.name,
+        tags=job.tags,
+        sweep_id=job.sweep_id,
     )
 
 
@@ -102,62 +108,43 @@ def create_job(
     settings: SettingsDep,
 ) -> JobPublic:
     """Queue a job; it trains in a worker process. Poll `GET /jobs/{id}` (the Location)."""
-    task = TASKS[body.task]
-    hyperparams = body.hyperparams.model_dump()
-    config = body.hyperparams.to_config()
-    # One transaction from the corpus check to the insert: a corpus deleted meanwhile answers
-    # 404 here, or its deletion 409, never a foreign-key error.
     with db.write() as session:
-        corpus = _usable_corpus(session, task, config, hyperparams) if task.needs_corpus else None
-        corpus_id = None
-        if corpus is not None:
-            corpus_id = hyperparams["corpus_id"] = corpus.id
-        _check_memory(task, config, corpus, settings.job_memory_budget)
-        job = submit_job(session, body.task, hyperparams, corpus_id, settings.max_queued_jobs)
+        hyperparams, corpus_id = plan_job(
+            session, body.task, body.hyperparams, settings.job_memory_budget
+        )
+        job = submit_job(
+            session,
+            body.task,
+            hyperparams,
+            corpus_id,
+            settings.max_queued_jobs,
+            body.name,
+            body.tags,
+        )
     executor.notify()
     response.headers["Location"] = f"/jobs/{job.id}"
     return to_public(job)
 
 
-def _usable_corpus(session: Session, task: Task, config: Any, hyperparams: dict) -> Corpus:
-    """The job's corpus (default: the demo corpus), long enough for its windows, and kept from
-    deletion until the job is stored."""
-    corpus_id = hyperparams.get("corpus_id") or demo_corpus_id(session)
-    if corpus_id is None:
-        raise NoCorpus("no corpus is registered: upload one with POST /corpora")
-    corpus = lock_corpus(session, corpus_id)
-    needed = task.min_tokens(config) if task.min_tokens is not None else 0
-    if corpus.tokens < needed:
-        raise CorpusTooSmall(
-            f"corpus {corpus_id} has {corpus.tokens} tokens; these hyperparameters need at "
-            f"least {needed}: lower batch_size or seq_len, or upload a longer text"
-        )
-    return corpus
-
-
-def _check_memory(task: Task, config: Any, corpus: Corpus | None, budget: int) -> None:
-    """OverMemoryBudget when the task's estimate of this job is over `budget`."""
-    sizes = TaskCorpus(None, corpus.tokens, corpus.vocabulary_size) if corpus else None
-    needed = task.memory_bytes(config, sizes)
-    if needed > budget:
-        raise OverMemoryBudget(
-            f"this job would need about {mib(needed)} (estimated from its hyperparameters), "
-            f"over the budget of {mib(budget)} (RNNLAB_JOB_MEMORY_BUDGET): lower batch_size, "
-            "hidden_size or embedding_size, or raise the corpus' unknown_threshold"
-        )
-
-
-@router.get("/jobs", summary="List jobs")
+@router.get(
+    "/jobs",
+    summary="List jobs",
+    dependencies=[only_query_params(*JOB_FILTERS, "limit", "offset")],
+    responses={422: {"description": "An unknown or invalid filter"}},
+)
 def read_jobs(
     session: ReadSessionDep,
     status: JobStatusName | None = None,
+    task: TaskName | None = None,
+    name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    tag: Annotated[str | None, Query(pattern=TAG_PATTERN, description="Jobs with this tag")] = None,
+    sweep_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> JobsPublic:
-    """Newest first; `?status=` filters."""
-    query = select(Job)
-    if status is not None:
-        query = query.where(Job.status == status)
+    """Newest first; `?status=&task=&name=&tag=&sweep_id=` filter (all must match); any other
+    parameter is a 422."""
+    query = filter_jobs(select(Job), status=status, task=task, name=name, tag=tag, sweep=sweep_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     jobs = session.scalars(query.order_by(Job.id.desc()).limit(limit).offset(offset)).unique()
     return JobsPublic(jobs=[to_public(job) for job in jobs], count=total)
@@ -181,6 +168,24 @@ def read_job(job_id: JobId, session: ReadSessionDep) -> JobPublic:
 def cancel(job_id: JobId, db: DatabaseDep) -> JobPublic:
     """A queued job never starts; a running job stops at its next check and stores no model."""
     return to_public(cancel_job(db, job_id))
+
+
+@router.delete(
+    "/jobs/{job_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a finished job",
+    responses={
+        **NOT_FOUND,
+        409: documented_error(
+            "Still queued or running, or its model exists",
+            "job 7 trained model 7, which still exists: DELETE /models/7 first",
+        ),
+    },
+)
+def delete(job_id: JobId, db: DatabaseDep) -> None:
+    """With its metrics and checkpoint; the space is returned. Refused while the job is queued
+    or running (cancel it first) and while the model it trained exists (delete that first)."""
+    delete_job(db, job_id)
 
 
 @router.get("/jobs/{job_id}/metrics", summary="Read a job's metrics", responses=NOT_FOUND)

@@ -7,9 +7,10 @@ pydantic validation of our own output). Its five optional query parameters are v
 one pydantic model (`PredictQuery`) instead of FastAPI's per-parameter path, which was about
 half of the in-process cost of a prediction; the schema documents them all the same.
 Which task a query asks is the serving adapters' to say (service/serving/adapters.py), and
-how it is answered is theirs too (service/serving/: batching, answer cache, sum table). What
-can take long runs in the threadpool: loading a model (`resolve_and_load`), a long next-word
-context, and every /generate.
+how it is answered is theirs too (service/serving/: batching, answer cache, sum table); which
+model it means (an id, an alias, the default alias or the newest) is for
+service/serving/model_refs.py to say. What can take long runs in the threadpool: loading a model
+(`resolve_and_load`), a long next-word context, and every /generate.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from starlette.concurrency import run_in_threadpool
 
 from models.tasks.config import MAX_SEED
 from service.schemas import (
-    MAX_ID,
     NO_NUL,
     BinaryAdditionPrediction,
     Generation,
@@ -33,7 +33,15 @@ from service.schemas import (
 from service.serving import next_word
 from service.serving.adapters import QUERY_PARAMETERS, for_query
 from service.serving.binary_addition import MAX_OPERAND
-from service.serving.model_cache import LoadedModel, ModelCache, resolve_and_load
+from service.serving.model_cache import LoadedModel, ModelCache
+from service.serving.model_refs import (
+    MODEL_REF_DESCRIPTION,
+    MODEL_REF_PATTERN,
+    ModelRefs,
+    Resolved,
+    parse_model_ref,
+    resolve_and_load,
+)
 
 router = APIRouter(tags=["predict"])
 
@@ -43,18 +51,34 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid query"},
 }
 ModelQuery = Annotated[
-    int | None, Query(ge=1, le=MAX_ID, description="Model id; default the newest")
+    str | None, Query(pattern=MODEL_REF_PATTERN, description=MODEL_REF_DESCRIPTION)
 ]
 
 
-async def _loaded(request: Request, task: str, model: int | None) -> LoadedModel:
-    """The model a request means: from the cache on the event loop, else loaded in a thread."""
+async def _loaded(request: Request, task: str, model: str | None) -> tuple[LoadedModel, str]:
+    """The model a request means and how it was chosen (`model_selected_by`): from the cache
+    on the event loop, else resolved and loaded in a thread."""
+    ref = parse_model_ref(model)
     cache: ModelCache = request.app.state.model_cache
-    loaded = cache.cached(task, model)
-    if loaded is None:
-        db = request.app.state.db
-        loaded = await run_in_threadpool(resolve_and_load, db, cache, task, model)
-    return loaded
+    refs: ModelRefs | None = request.app.state.model_refs
+    if refs is not None:
+        resolved = refs.cached(task, ref)
+    else:
+        resolved = Resolved(ref, "id") if isinstance(ref, int) else None
+    if resolved is not None:
+        loaded = cache.cached(task, resolved.model_id)
+        if loaded is not None:
+            return loaded, resolved.selected_by
+    return await run_in_threadpool(resolve_and_load, request.app.state.db, cache, task, ref)
+
+
+def _selected(body: bytes, selected_by: str) -> Response:
+    """The answer with `model_selected_by` added to its JSON object: the cached bodies are
+    shared by every way of naming their model, so the field is spliced in per request."""
+    return Response(
+        b'%s,"model_selected_by":"%s"}' % (body[:-1], selected_by.encode()),
+        media_type="application/json",
+    )
 
 
 ADDEND = "a model takes 0..2^(binary_dim-1)-1 (0..127 for the default binary_dim 8)"
@@ -71,7 +95,7 @@ class PredictQuery(BaseModel):
     k: int = Field(
         5, ge=1, description="How many next words (next word); at most the model's vocabulary"
     )
-    model: int | None = Field(None, ge=1, le=MAX_ID, description="Model id; default the newest")
+    model: str | None = Field(None, pattern=MODEL_REF_PATTERN, description=MODEL_REF_DESCRIPTION)
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -110,8 +134,9 @@ async def predict(request: Request) -> Any:
     """`?a=37&b=45` asks a binary-addition model; `?text=the cat&k=5` a next-word model."""
     query = vars(_parse_query(request))  # the fields by name, without a model_dump's copy
     serving = for_query([name for name in QUERY_PARAMETERS if query[name] is not None])
-    loaded = await _loaded(request, serving.task, query["model"])
-    return Response(await serving.predict(loaded, query), media_type="application/json")
+    loaded, selected_by = await _loaded(request, serving.task, query["model"])
+    body = await serving.predict(loaded, query)
+    return _selected(body, selected_by)
 
 
 @router.get("/generate", summary="Continue a text (next word)", responses=ERRORS)
@@ -132,5 +157,7 @@ async def generate(
     model: ModelQuery = None,
 ) -> Generation:
     """Sample a continuation word by word, carrying the recurrent state (never `<unk>`)."""
-    loaded = await _loaded(request, for_query(["text"]).task, model)
-    return await next_word.generate(loaded, text, words, temperature, top_k, seed)
+    loaded, selected_by = await _loaded(request, for_query(["text"]).task, model)
+    generation = await next_word.generate(loaded, text, words, temperature, top_k, seed)
+    generation.model_selected_by = selected_by
+    return generation

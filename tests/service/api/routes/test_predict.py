@@ -41,15 +41,20 @@ def two_of_each(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Live
 
 
 def answers(live: LiveService, model: dict | None = None) -> dict[str, dict]:
+    """The answers, without `model_selected_by` (how the request named its model, which differs
+    by design between `model=<id>` and no model: test_selected_by checks it)."""
     model = model or {}
     get = live.client.get
-    return {
+    bodies = {
         "sum": get("/predict", params={"a": 3, "b": 5, **_model(model, "sum")}).json(),
         "word": get("/predict", params={"text": "the cat", "k": 3, **_model(model, "word")}).json(),
         "generate": get(
             "/generate", params={"text": "the", "words": 5, "seed": 7, **_model(model, "word")}
         ).json(),
     }
+    for body in bodies.values():
+        body.pop("model_selected_by")
+    return bodies
 
 
 def _model(model: dict, task: str) -> dict:
@@ -85,3 +90,11 @@ def test_model_naming_the_older_one_answers_as_it_did_when_it_was_the_newest(
 def test_model_naming_the_newest_or_nothing_answers_the_same(two_of_each) -> None:
     live, models = two_of_each
     assert answers(live, models["newer"]) == answers(live)
+
+
+def test_selected_by_says_how_the_model_was_named(two_of_each) -> None:
+    live, models = two_of_each
+    named = {"a": 3, "b": 5, "model": models["newer"]["sum"]}
+    assert live.client.get("/predict", params=named).json()["model_selected_by"] == "id"
+    newest = live.client.get("/predict", params={"a": 3, "b": 5}).json()
+    assert newest["model_selected_by"] == "newest"

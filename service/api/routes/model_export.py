@@ -1,0 +1,102 @@
+"""GET /models/{id}/weights.npz and GET /models/{id}/model.onnx: a trained model taken elsewhere."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from models.text import UNKNOWN_TOKEN
+from service.api.deps import ModelId, ReadSessionDep
+from service.corpora import load_dictionary
+from service.errors import ModelCorrupted, model_not_found, onnx_missing
+from service.tables import TrainedModel
+from service.weights import CorruptBlob, npz_to_arrays
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+ONNX_MEDIA_TYPE = "application/onnx"
+
+
+def _binary(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": description,
+            "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        404: {"description": "No such model"},
+        409: {"description": "The stored weights do not match their sha256"},
+    }
+
+
+def _stored(session: ReadSessionDep, model_id: int) -> TrainedModel:
+    model = session.get(TrainedModel, model_id)
+    if model is None:
+        raise model_not_found(model_id)
+    if hashlib.sha256(model.weights).hexdigest() != model.sha256:
+        raise ModelCorrupted(f"the stored weights of model {model_id} do not match their sha256")
+    return model
+
+
+def _digest_headers(data: bytes, filename: str) -> dict[str, str]:
+    sha256 = hashlib.sha256(data)
+    return {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "X-Content-SHA256": sha256.hexdigest(),
+        "Repr-Digest": f"sha-256=:{base64.b64encode(sha256.digest()).decode()}:",  # RFC 9530
+        "ETag": f'"{sha256.hexdigest()}"',
+    }
+
+
+@router.get(
+    "/{model_id}/weights.npz",
+    summary="Download a model's weights",
+    response_class=Response,
+    responses=_binary("application/octet-stream", "The npz archive, as stored"),
+)
+def read_weights(model_id: ModelId, session: ReadSessionDep) -> Response:
+    """The stored npz bytes (`numpy.load(..., allow_pickle=False)` reads them); their sha256,
+    the model's `sha256`, is in `X-Content-SHA256` and `Repr-Digest`."""
+    model = _stored(session, model_id)
+    return Response(
+        model.weights,
+        media_type="application/octet-stream",
+        headers=_digest_headers(model.weights, f"model-{model_id}.npz"),
+    )
+
+
+@router.get(
+    "/{model_id}/model.onnx",
+    summary="Export a model to ONNX",
+    response_class=Response,
+    responses={
+        **_binary(ONNX_MEDIA_TYPE, "The ONNX model"),
+        501: {"description": "The optional onnx package is not installed"},
+    },
+)
+def read_onnx(model_id: ModelId, session: ReadSessionDep) -> Response:
+    """ONNX's own RNN/LSTM/GRU operators. Binary addition: inputs `a`, `b` (int64 [N]), outputs
+    `sum`, `bits`, `probabilities` (most significant first). Next word: input `ids` (int64
+    [N, T]), outputs `logits`, `probabilities` [N, V]; the dictionary (ids -> words) and the
+    text pre-processing are in the model's metadata (`rnnlab.dictionary`, ...)."""
+    try:
+        from service.export.onnx_graph import export_onnx
+    except ModuleNotFoundError as error:
+        if error.name != "onnx":
+            raise
+        raise onnx_missing() from error
+    model = _stored(session, model_id)
+    try:
+        weights = npz_to_arrays(model.weights, model.sha256)
+    except CorruptBlob as error:
+        raise ModelCorrupted(f"the weights of model {model_id} are unreadable: {error}") from error
+    words = None
+    if model.corpus_id is not None:
+        words = load_dictionary(session, model.corpus_id).words
+    data = export_onnx(model_id, model.task, model.hyperparams, weights, words, UNKNOWN_TOKEN)
+    return Response(
+        data, media_type=ONNX_MEDIA_TYPE, headers=_digest_headers(data, f"model-{model_id}.onnx")
+    )

@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Response, status
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import DatabaseDep, ExecutorDep, ReadSessionDep, SettingsDep
+from service.api.query import only_query_params
+from service.db import Database
+from service.errors import corpus_not_found, sweep_not_found
+from service.experiment_schemas import (
+    TAG_PATTERN,
+    SweepCreate,
+    SweepPublic,
+    SweepsPublic,
+    TaskName,
+)
+from service.schema_examples import documented_error
+from service.schemas import MAX_ID
+from service.sweeps.create import cancel_sweep, create_sweep
+from service.sweeps.metrics import DEFAULT_STEP_METRIC, check_final_metric, check_step_metric
+from service.sweeps.plot import sweep_curves, sweep_svg
+from service.sweeps.summary import sweep_public, sweep_summary
+from service.tables import Sweep
+
+# A metric's name (which names a task has is checked against the task, with the list in the 422)
+METRIC_NAME = r"^[a-z][a-z0-9_]{0,63}$"
+
+router = APIRouter(prefix="/sweeps", tags=["sweeps"])
+
+SweepId = Annotated[int, Path(ge=1, le=MAX_ID, description="A sweep id from POST /sweeps")]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such sweep"}}
+NOTES_TABLE = {
+    "summary": "The notes' init x activation table (SEEDS.md section 1), five seeds",
+    "value": {
+        "task": "binary_addition",
+        "name": "notes-init-activation",
+        "tags": ["notes"],
+        "hyperparams": {
+            "batch_size": 1,
+            "optimizer": "sgd",
+            "learning_rate": 0.1,
+            "iterations": 10000,
+            "loss": "mse",
+            "bias": False,
+            "hidden_size": 16,
+        },
+        "cells": [
+            {"init": "normal", "activation": "sigmoid"},
+            {"init": "xavier", "activation": "sigmoid"},
+            {"init": "xavier", "activation": "tanh"},
+            {"init": "he", "activation": "relu"},
+        ],
+        "seeds": [0, 1, 2, 3, 4],
+        "metric": "steps",
+    },
+}
+GRID = {
+    "summary": "A product grid with early stopping",
+    "value": {
+        "task": "binary_addition",
+        "grid": {"hidden_size": [8, 16], "learning_rate": [0.01, 0.05]},
+        "seeds": [0, 1, 2],
+        "early_stopping": {"metric": "loss", "min_progress": 0.25, "min_peers": 3},
+    },
+}
+
+
+def _sweep(session: ReadSessionDep, sweep_id: int) -> Sweep:
+    sweep = session.get(Sweep, sweep_id)
+    if sweep is None:
+        raise sweep_not_found(sweep_id)
+    return sweep
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start a sweep",
+    responses={
+        404: documented_error("The corpus does not exist", corpus_not_found(7).detail),
+        422: {"description": "An invalid cell, seed or metric; or too many runs"},
+        429: {"description": "The queue has no room for every run"},
+    },
+)
+def create(
+    body: Annotated[SweepCreate, Body(openapi_examples={"notes": NOTES_TABLE, "grid": GRID})],
+    response: Response,
+    db: DatabaseDep,
+    executor: ExecutorDep,
+    settings: SettingsDep,
+) -> SweepPublic:
+    """One job per cell and seed, queued together (all or none): cells are every combination
+    of `grid`, each combined with every entry of `cells`. Every run is checked first; a bad
+    cell is a 422 naming it. Poll `GET /sweeps/{id}` (the Location)."""
+    sweep, runs = create_sweep(db, settings, body)
+    for _ in range(min(runs, settings.max_concurrent_jobs)):
+        executor.notify()
+    response.headers["Location"] = f"/sweeps/{sweep.id}"
+    with db.read() as session:
+        return sweep_public(session, _sweep(session, sweep.id), sweep.metric)
+
+
+@router.get(
+    "",
+    summary="List sweeps",
+    dependencies=[only_query_params("task", "name", "tag", "limit", "offset")],
+    responses={422: {"description": "An unknown or invalid filter"}},
+)
+def read_sweeps(
+    session: ReadSessionDep,
+    task: TaskName | None = None,
+    name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    tag: Annotated[str | None, Query(pattern=TAG_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> SweepsPublic:
+    """Newest first, with their status and counts; `?task=&name=&tag=` filter."""
+    query = select(Sweep)
+    if task is not None:
+        query = query.where(Sweep.task == task)
+    if name is not None:
+        query = query.where(Sweep.name == name)
+    sweeps = list(session.scalars(query.order_by(Sweep.id.desc())))
+    if tag is not None:  # tags are a short JSON list per sweep
+        sweeps = [s for s in sweeps if tag in s.tags]
+    total = len(sweeps)
+    page = sweeps[offset : offset + limit]
+    return SweepsPublic(sweeps=[sweep_summary(session, s) for s in page], count=total)
+
+
+@router.get(
+    "/{sweep_id}",
+    summary="Read a sweep's table",
+    dependencies=[only_query_params("metric")],
+    responses={**NOT_FOUND, 422: {"description": "An unknown metric"}},
+)
+def read_sweep(
+    sweep_id: SweepId,
+    session: ReadSessionDep,
+    metric: Annotated[
+        str | None,
+        Query(pattern=METRIC_NAME, description="Rank by this final metric instead"),
+    ] = None,
+) -> SweepPublic:
+    """Per cell: its runs and how each ended, the final metrics' mean and spread over the
+    seeds (succeeded runs), how many diverged (NaN, the error says when) or failed otherwise;
+    then the cells ranked by `metric` (default the sweep's)."""
+    sweep = _sweep(session, sweep_id)
+    ranked_by = check_final_metric(sweep.task, metric or sweep.metric)
+    return sweep_public(session, sweep, ranked_by)
+
+
+@router.get(
+    "/{sweep_id}/plot.svg",
+    summary="Plot a sweep's curves",
+    response_class=Response,
+    dependencies=[only_query_params("metric", "log_y")],
+    responses={
+        200: {
+            "description": "An SVG image",
+            "content": {"image/svg+xml": {"schema": {"type": "string"}}},
+        },
+        **NOT_FOUND,
+        422: {"description": "An unknown metric"},
+    },
+)
+async def plot(
+    sweep_id: SweepId,
+    db: DatabaseDep,
+    metric: Annotated[str | None, Query(pattern=METRIC_NAME, description="A step metric")] = None,
+    log_y: Annotated[bool | None, Query(description="Default: log for positive losses")] = None,
+) -> Response:
+    """Every cell's curve of `metric` (default `loss` or `test_loss`): the mean over its seeds,
+    and a band from the lowest to the highest seed."""
+    svg = await run_in_threadpool(_plot, db, sweep_id, metric, log_y)
+    return Response(svg, media_type="image/svg+xml")
+
+
+def _plot(db: Database, sweep_id: int, metric: str | None, log_y: bool | None) -> bytes:
+    with db.read() as session:
+        sweep = _sweep(session, sweep_id)
+        name = check_step_metric(sweep.task, metric or DEFAULT_STEP_METRIC[sweep.task])
+        curves = sweep_curves(session, sweep, name)
+    return sweep_svg(sweep, curves, name, log_y)
+
+
+@router.post(
+    "/{sweep_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Cancel a sweep",
+    responses={**NOT_FOUND, 409: {"description": "Every run already finished"}},
+)
+def cancel(sweep_id: SweepId, db: DatabaseDep) -> SweepPublic:
+    """Queued runs never start; running ones stop at their next check. Finished runs and
+    their models stay."""
+    cancel_sweep(db, sweep_id)
+    with db.read() as session:
+        sweep = _sweep(session, sweep_id)
+        return sweep_public(session, sweep, sweep.metric)

@@ -1,0 +1,136 @@
+"""Deleting models, jobs and corpora: what is refused, what goes with them, that no cache
+serves a deleted model, and that the space comes back."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from tests.conftest import LiveService
+from tests.service.live_databases import live, succeeded  # noqa: F401  (fixture)
+
+TEXT = " ".join(["the cat sat on the mat and the dog sat on the log"] * 400)
+
+
+def test_a_model_with_an_alias_is_kept(live: LiveService) -> None:  # noqa: F811
+    job = succeeded(live)
+    model_id = job["model_id"]
+    live.client.put(f"/models/{model_id}/aliases/keep")
+    refused = live.client.delete(f"/models/{model_id}")
+    assert refused.status_code == 409
+    assert "keep" in refused.json()["detail"]
+    assert live.client.get(f"/models/{model_id}").status_code == 200
+    assert live.client.delete(f"/models/{model_id}/aliases/keep").status_code == 204
+    assert live.client.delete(f"/models/{model_id}").status_code == 204
+    assert live.client.get(f"/models/{model_id}").status_code == 404
+    assert live.client.get(f"/models/{model_id}/weights.npz").status_code == 404
+    assert live.client.delete(f"/models/{model_id}").status_code == 404
+
+
+def test_a_deleted_model_is_never_served_from_memory(live: LiveService) -> None:  # noqa: F811
+    older, newer = succeeded(live)["model_id"], succeeded(live, hyperparams={"seed": 3})["model_id"]
+    for model in (older, newer):  # both loaded into the web process's cache
+        assert (
+            live.client.get("/predict", params={"a": 1, "b": 2, "model": model}).status_code == 200
+        )
+    assert live.client.get("/predict", params={"a": 1, "b": 2}).json()["model_id"] == newer
+    assert live.client.delete(f"/models/{newer}").status_code == 204
+    gone = live.client.get("/predict", params={"a": 1, "b": 2, "model": newer})
+    assert gone.status_code == 404
+    assert live.client.get("/predict", params={"a": 1, "b": 2}).json()["model_id"] == older
+
+
+def test_a_job_goes_with_its_metrics_once_finished_and_model_less(live: LiveService) -> None:  # noqa: F811
+    job = succeeded(live)
+    refused = live.client.delete(f"/jobs/{job['id']}")
+    assert refused.status_code == 409
+    assert f"DELETE /models/{job['model_id']}" in refused.json()["detail"]
+    assert live.client.delete(f"/models/{job['model_id']}").status_code == 204
+    assert live.client.delete(f"/jobs/{job['id']}").status_code == 204
+    assert live.client.get(f"/jobs/{job['id']}").status_code == 404
+    assert live.client.get(f"/jobs/{job['id']}/metrics").status_code == 404
+    assert live.client.delete(f"/jobs/{job['id']}").status_code == 404
+
+
+def test_a_running_job_cannot_be_deleted(live: LiveService) -> None:  # noqa: F811
+    job = live.train(
+        "binary_addition", iterations=10_000_000, stop_at_accuracy=1.0, learning_rate=1e-6
+    )
+    live.wait_for_job(job["id"], until=("running",))
+    refused = live.client.delete(f"/jobs/{job['id']}")
+    assert refused.status_code == 409
+    assert "cancel it first" in refused.json()["detail"]
+    live.client.post(f"/jobs/{job['id']}/cancel")
+    live.wait_for_job(job["id"])
+    assert live.client.delete(f"/jobs/{job['id']}").status_code == 204
+
+
+def test_a_corpus_goes_once_nothing_uses_it(live: LiveService) -> None:  # noqa: F811
+    corpus = live.client.post("/corpora", content=TEXT, headers={"content-type": "text/plain"})
+    corpus_id = corpus.json()["id"]
+    job = succeeded(
+        live, "next_word", hyperparams={"corpus_id": corpus_id, "batch_size": 4, "seq_len": 5}
+    )
+    assert live.client.delete(f"/corpora/{corpus_id}").status_code == 409
+    live.client.delete(f"/models/{job['model_id']}")
+    live.client.delete(f"/jobs/{job['id']}")
+    assert live.client.delete(f"/corpora/{corpus_id}").status_code == 204
+    assert live.client.get(f"/corpora/{corpus_id}").status_code == 404
+
+
+def _sqlite_bytes(live: LiveService) -> tuple[int, int]:  # noqa: F811
+    """(pages in use x page size, free pages) of the service's SQLite file."""
+    path = live.data_dir / "rnnlab.db"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+        pages = connection.execute("PRAGMA page_count").fetchone()[0]
+        size = connection.execute("PRAGMA page_size").fetchone()[0]
+        free = connection.execute("PRAGMA freelist_count").fetchone()[0]
+    return pages * size, free
+
+
+def test_deleting_gives_the_space_back(live: LiveService) -> None:  # noqa: F811
+    if live.database != "sqlite":  # type: ignore[attr-defined]
+        _postgresql_vacuums(live)
+        return
+    wal = live.data_dir / "rnnlab.db-wal"
+    jobs = [
+        succeeded(live, "next_word", hyperparams={"hidden_size": 96, "seed": s}) for s in (1, 2)
+    ]
+    sizes = [live.client.get(f"/models/{j['model_id']}").json()["size_bytes"] for j in jobs]
+    before, _ = _sqlite_bytes(live)
+    for job in jobs:
+        assert live.client.delete(f"/models/{job['model_id']}").status_code == 204
+        assert live.client.delete(f"/jobs/{job['id']}").status_code == 204
+    after, free = _sqlite_bytes(live)
+    assert free == 0
+    assert before - after >= 0.9 * sum(sizes), (before, after, sizes)
+    deadline = time.monotonic() + 10
+    while wal.exists() and wal.stat().st_size > 4 * 2**20 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not wal.exists() or wal.stat().st_size <= 4 * 2**20
+
+
+def _postgresql_vacuums(live: LiveService) -> None:  # noqa: F811
+    """PostgreSQL: the same deletions, each followed by its own VACUUM of the tables."""
+    import psycopg
+
+    url = live.env["RNNLAB_DATABASE_URL"].replace("postgresql+psycopg", "postgresql")
+    job = succeeded(live, "next_word", hyperparams={"hidden_size": 64})
+    with psycopg.connect(url, autocommit=True) as connection:
+
+        def last_vacuums() -> dict:
+            rows = connection.execute(
+                "SELECT relname, last_vacuum FROM pg_stat_user_tables "
+                "WHERE relname IN ('models', 'metrics')"
+            )
+            return dict(rows.fetchall())
+
+        before = last_vacuums()
+        assert live.client.delete(f"/models/{job['model_id']}").status_code == 204
+        assert live.client.delete(f"/jobs/{job['id']}").status_code == 204
+        deadline = time.monotonic() + 10
+        while (after := last_vacuums()) == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+            connection.execute("SELECT pg_stat_clear_snapshot()")
+    for table in ("models", "metrics"):
+        assert after[table] is not None and after[table] != before.get(table), (table, after)
