@@ -40,6 +40,11 @@ class BinaryAdditionConfig:
         1.0, ge=0, le=1, description="Stop once all-pairs accuracy reaches it."
     )
     bias: bool = param(True, description="Biases in the cell (the notes have none).")
+    teaching_views: bool = param(
+        True,
+        description="At each log step, record a few sums, each bit's accuracy and the "
+        "gradient's norm at each time step (a few percent of a step).",
+    )
     implementation: str = param(
         "fast",
         choices=IMPLEMENTATIONS,

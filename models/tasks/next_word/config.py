@@ -43,6 +43,11 @@ class NextWordConfig:
     )
     seed: int = param(0, ge=0, le=MAX_SEED)
     log_every: int = param(50, ge=1, le=10**9)
+    teaching_views: bool = param(
+        True,
+        description="Record the gradient's norm at each time step every log_every steps, "
+        "and a short text generated from a fixed prompt at each epoch end.",
+    )
     implementation: str = param(
         "fast",
         choices=IMPLEMENTATIONS,
