@@ -42,8 +42,15 @@ class BinaryAdditionConfig:
     bias: bool = param(True, description="Biases in the cell (the notes have none).")
     teaching_views: bool = param(
         True,
-        description="At each log step, record a few sums, each bit's accuracy and the "
-        "gradient's norm at each time step (a few percent of a step).",
+        description="Record a few fixed sums and each bit's accuracy at each log step.",
+    )
+    gradient_norms_every: int | None = param(
+        50,
+        ge=1,
+        le=10_000_000,
+        nullable=True,
+        description="Steps between two records of the gradient's norm at each time step "
+        "(the vanishing-gradient heat map); null: none.",
     )
     implementation: str = param(
         "fast",

@@ -1,6 +1,7 @@
 """What a binary-addition run shows as it learns, as the notes print it every 100 iterations:
-a few fixed sums ("a + b = predicted (true)" with the predicted and true bits), the accuracy
-of each bit position, and the error of the top bit travelling back in time.
+a few fixed sums ("a + b = predicted (true)" with the predicted and true bits) and the accuracy
+of each bit position at each log step (teaching_views), and every gradient_norms_every steps the
+error of the top bit travelling back in time.
 
 Records (TrainingHooks.record):
     sums            {"sums": [{"a", "b", "predicted", "true", "predicted_bits", "true_bits",
@@ -39,16 +40,22 @@ def bits_text(n: int, binary_dim: int) -> str:
 
 def sums(net: BinaryAdditionNet, a: NDArray, b: NDArray, binary_dim: int) -> list[dict]:
     """The net's answers to a + b, pair by pair (one forward pass)."""
-    predicted = from_bits(net.forward(make_inputs(a, b, binary_dim)) > 0)
+    return sums_of(net, make_inputs(a, b, binary_dim), a.tolist(), b.tolist())
+
+
+def sums_of(net: BinaryAdditionNet, inputs: NDArray, a: list[int], b: list[int]) -> list[dict]:
+    """sums() of inputs made once (a log step then costs one small forward pass)."""
+    binary_dim = inputs.shape[1]
+    predicted = from_bits(net.forward(inputs) > 0).tolist()
     return [
         {
-            "a": int(x),
-            "b": int(y),
-            "predicted": int(p),
-            "true": int(x + y),
-            "predicted_bits": bits_text(int(p), binary_dim),
-            "true_bits": bits_text(int(x + y), binary_dim),
-            "correct": bool(p == x + y),
+            "a": x,
+            "b": y,
+            "predicted": p,
+            "true": x + y,
+            "predicted_bits": bits_text(p, binary_dim),
+            "true_bits": bits_text(x + y, binary_dim),
+            "correct": p == x + y,
         }
         for x, y, p in zip(a, b, predicted, strict=True)
     ]
@@ -60,18 +67,18 @@ class Teacher:
     def __init__(self, config: BinaryAdditionConfig, hooks: TrainingHooks) -> None:
         on = config.teaching_views
         self.hooks = hooks
-        self.log_every = config.log_every
-        self.binary_dim = config.binary_dim
         self.sums = on and hooks.wants("sums")
-        self.traces = on and hooks.wants("gradient_norms")
-        self.bit_hits = np.zeros(config.binary_dim, np.int64)
-        self.bit_samples = 0
+        self.trace_every = config.gradient_norms_every if hooks.wants("gradient_norms") else None
+        # right bits per (sample, bit) since the last log step: one small add a step
+        self.bit_hits = np.zeros((config.batch_size, config.binary_dim), np.int64)
+        self.bit_batches = 0
         self.counts_bits = on and hooks.wants("bit_accuracy")
-        self.pairs = sample_pairs(config.binary_dim)
+        a, b = sample_pairs(config.binary_dim)
+        self.pairs = (make_inputs(a, b, config.binary_dim), a.tolist(), b.tolist())
 
     def traces_at(self, step: int) -> bool:
         """Whether the training step `step` traces the gradient back in time."""
-        return self.traces and step % self.log_every == 0
+        return self.trace_every is not None and step % self.trace_every == 0
 
     def trace(self, net: BinaryAdditionNet, dlogits: NDArray, step: int) -> None:
         """Record ||dL_T/dh_t|| of the top recurrent layer; before the training backward."""
@@ -85,17 +92,16 @@ class Teacher:
     def count(self, hits: NDArray) -> None:
         """Add a batch's right bits (N, T) to the per-position tally."""
         if self.counts_bits:
-            self.bit_hits += hits.sum(axis=0)
-            self.bit_samples += len(hits)
+            self.bit_hits += hits
+            self.bit_batches += 1
 
     def log(self, net: BinaryAdditionNet, step: int) -> None:
         """The log step's records: the fixed sums and the bit accuracy since the last one."""
         if self.sums:
-            self.hooks.record(step, "sums", {"sums": sums(net, *self.pairs, self.binary_dim)})
-        if self.counts_bits and self.bit_samples:
-            accuracy = (self.bit_hits / self.bit_samples).tolist()
-            self.hooks.record(
-                step, "bit_accuracy", {"accuracy": accuracy, "samples": self.bit_samples}
-            )
+            self.hooks.record(step, "sums", {"sums": sums_of(net, *self.pairs)})
+        if self.counts_bits and self.bit_batches:
+            samples = self.bit_batches * len(self.bit_hits)
+            accuracy = (self.bit_hits.sum(axis=0) / samples).tolist()
+            self.hooks.record(step, "bit_accuracy", {"accuracy": accuracy, "samples": samples})
             self.bit_hits[:] = 0
-            self.bit_samples = 0
+            self.bit_batches = 0

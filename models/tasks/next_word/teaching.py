@@ -1,6 +1,6 @@
 """What a next-word run shows as it learns: the gradient's norm at each time step (every
-log_every steps) and, at each epoch end, a short text generated from a fixed prompt, so the
-text visibly improves.
+gradient_norms_every steps) and, at each epoch end (teaching_views), a short text generated
+from a fixed prompt, so the text visibly improves.
 
 Records (TrainingHooks.record):
     gradient_norms  {"norms": [||dL_T/dh_t|| for t = 0..T-1], "loss_step": T-1}: the loss of
@@ -40,14 +40,14 @@ class Teacher:
         on = config.teaching_views
         self.hooks = hooks
         self.config = config
-        self.traces = on and hooks.wants("gradient_norms")
+        self.trace_every = config.gradient_norms_every if hooks.wants("gradient_norms") else None
         self.generates = on and hooks.wants("generated") and len(prompt) > 0
         self.prompt = [int(i) for i in prompt[:PROMPT_WORDS]]
         self.words = words
 
     def traces_at(self, step: int) -> bool:
         """Whether the training step `step` (counted from 1) traces the gradient in time."""
-        return self.traces and step % self.config.log_every == 0
+        return self.trace_every is not None and step % self.trace_every == 0
 
     def record_trace(self, model: NextWordModel, step: int) -> None:
         norms = model.gradient_norms
