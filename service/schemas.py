@@ -36,6 +36,14 @@ Init = Literal["normal", "xavier", "he"]
 Optimizer = Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"]
 
 
+_TEACHING_BA = "Record a few fixed sums and each bit's accuracy at each log step."
+_TEACHING_NW = "Record a short text generated from a fixed prompt at each epoch end."
+_GRADIENT_NORMS_EVERY = (
+    "Steps between two records of the gradient's norm at each time step "
+    "(the vanishing-gradient heat map); null: none."
+)
+
+
 class _Hyperparams(BaseModel):
     """Unknown names are rejected (422 naming them): a typo must not silently train defaults.
 
@@ -82,6 +90,10 @@ class BinaryAdditionHyperparams(_Hyperparams):
     stop_at_accuracy: float = Field(
         _BA.stop_at_accuracy, ge=0, le=1, description="Stop once all-pairs accuracy reaches it."
     )
+    teaching_views: bool = Field(_BA.teaching_views, description=_TEACHING_BA)
+    gradient_norms_every: int | None = Field(
+        _BA.gradient_norms_every, ge=1, le=10_000_000, description=_GRADIENT_NORMS_EVERY
+    )
 
 
 class NextWordHyperparams(_Hyperparams):
@@ -110,6 +122,10 @@ class NextWordHyperparams(_Hyperparams):
     )
     seed: int = Field(_NW.seed, ge=0, le=MAX_SEED)
     log_every: int = Field(_NW.log_every, ge=1, le=10**9, description="Steps per metric.")
+    teaching_views: bool = Field(_NW.teaching_views, description=_TEACHING_NW)
+    gradient_norms_every: int | None = Field(
+        _NW.gradient_norms_every, ge=1, le=10_000_000, description=_GRADIENT_NORMS_EVERY
+    )
 
 
 class BinaryAdditionJobCreate(BaseModel):

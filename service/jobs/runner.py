@@ -9,7 +9,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from models.training import TrainingDiverged, TrainingStopped, TrainResult
 from service import tasks
@@ -170,8 +170,7 @@ def _publish(
         if outcome.rowcount == 0:  # type: ignore[attr-defined]
             log.warning("job %s was taken from this worker; its result is dropped", job_id)
             return
-        if hooks.pending:
-            session.execute(insert(Metric), hooks.pending)
+        hooks.write_pending(session)
         session.add(
             TrainedModel(
                 job_id=job_id,
@@ -203,6 +202,6 @@ def _finish(
         )
         if outcome.rowcount == 0:  # type: ignore[attr-defined]
             return  # taken from this worker: its new owner keeps the checkpoint
-        if hooks is not None and hooks.pending:
-            session.execute(insert(Metric), hooks.pending)
+        if hooks is not None:
+            hooks.write_pending(session)
         session.query(Checkpoint).filter(Checkpoint.job_id == job_id).delete()

@@ -1,4 +1,5 @@
-"""Server-Sent Events: one job's status, progress and metric points to its end; every job's status.
+"""Server-Sent Events: one job's status, progress, metric points and teaching records to its end;
+every job's status.
 
 curl -N localhost:8000/jobs/1/events
 """
@@ -22,11 +23,20 @@ from service.tables import Job
 router = APIRouter(tags=["events"])
 
 RETRY_MILLISECONDS = 1000  # how soon a browser's EventSource reconnects after a drop
-LAST_EVENT_ID = Header(
-    alias="Last-Event-ID",
-    max_length=64,
-    description="The `id` of the last event received: the stream resumes right after it.",
-)
+# What the streams' ids look like (service/job_events.py Cursor; milliseconds for all jobs).
+JOB_EVENT_ID = r"^\d{1,18}\.\d{1,18}(\.\d{1,18})?$"
+JOBS_EVENT_ID = r"^\d{1,15}$"
+
+
+def last_event_id(pattern: str) -> Any:
+    return Header(
+        alias="Last-Event-ID",
+        max_length=64,
+        pattern=pattern,
+        description="The `id` of the last event received: the stream resumes right after it.",
+    )
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "A Last-Event-ID this stream never sent"}
 }
@@ -45,11 +55,12 @@ def existing_job(job_id: JobId, db: DatabaseDep) -> int:
 
 
 def job_cursor(
-    last_event_id: Annotated[str | None, LAST_EVENT_ID] = None,
+    last_event_id: Annotated[str | None, last_event_id(JOB_EVENT_ID)] = None,
     after: Annotated[
         str | None,
         Query(
             max_length=64,
+            pattern=JOB_EVENT_ID,
             description="An event id to start after, for clients that cannot set headers "
             "(a browser's first EventSource connection); Last-Event-ID wins over it.",
         ),
@@ -58,7 +69,9 @@ def job_cursor(
     return Cursor.parse(last_event_id or after)
 
 
-def jobs_since(last_event_id: Annotated[str | None, LAST_EVENT_ID] = None) -> datetime | None:
+def jobs_since(
+    last_event_id: Annotated[str | None, last_event_id(JOBS_EVENT_ID)] = None,
+) -> datetime | None:
     return parse_since(last_event_id)
 
 
@@ -84,11 +97,13 @@ async def stream_job(
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events until the job ends: `status` (the job's state, with `elapsed_seconds`
     and `eta_seconds`) when it changes, `progress` as it trains, one `metric` per stored point
-    (`name`, `step`, `value`, `timestamp`), and last `end` with the final state.
+    (`name`, `step`, `value`, `timestamp`), one event per teaching record named by its kind
+    (`sums`, `bit_accuracy`, `gradient_norms`, `generated`: the fields of GET
+    /jobs/{id}/records), and last `end` with the final state.
 
-    Every event's `id` is `<status version>.<last metric row id>`: reconnect with it as
-    `Last-Event-ID` and the stream sends what came after, nothing twice. Comments
-    (`: keep-alive`) keep an idle connection open through proxies."""
+    Every event's `id` is `<status version>.<last metric row id>.<last record row id>`:
+    reconnect with it as `Last-Event-ID` and the stream sends what came after, nothing twice.
+    Comments (`: keep-alive`) keep an idle connection open through proxies."""
     async for event in to_sse(job_stream(hub, job_id, cursor)):
         yield event
 
