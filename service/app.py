@@ -15,7 +15,17 @@ from service import __version__
 from service.api import docs
 from service.api.limits import BodySizeLimit
 from service.api.request_id import RequestId
-from service.api.routes import corpora, events, health, jobs, models, pages, plots, predict
+from service.api.routes import (
+    corpora,
+    events,
+    health,
+    jobs,
+    models,
+    pages,
+    plots,
+    predict,
+    records,
+)
 from service.api.security import require_api_key
 from service.api.validation import validation_error_body
 from service.corpora import ensure_demo_corpus
@@ -34,10 +44,14 @@ UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
 
 # Routes are matched in order, router by router: the hot path (/predict) comes first, which
 # took ~100 us off each prediction. The order of the /docs page is OPENAPI_TAGS's.
-ROUTERS = (predict, health, jobs, events, plots, models, corpora, pages)
+ROUTERS = (predict, health, jobs, events, records, plots, models, corpora, pages)
 OPENAPI_TAGS = [
     {"name": "jobs", "description": "Train in the background; follow status and metrics."},
     {"name": "events", "description": "Server-Sent Events: watch jobs live."},
+    {
+        "name": "records",
+        "description": "What a job shows as it learns: sums, bits, gradients, text.",
+    },
     {"name": "plots", "description": "Loss and accuracy curves as SVG or PNG."},
     {"name": "models", "description": "Trained models and their final metrics."},
     {"name": "predict", "description": "Answers from a trained model's weights."},
