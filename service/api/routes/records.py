@@ -19,7 +19,7 @@ from service.plots import MEDIA_TYPES
 from service.schemas import MAX_ID
 from service.tables import Job
 
-router = APIRouter(tags=["records"])
+router = APIRouter()  # the records are tagged "records", their heat map "plots"
 
 MAX_RECORDS = 1000
 RecordKind = Literal["sums", "bit_accuracy", "gradient_norms", "generated"]
@@ -44,6 +44,7 @@ class RecordsPublic(BaseModel):
 @router.get(
     "/jobs/{job_id}/records",
     summary="A job's teaching records",
+    tags=["records"],
     response_model=RecordsPublic,
     responses=NOT_FOUND,
 )
