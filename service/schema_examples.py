@@ -46,6 +46,8 @@ JOB: JsonDict = {
     "created_at": "2026-12-02T12:27:26.009610Z",
     "started_at": "2026-12-02T12:27:26.451947Z",
     "finished_at": "2026-12-02T12:27:26.541267Z",
+    "elapsed_seconds": 0.09,
+    "eta_seconds": 0.0,
 }
 
 METRIC: JsonDict = {
@@ -74,7 +76,7 @@ MODEL: JsonDict = {
 }
 
 JOBS: JsonDict = {"jobs": [JOB], "count": 1}
-METRICS: JsonDict = {"job_id": 1, "metrics": [METRIC]}
+METRICS: JsonDict = {"job_id": 1, "metrics": [METRIC], "downsampled": False, "last_step": 10}
 MODELS: JsonDict = {"models": [MODEL], "count": 1}
 
 # The demo corpus every service starts with
@@ -135,7 +137,12 @@ HEALTH: JsonDict = {"status": "ok", "version": "0.1.0"}
 
 # The `detail` of each error answer, as the service words it, by status and by the resource the
 # path starts with (a 404 from /predict is about a model, from /train about a corpus).
-RESOURCE_OF_PATH = {"train": "corpora", "predict": "models", "generate": "models"}
+RESOURCE_OF_PATH = {
+    "train": "corpora",
+    "predict": "models",
+    "generate": "models",
+    "plots": "jobs",
+}
 ERRORS: dict[tuple[int, str | None], str] = {
     (401, None): "this endpoint needs the API key: send 'Authorization: Bearer <key>' or "
     "'X-API-Key: <key>' (the value of RNNLAB_API_KEY)",
