@@ -28,6 +28,8 @@ BINARY_ADDITION_HYPERPARAMS: JsonDict = {
     "seed": 0,
     "log_every": 10,
     "stop_at_accuracy": 1.0,
+    "teaching_views": True,
+    "gradient_norms_every": 50,
 }
 
 JOB: JsonDict = {
