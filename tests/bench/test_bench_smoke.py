@@ -78,3 +78,9 @@ def test_next_word_bench() -> None:
     else:
         paired = next(f for f in figures if f.get("summary") == "paired_steps")
         assert paired["steps"] == 4 and paired["tokens_per_second_ratio"] > 0
+
+
+def test_teaching_bench() -> None:
+    figures = run_bench("teaching.py", "--binary-steps", "100", "--word-steps", "4")
+    assert [f["task"] for f in figures] == ["binary_addition", "next_word"]
+    assert all(f["step_ms_with"] > 0 and f["step_ms_without"] > 0 for f in figures)
