@@ -29,7 +29,7 @@ BINARY_ADDITION_HYPERPARAMS: JsonDict = {
     "log_every": 10,
     "stop_at_accuracy": 1.0,
     "teaching_views": True,
-    "gradient_norms_every": 50,
+    "gradient_norms_every": 100,
 }
 
 JOB: JsonDict = {

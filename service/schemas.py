@@ -36,12 +36,7 @@ Init = Literal["normal", "xavier", "he"]
 Optimizer = Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"]
 
 
-_TEACHING_BA = "Record a few fixed sums and each bit's accuracy at each log step."
-_TEACHING_NW = "Record a short text generated from a fixed prompt at each epoch end."
-_GRADIENT_NORMS_EVERY = (
-    "Steps between two records of the gradient's norm at each time step "
-    "(the vanishing-gradient heat map); null: none."
-)
+_GRADIENT_NORMS_EVERY = "Steps between gradient-norm records (the heat map); null: none."
 
 
 class _Hyperparams(BaseModel):
@@ -90,7 +85,7 @@ class BinaryAdditionHyperparams(_Hyperparams):
     stop_at_accuracy: float = Field(
         _BA.stop_at_accuracy, ge=0, le=1, description="Stop once all-pairs accuracy reaches it."
     )
-    teaching_views: bool = Field(_BA.teaching_views, description=_TEACHING_BA)
+    teaching_views: bool = Field(_BA.teaching_views, description="Fixed sums, bit accuracy.")
     gradient_norms_every: int | None = Field(
         _BA.gradient_norms_every, ge=1, le=10_000_000, description=_GRADIENT_NORMS_EVERY
     )
@@ -122,7 +117,7 @@ class NextWordHyperparams(_Hyperparams):
     )
     seed: int = Field(_NW.seed, ge=0, le=MAX_SEED)
     log_every: int = Field(_NW.log_every, ge=1, le=10**9, description="Steps per metric.")
-    teaching_views: bool = Field(_NW.teaching_views, description=_TEACHING_NW)
+    teaching_views: bool = Field(_NW.teaching_views, description="Text at each epoch end.")
     gradient_norms_every: int | None = Field(
         _NW.gradient_norms_every, ge=1, le=10_000_000, description=_GRADIENT_NORMS_EVERY
     )

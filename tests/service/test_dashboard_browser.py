@@ -65,7 +65,7 @@ def test_train_watch_predict_and_cancel_in_a_browser(page) -> None:  # type: ign
     expect(page.locator("#hyperparams [name=binary_dim]")).to_have_value("8")
     assert page.get_attribute("#hyperparams [name=binary_dim]", "max") == "32"
 
-    adder = start_job(page, "binary_addition")
+    adder = start_job(page, "binary_addition", gradient_norms_every="10")
     row = page.locator(f'#jobs tr[data-job="{adder}"]')
     expect(row.locator(".percent")).to_have_text("100%")
     expect(row.locator(".status")).to_have_text("succeeded")
