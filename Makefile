@@ -67,6 +67,7 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH) bench/startup.py
 	$(BENCH) bench/binary_addition.py
 	$(BENCH) bench/next_word.py --epochs 3 --repeat 1 --paired-steps 200
+	$(BENCH) bench/teaching.py
 	$(BENCH) bench/scale.py
 	$(BENCH) bench/serving.py
 

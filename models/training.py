@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.random import Generator
@@ -27,6 +28,18 @@ class TrainingHooks:
 
     def save_checkpoint(self, step: int, state: dict[str, NDArray]) -> None:
         """A flat dict of arrays from which training resumes bit for bit."""
+
+    def wants(self, kind: str) -> bool:
+        """True when records of `kind` (one of RECORD_KINDS) are wanted: a loop computes a
+        record only then, so a run nobody watches pays nothing for it."""
+        return False
+
+    def record(self, step: int, kind: str, payload: Mapping[str, Any]) -> None:
+        """A teaching record of `kind` at `step`: JSON-ready numbers, strings and lists."""
+
+
+# What a loop can record besides metrics (models/teaching.py says what each payload holds).
+RECORD_KINDS = ("sums", "bit_accuracy", "gradient_norms", "generated")
 
 
 class TrainingDiverged(RuntimeError):

@@ -25,6 +25,7 @@ from service.api.routes import (
     pages,
     plots,
     predict,
+    records,
     sweeps,
 )
 from service.api.security import require_api_key
@@ -51,6 +52,7 @@ ROUTERS = (
     jobs,
     sweeps,
     events,
+    records,
     plots,
     models,
     model_export,
@@ -62,6 +64,10 @@ OPENAPI_TAGS = [
     {"name": "jobs", "description": "Train in the background; follow status and metrics."},
     {"name": "sweeps", "description": "A grid of jobs over seeds, compared in one table."},
     {"name": "events", "description": "Server-Sent Events: watch jobs live."},
+    {
+        "name": "records",
+        "description": "What a job shows as it learns: sums, bits, gradients, text.",
+    },
     {"name": "plots", "description": "Loss and accuracy curves as SVG or PNG."},
     {"name": "models", "description": "Trained models, their aliases, deletion and export."},
     {"name": "predict", "description": "Answers from a trained model's weights."},

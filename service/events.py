@@ -1,11 +1,11 @@
 """One database poller per watched job in the web process, fanned out to every client watching it.
 
-Fifty browsers on one job cost the database what one costs: a `JobFeed` reads the job's state and
-new points every `poll_seconds` while anyone listens, and hands each read to its subscribers'
-queues. A subscriber first reads its own backlog (once, when it connects), then follows the feed,
-skipping what its backlog already covered. A client too slow for the feed is not waited for: its
-queue overflows, it is marked lagged and catches up from the database. The last subscriber to
-leave stops the feed, so nothing outlives the clients.
+Fifty browsers on one job cost the database what one costs: a `JobFeed` reads the job's state,
+new points and teaching records every `poll_seconds` while anyone listens, and hands each read
+to its subscribers' queues. A subscriber first reads its own backlog (once, when it connects),
+then follows the feed, skipping what its backlog already covered. A client too slow for the feed
+is not waited for: its queue overflows, it is marked lagged and catches up from the database.
+The last subscriber to leave stops the feed, so nothing outlives the clients.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from service.job_events import (
     JobState,
     Update,
     advance,
+    newest_cursor,
     newest_job_id,
-    newest_metric_id,
     read_jobs,
     read_update,
 )
@@ -136,20 +136,19 @@ class JobFeed(Feed):
         self._last_state: Any = None
 
     async def position(self) -> Cursor:
-        newest = await to_thread.run_sync(self._newest_metric_id)
-        return Cursor(metric_id=newest)
+        return await to_thread.run_sync(self._newest_cursor)
 
     async def read(self, position: Cursor) -> tuple[Update | None, Cursor, bool, bool]:
         update = await to_thread.run_sync(self._read, position)
-        changed = bool(update.metrics) or update.state != self._last_state
+        changed = bool(update.metrics or update.records) or update.state != self._last_state
         self._last_state = update.state
         finished = update.state is None or (update.state.finished and update.complete)
         again = not update.complete
         return (update if changed else None), advance(position, update), again, finished
 
-    def _newest_metric_id(self) -> int:
+    def _newest_cursor(self) -> Cursor:
         with self.db.read() as session:
-            return newest_metric_id(session, self.key)
+            return newest_cursor(session, self.key)
 
     def _read(self, position: Cursor) -> Update:
         with self.db.read() as session:

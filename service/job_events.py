@@ -1,15 +1,17 @@
 """What a job's event stream is made of, read from the database: the job's state and the records
 it stored since a cursor.
 
-A stream is a log of records (metric points now; teaching samples and per-time-step gradient
-norms can join as further sources) interleaved with the job's state (status, progress). Every
-event carries a `Cursor` as its SSE id: the job's status version and, per source, the last row id
-sent. Both only grow while a job lives, so a client that reconnects with `Last-Event-ID` is sent
-the rows past its cursor (nothing twice, nothing missed) and the state only when it changed.
+A stream is a log of records (metric points, and the teaching records: sums, bit accuracy,
+per-time-step gradient norms, generated text) interleaved with the job's state (status,
+progress). Every event carries a `Cursor` as its SSE id: the job's status version and, per
+source, the last row id sent. All only grow while a job lives, so a client that reconnects
+with `Last-Event-ID` is sent the rows past its cursor (nothing twice, nothing missed) and the
+state only when it changed.
 
-A further source (a table of JSON records a job stores beside its metrics, written in the same
-flush) joins by: a field of `Cursor` (its last row id, a third part of the id), a tuple in
-`Update` filled by `read_update` past that id, and the events `JobView` makes of its rows.
+A source (the teaching records are one: a table of JSON records a job stores beside its
+metrics, written in the same flush) joins by: a field of `Cursor` (its last row id, a part of
+the id), a tuple in `Update` filled by `read_update` past that id, and the events `JobView`
+makes of its rows.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInput
-from service.tables import Job, JobStatus, Metric
+from service.tables import Job, JobRecord, JobStatus, Metric
 from service.timing import elapsed_seconds, eta_seconds
 
 READ_BATCH = 5000  # rows per read: a long run's backlog comes in several reads, never one huge one
@@ -44,25 +46,28 @@ def status_version(status: str, attempt: int, cancel_requested: bool) -> int:
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where a client is in a job's stream; written `version.metric_id` as the SSE id."""
+    """Where a client is in a job's stream; written `version.metric_id.record_id` as the SSE id
+    (an id of two parts, from before records were streamed, reads as record id 0)."""
 
     version: int = -1  # -1: no state sent yet
     metric_id: int = 0
+    record_id: int = 0
 
     def __str__(self) -> str:
-        return f"{self.version}.{self.metric_id}"
+        return f"{self.version}.{self.metric_id}.{self.record_id}"
 
     @classmethod
     def parse(cls, text: str | None) -> Cursor:
         if not text:
             return cls()
         parts = text.strip().split(".")
-        if len(parts) != 2 or not all(part.isdigit() and len(part) < 19 for part in parts):
+        if len(parts) not in (2, 3) or not all(p.isdigit() and len(p) < 19 for p in parts):
             raise InvalidInput(
                 f"Last-Event-ID {text[:40]!r} is not an id of this stream: send back the `id` of "
-                "the last event received (`<version>.<metric id>`), or no header to start over"
+                "the last event received (`<version>.<metric id>.<record id>`), or no header "
+                "to start over"
             )
-        return cls(int(parts[0]), int(parts[1]))
+        return cls(*(int(part) for part in parts))
 
 
 @dataclass(frozen=True)
@@ -141,12 +146,34 @@ class MetricPoint:
 
 
 @dataclass(frozen=True)
+class RecordRow:
+    """A teaching record (service/tables.py JobRecord); its SSE event type is its kind."""
+
+    id: int
+    kind: str
+    step: int
+    payload: dict[str, Any]
+    timestamp: datetime
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "step": self.step,
+            "payload": self.payload,
+            "timestamp": self.timestamp.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
 class Update:
-    """One read of a job: its state, then the metric points stored past a cursor, in order."""
+    """One read of a job: its state, then the metric points and the teaching records stored
+    past a cursor, each in order."""
 
     state: JobState | None  # None: the job no longer exists
     metrics: tuple[MetricPoint, ...] = ()
     complete: bool = True  # False when a batch limit cut the read short: read again at once
+    records: tuple[RecordRow, ...] = ()
 
 
 def read_update(session: Session, job_id: int, since: Cursor) -> Update:
@@ -163,17 +190,41 @@ def read_update(session: Session, job_id: int, since: Cursor) -> Update:
         .limit(READ_BATCH)
     ).all()
     points = tuple(MetricPoint(*row) for row in rows)
-    return Update(state, points, complete=len(points) < READ_BATCH)
+    records = read_records(session, job_id, since.record_id, READ_BATCH)
+    complete = len(points) < READ_BATCH and len(records) < READ_BATCH
+    return Update(state, points, complete, records)
+
+
+def read_records(
+    session: Session, job_id: int, after_id: int, limit: int, kind: str | None = None
+) -> tuple[RecordRow, ...]:
+    """A job's teaching records past row `after_id` (of one kind when given), oldest first."""
+    query = select(
+        JobRecord.id, JobRecord.kind, JobRecord.step, JobRecord.payload, JobRecord.timestamp
+    ).where(JobRecord.job_id == job_id, JobRecord.id > after_id)
+    if kind is not None:
+        query = query.where(JobRecord.kind == kind)
+    rows = session.execute(query.order_by(JobRecord.id).limit(limit)).all()
+    return tuple(RecordRow(*row) for row in rows)
 
 
 def newest_metric_id(session: Session, job_id: int) -> int:
     return session.scalar(select(func.max(Metric.id)).where(Metric.job_id == job_id)) or 0
 
 
+def newest_cursor(session: Session, job_id: int, version: int = -1) -> Cursor:
+    """A cursor past every point and record the job has stored so far."""
+    newest_record = select(func.max(JobRecord.id)).where(JobRecord.job_id == job_id)
+    record_id = session.scalar(newest_record) or 0
+    return Cursor(version, newest_metric_id(session, job_id), record_id)
+
+
 def advance(cursor: Cursor, update: Update) -> Cursor:
     """The cursor after a client has been sent everything in `update`."""
     if update.metrics:
         cursor = replace(cursor, metric_id=update.metrics[-1].id)
+    if update.records:
+        cursor = replace(cursor, record_id=update.records[-1].id)
     if update.state is not None:
         cursor = replace(cursor, version=update.state.version)
     return cursor

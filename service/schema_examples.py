@@ -37,6 +37,8 @@ BINARY_ADDITION_HYPERPARAMS: JsonDict = {
     "log_every": 10,
     "stop_at_accuracy": 1.0,
     "implementation": "fast",
+    "teaching_views": True,
+    "gradient_norms_every": 100,
 }
 
 JOB: JsonDict = {

@@ -38,6 +38,10 @@ class JobView:
             if point.id > self.cursor.metric_id:
                 self.cursor = replace(self.cursor, metric_id=point.id)
                 events.append(Event("metric", point.public(), str(self.cursor)))
+        for record in update.records:  # event type: the record's kind
+            if record.id > self.cursor.record_id:
+                self.cursor = replace(self.cursor, record_id=record.id)
+                events.append(Event(record.kind, record.public(), str(self.cursor)))
         if state.finished and update.complete:
             events += self._state(state)
             events.append(Event("end", state.public(), str(self.cursor)))

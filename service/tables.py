@@ -154,6 +154,27 @@ class Metric(Base):
     )
 
 
+class JobRecord(Base):
+    """A teaching record a job stored beside its metrics (kinds: models.training.RECORD_KINDS):
+    the sums it answered, each bit's accuracy, gradient norms over time, generated text."""
+
+    __tablename__ = "job_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    step: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]]
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        # One record of a kind per step: a resumed job can never write a step twice.
+        UniqueConstraint("job_id", "kind", "step", name="uq_job_records_job_kind_step"),
+        # A job's records past a row id: what an event stream reads.
+        Index("ix_job_records_job_id_id", "job_id", "id"),
+    )
+
+
 class TrainedModel(Base):
     __tablename__ = "models"
 

@@ -11,9 +11,10 @@ from numpy.typing import DTypeLike, NDArray
 from models.fast.lstm import sigmoid_
 from models.fast.rnn import HiddenState
 from models.init import init_weight
+from models.layers.gradient_norms import RecordsGradientNorms, norm
 
 
-class FastGRU(HiddenState):
+class FastGRU(HiddenState, RecordsGradientNorms):
     """forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs) -> dxs; stateful as TimeRecurrent."""
 
     def __init__(
@@ -89,10 +90,13 @@ class FastGRU(HiddenState):
         dax = np.empty((T, N, 3 * H), self.dtype)  # w.r.t. x_t Wx + b
         dah = np.empty((T, N, 3 * H), self.dtype)  # w.r.t. h_{t-1} Wh (+ bh for n)
         dh = np.zeros((N, H), self.dtype)
+        norms = self._gradient_norms_buffer(T)
         for t in reversed(range(T)):
             r, z, n = gates[t, :, :H], gates[t, :, H : 2 * H], gates[t, :, 2 * H :]
             h_prev = hs[t - 1] if t > 0 else h0
             dh_t = dhs_tm[t] + dh
+            if norms is not None:
+                norms[t] = norm(dh_t)
             dn = dh_t * (1.0 - z)
             np.multiply(dn, 1.0 - n * n, out=dax[t, :, 2 * H :])  # d a_n (input side)
             da_n = dax[t, :, 2 * H :]

@@ -18,6 +18,7 @@ from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
 from models.init import init_weight
+from models.layers.gradient_norms import RecordsGradientNorms, norm
 from models.layers.lstm import FORGET_BIAS
 from models.parallel import parallel_map, shard_slices
 
@@ -31,7 +32,7 @@ def sigmoid_(x: NDArray) -> NDArray:
     return x
 
 
-class FastLSTM:
+class FastLSTM(RecordsGradientNorms):
     """forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs) -> dxs; stateful as TimeRecurrent."""
 
     def __init__(
@@ -130,12 +131,15 @@ class FastLSTM:
         dh = np.zeros((N, H), self.dtype)  # from step t+1 through h_t Wh, then d h_t
         dc = np.zeros((N, H), self.dtype)  # from step t+1 through c_t
         tmp = np.empty((N, H), self.dtype)
+        norms = self._gradient_norms_buffer(T)
         for t in reversed(range(T)):
             i, f, g, o = (gates[t, :, k * H : (k + 1) * H] for k in range(4))
             c_prev = cs[t - 1] if t > 0 else c0
             tanh_c = tanh_cs[t]
             da_i, da_f, da_g, da_o = (das[t, :, k * H : (k + 1) * H] for k in range(4))
             dh += dhs_tm[t]  # d h_t
+            if norms is not None:
+                norms[t] = norm(dh)
             np.multiply(tanh_c, tanh_c, out=tmp)  # dc += dh_t o (1 - tanh(c)^2)
             np.subtract(1.0, tmp, out=tmp)
             tmp *= o

@@ -10,6 +10,7 @@ from numpy.typing import DTypeLike, NDArray
 
 from models.init import init_weight
 from models.layers.activations import activation as get_activation
+from models.layers.gradient_norms import RecordsGradientNorms, norm
 
 
 class HiddenState:
@@ -28,7 +29,7 @@ class HiddenState:
         self.h = None if d.get("h") is None else np.array(d["h"], dtype=self.dtype)
 
 
-class FastRNN(HiddenState):
+class FastRNN(HiddenState, RecordsGradientNorms):
     """models.layers.rnn.TimeRNN, time-major with one input product for the whole window.
 
     forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs (N, T, H)) -> dxs (N, T, D); ``dh`` is
@@ -101,8 +102,12 @@ class FastRNN(HiddenState):
         dus = np.empty_like(us)  # (T, N, H)
         dWh = np.zeros_like(Wh)
         dh_next = np.zeros_like(h0)
+        norms = self._gradient_norms_buffer(T)
         for t in reversed(range(T)):
-            du = dus[t] = (dhs_tm[t] + dh_next) * self.act.grad(us[t], hs[t])
+            dh = dhs_tm[t] + dh_next  # dL/dh_t
+            if norms is not None:
+                norms[t] = norm(dh)
+            du = dus[t] = dh * self.act.grad(us[t], hs[t])
             h_prev = hs[t - 1] if t > 0 else h0
             dWh += h_prev.T @ du
             dh_next = du @ Wh.T

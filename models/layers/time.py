@@ -17,6 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from models.layers.gradient_norms import RecordsGradientNorms, norm
+
 State = tuple[NDArray, ...]
 
 
@@ -35,7 +37,7 @@ class Cell(Protocol):
     def backward(self, dstate: State, cache: Any) -> tuple[NDArray, State]: ...
 
 
-class TimeRecurrent:
+class TimeRecurrent(RecordsGradientNorms):
     """A cell over T steps: forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs) -> dxs."""
 
     def __init__(self, cell: Cell) -> None:
@@ -71,8 +73,11 @@ class TimeRecurrent:
         dstate: State = tuple(
             np.zeros((N, self.hidden_size), self.dtype) for _ in self.cell.state_names
         )
+        norms = self._gradient_norms_buffer(T)
         for t in reversed(range(T)):
             dstate = (dstate[0] + dhs[:, t], *dstate[1:])  # h_t feeds the output and step t+1
+            if norms is not None:
+                norms[t] = norm(dstate[0])  # dL/dh_t
             dx, dstate = self.cell.backward(dstate, self._caches[t])
             if dxs is None:
                 dxs = np.empty((N, T, dx.shape[1]), self.dtype)

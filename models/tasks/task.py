@@ -7,7 +7,7 @@ its token ids in a ``Corpus``; the others receive None.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -18,11 +18,13 @@ from models.training import TrainingHooks, TrainResult
 
 
 class Corpus(NamedTuple):
-    """A corpus as a task sees it: its token ids (None when only its size matters) and sizes."""
+    """A corpus as a task sees it: its token ids (None when only its size matters), sizes and
+    its words by id (to spell generated text; None when unknown)."""
 
     token_ids: NDArray | None
     tokens: int
     vocabulary_size: int
+    words: Sequence[str] | None = None
 
 
 @dataclass(frozen=True)

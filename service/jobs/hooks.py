@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from models.training import TrainingHooks, TrainingStopped
 from service.db import Database
 from service.jobs import console
-from service.tables import Checkpoint, Job, JobStatus, Metric, utcnow
+from service.tables import Checkpoint, Job, JobRecord, JobStatus, Metric, utcnow
 from service.weights import arrays_to_npz, sha256_hex
 
 FLUSH_SECONDS = 0.5
@@ -96,6 +96,7 @@ class DatabaseHooks(TrainingHooks):
         # A resumed job starts from the progress it had: a resume replays steps up to where the
         # last run got to, and the job's progress must not go back to 0 meanwhile.
         self.progress = progress
+        self.pending_records: list[dict[str, Any]] = []  # teaching records, same flush
         self.stopped: JobStopped | None = None  # why the job must stop, once it must
         self._checkpointed_to_stop = False
         self.saved_checkpoint = False  # whether this run wrote a checkpoint row
@@ -117,6 +118,20 @@ class DatabaseHooks(TrainingHooks):
             )
         self.progress = max(self.progress, min(max(float(progress), 0.0), 1.0))
         console.step(self.job_id, step, metrics, self.progress)
+
+    def wants(self, kind: str) -> bool:
+        return True  # whether a run records them is its config's choice (teaching_views...)
+
+    def record(self, step: int, kind: str, payload: Mapping[str, Any]) -> None:
+        self.pending_records.append(
+            {
+                "job_id": self.job_id,
+                "kind": kind,
+                "step": step,
+                "payload": dict(payload),
+                "timestamp": utcnow(),
+            }
+        )
 
     def should_stop(self) -> bool:
         """Raises the JobStopped saying why, once the job must stop (never inside a write,
@@ -156,6 +171,16 @@ class DatabaseHooks(TrainingHooks):
         self._last_checkpoint = time.monotonic()
 
     # --- writing -------------------------------------------------------------------------
+    def write_pending(self, session: Session) -> None:
+        """Insert the buffered metric points and teaching records (one transaction: a stream
+        sees both or neither)."""
+        if self.pending:
+            session.execute(insert(Metric), self.pending)
+            self.pending = []
+        if self.pending_records:
+            session.execute(insert(JobRecord), self.pending_records)
+            self.pending_records = []
+
     def flush(self, session: Session) -> None:
         """Write buffered metrics, progress and heartbeat; read the cancel flag."""
         if self.parent_pid is not None and os.getppid() != self.parent_pid:
@@ -171,9 +196,7 @@ class DatabaseHooks(TrainingHooks):
         )
         if owned.rowcount == 0:  # type: ignore[attr-defined]
             raise JobLost(f"job {self.job_id} is no longer owned by {self.worker_id}")
-        if self.pending:
-            session.execute(insert(Metric), self.pending)
-            self.pending = []
+        self.write_pending(session)
         if session.scalar(select(Job.cancel_requested).where(Job.id == self.job_id)):
             self.stopped = JobCancelled(f"job {self.job_id} was cancelled")
         self._last_flush = time.monotonic()

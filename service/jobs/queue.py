@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from service.db import Database
 from service.errors import JobFinished, QueueFull, job_not_found
-from service.tables import Job, JobStatus, JobTag, Metric, utcnow
+from service.tables import Job, JobRecord, JobStatus, JobTag, Metric, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -157,3 +157,4 @@ def _requeue_or_fail(session: Session, job: Job, max_attempts: int) -> None:
 def discard_metrics_after(session: Session, job_id: int, step: int) -> None:
     """A resumed job replays the steps after its checkpoint: drop what the lost run wrote."""
     session.execute(delete(Metric).where(Metric.job_id == job_id, Metric.step > step))
+    session.execute(delete(JobRecord).where(JobRecord.job_id == job_id, JobRecord.step > step))

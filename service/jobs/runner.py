@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from models.training import TrainingDiverged, TrainResult
 from service.db import Database
@@ -169,8 +169,7 @@ def _publish(
         if outcome.rowcount == 0:  # type: ignore[attr-defined]
             log.warning("job %s was taken from this worker; its result is dropped", job_id)
             return
-        if hooks.pending:
-            session.execute(insert(Metric), hooks.pending)
+        hooks.write_pending(session)
         session.add(
             TrainedModel(
                 job_id=job_id,
@@ -214,6 +213,6 @@ def _finish(
         )
         if outcome.rowcount == 0:  # type: ignore[attr-defined]
             return  # taken from this worker: its new owner keeps the checkpoint
-        if hooks is not None and hooks.pending:
-            session.execute(insert(Metric), hooks.pending)
+        if hooks is not None:
+            hooks.write_pending(session)
         session.query(Checkpoint).filter(Checkpoint.job_id == job_id).delete()

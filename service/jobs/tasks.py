@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from models.tasks import TASKS, Corpus
 from models.training import TrainingHooks, TrainResult
-from service.corpora import load_token_ids
+from service.corpora import load_dictionary, load_token_ids
 from service.db import Database
 
 
@@ -26,5 +26,6 @@ def train(
     if spec.needs_corpus:
         with db.read() as session:
             token_ids, vocabulary_size = load_token_ids(session, hyperparams["corpus_id"])
-        corpus = Corpus(token_ids, len(token_ids), vocabulary_size)
+            words = load_dictionary(session, hyperparams["corpus_id"]).words  # generated text
+        corpus = Corpus(token_ids, len(token_ids), vocabulary_size, words)
     return spec.train(config, corpus, hooks, resume)

@@ -125,3 +125,9 @@ def test_next_word_bench() -> None:
         assert peak["target"] == ">= 0.6"
         summaries = {f["summary"] for f in figures if "summary" in f}
         assert {"torch_threads_probe", "test_perplexity", "peak_rss_mb"} <= summaries
+
+
+def test_teaching_bench() -> None:
+    figures = run_bench("teaching.py", "--binary-steps", "100", "--word-steps", "4")
+    assert [f["task"] for f in figures] == ["binary_addition", "next_word"]
+    assert all(f["step_ms_with"] > 0 and f["step_ms_without"] > 0 for f in figures)

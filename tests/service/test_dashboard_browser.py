@@ -1,6 +1,7 @@
 """The dashboard as a person uses it, in Debian's Chromium driven by Playwright: start a job from
-the form, watch it finish and its curve draw, ask for a sum, start another job and cancel it.
-Screenshots are kept in var/test-artifacts/."""
+the form, watch it finish and its curve draw, read the views that teach (the sums, each bit's
+accuracy, the gradient heat map), ask for a sum, start another job, watch its generated text
+and heat map grow, and cancel it. Screenshots are kept in var/test-artifacts/."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_train_watch_predict_and_cancel_in_a_browser(page) -> None:  # type: ign
     expect(page.locator("#hyperparams [name=binary_dim]")).to_have_value("8")
     assert page.get_attribute("#hyperparams [name=binary_dim]", "max") == "32"
 
-    adder = start_job(page, "binary_addition")
+    adder = start_job(page, "binary_addition", gradient_norms_every="10")
     row = page.locator(f'#jobs tr[data-job="{adder}"]')
     expect(row.locator(".percent")).to_have_text("100%")
     expect(row.locator(".status")).to_have_text("succeeded")
@@ -79,17 +80,36 @@ def test_train_watch_predict_and_cancel_in_a_browser(page) -> None:  # type: ign
     expect(loss).to_have_count(1)
     assert int(loss.get_attribute("data-points")) > 3, "the loss curve has points"
     expect(page.locator("#status")).to_have_text("succeeded")
+    # The views that teach: the notes' "a + b = predicted (true)", each bit, the heat map.
+    expect(page.locator("#sums tr")).to_have_count(4)
+    expect(page.locator("#sums tr").first).to_contain_text(re.compile(r"\d+ \+ \d+ = \d+ \(\d+\)"))
+    expect(page.locator("#bits .bit")).to_have_count(8)
+    expect(page.locator("#gradients")).to_be_visible()
+    assert int(page.get_attribute("#gradients", "data-columns")) > 0
+    expect(page.locator("#generated-view")).to_be_hidden()
     page.screenshot(path=ARTIFACTS / "job-binary-addition.png", full_page=True)
+    page.locator(".teaching").screenshot(path=ARTIFACTS / "job-binary-addition-teaching.png")
 
     page.goto("/")
-    words = start_job(page, "next_word", epochs="10000", hidden_size="64", embedding_size="32")
+    words = start_job(
+        page,
+        "next_word",
+        epochs="10000",
+        hidden_size="64",
+        embedding_size="32",
+        gradient_norms_every="5",
+    )
     page.click("#train-result a")
     expect(page.locator("#status")).to_have_text("running")
     curve = page.locator('svg.chart polyline[data-series="loss"]')
     expect(curve).to_have_count(1)
     first = int(curve.get_attribute("data-points"))
-    # The curve grows from the event stream while the page stays open.
+    # The curve, the generated text and the heat map grow from the event stream.
     expect(curve).not_to_have_attribute("data-points", str(first))
+    expect(page.locator("#generated li").nth(2)).to_contain_text("epoch 3:")
+    columns = page.get_attribute("#gradients", "data-columns")
+    expect(page.locator("#gradients")).not_to_have_attribute("data-columns", columns)
+    expect(page.locator("#sums-view")).to_be_hidden()
     page.screenshot(path=ARTIFACTS / "job-next-word-running.png", full_page=True)
     page.click("#cancel")
     expect(page.locator("#status")).to_have_text("cancelled")

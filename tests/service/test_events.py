@@ -33,6 +33,22 @@ def points_of(events: list[Message]) -> list[tuple[str, int, float]]:
     ]
 
 
+RECORD_KINDS = ("sums", "bit_accuracy", "gradient_norms", "generated")
+
+
+def records_of(events: list[Message]) -> list[tuple[int, str, int]]:
+    """(row id, kind, step) of the teaching-record events: the event type is the kind."""
+    found = [(m.json["id"], m.event, m.json["step"]) for m in events if m.event in RECORD_KINDS]
+    assert all(m.json["kind"] == m.event for m in events if m.event in RECORD_KINDS)
+    return found
+
+
+def stored_records(live: LiveService, job_id: int) -> list[tuple[int, str, int]]:
+    body = live.client.get(f"/jobs/{job_id}/records", params={"limit": 1000}).json()
+    assert body["next_since_id"] is None
+    return [(r["id"], r["kind"], r["step"]) for r in body["records"]]
+
+
 def stored_points(live: LiveService, job_id: int) -> list[tuple[str, int, float]]:
     metrics = live.client.get(f"/jobs/{job_id}/metrics").json()["metrics"]
     return [(m["name"], m["step"], m["value"]) for m in metrics]
@@ -48,7 +64,7 @@ def wait_for_stats(live: LiveService, check, timeout: float = 5.0) -> dict:  # t
 
 
 def test_a_whole_job_streams_to_its_end(service: LiveService) -> None:
-    job = service.train("binary_addition", log_every=2)
+    job = service.train("binary_addition", log_every=2, gradient_norms_every=4)
     events = list(stream(service, f"/jobs/{job['id']}/events"))
 
     assert events[0].comments == ["connected"]
@@ -63,18 +79,21 @@ def test_a_whole_job_streams_to_its_end(service: LiveService) -> None:
     assert statuses[-1] == "succeeded"
     assert sorted(points_of(named)) == sorted(stored_points(service, job["id"]))
     assert len(points_of(named)) > 20
+    records = records_of(named)
+    assert records == stored_records(service, job["id"])
+    assert {kind for _, kind, _ in records} == {"sums", "bit_accuracy", "gradient_norms"}
     ids = [cursor(m.id) for m in named]
     assert ids == sorted(ids), "ids only grow"
 
 
 def test_reconnect_with_last_event_id_has_no_gap_and_no_duplicate(service_factory) -> None:
     live = service_factory()
-    job = live.train("next_word", **LONG_JOB)
+    job = live.train("next_word", **LONG_JOB, gradient_norms_every=3)
     path = f"/jobs/{job['id']}/events"
     first: list[Message] = []
     for message in stream(live, path):
         first.append(message)
-        if len(points_of(first)) >= 5:
+        if len(points_of(first)) >= 5 and records_of(first):
             break  # the client goes away mid-job
     last_id = next(m.id for m in reversed(first) if m.id)
     time.sleep(1.5)  # the job stores more points meanwhile
@@ -97,6 +116,10 @@ def test_reconnect_with_last_event_id_has_no_gap_and_no_duplicate(service_factor
     streamed = points_of(first) + points_of(second)
     assert len(streamed) == len(set(streamed)), "a point was sent twice"
     assert sorted(streamed) == sorted(stored_points(live, job["id"])), "a point was missed"
+    records = records_of(first) + records_of(second)
+    assert records_of(second), "records stored while away came on reconnecting"
+    assert records == stored_records(live, job["id"]), "a record was missed, repeated or late"
+    assert {kind for _, kind, _ in records} >= {"gradient_norms", "generated"}
     ids = [cursor(m.id) for m in first + second if m.id]
     assert ids == sorted(ids)
 

@@ -40,6 +40,19 @@ class BinaryAdditionConfig:
         1.0, ge=0, le=1, description="Stop once all-pairs accuracy reaches it."
     )
     bias: bool = param(True, description="Biases in the cell (the notes have none).")
+    teaching_views: bool = param(
+        True,
+        description="Record a few fixed sums and each bit's accuracy at each log step.",
+    )
+    # every 100 steps, as the notes plot: about 0.5% of a step at the default sizes
+    gradient_norms_every: int | None = param(
+        100,
+        ge=1,
+        le=10_000_000,
+        nullable=True,
+        description="Steps between two records of the gradient's norm at each time step "
+        "(the vanishing-gradient heat map); null: none.",
+    )
     implementation: str = param(
         "fast",
         choices=IMPLEMENTATIONS,

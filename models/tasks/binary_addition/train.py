@@ -8,7 +8,8 @@ holds everything a resumed run needs to continue bit for bit.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 
 import numpy as np
 from numpy.random import Generator
@@ -20,6 +21,7 @@ from models.tasks.binary_addition.config import BinaryAdditionConfig
 from models.tasks.binary_addition.data import evaluation_pairs, sample_batch
 from models.tasks.binary_addition.evaluate import EvaluationSet, evaluate_set
 from models.tasks.binary_addition.model import BinaryAdditionNet
+from models.tasks.binary_addition.teaching import Teacher
 from models.training import (
     TrainingDiverged,
     TrainingHooks,
@@ -107,8 +109,10 @@ def train_step(
     xs: NDArray,
     ts: NDArray,
     step: int,
+    trace: Callable[[NDArray], None] | None = None,
 ) -> float:
-    """One forward, backward and update; the loss of the batch before the update.
+    """One forward, backward and update; the loss of the batch before the update. `trace`
+    (dlogits) runs between the loss and the backward (the gradient-norm view).
 
     Overflow and invalid operations mean divergence and raise TrainingDiverged; underflow
     (e.g. exp of a large negative number) is harmless.
@@ -117,6 +121,8 @@ def train_step(
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
             loss, dlogits = loss_fn(net.forward(xs), ts)
             check_finite(loss, step)
+            if trace is not None:
+                trace(dlogits)
             net.backward(dlogits)
             if clip_norm is not None:
                 clip_grads(net.grads, clip_norm)
@@ -150,15 +156,19 @@ def train(
     if resume is not None:
         rng, step = restore(resume, net, opt, stop_check)
     final: dict[str, float] | None = None
+    teacher = Teacher(c, hooks)
 
     while step < c.iterations and final is None:
         if hooks.should_stop():
             raise TrainingStopped(f"stopped at step {step}")
         step += 1
         xs, ts = sample_batch(rng, c.batch_size, c.binary_dim)
-        loss = train_step(net, opt, loss_fn, c.clip_norm, xs, ts, step)
+        trace = partial(teacher.trace, net, step=step) if teacher.traces_at(step) else None
+        loss = train_step(net, opt, loss_fn, c.clip_norm, xs, ts, step, trace)
         logits: NDArray = net.logits  # type: ignore[assignment]  # set by the forward pass
-        right = int(np.all((logits > 0) == ts, axis=1).sum())
+        hits = (logits > 0) == ts
+        teacher.count(hits)
+        right = int(hits.all(axis=1).sum())
         if stop_check.due(right, c.batch_size, c.stop_at_accuracy):
             final = evaluate_set(net, c, eval_set, give_up_below=c.stop_at_accuracy)
             if final is None:
@@ -167,6 +177,7 @@ def train(
         if step % c.log_every == 0 or done:
             progress = 1.0 if done else step / c.iterations
             hooks.report(step, {"loss": loss, "accuracy": right / c.batch_size}, progress)
+            teacher.log(net, step)
         if final is None and hooks.checkpoint_due():
             hooks.save_checkpoint(step, checkpoint(net, opt, rng, step, stop_check))
 

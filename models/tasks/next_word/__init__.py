@@ -26,7 +26,7 @@ def _corpus(corpus: Corpus | None) -> Corpus:
 
 def _train(config: NextWordConfig, corpus: Corpus | None, hooks: Any, resume: Any) -> Any:
     c = _corpus(corpus)
-    return run_training(config, c.token_ids, c.vocabulary_size, hooks, resume)  # type: ignore[arg-type]
+    return run_training(config, c.token_ids, c.vocabulary_size, hooks, resume, c.words)  # type: ignore[arg-type]
 
 
 TASK = Task(

@@ -43,6 +43,18 @@ class NextWordConfig:
     )
     seed: int = param(0, ge=0, le=MAX_SEED)
     log_every: int = param(50, ge=1, le=10**9, description="Steps per metric.")
+    teaching_views: bool = param(
+        True,
+        description="Record a short text generated from a fixed prompt at each epoch end.",
+    )
+    gradient_norms_every: int | None = param(
+        50,
+        ge=1,
+        le=10_000_000,
+        nullable=True,
+        description="Steps between two records of the gradient's norm at each time step "
+        "(the vanishing-gradient heat map); null: none.",
+    )
     implementation: str = param(
         "fast",
         choices=IMPLEMENTATIONS,

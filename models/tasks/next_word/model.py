@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from models.layers.dropout import Dropout
 from models.layers.embedding import Embedding
+from models.layers.gradient_norms import last_step_gradient_norms
 from models.recurrent import make_output, make_recurrent
 from models.tasks.next_word.config import NextWordConfig
 from models.training import copy_weights, load_weights
@@ -68,6 +69,7 @@ class NextWordModel:
         self.names = [f"{prefix}.{n}" for prefix, layer in self.layers for n in layer.param_names]
         self.params = [p for _, layer in self.layers for p in layer.params]
         self.grads = [g for _, layer in self.layers for g in layer.grads]
+        self.gradient_norms: NDArray | None = None  # of the last traced train_step
 
     # -- state ---------------------------------------------------------------------------------
     def set_stateful(self, stateful: bool) -> None:
@@ -104,10 +106,14 @@ class NextWordModel:
             x = dropout.forward(layer.forward(x), rng)
         return x
 
-    def train_step(self, ids: NDArray, targets: NDArray, rng: Generator) -> float:
+    def train_step(
+        self, ids: NDArray, targets: NDArray, rng: Generator, trace: bool = False
+    ) -> float:
         """Forward and backward over one batch; fills self.grads and returns the mean loss.
 
         targets (N, T') with T' <= T: the loss is on the last T' steps (T' = 1 in chunk mode).
+        With `trace`, self.gradient_norms is then ||dL_T/dh_t|| of the top recurrent layer for
+        each step t: the last step's loss travelling back in time (gradient_norms.py).
         """
         hs = self.hidden(ids, rng)
         T = hs.shape[1]
@@ -119,6 +125,9 @@ class NextWordModel:
             dhs[:, T - last :] = dtop
         else:
             dhs = dtop
+        if trace:
+            top_dhs = self.dropouts[-1].backward(dhs)
+            self.gradient_norms = last_step_gradient_norms(self.recurrent[-1], top_dhs[:, -1], T)
         for layer, dropout in zip(reversed(self.recurrent), reversed(self.dropouts), strict=True):
             dhs = layer.backward(dropout.backward(dhs))
         self.embed.backward(dhs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ from models.tasks.next_word.data import (
     test_batches,
 )
 from models.tasks.next_word.model import NextWordModel
+from models.tasks.next_word.teaching import Teacher
 from models.training import TrainingHooks, TrainingStopped, TrainResult, check_finite
 
 METRIC_NAMES = (
@@ -81,8 +82,10 @@ def train(
     vocab_size: int,
     hooks: TrainingHooks | None = None,
     resume: Mapping[str, NDArray] | None = None,
+    words: Sequence[str] | None = None,
 ) -> TrainResult:
-    """Train on token_ids (1-D ints < vocab_size); see data.py for the two modes.
+    """Train on token_ids (1-D ints < vocab_size); see data.py for the two modes. `words` (by
+    id) only spell the generated text of the teaching records (teaching.py).
 
     Calls hooks.report per epoch (train_loss, test_loss, test_perplexity, test_accuracy,
     tokens_per_second) and every log_every steps ({"loss"}); hooks.should_stop() and
@@ -99,9 +102,10 @@ def train(
     n_train = split_tokens(config, len(ids))
     train_ids, test_ids = ids[:n_train], ids[n_train:]
     run = _start(config, train_ids, vocab_size, resume)
+    teacher = Teacher(config, hooks, test_ids, words)
     metrics: dict[str, float] = {}
     while run.epoch < config.epochs:
-        started, tokens = time.perf_counter(), _train_epoch(run, hooks)
+        started, tokens = time.perf_counter(), _train_epoch(run, hooks, teacher)
         elapsed = time.perf_counter() - started
         metrics = {
             "train_loss": run.loss_sum / max(run.loss_count, 1),
@@ -110,6 +114,7 @@ def train(
         metrics["tokens_per_second"] = tokens / elapsed if elapsed > 0 else 0.0
         run.epoch, run.position = run.epoch + 1, 0
         hooks.report(run.step, metrics, run.epoch / config.epochs)
+        teacher.generate(run.model, run.step, run.epoch)
         if run.epoch < config.epochs:
             run.loss_sum, run.loss_count = 0.0, 0
             hooks.save_checkpoint(run.step, run.checkpoint())
@@ -139,7 +144,7 @@ def _start(
     return run
 
 
-def _train_epoch(run: Run, hooks: TrainingHooks) -> int:
+def _train_epoch(run: Run, hooks: TrainingHooks, teacher: Teacher) -> int:
     """The rest of the current epoch, from run.position; the number of tokens trained on."""
     config, model, batches = run.config, run.model, run.batches
     model.set_stateful(config.mode == "bptt")
@@ -154,12 +159,15 @@ def _train_epoch(run: Run, hooks: TrainingHooks) -> int:
         if hooks.should_stop():
             raise TrainingStopped(f"stopped at step {run.step}")
         x, y = batches.get(k)
-        loss = model.train_step(x, y, run.rng)
+        trace = teacher.traces_at(run.step + 1)
+        loss = model.train_step(x, y, run.rng, trace)
         check_finite(loss, run.step + 1)
         if config.clip_norm is not None:
             clip_grads(model.grads, config.clip_norm)
         run.optimizer.update(model.params, model.grads)
         run.step += 1
+        if trace:
+            teacher.record_trace(model, run.step)
         tokens += x.size
         run.loss_sum, run.loss_count = run.loss_sum + loss, run.loss_count + 1
         if run.step % config.log_every == 0:

@@ -1,4 +1,5 @@
-"""Server-Sent Events: one job's status, progress and metric points to its end; every job's status.
+"""Server-Sent Events: one job's status, progress, metric points and teaching records to its end;
+every job's status.
 
 curl -N localhost:8000/jobs/1/events
 """
@@ -22,8 +23,8 @@ from service.tables import Job
 router = APIRouter(tags=["events"])
 
 RETRY_MILLISECONDS = 1000  # how soon a browser's EventSource reconnects after a drop
-# An event id is numbers joined by dots (`<status version>.<metric id>`; a status alone on
-# /events): the schema says so, and a value of any other form is refused naming the field.
+# An event id is numbers joined by dots (`<status version>.<metric id>.<record id>`; a status
+# alone on /events): the schema says so, and a value of any other form is refused naming the field.
 EVENT_ID_PATTERN = r"^[0-9]{1,18}(\.[0-9]{1,18}){0,3}$"
 LAST_EVENT_ID = Header(
     alias="Last-Event-ID",
@@ -61,7 +62,9 @@ def job_cursor(
     return Cursor.parse(last_event_id or after)
 
 
-def jobs_since(last_event_id: Annotated[str | None, LAST_EVENT_ID] = None) -> datetime | None:
+def jobs_since(
+    last_event_id: Annotated[str | None, LAST_EVENT_ID] = None,
+) -> datetime | None:
     return parse_since(last_event_id)
 
 
@@ -87,11 +90,13 @@ async def stream_job(
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events until the job ends: `status` (the job's state, with `elapsed_seconds`
     and `eta_seconds`) when it changes, `progress` as it trains, one `metric` per stored point
-    (`name`, `step`, `value`, `timestamp`), and last `end` with the final state.
+    (`name`, `step`, `value`, `timestamp`), one event per teaching record named by its kind
+    (`sums`, `bit_accuracy`, `gradient_norms`, `generated`: the fields of GET
+    /jobs/{id}/records), and last `end` with the final state.
 
-    Every event's `id` is `<status version>.<last metric row id>`: reconnect with it as
-    `Last-Event-ID` and the stream sends what came after, nothing twice. Comments
-    (`: keep-alive`) keep an idle connection open through proxies."""
+    Every event's `id` is `<status version>.<last metric row id>.<last record row id>`:
+    reconnect with it as `Last-Event-ID` and the stream sends what came after, nothing twice.
+    Comments (`: keep-alive`) keep an idle connection open through proxies."""
     async for event in to_sse(job_stream(hub, job_id, cursor)):
         yield event
 

@@ -15,13 +15,14 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.api.deps import JobId, ReadSessionDep
 from service.downsample import read_points
 from service.errors import job_not_found
-from service.job_events import Cursor, job_state, newest_metric_id
+from service.job_events import job_state, newest_cursor
 from service.plots import group_points
-from service.tables import Job, TrainedModel
+from service.tables import Job, JobRecord, TrainedModel
 
 HERE = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -30,6 +31,8 @@ router = APIRouter(include_in_schema=False)
 
 LISTED = 50  # jobs and models on the dashboard; /jobs and /models page through the rest
 CHART_POINTS = 1000  # per series when a job page opens; new points then arrive as events
+# teaching records a job page opens with, by kind: the latest, and the heat map's columns
+PAGE_RECORDS = {"sums": 1, "bit_accuracy": 1, "generated": 20, "gradient_norms": 200}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -48,15 +51,16 @@ def job_page(request: Request, job_id: JobId, session: ReadSessionDep) -> HTMLRe
     job = session.get(Job, job_id)
     if job is None:
         raise job_not_found(job_id)
-    # The newest id first, the points after: a point stored in between is drawn twice at
-    # worst (the chart keeps one value a step), never missed.
-    cursor = Cursor(version=0, metric_id=newest_metric_id(session, job_id))
+    # The newest ids first, the points after: a point stored in between is drawn twice at
+    # worst (the chart keeps one value a step), never missed; records are read up to the ids.
+    cursor = newest_cursor(session, job_id, version=0)
     rows, _ = read_points(session, job_id, max_points=CHART_POINTS)
     state = job_state(job).public()
     initial: dict[str, Any] = {
         "job": state,
         "cursor": str(cursor),
         "series": {name: list(zip(*xy, strict=True)) for name, xy in group_points(rows).items()},
+        "records": teaching_records(session, job_id, cursor.record_id),
     }
     return templates.TemplateResponse(
         request,
@@ -68,3 +72,18 @@ def job_page(request: Request, job_id: JobId, session: ReadSessionDep) -> HTMLRe
             "initial": json.dumps(initial).replace("<", "\\u003c"),
         },
     )
+
+
+def teaching_records(session: Session, job_id: int, up_to_id: int) -> dict[str, list[Any]]:
+    """The page's first teaching views: the latest records of each kind, the gradient norms'
+    recent history (the heat map's columns); newer ones arrive as events."""
+    latest: dict[str, list[Any]] = {}
+    for kind, keep in PAGE_RECORDS.items():
+        rows = session.execute(
+            select(JobRecord.id, JobRecord.kind, JobRecord.step, JobRecord.payload)
+            .where(JobRecord.job_id == job_id, JobRecord.kind == kind, JobRecord.id <= up_to_id)
+            .order_by(JobRecord.id.desc())
+            .limit(keep)
+        ).all()
+        latest[kind] = [{"id": r.id, "step": r.step, "payload": r.payload} for r in rows[::-1]]
+    return latest

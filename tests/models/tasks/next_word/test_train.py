@@ -118,7 +118,9 @@ def test_stop_and_divergence():
 
 def test_nan_loss_raises_a_readable_error(monkeypatch):
     ids, vocab = corpus(repeat=20)
-    monkeypatch.setattr(NextWordModel, "train_step", lambda self, x, y, rng: float("nan"))
+    monkeypatch.setattr(
+        NextWordModel, "train_step", lambda self, x, y, rng, trace=False: float("nan")
+    )
     with pytest.raises(TrainingDiverged, match="loss became NaN at step 1: lower the learning"):
         train(NextWordConfig(**SMALL), ids, vocab)
 

@@ -178,9 +178,9 @@ def test_training_feeds_each_train_stream_once_per_epoch_and_tests_on_the_rest(
     evaluated: list[tuple[np.ndarray, np.ndarray]] = []
     real_step, real_eval = NextWordModel.train_step, NextWordModel.evaluate_batch
 
-    def recording_step(self, x, y, rng):
+    def recording_step(self, x, y, rng, trace=False):
         fed.append((x.copy(), y.copy()))
-        return real_step(self, x, y, rng)
+        return real_step(self, x, y, rng, trace)
 
     def recording_eval(self, x, y):
         evaluated.append((x.copy(), y.copy()))
