@@ -131,8 +131,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         # Any request can be malformed below the application (a body that is not JSON, a URL
-        # over the HTTP parser's limit): the server answers 400 then.
-        responses={400: {"description": "Malformed request"}},
+        # over the HTTP parser's limit): the server answers 400 then. Any body can pass its cap:
+        # the middleware answers 413 while it streams in.
+        responses={
+            400: {"description": "Malformed request"},
+            413: {
+                "description": "Body over its cap: RNNLAB_MAX_BODY_BYTES "
+                "(RNNLAB_MAX_UPLOAD_BYTES for a corpus upload)"
+            },
+        },
         title="rnnlab",
         openapi_tags=OPENAPI_TAGS,
         version=__version__,
