@@ -10,8 +10,8 @@ from numpy.typing import DTypeLike, NDArray
 
 from models.fast.lstm import sigmoid_
 from models.fast.rnn import HiddenState
-from models.init import init_weight
 from models.layers.gradient_norms import RecordsGradientNorms, norm
+from models.layers.gru import gru_parameters
 
 
 class FastGRU(HiddenState, RecordsGradientNorms):
@@ -30,13 +30,9 @@ class FastGRU(HiddenState, RecordsGradientNorms):
         D, H = input_size, hidden_size
         self.dtype = np.dtype(dtype)
         self.hidden_size = H
-        self.params: list[NDArray] = [
-            init_weight(init, rng, (D, 3 * H), init_std, self.dtype),  # Wx (D, 3H)
-            init_weight(init, rng, (H, 3 * H), init_std, self.dtype),  # Wh (H, 3H)
-            np.zeros(3 * H, dtype=self.dtype),  # b (3H,)
-            np.zeros(H, dtype=self.dtype),  # bh (H,) inside r * (.)
-        ]
-        self.param_names = ["Wx", "Wh", "b", "bh"]
+        self.params, self.param_names = gru_parameters(
+            D, H, rng, init=init, init_std=init_std, dtype=self.dtype
+        )
         self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
         self.stateful = False
         self.h: NDArray | None = None  # (N, H) carried state

@@ -17,9 +17,8 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
-from models.init import init_weight
 from models.layers.gradient_norms import RecordsGradientNorms, norm
-from models.layers.lstm import FORGET_BIAS
+from models.layers.lstm import lstm_parameters
 from models.parallel import parallel_map, shard_slices
 
 
@@ -50,17 +49,9 @@ class FastLSTM(RecordsGradientNorms):
         self.dtype = np.dtype(dtype)
         self.hidden_size = H
         self.peephole = peephole
-        b = np.zeros(4 * H, dtype=self.dtype)
-        b[H : 2 * H] = FORGET_BIAS
-        self.params: list[NDArray] = [
-            init_weight(init, rng, (D, 4 * H), init_std, self.dtype),  # Wx (D, 4H)
-            init_weight(init, rng, (H, 4 * H), init_std, self.dtype),  # Wh (H, 4H)
-            b,  # (4H,)
-        ]
-        self.param_names = ["Wx", "Wh", "b"]
-        if peephole:
-            self.params.append(np.zeros((3, H), dtype=self.dtype))  # rows: i, f, o
-            self.param_names.append("p")
+        self.params, self.param_names = lstm_parameters(
+            D, H, rng, init=init, init_std=init_std, peephole=peephole, dtype=self.dtype
+        )
         self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
         self.stateful = False
         self.h: NDArray | None = None  # (N, H) carried hidden state

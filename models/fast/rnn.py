@@ -8,9 +8,9 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
-from models.init import init_weight
 from models.layers.activations import activation as get_activation
 from models.layers.gradient_norms import RecordsGradientNorms, norm
+from models.layers.rnn import rnn_parameters
 
 
 class HiddenState:
@@ -51,14 +51,9 @@ class FastRNN(HiddenState, RecordsGradientNorms):
         self.act = get_activation(activation)
         self.dtype = np.dtype(dtype)
         D, H = input_size, hidden_size
-        self.params: list[NDArray] = [
-            init_weight(init, rng, (D, H), init_std, self.dtype),
-            init_weight(init, rng, (H, H), init_std, self.dtype),
-        ]
-        self.param_names = ["Wx", "Wh"]
-        if bias:
-            self.params.append(np.zeros(H, dtype=self.dtype))
-            self.param_names.append("b")
+        self.params, self.param_names = rnn_parameters(
+            D, H, rng, init=init, init_std=init_std, bias=bias, dtype=self.dtype
+        )
         self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
         self.hidden_size = H
         self.stateful = False

@@ -24,6 +24,30 @@ from models.layers.activations import sigmoid
 from models.layers.time import State, TimeRecurrent
 
 
+def gru_parameters(
+    input_size: int,
+    hidden_size: int,
+    rng: Generator,
+    *,
+    init: str = "xavier",
+    init_std: float = 1.0,
+    dtype: DTypeLike = np.float32,
+) -> tuple[list[NDArray], list[str]]:
+    """Wx (D, 3H), Wh (H, 3H), b (3H,) and bh (H,), the bias inside r * (.).
+
+    Drawn in this order from `rng`, so that a seed gives the same weights to this cell and to
+    models/fast/gru.py.
+    """
+    D, H = input_size, hidden_size
+    params = [
+        init_weight(init, rng, (D, 3 * H), init_std, dtype),  # Wx
+        init_weight(init, rng, (H, 3 * H), init_std, dtype),  # Wh
+        np.zeros(3 * H, dtype=dtype),  # b
+        np.zeros(H, dtype=dtype),  # bh
+    ]
+    return params, ["Wx", "Wh", "b", "bh"]
+
+
 class GRUCell:
     """One step: forward(x (N, D), (h_prev,)) -> ((h,), cache)."""
 
@@ -42,13 +66,9 @@ class GRUCell:
         D, H = input_size, hidden_size
         self.dtype = np.dtype(dtype)
         self.hidden_size = H
-        self.params: list[NDArray] = [
-            init_weight(init, rng, (D, 3 * H), init_std, self.dtype),  # Wx (D, 3H)
-            init_weight(init, rng, (H, 3 * H), init_std, self.dtype),  # Wh (H, 3H)
-            np.zeros(3 * H, dtype=self.dtype),  # b (3H,)
-            np.zeros(H, dtype=self.dtype),  # bh (H,), inside r * (.)
-        ]
-        self.param_names = ["Wx", "Wh", "b", "bh"]
+        self.params, self.param_names = gru_parameters(
+            D, H, rng, init=init, init_std=init_std, dtype=self.dtype
+        )
         self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
 
     def forward(self, x: NDArray, state: State) -> tuple[State, tuple[NDArray, ...]]:

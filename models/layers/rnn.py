@@ -17,6 +17,30 @@ from models.layers.activations import activation as get_activation
 from models.layers.time import State, TimeRecurrent
 
 
+def rnn_parameters(
+    input_size: int,
+    hidden_size: int,
+    rng: Generator,
+    *,
+    init: str = "xavier",
+    init_std: float = 1.0,
+    bias: bool = True,
+    dtype: DTypeLike = np.float32,
+) -> tuple[list[NDArray], list[str]]:
+    """Wx = W_in^T (D, H), Wh = W^T (H, H) and, with `bias`, b (H,); drawn in this order from
+    `rng`, so that a seed gives the same weights to this cell and to models/fast/rnn.py."""
+    H = hidden_size
+    params = [
+        init_weight(init, rng, (input_size, H), init_std, dtype),
+        init_weight(init, rng, (H, H), init_std, dtype),
+    ]
+    names = ["Wx", "Wh"]
+    if bias:
+        params.append(np.zeros(H, dtype=dtype))
+        names.append("b")
+    return params, names
+
+
 class RNNCell:
     """One step: forward(x (N, D), (h_prev,)) -> ((h,), cache); backward adds into grads."""
 
@@ -37,14 +61,9 @@ class RNNCell:
         self.act = get_activation(activation)
         self.dtype = np.dtype(dtype)
         self.hidden_size = H = hidden_size
-        self.params: list[NDArray] = [
-            init_weight(init, rng, (input_size, H), init_std, self.dtype),  # Wx = W_in^T
-            init_weight(init, rng, (H, H), init_std, self.dtype),  # Wh = W^T
-        ]
-        self.param_names = ["Wx", "Wh"]
-        if bias:
-            self.params.append(np.zeros(H, dtype=self.dtype))
-            self.param_names.append("b")
+        self.params, self.param_names = rnn_parameters(
+            input_size, H, rng, init=init, init_std=init_std, bias=bias, dtype=self.dtype
+        )
         self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
 
     def forward(self, x: NDArray, state: State) -> tuple[State, tuple[NDArray, ...]]:
