@@ -45,6 +45,34 @@ def param(
     return dataclasses.field(default=default, metadata=MappingProxyType(meta))
 
 
+# Fields every task has, written once so that the API documents them alike.
+def seed_param() -> Any:
+    return param(0, ge=0, le=MAX_SEED)
+
+
+def clip_norm_param(default: float | None) -> Any:
+    return param(default, gt=0, nullable=True, description="Global gradient-norm cap.")
+
+
+def gradient_norms_param(default: int) -> Any:
+    return param(
+        default,
+        ge=1,
+        le=10_000_000,
+        nullable=True,
+        description="Steps between two records of the gradient's norm at each time step "
+        "(the vanishing-gradient heat map); null: none.",
+    )
+
+
+def implementation_param(choices: Sequence[str]) -> Any:
+    return param(
+        "fast",
+        choices=choices,
+        description="Train on the fast layers or the textbook ones (same curve, slower).",
+    )
+
+
 def bounds(config_class: type) -> dict[str, Mapping[str, Any]]:
     """Every field's metadata by name, plus its ``kind`` (int, float, bool, str) and default."""
     return {

@@ -11,7 +11,15 @@ from models.layers.activations import ACTIVATIONS
 from models.layers.losses import LOSSES
 from models.optim import OPTIMIZERS
 from models.recurrent import CELLS, IMPLEMENTATIONS
-from models.tasks.config import MAX_SEED, check, from_dict, param
+from models.tasks.config import (
+    check,
+    clip_norm_param,
+    from_dict,
+    gradient_norms_param,
+    implementation_param,
+    param,
+    seed_param,
+)
 
 
 @dataclass(frozen=True)
@@ -30,11 +38,9 @@ class BinaryAdditionConfig:
     # 64 was the fastest to 100% of 64, 128 and 256 (median of 20 seeds)
     batch_size: int = param(64, ge=1, le=65536, description="1 reproduces the notes.")
     iterations: int = param(2000, ge=1, le=10_000_000, description="Most steps.")
-    clip_norm: float | None = param(
-        None, gt=0, nullable=True, description="Global gradient-norm cap."
-    )
+    clip_norm: float | None = clip_norm_param(None)
     loss: str = param("bce", choices=LOSSES)
-    seed: int = param(0, ge=0, le=MAX_SEED)
+    seed: int = seed_param()
     log_every: int = param(10, ge=1, le=10_000_000, description="Steps per metric.")
     stop_at_accuracy: float = param(
         1.0, ge=0, le=1, description="Stop once all-pairs accuracy reaches it."
@@ -45,19 +51,8 @@ class BinaryAdditionConfig:
         description="Record a few fixed sums and each bit's accuracy at each log step.",
     )
     # every 100 steps, as the notes plot: about 0.5% of a step at the default sizes
-    gradient_norms_every: int | None = param(
-        100,
-        ge=1,
-        le=10_000_000,
-        nullable=True,
-        description="Steps between two records of the gradient's norm at each time step "
-        "(the vanishing-gradient heat map); null: none.",
-    )
-    implementation: str = param(
-        "fast",
-        choices=IMPLEMENTATIONS,
-        description="Train on the fast layers or the textbook ones (same curve, slower).",
-    )
+    gradient_norms_every: int | None = gradient_norms_param(100)
+    implementation: str = implementation_param(IMPLEMENTATIONS)
 
     def __post_init__(self) -> None:
         check(self)

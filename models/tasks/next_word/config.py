@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from models.init import INITS
 from models.optim import OPTIMIZERS
 from models.recurrent import CELLS, IMPLEMENTATIONS
-from models.tasks.config import MAX_SEED, check, param
+from models.tasks.config import (
+    check,
+    clip_norm_param,
+    gradient_norms_param,
+    implementation_param,
+    param,
+    seed_param,
+)
 
 MODES = ("bptt", "chunk")
 
@@ -35,31 +42,18 @@ class NextWordConfig:
     epochs: int = param(10, ge=1, le=100_000)
     mode: str = param("bptt", choices=MODES)
     chunk_size: int = param(5, ge=1, le=1000)
-    clip_norm: float | None = param(
-        5.0, gt=0, nullable=True, description="Global gradient-norm cap."
-    )
+    clip_norm: float | None = clip_norm_param(5.0)
     test_fraction: float = param(
         0.2, ge=0.01, le=0.9, description="The last fraction of tokens, for testing."
     )
-    seed: int = param(0, ge=0, le=MAX_SEED)
+    seed: int = seed_param()
     log_every: int = param(50, ge=1, le=10**9, description="Steps per metric.")
     teaching_views: bool = param(
         True,
         description="Record a short text generated from a fixed prompt at each epoch end.",
     )
-    gradient_norms_every: int | None = param(
-        50,
-        ge=1,
-        le=10_000_000,
-        nullable=True,
-        description="Steps between two records of the gradient's norm at each time step "
-        "(the vanishing-gradient heat map); null: none.",
-    )
-    implementation: str = param(
-        "fast",
-        choices=IMPLEMENTATIONS,
-        description="Train on the fast layers or the textbook ones (same curve, slower).",
-    )
+    gradient_norms_every: int | None = gradient_norms_param(50)
+    implementation: str = implementation_param(IMPLEMENTATIONS)
 
     def __post_init__(self) -> None:
         check(self)
