@@ -7,44 +7,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, LiveService
+from tests.conftest import LiveService
+from tests.service.browser import ARTIFACTS, chromium, expect
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = REPO / "var" / "test-artifacts"
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)"
-    ),
-]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def page(service_factory) -> Iterator[tuple[LiveService, object]]:
     live = service_factory()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1200, "height": 900}, base_url=live.base_url)
         page.set_default_timeout(60_000)
-        try:
-            yield live, page
-        finally:
-            browser.close()
+        yield live, page
 
 
 def start_job(page, task: str, **fields: str) -> int:  # type: ignore[no-untyped-def]
@@ -53,13 +31,12 @@ def start_job(page, task: str, **fields: str) -> int:  # type: ignore[no-untyped
         page.fill(f"#hyperparams [name={name}]", value)
     page.click("#start")
     link = page.locator("#train-result a")
-    sync_api.expect(link).to_have_text(re.compile(r"job #\d+"))
+    expect(link).to_have_text(re.compile(r"job #\d+"))
     return int(link.inner_text().removeprefix("job #"))
 
 
 def test_train_watch_predict_and_cancel_in_a_browser(page) -> None:  # type: ignore[no-untyped-def]
     live, page = page
-    expect = sync_api.expect
     page.goto("/")
     # The form is built from /openapi.json: the defaults and bounds the API states.
     expect(page.locator("#hyperparams [name=binary_dim]")).to_have_value("8")

@@ -1,56 +1,29 @@
 """/docs and /redoc in a real browser with no network: headless Chromium may reach the service on
 127.0.0.1 and nothing else, and must still render every operation of the OpenAPI schema.
 
-Screenshots are kept in $RNNLAB_TEST_ARTIFACTS (default var/test-artifacts/). The browser is
-Debian's chromium ($RNNLAB_TEST_CHROMIUM, default /usr/bin/chromium): Playwright never downloads
-one here, so without it the test skips and says why.
+Screenshots are kept in $RNNLAB_TEST_ARTIFACTS (default var/test-artifacts/); the browser is
+tests/service/browser.py's.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import REPO, LiveService
+from tests.conftest import LiveService
+from tests.service.browser import ARTIFACTS, chromium
 
-CHROMIUM = Path(os.environ.get("RNNLAB_TEST_CHROMIUM", "/usr/bin/chromium"))
-ARTIFACTS = Path(os.environ.get("RNNLAB_TEST_ARTIFACTS", REPO / "var" / "test-artifacts"))
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    # Belt and braces under the request interception below: whatever slips past it goes to a
-    # proxy that does not exist (loopback bypasses proxies, so the service stays reachable).
-    "--proxy-server=http://127.0.0.1:9",
-]
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
-    )
-    if not CHROMIUM.is_file():
-        pytest.skip(
-            f"no Chromium at {CHROMIUM}: apt-get install chromium, or point "
-            "RNNLAB_TEST_CHROMIUM at one"
-        )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
+    with chromium(offline=True) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
