@@ -39,6 +39,7 @@ from service.serving.model_refs import (
     MODEL_REF_PATTERN,
     ModelRefs,
     Resolved,
+    SelectedBy,
     parse_model_ref,
     resolve_and_load,
 )
@@ -55,7 +56,7 @@ ModelQuery = Annotated[
 ]
 
 
-async def _loaded(request: Request, task: str, model: str | None) -> tuple[LoadedModel, str]:
+async def _loaded(request: Request, task: str, model: str | None) -> tuple[LoadedModel, SelectedBy]:
     """The model a request means and how it was chosen (`model_selected_by`): from the cache
     on the event loop, else resolved and loaded in a thread."""
     ref = parse_model_ref(model)
