@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.db import Database
-from service.errors import StorageReadOnly
+from service.errors import StorageFull, StorageReadOnly
 from service.storage_faults import FULL, READ_ONLY, STATUS, as_storage_fault, describe
+
+log = logging.getLogger(__name__)
 
 # Below this, the file system is full for the service's purposes: one checkpoint of a small
 # next-word job is about that size, and SQLite needs room to grow its WAL.
@@ -85,8 +88,8 @@ def probe_write(db: Database) -> None:
 
 def refuse_unwritable_storage(db: Database) -> None:
     """Raise StorageUnavailable, saying what cannot be written, when the service could not
-    write its database: a read-only (or full) data directory, an immutable SQLite file, a
-    read-only PostgreSQL database."""
+    write its database: a read-only data directory, an immutable SQLite file, a read-only
+    PostgreSQL database. A full one only warns: the service starts to serve what it has."""
     if db.file is not None:
         _write_a_file_in(db.file.parent)
         for path in (db.file, Path(f"{db.file}-wal"), Path(f"{db.file}-shm")):
@@ -113,6 +116,9 @@ def _write_a_file_in(directory: Path) -> None:
             fault = StorageReadOnly(READ_ONLY, os.strerror(error.errno))
         if fault is None:
             raise
+        if isinstance(fault, StorageFull):  # reads still work; /readyz and 503s say the rest
+            log.warning("the data directory is full: %s", fault.detail)
+            return
         raise type(fault)(fault.detail, f"the data directory: {os.strerror(error.errno)}") from None
     finally:
         with contextlib.suppress(OSError):
