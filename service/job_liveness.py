@@ -7,6 +7,10 @@ awaiting retry, with a detail saying why."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import ColumnElement, and_, or_
+
 from service.tables import Job, JobStatus, utcnow
 
 
@@ -22,3 +26,17 @@ def awaiting_retry(job: Job, heartbeat_timeout_seconds: float) -> str | None:
         f"(RNNLAB_HEARTBEAT_TIMEOUT_SECONDS={heartbeat_timeout_seconds:g}); it resumes from its "
         "last checkpoint once a worker can take it (GET /readyz says what stands in the way)"
     )
+
+
+def shown_as(status: str, heartbeat_timeout_seconds: float) -> ColumnElement[bool]:
+    """The jobs a client sees with `status` (GET /jobs?status=), as `awaiting_retry` shows
+    them: a running row whose worker is silent past the timeout counts as queued."""
+    silent = and_(
+        Job.status == JobStatus.RUNNING,
+        Job.heartbeat_at < utcnow() - timedelta(seconds=heartbeat_timeout_seconds),
+    )
+    if status == JobStatus.QUEUED:
+        return or_(Job.status == JobStatus.QUEUED, silent)
+    if status == JobStatus.RUNNING:
+        return and_(Job.status == JobStatus.RUNNING, ~silent)
+    return Job.status == status

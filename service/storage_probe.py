@@ -113,13 +113,13 @@ def _write_a_file_in(directory: Path) -> None:
     except OSError as error:
         fault = as_storage_fault(error)
         if fault is None and error.errno in UNWRITABLE_ERRNOS:
-            fault = StorageReadOnly(READ_ONLY, os.strerror(error.errno))
+            fault = StorageReadOnly(READ_ONLY, error.strerror or "")
         if fault is None:
             raise
         if isinstance(fault, StorageFull):  # reads still work; /readyz and 503s say the rest
             log.warning("the data directory is full: %s", fault.detail)
             return
-        raise type(fault)(fault.detail, f"the data directory: {os.strerror(error.errno)}") from None
+        raise type(fault)(fault.detail, f"the data directory: {error.strerror}") from None
     finally:
         with contextlib.suppress(OSError):
             probe.unlink()

@@ -133,9 +133,15 @@ def watch_the_outage(live: LiveService, job_id: int, since: float) -> float:
             assert job["status"] == "queued", job
             assert job["status_detail"].startswith("awaiting retry"), job
             shown_queued_at = time.monotonic()
+            assert job_id in listed(live, "queued") and job_id not in listed(live, "running")
         assert time.monotonic() < deadline, f"still shown running: {job}"
         time.sleep(0.1)
     return last_running - since
+
+
+def listed(live: LiveService, status: str) -> list[int]:
+    jobs = live.client.get("/jobs", params={"status": status}).json()["jobs"]
+    return [job["id"] for job in jobs]
 
 
 def resumes(live: LiveService, job: dict, since: float) -> float:

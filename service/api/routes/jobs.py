@@ -11,7 +11,7 @@ from service.deletion import delete_job
 from service.downsample import MAX_POINTS, read_points
 from service.errors import job_not_found
 from service.experiment_schemas import TAG_PATTERN, TaskName
-from service.job_liveness import awaiting_retry
+from service.job_liveness import awaiting_retry, shown_as
 from service.job_plans import plan_job
 from service.jobs.queue import cancel_job, submit_job
 from service.run_filters import JOB_FILTERS, filter_jobs
@@ -154,10 +154,12 @@ def read_jobs(
 ) -> JobsPublic:
     """Newest first; `?status=&task=&name=&tag=&sweep_id=` filter (all must match); any other
     parameter is a 422."""
-    query = filter_jobs(select(Job), status=status, task=task, name=name, tag=tag, sweep=sweep_id)
+    timeout = settings.heartbeat_timeout_seconds
+    query = filter_jobs(select(Job), task=task, name=name, tag=tag, sweep=sweep_id)
+    if status is not None:  # as shown: a job awaiting retry is queued, whatever its row says
+        query = query.where(shown_as(status, timeout))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     jobs = session.scalars(query.order_by(Job.id.desc()).limit(limit).offset(offset)).unique()
-    timeout = settings.heartbeat_timeout_seconds
     return JobsPublic(jobs=[to_public(job, timeout) for job in jobs], count=total)
 
 
