@@ -67,7 +67,7 @@ def run_job(job_id: int) -> None:
 def _hand_back_when_writable(
     context: WorkerContext, job_id: int, fault: StorageUnavailable
 ) -> None:
-    faults = FaultLog(log, f"job {job_id}: its state could not be saved, it goes back to the queue")
+    faults = FaultLog(log, f"job {job_id} goes back to the queue once the database takes a write")
     if not retry_until_written(
         lambda: _hand_back(context, job_id), fault, faults, context.stopping, context.parent_pid
     ):

@@ -101,7 +101,10 @@ class LocalExecutor:
         return f"{self._hostname}:{process.pid}"
 
     def start(self) -> None:
-        self._recover_after_restart()
+        try:
+            self._recover_after_restart()
+        except StorageUnavailable as fault:  # the sweep requeues them once their heartbeat is old
+            log.warning("jobs of a previous start not requeued yet: %s", fault.detail)
         self._workers = [self._spawn() for _ in range(self.settings.max_concurrent_jobs)]
         self._monitor.start()
         self.notify()
@@ -134,7 +137,10 @@ class LocalExecutor:
                 )
                 process.kill()
                 process.join(timeout=5)
-        release_jobs(self.db, [self.worker_id(p) for p in processes])
+        try:
+            release_jobs(self.db, [self.worker_id(p) for p in processes])
+        except StorageUnavailable as fault:  # still `running`: the next start requeues them
+            log.warning("running jobs not handed back at stop (%s): %s", fault.reason, fault.detail)
         for worker in self._workers:
             worker.ready.close()
 

@@ -8,20 +8,23 @@ Mounting and chattr need root (CI runs as root); elsewhere these tests skip and 
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
-import sqlite3
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, LiveService, free_port, postgres_available
-from tests.service.conftest import ADMIN_URL
+from tests.conftest import LiveService, postgres_available
+from tests.service.broken_storage import (
+    a_database_in,
+    empty_the_wal,
+    fill,
+    immutable,
+    read_only_postgres,
+    run,
+    serve,
+)
 from tests.service.test_readiness import wait_ready, worker_pids
 
 # Never learns (plain SGD at 1e-9): runs until the test cancels it, checkpointing every 0.5 s.
@@ -32,60 +35,6 @@ FAST_FAULTS = {"heartbeat_timeout_seconds": str(HEARTBEAT_TIMEOUT), "checkpoint_
 # Generous bounds for a loaded 2-core machine: the service resumes within ~0.5 s.
 SETTLE_SECONDS = 20.0
 OUTAGE_SECONDS = 3.0  # long enough for 15 supervisor ticks (0.2 s) and 6 worker retries
-
-
-def run(*command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, check=False)
-
-
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 40 MB tmpfs of its own, unmounted afterwards whatever happened."""
-    mount_point = tmp_path / "tmpfs"
-    mount_point.mkdir()
-    mounted = run("mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mount_point))
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        run("chattr", "-R", "-i", str(mount_point))
-        run("mount", "-o", "remount,rw", str(mount_point))
-        run("umount", "-l", str(mount_point))
-
-
-def immutable(path: Path, on: bool = True) -> None:
-    done = run("chattr", "+i" if on else "-i", str(path))
-    if done.returncode != 0:
-        pytest.skip(f"cannot chattr {'+' if on else '-'}i here (needs root): {done.stderr.strip()}")
-
-
-def fill(directory: Path) -> Path:
-    """Write a file until the file system has no byte left."""
-    filler = directory / "filler"
-    with filler.open("wb", buffering=0) as handle:
-        for chunk in (2**20, 2**12, 1):
-            try:
-                while True:
-                    handle.write(b"\0" * chunk)
-            except OSError as error:
-                assert error.errno == errno.ENOSPC, error
-    return filler
-
-
-def empty_the_wal(database: Path) -> None:
-    """Checkpoint and truncate SQLite's WAL, so that the next commit must grow it: a WAL with
-    room left takes a few small writes even on a full disk."""
-    connection = sqlite3.connect(database, timeout=30, isolation_level=None)
-    try:
-        for _ in range(50):
-            busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            if not busy:
-                return
-            time.sleep(0.05)
-        raise AssertionError("the WAL could not be truncated: readers kept it busy")
-    finally:
-        connection.close()
 
 
 def running_with_checkpoint(live: LiveService) -> dict:
@@ -249,23 +198,6 @@ def test_the_supervisor_replaces_a_dead_worker_while_the_disk_is_full(
     assert (ended["status"], ended["attempt"]) == ("cancelled", 2)  # the dead worker spent one
 
 
-def serve(data_dir: Path, **settings: str) -> subprocess.CompletedProcess:
-    """`rnnlab serve` on `data_dir`: what it prints and its exit code (or a timeout)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RNNLAB_")}
-    env.update({f"RNNLAB_{k.upper()}": v for k, v in settings.items()})
-    env.update(RNNLAB_DATA_DIR=str(data_dir), RNNLAB_PORT=str(free_port()))
-    command = [sys.executable, "-m", "service.cli", "serve", "--no-access-log"]
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-
-
-def a_database_in(data_dir: Path) -> Path:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RNNLAB_")}
-    env["RNNLAB_DATA_DIR"] = str(data_dir)
-    upgrade = [sys.executable, "-m", "service.cli", "db", "upgrade"]
-    subprocess.run(upgrade, cwd=REPO, env=env, check=True, capture_output=True, timeout=60)
-    return data_dir / "rnnlab.db"
-
-
 @pytest.mark.parametrize("how", ["read-only file system", "immutable database file"])
 def test_start_up_on_storage_that_cannot_be_written_is_refused(tmpfs: Path, how: str) -> None:
     database = a_database_in(tmpfs)
@@ -282,29 +214,6 @@ def test_start_up_on_storage_that_cannot_be_written_is_refused(tmpfs: Path, how:
     )
     assert "Traceback" not in refused.stderr
     assert time.monotonic() - started < 30
-
-
-def read_only_postgres(url: str, on: bool) -> None:
-    """Switch the test's own database to read-only (or back), as a failover to a standby
-    would: new sessions get it, so the service's idle connections are closed, and its pool
-    opens new ones. Only connections idle for 100 ms are closed: a worker that has just
-    checked one out of its pool (the ping updates state_change) is never cut mid-write, which
-    would fail its job for a reason other than storage. Done for a second, it catches each
-    connection idle at some point."""
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        value = "on" if on else "off"
-        admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {value}')
-        for _ in range(10):
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND state = 'idle' AND pid <> pg_backend_pid() "
-                "AND state_change < now() - interval '100 milliseconds'",
-                (name,),
-            )
-            time.sleep(0.1)
 
 
 @pytest.mark.postgres
