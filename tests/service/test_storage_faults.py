@@ -122,6 +122,7 @@ def trained_model(live: LiveService) -> None:
     assert live.wait_for_job(job["id"])["status"] == "succeeded"
 
 
+@pytest.mark.slow  # ~20 s: a service, a job, an outage of a few seconds
 def test_a_full_disk_during_a_job(tmpfs: Path, service_factory) -> None:
     live = service_factory(tmpfs, log_dir=tmpfs.parent, **FAST_FAULTS)
     wait_ready(live)
@@ -148,6 +149,7 @@ def test_a_full_disk_during_a_job(tmpfs: Path, service_factory) -> None:
     assert (ended["status"], ended["attempt"]) == ("cancelled", 1)  # no attempt spent
 
 
+@pytest.mark.slow  # ~20 s: a service, a job, an outage of a few seconds
 def test_an_immutable_database_file_during_a_job(tmp_path: Path, service_factory) -> None:
     live = service_factory(tmp_path / "data", log_dir=tmp_path, **FAST_FAULTS)
     wait_ready(live)
@@ -172,6 +174,7 @@ def test_an_immutable_database_file_during_a_job(tmp_path: Path, service_factory
     assert (ended["status"], ended["attempt"]) == ("cancelled", 1)
 
 
+@pytest.mark.slow  # ~20 s: a service, a job, an outage of a few seconds
 def test_the_supervisor_replaces_a_dead_worker_while_the_disk_is_full(
     tmpfs: Path, service_factory
 ) -> None:
@@ -216,6 +219,7 @@ def test_start_up_on_storage_that_cannot_be_written_is_refused(tmpfs: Path, how:
     assert time.monotonic() - started < 30
 
 
+@pytest.mark.slow  # ~20 s
 @pytest.mark.postgres
 def test_a_read_only_postgresql_database_during_a_job(
     request: pytest.FixtureRequest, tmp_path: Path, service_factory
