@@ -96,7 +96,8 @@ class Fault:
 
 
 class StorageStatus:
-    """This process's last storage fault, until one of its writes succeeds again."""
+    """This process's last storage fault, until a probe write succeeds (the supervisor's,
+    every RETRY_SECONDS of service.jobs.storage_retry while there is one)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

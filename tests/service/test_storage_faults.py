@@ -115,6 +115,8 @@ def assert_log_says_it_once(live: LiveService, words: str) -> None:
     said = [line for line in log.splitlines() if f"storage is {words}" in line]
     # one line per loop that met it (a worker's job, its claims, the supervisor): not 5 a second
     assert 1 <= len(said) <= 6, said
+    requeued = [line for line in log.splitlines() if "lost its worker" in line]
+    assert len(requeued) <= 1, requeued  # said once it is true, not at each refused try
 
 
 def trained_model(live: LiveService) -> None:
