@@ -38,6 +38,7 @@ from service.migrate import head_revision, upgrade
 from service.serving.model_cache import ModelCache
 from service.serving.model_refs import ModelRefs
 from service.settings import Settings, get_settings
+from service.storage_probe import refuse_unwritable_storage
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     401: {"description": "RNNLAB_API_KEY is set and the request lacks it"}
@@ -104,6 +105,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database.connect(settings.resolved_database_url)
+    refuse_unwritable_storage(db)  # `rnnlab serve` says so without a traceback, before this
     upgrade(db)
     app.state.schema_head = head_revision(db)
     prepare_space_reclaim(db)

@@ -8,6 +8,7 @@ up to the busy timeout for it. Reads stay deferred, so in WAL mode they never wa
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from service.errors import StorageReadOnly
+from service.storage_faults import READ_ONLY, STATUS, as_storage_fault
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WAL_SIZE_LIMIT_BYTES = 4 * 2**20
@@ -23,6 +28,14 @@ WAL_SIZE_LIMIT_BYTES = 4 * 2**20
 
 def _is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The SQLite database's file, None for another backend or an in-memory database."""
+    database = make_url(url).database
+    if not _is_sqlite(url) or not database or database == ":memory:":
+        return None
+    return Path(database)
 
 
 def _make_sqlite_engine(url: str, begin: str) -> Engine:
@@ -63,6 +76,7 @@ class Database:
     def __post_init__(self) -> None:
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        self.file = sqlite_file(self.url)
 
     @classmethod
     def connect(cls, url: str) -> Database:
@@ -81,9 +95,29 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A session whose changes are committed on success and rolled back on error."""
-        with self._write() as session, session.begin():
-            yield session
+        """A session whose changes are committed on success and rolled back on error.
+
+        A storage fault (disk full, read-only, I/O error) is raised as the domain error
+        StorageUnavailable, and remembered for /readyz (service.storage_faults.STATUS)."""
+        self._refuse_unwritable_file()
+        try:
+            with self._write() as session, session.begin():
+                yield session
+        except (DBAPIError, OSError) as error:
+            fault = as_storage_fault(error)
+            if fault is None:
+                raise
+            STATUS.failed(fault)
+            raise fault from error
+
+    def _refuse_unwritable_file(self) -> None:
+        """A SQLite file made read-only (chattr +i, a read-only mount) still takes writes from
+        connections opened before, into its WAL, which can then never be checkpointed into it:
+        one access() call (~1 us) refuses them all alike, and at once."""
+        if self.file is not None and not os.access(self.file, os.W_OK) and self.file.exists():
+            fault = StorageReadOnly(READ_ONLY, "the database file is not writable")
+            STATUS.failed(fault)
+            raise fault
 
     def dispose(self) -> None:
         self.read_engine.dispose()

@@ -96,6 +96,29 @@ class Unavailable(RnnlabError):
     """A feature whose optional dependency is not installed; the message says how to add it."""
 
 
+class StorageUnavailable(RnnlabError):
+    """The database cannot be written for now (disk full, read-only, I/O errors): a request that
+    needs to write is declined until an operator fixes it; reads still work."""
+
+    retry_after_seconds = 30  # an operator has to act: a retry within seconds would only fail
+
+    def __init__(self, detail: str, reason: str) -> None:
+        super().__init__(detail)
+        self.reason = reason  # the database's or the OS's own words, for the log
+
+
+class StorageFull(StorageUnavailable):
+    pass
+
+
+class StorageReadOnly(StorageUnavailable):
+    pass
+
+
+class StorageFailing(StorageUnavailable):
+    """Input/output errors of the disk under the database."""
+
+
 # The names code written before the domain names still imports; new code uses the above.
 NotFound = Missing
 Conflict = InvalidState

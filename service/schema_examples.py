@@ -17,6 +17,7 @@ from service.errors import (
     onnx_missing,
     sweep_not_found,
 )
+from service.storage_faults import FULL
 
 BINARY_ADDITION_HYPERPARAMS: JsonDict = {
     "binary_dim": 8,
@@ -181,6 +182,7 @@ ERRORS: dict[tuple[int, str | None], str] = {
     "upload a smaller text",
     (429, None): "100 jobs are already queued (RNNLAB_MAX_QUEUED_JOBS=100): retry when some "
     "have finished",
+    (503, None): FULL,
 }
 
 

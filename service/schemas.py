@@ -140,6 +140,15 @@ class JobPublic(BaseModel):
     name: str | None = None
     tags: list[str] = Field(default_factory=list)
     sweep_id: int | None = Field(None, description="The sweep that queued this job, if any.")
+    heartbeat_at: datetime | None = Field(
+        None, description="When the worker running the job last reported (while it runs)."
+    )
+    status_detail: str | None = Field(
+        None,
+        description="Why the status is not what the job's last writer left: a job whose worker "
+        "has been silent longer than RNNLAB_HEARTBEAT_TIMEOUT_SECONDS is shown `queued`, "
+        "awaiting retry, until it is requeued or its worker reports again.",
+    )
 
 
 class JobsPublic(BaseModel):

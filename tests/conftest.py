@@ -77,12 +77,13 @@ class LiveService:
         return response.json()
 
 
-def start_service(data_dir: Path, **settings: str) -> LiveService:
+def start_service(data_dir: Path, log_dir: Path | None = None, **settings: str) -> LiveService:
     """A service on a free port; started again on another one when something else took the
-    port between the pick and the bind (several test runs on one machine)."""
+    port between the pick and the bind (several test runs on one machine). Its log goes to
+    `log_dir` (default: the data directory)."""
     for _ in range(3):
         try:
-            return _start_service_on(free_port(), data_dir, **settings)
+            return _start_service_on(free_port(), data_dir, log_dir or data_dir, **settings)
         except PortTaken:
             continue
     raise RuntimeError("no free port could be bound three times in a row")
@@ -92,14 +93,14 @@ class PortTaken(RuntimeError):
     pass
 
 
-def _start_service_on(port: int, data_dir: Path, **settings: str) -> LiveService:
+def _start_service_on(port: int, data_dir: Path, log_dir: Path, **settings: str) -> LiveService:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RNNLAB_")}
     env.update(
         {"RNNLAB_DATA_DIR": str(data_dir), "RNNLAB_PORT": str(port), "RNNLAB_HOST": "127.0.0.1"}
     )
     env.update({f"RNNLAB_{k.upper()}": v for k, v in settings.items()})
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / f"service-{port}.log"
+    log_path = log_dir / f"service-{port}.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--no-access-log"],
         cwd=REPO,
@@ -139,7 +140,7 @@ def service_factory(tmp_path: Path) -> Iterator[Callable[..., LiveService]]:
     """Start fresh services (own data directory unless given); all are stopped afterwards."""
     started: list[LiveService] = []
 
-    def factory(data_dir: Path | None = None, **settings: str) -> LiveService:
+    def factory(data_dir: Path | None = None, **settings) -> LiveService:
         live = start_service(data_dir or tmp_path / f"data{len(started)}", **settings)
         started.append(live)
         return live

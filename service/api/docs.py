@@ -14,6 +14,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from service.api.errors import document_storage_faults
 from service.schema_examples import error_example
 from service.schemas import ErrorPublic
 
@@ -88,7 +89,7 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = describe_error_bodies(generate())
+            app.openapi_schema = describe_error_bodies(document_storage_faults(generate()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -4,6 +4,9 @@ service names a status code for an error it raises."""
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,6 +19,7 @@ from service.errors import (
     NotAuthenticated,
     QueueFull,
     RnnlabError,
+    StorageUnavailable,
     TooLarge,
     Unavailable,
 )
@@ -29,6 +33,7 @@ STATUS_CODES: dict[type[RnnlabError], int] = {
     NotAuthenticated: 401,
     TooLarge: 413,
     Unavailable: 501,
+    StorageUnavailable: 503,
     RnnlabError: 400,
 }
 
@@ -41,7 +46,7 @@ def status_code(error: RnnlabError) -> int:
 
 
 def headers(error: RnnlabError) -> dict[str, str] | None:
-    if isinstance(error, QueueFull):
+    if isinstance(error, (QueueFull, StorageUnavailable)):
         return {"Retry-After": str(error.retry_after_seconds)}
     if isinstance(error, NotAuthenticated):
         return {"WWW-Authenticate": "Bearer"}
@@ -60,6 +65,31 @@ async def handle_validation_error(request: Request, error: Exception) -> JSONRes
     input (`inf` cannot even be written as JSON)."""
     assert isinstance(error, RequestValidationError)
     return JSONResponse(validation_error_body(error.errors()), status_code=422)
+
+
+MUTATING_METHODS = {"post", "put", "patch", "delete"}
+STORAGE_FAULT_RESPONSE = {
+    "description": "Storage is full or read-only: nothing can be saved until an operator frees "
+    "space or makes the database writable; reads still work. Retry after `Retry-After` seconds",
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying",
+            "schema": {"type": "integer"},
+        }
+    },
+}
+
+
+def document_storage_faults(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every operation that writes can meet a full or read-only database: the OpenAPI schema
+    states its 503 (whose body service.api.docs describes, as for the other errors)."""
+    for item in schema.get("paths", {}).values():
+        for method, operation in item.items():
+            if method in MUTATING_METHODS:
+                operation.setdefault("responses", {}).setdefault(
+                    "503", copy.deepcopy(STORAGE_FAULT_RESPONSE)
+                )
+    return schema
 
 
 def install(app: FastAPI) -> None:

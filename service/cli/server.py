@@ -9,7 +9,7 @@ import math
 import os
 import signal
 
-from service.settings import get_settings
+from service.settings import Settings, get_settings
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -29,6 +29,7 @@ def serve(args: argparse.Namespace) -> None:
     from service.app import create_app
 
     settings = get_settings()
+    refuse_unwritable_storage(settings)
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(
@@ -58,6 +59,26 @@ def serve(args: argparse.Namespace) -> None:
         # Open requests (an event stream never ends by itself) get this long after a stop.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
     )
+
+
+def refuse_unwritable_storage(settings: Settings) -> None:
+    """Exit 1 with what to do when the database cannot be written: found out at start, not at
+    the first job (or at shutdown, when the running jobs are handed back)."""
+    from service.db import Database
+    from service.errors import StorageUnavailable
+    from service.storage_probe import refuse_unwritable_storage as refuse
+
+    database = Database.connect(settings.resolved_database_url)
+    try:
+        refuse(database)
+    except StorageUnavailable as fault:
+        raise SystemExit(
+            f"rnnlab serve: cannot start: the database cannot be written ({fault.reason}). "
+            "Make it writable or free space (or set RNNLAB_DATA_DIR or RNNLAB_DATABASE_URL "
+            "to storage that is), then start again"
+        ) from None
+    finally:
+        database.dispose()
 
 
 def db_upgrade(args: argparse.Namespace) -> None:

@@ -125,7 +125,9 @@ def recover_lost_jobs(
         ).all()
         for job in lost:
             _requeue_or_fail(session, job, max_attempts)
-        return [job.id for job in lost]
+    for job in lost:  # once committed: a refused write (a full disk) retries, and says nothing
+        log.warning("job %s lost its worker (attempt %s): now %s", job.id, job.attempt, job.status)
+    return [job.id for job in lost]
 
 
 def release_jobs(db: Database, worker_ids: list[str]) -> None:
@@ -151,7 +153,6 @@ def _requeue_or_fail(session: Session, job: Job, max_attempts: int) -> None:
         job.finished_at = utcnow()
     else:
         job.status = JobStatus.QUEUED
-    log.warning("job %s lost its worker (attempt %s): now %s", job.id, job.attempt, job.status)
 
 
 def discard_metrics_after(session: Session, job_id: int, step: int) -> None:

@@ -14,10 +14,13 @@ from sqlalchemy import select, update
 
 from models.training import TrainingDiverged, TrainResult
 from service.db import Database
+from service.errors import StorageUnavailable
 from service.jobs import console, tasks
 from service.jobs.hooks import DatabaseHooks, JobLost, JobStopped, ShuttingDown
 from service.jobs.queue import discard_metrics_after
+from service.jobs.storage_retry import retry_until_written
 from service.settings import Settings
+from service.storage_faults import FaultLog
 from service.sweeps.early_stop import make_hooks
 from service.tables import Checkpoint, Job, JobStatus, Metric, TrainedModel, utcnow
 from service.weights import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
@@ -49,10 +52,31 @@ def set_context(context: WorkerContext) -> None:
 
 
 def run_job(job_id: int) -> None:
-    """Train a claimed job and record how it ended; never raises for a job's own failure."""
+    """Train a claimed job and record how it ended; never raises for a job's own failure, nor
+    for storage that cannot be written: the job then goes back to the queue (no attempt spent)
+    as soon as it can, and resumes from its last checkpoint."""
     if _context is None:
         raise RuntimeError("run_job needs a worker context: call set_context() first")
     context = _context
+    try:
+        _run_claimed(context, job_id)
+    except StorageUnavailable as fault:
+        _hand_back_when_writable(context, job_id, fault)
+
+
+def _hand_back_when_writable(
+    context: WorkerContext, job_id: int, fault: StorageUnavailable
+) -> None:
+    faults = FaultLog(log, f"job {job_id} goes back to the queue once the database takes a write")
+    if not retry_until_written(
+        lambda: _hand_back(context, job_id), fault, faults, context.stopping, context.parent_pid
+    ):
+        log.warning(
+            "job %s: stopping before it could be handed back; a restart recovers it", job_id
+        )
+
+
+def _run_claimed(context: WorkerContext, job_id: int) -> None:
     with context.db.read() as session:
         job = session.get(Job, job_id)
         if job is None or job.status != JobStatus.RUNNING or job.worker_id != context.worker_id:
@@ -100,6 +124,8 @@ def run_job(job_id: int) -> None:
             "out of memory: lower batch_size, "
             "hidden_size or the vocabulary (raise unknown_threshold)",
         )
+    except StorageUnavailable:
+        raise  # not the job's failure: run_job hands it back once storage is writable
     except Exception as error:  # the worker must always finish the job's row
         log.exception("job %s failed", job_id)
         _finish(context, job_id, JobStatus.FAILED, f"internal error: {type(error).__name__}")

@@ -20,7 +20,9 @@ from multiprocessing.process import BaseProcess
 from sqlalchemy import select
 
 from service.db import Database
+from service.errors import StorageUnavailable
 from service.jobs.queue import recover_lost_jobs, release_jobs
+from service.jobs.storage_watch import StorageWatch
 from service.jobs.wake import WakeUp
 from service.jobs.worker import worker_main
 from service.settings import Settings
@@ -93,12 +95,16 @@ class LocalExecutor:
         self._stopping = threading.Event()
         self._monitor = threading.Thread(target=self._watch, name="rnnlab-supervisor", daemon=True)
         self._hostname = socket.gethostname()
+        self._storage = StorageWatch(db, settings.max_attempts)
 
     def worker_id(self, process: BaseProcess) -> str:
         return f"{self._hostname}:{process.pid}"
 
     def start(self) -> None:
-        self._recover_after_restart()
+        try:
+            self._recover_after_restart()
+        except StorageUnavailable as fault:  # the sweep requeues them once their heartbeat is old
+            log.warning("jobs of a previous start not requeued yet: %s", fault.detail)
         self._workers = [self._spawn() for _ in range(self.settings.max_concurrent_jobs)]
         self._monitor.start()
         self.notify()
@@ -131,7 +137,10 @@ class LocalExecutor:
                 )
                 process.kill()
                 process.join(timeout=5)
-        release_jobs(self.db, [self.worker_id(p) for p in processes])
+        try:
+            release_jobs(self.db, [self.worker_id(p) for p in processes])
+        except StorageUnavailable as fault:  # still `running`: the next start requeues them
+            log.warning("running jobs not handed back at stop (%s): %s", fault.reason, fault.detail)
         for worker in self._workers:
             worker.ready.close()
 
@@ -179,11 +188,17 @@ class LocalExecutor:
         while not self._stopping.wait(MONITOR_SECONDS):
             try:
                 self._replace_dead_workers()
+                if self._storage.check():
+                    # Storage refused a write lately: the workers hand their own jobs back (no
+                    # attempt spent) once it is writable; the sweep (an attempt each) waits.
+                    last_sweep = time.monotonic()
                 if time.monotonic() - last_sweep >= HEARTBEAT_SWEEP_SECONDS:
                     last_sweep = time.monotonic()
                     stale = timedelta(seconds=self.settings.heartbeat_timeout_seconds)
                     if recover_lost_jobs(self.db, None, self.settings.max_attempts, stale):
                         self.notify()
+            except StorageUnavailable as fault:
+                self._storage.failed(fault)
             except Exception:  # the supervisor must outlive any one failure
                 log.exception("supervisor check failed")
 
@@ -193,8 +208,10 @@ class LocalExecutor:
             if process.is_alive() or self._stopping.is_set():
                 continue
             log.warning("worker %s exited with code %s", process.pid, process.exitcode)
-            recover_lost_jobs(self.db, [self.worker_id(process)], self.settings.max_attempts, None)
+            self._storage.requeue_later(self.worker_id(process))
             worker.ready.close()
             self._workers[index] = self._spawn()
             self.restarts += 1
+            self.notify()
+        if self._storage.requeue_lost_jobs():
             self.notify()

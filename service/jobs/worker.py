@@ -43,8 +43,9 @@ def worker_main(settings_json: str, wake: WakeUp, parent_pid: int, ready: Connec
 
     from models.parallel import set_train_threads
     from service.db import Database
-    from service.jobs.queue import claim_next_job
     from service.jobs.runner import WorkerContext, run_job, set_context, worker_identity
+    from service.jobs.storage_retry import claim_or_wait
+    from service.storage_faults import FaultLog
 
     set_train_threads(settings.worker_threads)  # an argument, not an environment variable
 
@@ -53,12 +54,14 @@ def worker_main(settings_json: str, wake: WakeUp, parent_pid: int, ready: Connec
     set_context(WorkerContext(db, settings, worker_id, parent_pid, stopping))
     ready.send(os.getpid())  # /readyz counts this worker from now on
     ready.close()
+    claims = FaultLog(logging.getLogger(__name__), f"worker {worker_id} claiming a job")
     while os.getppid() == parent_pid and not stopping.is_set():
-        job_id = claim_next_job(db, worker_id)
+        job_id = claim_or_wait(db, worker_id, claims, stopping)
         if job_id is not None:
             run_job(job_id)
             continue
-        wake.wait(IDLE_POLL_SECONDS)
+        if not claims.active:  # else the claim was refused and has waited a retry's time
+            wake.wait(IDLE_POLL_SECONDS)
     db.dispose()
 
 

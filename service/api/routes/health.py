@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from service import __version__
 from service.migrate import current_revision
 from service.schemas import Health
+from service.storage_probe import storage_reasons
 
 router = APIRouter(tags=["health"])
 
@@ -32,9 +33,12 @@ async def read_health() -> Health:
     responses={503: {"model": Readiness, "description": "Not ready: `reasons` say why"}},
 )
 def read_readiness(request: Request) -> Readiness:
-    """Ready when the database answers, its schema is at this version's newest migration and
-    every worker process is up; else 503 with the reasons."""
+    """Ready when the database answers and can be written (not full, not read-only), its
+    schema is at this version's newest migration and every worker process is up; else 503
+    with the reasons."""
     reasons = [*_database_reasons(request), *_worker_reasons(request)]
+    if not reasons:  # a database that does not answer has nothing more to say
+        reasons = storage_reasons(request.app.state.db)
     if reasons:
         body = Readiness(status="unavailable", detail="; ".join(reasons), reasons=reasons)
         return JSONResponse(body.model_dump(), status_code=503)  # type: ignore[return-value]

@@ -11,6 +11,7 @@ from service.deletion import delete_job
 from service.downsample import MAX_POINTS, read_points
 from service.errors import job_not_found
 from service.experiment_schemas import TAG_PATTERN, TaskName
+from service.job_liveness import awaiting_retry, shown_as
 from service.job_plans import plan_job
 from service.jobs.queue import cancel_job, submit_job
 from service.run_filters import JOB_FILTERS, filter_jobs
@@ -26,7 +27,7 @@ from service.schemas import (
     MetricPublic,
     MetricsPublic,
 )
-from service.tables import Job
+from service.tables import Job, JobStatus
 from service.timing import job_timing
 
 router = APIRouter(tags=["jobs"])
@@ -66,18 +67,24 @@ TRAIN_EXAMPLES = {
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such job"}}
 
 
-def to_public(job: Job) -> JobPublic:
+def to_public(job: Job, heartbeat_timeout_seconds: float | None = None) -> JobPublic:
+    """The job as a client sees it; given the heartbeat timeout, a `running` row whose worker
+    is silent past it is shown as it is: queued, awaiting retry (service.job_liveness)."""
+    stalled = None
+    if heartbeat_timeout_seconds is not None:
+        stalled = awaiting_retry(job, heartbeat_timeout_seconds)
+    status = JobStatus.QUEUED if stalled else job.status
     return JobPublic(
         id=job.id,
         task=job.task,
-        status=job.status,
+        status=status,
         progress=job.progress,  # type: ignore[arg-type]
         hyperparams=job.hyperparams,
         error=job.error,
         attempt=job.attempt,
         cancel_requested=job.cancel_requested,
         corpus_id=job.corpus_id,
-        worker=job.worker_id if job.status == "running" else None,
+        worker=job.worker_id if status == JobStatus.RUNNING else None,
         checkpoint_step=job.checkpoint.step if job.checkpoint is not None else None,
         model_id=job.model.id if job.model is not None else None,
         created_at=job.created_at,
@@ -87,6 +94,8 @@ def to_public(job: Job) -> JobPublic:
         name=job.name,
         tags=job.tags,
         sweep_id=job.sweep_id,
+        heartbeat_at=job.heartbeat_at if job.status == JobStatus.RUNNING else None,
+        status_detail=stalled,
     )
 
 
@@ -134,6 +143,7 @@ def create_job(
 )
 def read_jobs(
     session: ReadSessionDep,
+    settings: SettingsDep,
     status: JobStatusName | None = None,
     task: TaskName | None = None,
     name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -144,19 +154,22 @@ def read_jobs(
 ) -> JobsPublic:
     """Newest first; `?status=&task=&name=&tag=&sweep_id=` filter (all must match); any other
     parameter is a 422."""
-    query = filter_jobs(select(Job), status=status, task=task, name=name, tag=tag, sweep=sweep_id)
+    timeout = settings.heartbeat_timeout_seconds
+    query = filter_jobs(select(Job), task=task, name=name, tag=tag, sweep=sweep_id)
+    if status is not None:  # as shown: a job awaiting retry is queued, whatever its row says
+        query = query.where(shown_as(status, timeout))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     jobs = session.scalars(query.order_by(Job.id.desc()).limit(limit).offset(offset)).unique()
-    return JobsPublic(jobs=[to_public(job) for job in jobs], count=total)
+    return JobsPublic(jobs=[to_public(job, timeout) for job in jobs], count=total)
 
 
 @router.get("/jobs/{job_id}", summary="Read a job", responses=NOT_FOUND)
-def read_job(job_id: JobId, session: ReadSessionDep) -> JobPublic:
+def read_job(job_id: JobId, session: ReadSessionDep, settings: SettingsDep) -> JobPublic:
     """Status, progress, timestamps, error, and the model once it succeeded."""
     job = session.get(Job, job_id)
     if job is None:
         raise job_not_found(job_id)
-    return to_public(job)
+    return to_public(job, settings.heartbeat_timeout_seconds)
 
 
 @router.post(

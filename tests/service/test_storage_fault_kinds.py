@@ -1,0 +1,68 @@
+"""Which errors are storage faults, and how the API states them. The drivers' own exception
+classes, as they raise them: PostgreSQL's disk-full is not reproducible on a shared server, so
+its SQLSTATE is checked here (the read-only one runs for real in test_storage_faults.py)."""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+
+import psycopg
+import pytest
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from service.errors import StorageFailing, StorageFull, StorageReadOnly
+from service.storage_faults import as_storage_fault
+from tests.conftest import LiveService
+
+
+def wrapped(error: Exception) -> OperationalError:
+    return OperationalError("UPDATE jobs SET progress=?", {}, error)
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (psycopg.errors.DiskFull('could not extend file "base/16384/16390"'), StorageFull),
+        (psycopg.errors.ReadOnlySqlTransaction("cannot execute UPDATE"), StorageReadOnly),
+        (psycopg.errors.IoError("could not read block 0"), StorageFailing),
+        (sqlite3.OperationalError("database or disk is full"), StorageFull),
+        (sqlite3.OperationalError("attempt to write a readonly database"), StorageReadOnly),
+        (sqlite3.OperationalError("disk I/O error"), StorageFailing),
+        (OSError(errno.ENOSPC, "No space left on device"), StorageFull),
+        (OSError(errno.EROFS, "Read-only file system"), StorageReadOnly),
+    ],
+)
+def test_storage_faults_are_recognised(error: Exception, kind: type) -> None:
+    fault = as_storage_fault(wrapped(error) if not isinstance(error, OSError) else error)
+    assert type(fault) is kind
+    assert fault is not None and fault.reason  # the driver's words, for the log
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        sqlite3.OperationalError("database is locked"),
+        psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+        OSError(errno.ENOENT, "No such file or directory"),
+    ],
+)
+def test_other_errors_are_not(error: Exception) -> None:
+    assert as_storage_fault(wrapped(error) if not isinstance(error, OSError) else error) is None
+    assert as_storage_fault(IntegrityError("INSERT", {}, sqlite3.IntegrityError("x"))) is None
+
+
+def test_every_operation_that_writes_documents_its_503(service: LiveService) -> None:
+    paths = service.client.get("/openapi.json").json()["paths"]
+    writes = [
+        (method, path, operation)
+        for path, item in paths.items()
+        for method, operation in item.items()
+        if method in ("post", "put", "patch", "delete")
+    ]
+    assert len(writes) >= 10
+    for method, path, operation in writes:
+        answer = operation["responses"].get("503")
+        assert answer is not None, f"{method} {path} does not document its 503"
+        assert "Retry-After" in answer["headers"]
+        assert answer["content"]["application/json"]["example"]["detail"].startswith("storage is")
