@@ -156,16 +156,16 @@ class DatabaseHooks(TrainingHooks):
     def save_checkpoint(self, step: int, state: dict[str, NDArray]) -> None:
         to_stop = self.stopping.is_set()
         blob = arrays_to_npz(state)
+        values = {"step": step, "state": blob, "sha256": sha256_hex(blob), "created_at": utcnow()}
         with self.db.write() as session:
             self.flush(session)
-            checkpoint = session.get(Checkpoint, self.job_id)
-            if checkpoint is None:
-                checkpoint = Checkpoint(job_id=self.job_id)
-                session.add(checkpoint)
-            checkpoint.step = step
-            checkpoint.state = blob
-            checkpoint.sha256 = sha256_hex(blob)
-            checkpoint.created_at = utcnow()
+            # Never read the previous blob back (session.get would): megabytes read under the
+            # write lock, and under the GIL, for nothing.
+            replaced = session.execute(
+                update(Checkpoint).where(Checkpoint.job_id == self.job_id).values(values)
+            )
+            if replaced.rowcount == 0:  # type: ignore[attr-defined]
+                session.execute(insert(Checkpoint).values(job_id=self.job_id, **values))
         self.saved_checkpoint = True
         self._checkpointed_to_stop = to_stop
         self._last_checkpoint = time.monotonic()

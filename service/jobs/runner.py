@@ -11,12 +11,13 @@ import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import undefer
 
 from models.training import TrainingDiverged, TrainResult
 from service.db import Database
 from service.jobs import console, tasks
 from service.jobs.hooks import DatabaseHooks, JobLost, JobStopped, ShuttingDown
-from service.jobs.queue import discard_metrics_after
+from service.jobs.queue import delete_checkpoint, discard_metrics_after
 from service.settings import Settings
 from service.sweeps.early_stop import make_hooks
 from service.tables import Checkpoint, Job, JobStatus, Metric, TrainedModel, utcnow
@@ -119,19 +120,25 @@ def _tell_end(db: Database, job_id: int, seconds: float) -> None:
 
 
 def _load_checkpoint(db: Database, job_id: int) -> dict | None:
-    """The last checkpoint of a resumed job, after dropping metrics logged past it."""
-    with db.write() as session:
-        checkpoint = session.get(Checkpoint, job_id)
-        if checkpoint is None:
-            discard_metrics_after(session, job_id, -1)  # a retry without checkpoint starts over
-            return None
-        discard_metrics_after(session, job_id, checkpoint.step)
+    """The last checkpoint of a resumed job, after dropping metrics logged past it.
+
+    The blob (up to hundreds of MB) is read and decoded outside the write transaction: only
+    this worker owns the job, so nothing changes it meanwhile, and the write lock is held
+    for the deletion alone.
+    """
+    with db.read() as session:
+        checkpoint = session.get(Checkpoint, job_id, options=[undefer(Checkpoint.state)])
+        stored = None if checkpoint is None else (checkpoint.state, checkpoint.sha256)
+        stored_step = -1 if checkpoint is None else checkpoint.step
+    state, step = None, -1  # a retry without a (readable) checkpoint starts over
+    if stored is not None:
         try:
-            return npz_to_arrays(checkpoint.state, checkpoint.sha256)
+            state, step = npz_to_arrays(*stored), stored_step
         except CorruptBlob:
             log.warning("job %s: checkpoint unreadable; starting over", job_id)
-            discard_metrics_after(session, job_id, -1)
-            return None
+    with db.write() as session:
+        discard_metrics_after(session, job_id, step)
+    return state
 
 
 def _owned(job_id: int, worker_id: str):  # type: ignore[no-untyped-def]
@@ -154,11 +161,13 @@ def _publish(
     with context.db.write() as session:
         if session.scalar(select(Job.cancel_requested).where(Job.id == job_id)):
             # Cancelled while its last steps ran: no model, as for any cancelled job.
-            session.execute(
+            cancelled = session.execute(
                 _owned(job_id, context.worker_id).values(
                     status=JobStatus.CANCELLED, finished_at=utcnow()
                 )
             )
+            if cancelled.rowcount:  # type: ignore[attr-defined]  # else its new owner keeps it
+                delete_checkpoint(session, job_id)
             return
         now = utcnow()
         outcome = session.execute(
