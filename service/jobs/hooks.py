@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 from models.training import TrainingHooks, TrainingStopped
 from service.db import Database
 from service.jobs import console
-from service.tables import Checkpoint, Job, JobRecord, JobStatus, Metric, utcnow
-from service.weights import arrays_to_npz, sha256_hex
+from service.jobs.checkpoints import save_checkpoint
+from service.tables import Job, JobRecord, JobStatus, Metric, utcnow
+from service.weights import arrays_to_npz
 
 FLUSH_SECONDS = 0.5
 
@@ -156,16 +157,7 @@ class DatabaseHooks(TrainingHooks):
     def save_checkpoint(self, step: int, state: dict[str, NDArray]) -> None:
         to_stop = self.stopping.is_set()
         blob = arrays_to_npz(state)
-        values = {"step": step, "state": blob, "sha256": sha256_hex(blob), "created_at": utcnow()}
-        with self.db.write() as session:
-            self.flush(session)
-            # Never read the previous blob back (session.get would): megabytes read under the
-            # write lock, and under the GIL, for nothing.
-            replaced = session.execute(
-                update(Checkpoint).where(Checkpoint.job_id == self.job_id).values(values)
-            )
-            if replaced.rowcount == 0:  # type: ignore[attr-defined]
-                session.execute(insert(Checkpoint).values(job_id=self.job_id, **values))
+        save_checkpoint(self.db, self.job_id, step, blob, in_swap=self.flush)
         self.saved_checkpoint = True
         self._checkpointed_to_stop = to_stop
         self._last_checkpoint = time.monotonic()

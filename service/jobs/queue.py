@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from service.db import Database
 from service.errors import JobFinished, QueueFull, job_not_found
-from service.tables import Checkpoint, Job, JobRecord, JobStatus, JobTag, Metric, utcnow
+from service.jobs.checkpoints import delete_checkpoint
+from service.tables import Job, JobRecord, JobStatus, JobTag, Metric, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -174,11 +175,6 @@ def _requeue_or_fail(session: Session, job: Job, max_attempts: int, reason: str)
     log.warning(
         "job %s lost its worker: %s (attempt %s); now %s", job.id, reason, job.attempt, job.status
     )
-
-
-def delete_checkpoint(session: Session, job_id: int) -> None:
-    """A job that has ended never resumes: its checkpoint (megabytes) is of no further use."""
-    session.execute(delete(Checkpoint).where(Checkpoint.job_id == job_id))
 
 
 def discard_metrics_after(session: Session, job_id: int, step: int) -> None:

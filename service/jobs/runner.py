@@ -11,16 +11,16 @@ import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import undefer
 
 from models.training import TrainingDiverged, TrainResult
 from service.db import Database
 from service.jobs import console, tasks
+from service.jobs.checkpoints import delete_checkpoint, read_checkpoint
 from service.jobs.hooks import DatabaseHooks, JobLost, JobStopped, ShuttingDown
-from service.jobs.queue import delete_checkpoint, discard_metrics_after
+from service.jobs.queue import discard_metrics_after
 from service.settings import Settings
 from service.sweeps.early_stop import make_hooks
-from service.tables import Checkpoint, Job, JobStatus, Metric, TrainedModel, utcnow
+from service.tables import Job, JobStatus, Metric, TrainedModel, utcnow
 from service.weights import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
 
 log = logging.getLogger(__name__)
@@ -126,14 +126,11 @@ def _load_checkpoint(db: Database, job_id: int) -> dict | None:
     this worker owns the job, so nothing changes it meanwhile, and the write lock is held
     for the deletion alone.
     """
-    with db.read() as session:
-        checkpoint = session.get(Checkpoint, job_id, options=[undefer(Checkpoint.state)])
-        stored = None if checkpoint is None else (checkpoint.state, checkpoint.sha256)
-        stored_step = -1 if checkpoint is None else checkpoint.step
+    stored = read_checkpoint(db, job_id)
     state, step = None, -1  # a retry without a (readable) checkpoint starts over
     if stored is not None:
         try:
-            state, step = npz_to_arrays(*stored), stored_step
+            state, step = npz_to_arrays(stored[1], stored[2]), stored[0]
         except CorruptBlob:
             log.warning("job %s: checkpoint unreadable; starting over", job_id)
     with db.write() as session:
@@ -192,7 +189,7 @@ def _publish(
             )
         )
         if had_checkpoint or hooks.saved_checkpoint:  # else there is no row to delete
-            session.query(Checkpoint).filter(Checkpoint.job_id == job_id).delete()
+            delete_checkpoint(session, job_id)
 
 
 def _hand_back(context: WorkerContext, job_id: int) -> None:
@@ -224,4 +221,4 @@ def _finish(
             return  # taken from this worker: its new owner keeps the checkpoint
         if hooks is not None:
             hooks.write_pending(session)
-        session.query(Checkpoint).filter(Checkpoint.job_id == job_id).delete()
+        delete_checkpoint(session, job_id)
