@@ -206,10 +206,10 @@ class LocalExecutor:
             self.notify()
 
     def _kill_unresponsive_workers(self) -> None:
-        """SIGKILL a worker whose pulse stopped (SIGSTOP, a frozen process): a stuck worker
-        holds its job and takes no other, so it is killed; `_replace_dead_workers` spawns its
-        replacement, and its job resumes from its checkpoint (bounded by RNNLAB_MAX_ATTEMPTS).
-        A worker only counts once it is up: before that it imports, and nothing beats yet."""
+        """SIGKILL a worker with no pulse and no CPU time for the heartbeat timeout (SIGSTOP, a
+        frozen process): a stuck worker holds its job and takes no other. `_replace_dead_workers`
+        spawns its replacement, and its job resumes from its checkpoint (bounded by
+        RNNLAB_MAX_ATTEMPTS). A worker counts once it is up: before that nothing beats yet."""
         timeout = self.settings.heartbeat_timeout_seconds
         for worker in self._workers:
             if self._stopping.is_set() or worker.liveness is None or not worker.up():
