@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 CHECKPOINT_BUSY_MS = 2_000  # how long a deletion waits for readers before leaving the WAL as is
 MODEL_TABLES = ("models",)
-JOB_TABLES = ("jobs", "metrics", "checkpoints", "job_tags")
+JOB_TABLES = ("jobs", "metrics", "checkpoints", "checkpoint_parts", "job_tags")
 CORPUS_TABLES = ("corpora",)
 
 

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -216,6 +217,19 @@ class Checkpoint(Base):
 
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     step: Mapped[int] = mapped_column(Integer)
-    state: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    state: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # empty once in parts
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Its bytes are the CheckpointPart rows of this generation, in order (None: in `state`).
+    generation: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class CheckpointPart(Base):
+    """A few MB of a checkpoint, written in a transaction of its own (service/jobs/hooks.py)."""
+
+    __tablename__ = "checkpoint_parts"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 from models.training import TrainingHooks, TrainingStopped
 from service.db import Database
 from service.jobs import console
-from service.tables import Checkpoint, Job, JobRecord, JobStatus, Metric, utcnow
-from service.weights import arrays_to_npz, sha256_hex
+from service.jobs.checkpoints import save_checkpoint
+from service.tables import Job, JobRecord, JobStatus, Metric, utcnow
+from service.weights import arrays_to_npz
 
 FLUSH_SECONDS = 0.5
 
@@ -156,16 +157,7 @@ class DatabaseHooks(TrainingHooks):
     def save_checkpoint(self, step: int, state: dict[str, NDArray]) -> None:
         to_stop = self.stopping.is_set()
         blob = arrays_to_npz(state)
-        with self.db.write() as session:
-            self.flush(session)
-            checkpoint = session.get(Checkpoint, self.job_id)
-            if checkpoint is None:
-                checkpoint = Checkpoint(job_id=self.job_id)
-                session.add(checkpoint)
-            checkpoint.step = step
-            checkpoint.state = blob
-            checkpoint.sha256 = sha256_hex(blob)
-            checkpoint.created_at = utcnow()
+        save_checkpoint(self.db, self.job_id, step, blob, in_swap=self.flush)
         self.saved_checkpoint = True
         self._checkpointed_to_stop = to_stop
         self._last_checkpoint = time.monotonic()

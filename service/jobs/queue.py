@@ -12,13 +12,20 @@ from sqlalchemy.orm import Session
 
 from service.db import Database
 from service.errors import JobFinished, QueueFull, job_not_found
+from service.jobs.checkpoints import delete_checkpoint
 from service.tables import Job, JobRecord, JobStatus, JobTag, Metric, utcnow
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 SUBMIT_LOCK_KEY = 0x726E6E6C6162  # "rnnlab": any constant no other code locks
-WORKER_LOST = "worker lost: the process running the job died {attempts} times"
+# Why a running job lost its worker: each says what was seen, no more.
+WORKER_DIED = "the process running it died"
+WORKER_UNRESPONSIVE = (
+    "its worker stopped answering (no heartbeat, no CPU time for {seconds:.0f} s) and was killed"
+)
+NO_HEARTBEAT = "no heartbeat for {seconds:.0f} s from its worker"
+WORKER_LOST = "worker lost: {reason}, at attempt {attempts} of {max_attempts} (RNNLAB_MAX_ATTEMPTS)"
 
 
 def check_queue_room(session: Session, max_queued: int, adding: int = 1) -> None:
@@ -98,6 +105,7 @@ def cancel_job(db: Database, job_id: int) -> Job:
         if job.status == JobStatus.QUEUED:
             job.status = JobStatus.CANCELLED
             job.finished_at = utcnow()
+            delete_checkpoint(session, job_id)  # a requeued job may have one
         job.cancel_requested = True
         session.flush()
         session.refresh(job)
@@ -105,29 +113,41 @@ def cancel_job(db: Database, job_id: int) -> Job:
 
 
 def recover_lost_jobs(
-    db: Database, worker_ids: list[str] | None, max_attempts: int, stale_after: timedelta | None
+    db: Database,
+    worker_ids: list[str] | None,
+    max_attempts: int,
+    stale_after: timedelta | None,
+    reason: str = WORKER_DIED,
+    spare: Sequence[str] = (),
 ) -> list[int]:
     """Requeue (or fail, after `max_attempts`) running jobs whose worker is gone.
 
-    A job is lost when its worker is one of `worker_ids` (known dead), or when its heartbeat is
-    older than `stale_after`. A requeued job resumes from its last checkpoint.
+    A job is lost when its worker is one of `worker_ids` (known dead: `reason` says how), or
+    when its heartbeat is older than `stale_after` and its worker is not one of `spare` (known
+    alive). A requeued job resumes from its last checkpoint; one that ends here loses it.
     """
     conditions: list[Any] = []
     if worker_ids:
         conditions.append(Job.worker_id.in_(worker_ids))
     if stale_after is not None:
-        conditions.append(Job.heartbeat_at < utcnow() - stale_after)
+        silent = Job.heartbeat_at < utcnow() - stale_after
+        conditions.append(silent & Job.worker_id.not_in(spare) if spare else silent)
     if not conditions:
         return []
     with db.write() as session:
         lost = session.scalars(
             select(Job).where(Job.status == JobStatus.RUNNING).where(or_(*conditions))
         ).all()
+        stale = NO_HEARTBEAT.format(seconds=stale_after.total_seconds()) if stale_after else ""
+        ended: list[tuple[int, str, int, str]] = []
         for job in lost:
-            _requeue_or_fail(session, job, max_attempts)
-    for job in lost:  # once committed: a refused write (a full disk) retries, and says nothing
-        log.warning("job %s lost its worker (attempt %s): now %s", job.id, job.attempt, job.status)
-    return [job.id for job in lost]
+            known_dead = bool(worker_ids) and job.worker_id in worker_ids  # type: ignore[operator]
+            why = reason if known_dead else stale
+            _requeue_or_fail(session, job, max_attempts, why)
+            ended.append((job.id, why, job.attempt, job.status))
+    for job_id, why, attempt, status in ended:  # once committed: a refused write retries, silent
+        log.warning("job %s lost its worker: %s (attempt %s); now %s", job_id, why, attempt, status)
+    return [job_id for job_id, *_ in ended]
 
 
 def release_jobs(db: Database, worker_ids: list[str]) -> None:
@@ -142,17 +162,21 @@ def release_jobs(db: Database, worker_ids: list[str]) -> None:
         )
 
 
-def _requeue_or_fail(session: Session, job: Job, max_attempts: int) -> None:
+def _requeue_or_fail(session: Session, job: Job, max_attempts: int, reason: str) -> None:
     job.worker_id = None
     if job.cancel_requested:
         job.status = JobStatus.CANCELLED
         job.finished_at = utcnow()
     elif job.attempt >= max_attempts:
         job.status = JobStatus.FAILED
-        job.error = WORKER_LOST.format(attempts=job.attempt)
+        job.error = WORKER_LOST.format(
+            reason=reason, attempts=job.attempt, max_attempts=max_attempts
+        )
         job.finished_at = utcnow()
     else:
         job.status = JobStatus.QUEUED
+    if job.status in JobStatus.FINISHED:
+        delete_checkpoint(session, job.id)
 
 
 def discard_metrics_after(session: Session, job_id: int, step: int) -> None:

@@ -16,13 +16,14 @@ from models.training import TrainingDiverged, TrainResult
 from service.db import Database
 from service.errors import StorageUnavailable
 from service.jobs import console, tasks
+from service.jobs.checkpoints import delete_checkpoint, read_checkpoint
 from service.jobs.hooks import DatabaseHooks, JobLost, JobStopped, ShuttingDown
 from service.jobs.queue import discard_metrics_after
 from service.jobs.storage_retry import retry_until_written
 from service.settings import Settings
 from service.storage_faults import FaultLog
 from service.sweeps.early_stop import make_hooks
-from service.tables import Checkpoint, Job, JobStatus, Metric, TrainedModel, utcnow
+from service.tables import Job, JobStatus, Metric, TrainedModel, utcnow
 from service.weights import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
 
 log = logging.getLogger(__name__)
@@ -145,19 +146,22 @@ def _tell_end(db: Database, job_id: int, seconds: float) -> None:
 
 
 def _load_checkpoint(db: Database, job_id: int) -> dict | None:
-    """The last checkpoint of a resumed job, after dropping metrics logged past it."""
-    with db.write() as session:
-        checkpoint = session.get(Checkpoint, job_id)
-        if checkpoint is None:
-            discard_metrics_after(session, job_id, -1)  # a retry without checkpoint starts over
-            return None
-        discard_metrics_after(session, job_id, checkpoint.step)
+    """The last checkpoint of a resumed job, after dropping metrics logged past it.
+
+    The blob (up to hundreds of MB) is read and decoded outside the write transaction: only
+    this worker owns the job, so nothing changes it meanwhile, and the write lock is held
+    for the deletion alone.
+    """
+    stored = read_checkpoint(db, job_id)
+    state, step = None, -1  # a retry without a (readable) checkpoint starts over
+    if stored is not None:
         try:
-            return npz_to_arrays(checkpoint.state, checkpoint.sha256)
+            state, step = npz_to_arrays(stored[1], stored[2]), stored[0]
         except CorruptBlob:
             log.warning("job %s: checkpoint unreadable; starting over", job_id)
-            discard_metrics_after(session, job_id, -1)
-            return None
+    with db.write() as session:
+        discard_metrics_after(session, job_id, step)
+    return state
 
 
 def _owned(job_id: int, worker_id: str):  # type: ignore[no-untyped-def]
@@ -180,11 +184,13 @@ def _publish(
     with context.db.write() as session:
         if session.scalar(select(Job.cancel_requested).where(Job.id == job_id)):
             # Cancelled while its last steps ran: no model, as for any cancelled job.
-            session.execute(
+            cancelled = session.execute(
                 _owned(job_id, context.worker_id).values(
                     status=JobStatus.CANCELLED, finished_at=utcnow()
                 )
             )
+            if cancelled.rowcount:  # type: ignore[attr-defined]  # else its new owner keeps it
+                delete_checkpoint(session, job_id)
             return
         now = utcnow()
         outcome = session.execute(
@@ -209,7 +215,7 @@ def _publish(
             )
         )
         if had_checkpoint or hooks.saved_checkpoint:  # else there is no row to delete
-            session.query(Checkpoint).filter(Checkpoint.job_id == job_id).delete()
+            delete_checkpoint(session, job_id)
 
 
 def _hand_back(context: WorkerContext, job_id: int) -> None:
@@ -241,4 +247,4 @@ def _finish(
             return  # taken from this worker: its new owner keeps the checkpoint
         if hooks is not None:
             hooks.write_pending(session)
-        session.query(Checkpoint).filter(Checkpoint.job_id == job_id).delete()
+        delete_checkpoint(session, job_id)

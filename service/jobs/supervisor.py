@@ -21,7 +21,8 @@ from sqlalchemy import select
 
 from service.db import Database
 from service.errors import StorageUnavailable
-from service.jobs.queue import recover_lost_jobs, release_jobs
+from service.jobs.heartbeat import Liveness
+from service.jobs.queue import WORKER_UNRESPONSIVE, recover_lost_jobs, release_jobs
 from service.jobs.storage_watch import StorageWatch
 from service.jobs.wake import WakeUp
 from service.jobs.worker import worker_main
@@ -71,6 +72,7 @@ def _stop_signals_blocked() -> Iterator[None]:
 class Worker:
     process: BaseProcess
     ready: Connection  # the worker sends its pid here once it can claim jobs
+    liveness: Liveness | None = None  # its pulse and CPU time (service/jobs/heartbeat.py)
     is_ready: bool = False
 
     def up(self) -> bool:
@@ -157,16 +159,17 @@ class LocalExecutor:
 
     def _spawn(self) -> Worker:
         receiver, sender = self._context.Pipe(duplex=False)
+        pulse = self._context.RawValue("d", time.monotonic())
         process = self._context.Process(
             target=worker_main,
-            args=(self.settings.model_dump_json(), self.wake, os.getpid(), sender),
+            args=(self.settings.model_dump_json(), self.wake, os.getpid(), sender, pulse),
             name="rnnlab-worker",
             daemon=True,
         )
         with _stop_signals_blocked():
             process.start()
         sender.close()  # the worker holds its own copy
-        return Worker(process, receiver)
+        return Worker(process, receiver, Liveness(pulse, process.pid))
 
     def _recover_after_restart(self) -> None:
         """Jobs left `running` by workers of this machine that no longer exist (a crash)."""
@@ -187,6 +190,7 @@ class LocalExecutor:
         last_sweep = time.monotonic()
         while not self._stopping.wait(MONITOR_SECONDS):
             try:
+                self._kill_unresponsive_workers()
                 self._replace_dead_workers()
                 if self._storage.check():
                     # Storage refused a write lately: the workers hand their own jobs back (no
@@ -195,7 +199,9 @@ class LocalExecutor:
                 if time.monotonic() - last_sweep >= HEARTBEAT_SWEEP_SECONDS:
                     last_sweep = time.monotonic()
                     stale = timedelta(seconds=self.settings.heartbeat_timeout_seconds)
-                    if recover_lost_jobs(self.db, None, self.settings.max_attempts, stale):
+                    if recover_lost_jobs(
+                        self.db, None, self.settings.max_attempts, stale, spare=self._live_ids()
+                    ):
                         self.notify()
             except StorageUnavailable as fault:
                 self._storage.failed(fault)
@@ -215,3 +221,29 @@ class LocalExecutor:
             self.notify()
         if self._storage.requeue_lost_jobs():
             self.notify()
+
+    def _kill_unresponsive_workers(self) -> None:
+        """SIGKILL a worker with no pulse and no CPU time for the heartbeat timeout (SIGSTOP, a
+        frozen process): a stuck worker holds its job and takes no other. `_replace_dead_workers`
+        spawns its replacement, and its job resumes from its checkpoint (bounded by
+        RNNLAB_MAX_ATTEMPTS). A worker counts once it is up: before that nothing beats yet."""
+        timeout = self.settings.heartbeat_timeout_seconds
+        for worker in self._workers:
+            if self._stopping.is_set() or worker.liveness is None or not worker.up():
+                continue
+            silent = worker.liveness.silent_seconds()
+            if silent <= timeout:
+                continue
+            process = worker.process
+            reason = WORKER_UNRESPONSIVE.format(seconds=silent)
+            log.warning("worker %s: %s", process.pid, reason.replace("its worker ", "", 1))
+            process.kill()
+            process.join(timeout=5)
+            recover_lost_jobs(
+                self.db, [self.worker_id(process)], self.settings.max_attempts, None, reason
+            )
+
+    def _live_ids(self) -> list[str]:
+        """Workers this supervisor watches itself (`_kill_unresponsive_workers`): a heartbeat
+        late in the database (a write waiting for the lock) does not make them lost."""
+        return [self.worker_id(w.process) for w in self._workers if w.process.is_alive()]

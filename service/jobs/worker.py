@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from multiprocessing.connection import Connection
+from typing import Any
 
 from service.jobs.wake import WakeUp
 
@@ -23,7 +24,9 @@ PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def worker_main(settings_json: str, wake: WakeUp, parent_pid: int, ready: Connection) -> None:
+def worker_main(
+    settings_json: str, wake: WakeUp, parent_pid: int, ready: Connection, pulse: Any = None
+) -> None:
     stopping = _stop_on_signals()
     from service.settings import Settings
 
@@ -43,6 +46,7 @@ def worker_main(settings_json: str, wake: WakeUp, parent_pid: int, ready: Connec
 
     from models.parallel import set_train_threads
     from service.db import Database
+    from service.jobs.heartbeat import Pulse, beat_seconds, job_heartbeat
     from service.jobs.runner import WorkerContext, run_job, set_context, worker_identity
     from service.jobs.storage_retry import claim_or_wait
     from service.storage_faults import FaultLog
@@ -52,13 +56,17 @@ def worker_main(settings_json: str, wake: WakeUp, parent_pid: int, ready: Connec
     db = Database.connect(settings.resolved_database_url)
     worker_id = worker_identity()
     set_context(WorkerContext(db, settings, worker_id, parent_pid, stopping))
+    beat = beat_seconds(settings.heartbeat_timeout_seconds)
+    if pulse is not None:
+        Pulse(pulse, beat)  # the supervisor kills this process once it stops beating
     ready.send(os.getpid())  # /readyz counts this worker from now on
     ready.close()
     claims = FaultLog(logging.getLogger(__name__), f"worker {worker_id} claiming a job")
     while os.getppid() == parent_pid and not stopping.is_set():
         job_id = claim_or_wait(db, worker_id, claims, stopping)
         if job_id is not None:
-            run_job(job_id)
+            with job_heartbeat(db, job_id, worker_id, beat):  # however long a step takes
+                run_job(job_id)
             continue
         if not claims.active:  # else the claim was refused and has waited a retry's time
             wake.wait(IDLE_POLL_SECONDS)

@@ -31,7 +31,7 @@ class NextWordBatcher:
 
     def __init__(self, predictor: NextWordPredictor, lock: threading.Lock) -> None:
         self._predictor = predictor
-        self._lock = lock  # the model's: /generate runs it in a thread, carrying its state
+        self._lock = lock  # the model's: a long context runs it in a thread, carrying its state
         self._pending: list[Pending] = []
         self._in_threads: set[asyncio.Task[None]] = set()
         self.passes = 0  # batched passes run, and requests answered by them
@@ -56,7 +56,7 @@ class NextWordBatcher:
             finally:
                 self._lock.release()
             _resolve(batch, outcome)
-        else:  # /generate holds the model in a thread: wait in a thread too, not on the loop
+        else:  # a long context holds the model in a thread: wait in a thread, not on the loop
             task = asyncio.ensure_future(self._compute_in_thread(batch))
             self._in_threads.add(task)
             task.add_done_callback(self._in_threads.discard)

@@ -57,7 +57,8 @@ class LoadedModel:
     predictor: Any  # what the task's registry entry builds: BinaryAdder, NextWordPredictor
     dictionary: Dictionary | None = None
     sum_table: SumTable | None = None
-    # A NextWordPredictor carries its recurrent state between calls: one request at a time.
+    # A NextWordPredictor carries its recurrent state between calls: one prediction at a time
+    # (a generation runs on a copy with state of its own, without it).
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
     batcher: NextWordBatcher | None = field(default=None, compare=False, repr=False)
     answers: AnswerCache | None = field(default=None, compare=False, repr=False)  # next word

@@ -127,10 +127,13 @@ async def generate(
     top_k: int | None,
     seed: int | None,
 ) -> Generation:
-    """Sample a continuation of `text`; up to 500 words: always in the threadpool."""
-    return await run_in_threadpool(  # type: ignore[no-any-return]
-        _locked, _generate, loaded, text, words, temperature, top_k, seed
-    )
+    """Sample a continuation of `text`; up to 500 words: always in the threadpool.
+
+    It runs on a copy of the predictor with state of its own, so it takes no lock: a flood of
+    long generations never holds what /predict on the same model needs (it held the model's
+    lock for a whole generation, and a /predict waited seconds behind it).
+    """
+    return await run_in_threadpool(_generate, loaded, text, words, temperature, top_k, seed)
 
 
 def _generate(
@@ -150,7 +153,7 @@ def _generate(
     context, ids, unknown = _context(loaded, text)
     # The unknown token stands for many rare words: as generated text it would read "<unk>".
     unknown_id = loaded.dictionary.id_of(UNKNOWN_TOKEN)
-    generated = loaded.predictor.generate(
+    generated = loaded.predictor.with_own_state().generate(
         ids, words, temperature, top_k, np.random.default_rng(seed), banned=(unknown_id,)
     )
     continuation = loaded.dictionary.decode(generated)

@@ -7,6 +7,7 @@ similar lengths in one pass (length_groups.py), the top k found without a full s
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,7 +28,8 @@ from models.tasks.next_word.sampling import sample
 class NextWordPredictor:
     """Next-word distributions and sampled continuations of a model (no dropout).
 
-    It carries its recurrent state between calls: one caller at a time.
+    It carries its recurrent state between calls: one caller at a time, or one
+    `with_own_state()` copy per caller.
     """
 
     def __init__(self, model: NextWordModel) -> None:
@@ -55,6 +57,18 @@ class NextWordPredictor:
     def reset_state(self) -> None:
         for layer in self.layers:
             layer.reset_state()
+
+    def with_own_state(self) -> NextWordPredictor:
+        """A predictor on the same weights (shared, never copied) with recurrent state of its
+        own: a generation runs on it while other callers use this one, neither waiting.
+
+        The layers' forward passes only read their weights and replace (never write into)
+        their state and caches, so a shallow copy of each layer is all a caller needs.
+        """
+        twin = copy.copy(self)
+        twin.layers = [copy.copy(layer) for layer in self.layers]
+        twin.reset_state()
+        return twin
 
     def _hidden(self, ids: NDArray, lengths: NDArray | None = None) -> NDArray:
         """The top layer's output (N, T, H) for ids (N, T). Given ``lengths`` sorted longest

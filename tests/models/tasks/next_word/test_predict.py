@@ -9,6 +9,7 @@ import pytest
 
 from models.tasks.next_word import NextWordConfig, NextWordPredictor
 from models.tasks.next_word.model import NextWordModel
+from models.tasks.next_word.sampling import sample
 from models.tasks.next_word.train import train
 from models.text import build_dictionary, preprocess
 from tests.models.tasks.next_word.helpers import SENTENCE, SMALL, corpus
@@ -123,3 +124,31 @@ def test_predictor_rejects_bad_input(trained):
         NextWordPredictor.from_weights(
             dataclasses.replace(config, num_layers=2), result.weights, vocab
         )
+
+
+@pytest.mark.parametrize("overrides", [{}, {"num_layers": 2, "peephole": True}, {"cell": "gru"}])
+def test_generations_on_own_state_interleave_with_predictions_unchanged(overrides):
+    """A `with_own_state()` copy shares the weights and nothing it writes: word by word, two
+    generations and a prediction interleaved give what each gives alone (as a server's
+    threads interleave them)."""
+    vocab = 200
+    config = NextWordConfig(embedding_size=8, hidden_size=32, **overrides)
+    weights = NextWordModel(config, vocab, np.random.default_rng(2)).weights()
+    predictor = NextWordPredictor.from_weights(config, weights, vocab)
+    contexts = [[5, 9, 3], [7]]
+    alone = [
+        predictor.generate(c, 15, 1.0, None, np.random.default_rng(i))
+        for i, c in enumerate(contexts)
+    ]
+    expected_top = predictor.most_likely([1, 2, 3], 5)[0]
+    twins = [predictor.with_own_state() for _ in contexts]
+    assert all(t.model is predictor.model for t in twins)  # no copy of the weights
+    logits = [t._feed(np.asarray(c)) for t, c in zip(twins, contexts, strict=True)]
+    rngs = [np.random.default_rng(i) for i in range(len(contexts))]
+    words: list[list[int]] = [[], []]
+    for _ in range(15):
+        for i, twin in enumerate(twins):
+            words[i].append(sample(logits[i], 1.0, None, rngs[i], ()))
+            np.testing.assert_array_equal(predictor.most_likely([1, 2, 3], 5)[0], expected_top)
+            logits[i] = twin._feed(np.array([words[i][-1]]))
+    assert words == alone

@@ -1,0 +1,152 @@
+"""Heartbeats that do not depend on the training loop's pace.
+
+A single numpy step can take longer than RNNLAB_HEARTBEAT_TIMEOUT_SECONDS (hidden_size 4096,
+batch_size 256: ~45 s a step on two cores), so the loop's own writes cannot be what tells a
+slow worker from a dead or stuck one. Two threads of the worker process beat instead; numpy
+releases the GIL inside BLAS and its ufunc loops, so they run while a step computes:
+
+- `Pulse` stamps a float in memory shared with the supervisor (the web process), idle or busy.
+  A worker whose pulse is older than the timeout has stopped answering (SIGSTOP, a debugger, a
+  frozen process) and the supervisor kills and replaces it (service/jobs/supervisor.py).
+- `JobHeartbeat` writes the running job's `heartbeat_at`, one short UPDATE in its own
+  transaction, so that the job's owner is known to be alive by anyone who reads the database
+  (the supervisor's sweep, the next start).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import update
+
+from service.db import Database
+from service.tables import Job, JobStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+BEATS_PER_TIMEOUT = 4  # a beat may be late three times before the timeout is reached
+LONGEST_BEAT_SECONDS = 5.0  # with the default 30 s timeout: a write every 5 s, not every 7.5
+
+
+def beat_seconds(timeout_seconds: float) -> float:
+    """How often to beat for a given RNNLAB_HEARTBEAT_TIMEOUT_SECONDS."""
+    return min(timeout_seconds / BEATS_PER_TIMEOUT, LONGEST_BEAT_SECONDS)
+
+
+class Pulse:
+    """Stamps `time.monotonic()` into `shared` (a multiprocessing RawValue('d')) every
+    `seconds`, on a daemon thread, for as long as the process lives. CLOCK_MONOTONIC is one
+    clock for every process of the machine, so the supervisor compares it with its own."""
+
+    def __init__(self, shared: Any, seconds: float) -> None:
+        self.shared = shared
+        self.seconds = seconds
+        self.shared.value = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="rnnlab-pulse", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self.shared.value = time.monotonic()  # one aligned 8-byte store: never torn
+            time.sleep(self.seconds)
+
+
+class Liveness:
+    """The supervisor's view of one worker: how long it has given no sign of life.
+
+    A sign of life is a pulse, or CPU time spent (read from /proc, as the OS counts it). The
+    second matters because a thread beats only when it gets the GIL, and some C calls hold the
+    GIL for a second or more (a blob of hundreds of MB copied into SQLite): a worker busy in one
+    spends CPU time. A stopped process (SIGSTOP) or one stuck in a lock spends none.
+    """
+
+    def __init__(self, pulse: Any, pid: int | None) -> None:
+        self.pulse = pulse
+        self.pid = pid
+        self._cpu = cpu_ticks(pid)
+        self._cpu_seen_at = time.monotonic()
+
+    def silent_seconds(self) -> float:
+        now = time.monotonic()
+        ticks = cpu_ticks(self.pid)
+        if ticks is None or ticks != self._cpu:  # unknown (no /proc) counts as a sign of life
+            self._cpu, self._cpu_seen_at = ticks, now
+        return min(now - float(self.pulse.value), now - self._cpu_seen_at)
+
+
+def cpu_ticks(pid: int | None) -> int | None:
+    """User + system CPU time of `pid` in clock ticks (/proc/<pid>/stat); None if unknown."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+
+
+class JobHeartbeat:
+    """Writes `heartbeat_at` of a job this worker runs, every `seconds`, until stopped."""
+
+    def __init__(self, db: Database, job_id: int, worker_id: str, seconds: float) -> None:
+        self.db = db
+        self.job_id = job_id
+        self.worker_id = worker_id
+        self.seconds = seconds
+        self.writes = 0
+        self._stop = threading.Event()
+        self._failing = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"rnnlab-heartbeat-{job_id}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            if not self.beat():
+                return  # the job is no longer this worker's: nothing left to vouch for
+
+    def beat(self) -> bool:
+        """One heartbeat; False once the job is no longer running on this worker."""
+        try:
+            with self.db.write() as session:
+                owned = session.execute(
+                    update(Job)
+                    .where(
+                        Job.id == self.job_id,
+                        Job.worker_id == self.worker_id,
+                        Job.status == JobStatus.RUNNING,
+                    )
+                    .values(heartbeat_at=utcnow())
+                )
+        except Exception as error:  # the next beat tries again; the loop's writes say more
+            if not self._failing:
+                log.warning("job %s: heartbeat not written (%s)", self.job_id, error)
+            self._failing = True
+            return True
+        self._failing = False
+        self.writes += 1
+        return owned.rowcount > 0  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def job_heartbeat(db: Database, job_id: int, worker_id: str, seconds: float) -> Iterator[None]:
+    """Beat for `job_id` while the body runs it."""
+    heartbeat = JobHeartbeat(db, job_id, worker_id, seconds)
+    heartbeat.start()
+    try:
+        yield
+    finally:
+        heartbeat.stop()
