@@ -68,10 +68,17 @@ def test_a_job_over_its_time_limit_fails_on_a_worker(cluster: Cluster) -> None:
     assert finished["error"].startswith("time limit: the job ran 2 s"), finished
 
 
-def test_jobs_run_over_rabbitmq(amqp_cluster: Cluster) -> None:
+def test_jobs_and_a_sweep_run_over_rabbitmq(amqp_cluster: Cluster) -> None:
     api = amqp_cluster.start_api()
     amqp_cluster.start_worker(concurrency=2)
     jobs = [api.train("binary_addition", iterations=200, seed=seed) for seed in range(4)]
+    sweep = api.client.post(
+        "/sweeps",
+        json={"task": "binary_addition", "hyperparams": {"iterations": 200}, "seeds": [5, 6]},
+    )
+    assert sweep.status_code == 202, sweep.text
+    jobs += api.client.get("/jobs", params={"sweep_id": sweep.json()["id"]}).json()["jobs"]
+    assert len(jobs) == 6
     for job in jobs:
         finished = api.wait_for_job(job["id"], timeout=120)
         assert finished["status"] == "succeeded", finished
