@@ -3,6 +3,7 @@ their ids, `rnnlab worker` trains them; cancel and the time limit reach a job on
 
 from __future__ import annotations
 
+import signal
 import time
 
 from tests.service.scale.conftest import Cluster
@@ -84,3 +85,27 @@ def test_jobs_and_a_sweep_run_over_rabbitmq(amqp_cluster: Cluster) -> None:
         assert finished["status"] == "succeeded", finished
         assert finished["attempt"] == 1
     assert api.client.get("/readyz").status_code == 200
+
+
+def test_a_stopped_worker_hands_its_job_back_and_another_resumes_it(cluster: Cluster) -> None:
+    api = cluster.start_api(resend_after_seconds="600")  # the broker's own copy must do
+    first = cluster.start_worker()
+    job = api.train("next_word", **LONG)
+    wait_running(cluster, job["id"])
+    first.process.send_signal(signal.SIGTERM)  # docker stop, systemctl stop
+    assert first.process.wait(timeout=60) == 0
+    handed_back = api.client.get(f"/jobs/{job['id']}").json()
+    assert handed_back["status"] == "queued", handed_back
+    assert handed_back["attempt"] == 0  # a clean stop spends no attempt
+    assert handed_back["checkpoint_step"], handed_back
+    assert f"job {job['id']} checkpointed and went back to the queue" in first.log()
+
+    second = cluster.start_worker()  # the broker kept the message: no re-send needed
+    resumed = wait_running(cluster, job["id"])  # its progress is the one it had: > 0
+    assert resumed["attempt"] == 1
+    deadline = time.monotonic() + 30
+    while f"job {job['id']} resumed:" not in second.log():
+        assert time.monotonic() < deadline, second.log()
+        time.sleep(0.1)
+    api.client.post(f"/jobs/{job['id']}/cancel")
+    assert api.wait_for_job(job["id"])["status"] == "cancelled"
