@@ -94,10 +94,13 @@ def cpu_ticks(pid: int | None) -> int | None:
 class JobHeartbeat:
     """Writes `heartbeat_at` of a job this worker runs, every `seconds`, until stopped."""
 
-    def __init__(self, db: Database, job_id: int, worker_id: str, seconds: float) -> None:
+    def __init__(
+        self, db: Database, job_id: int, worker_id: str, attempt: int, seconds: float
+    ) -> None:
         self.db = db
         self.job_id = job_id
         self.worker_id = worker_id
+        self.attempt = attempt
         self.seconds = seconds
         self.writes = 0
         self._stop = threading.Event()
@@ -127,6 +130,7 @@ class JobHeartbeat:
                     .where(
                         Job.id == self.job_id,
                         Job.worker_id == self.worker_id,
+                        Job.attempt == self.attempt,
                         Job.status == JobStatus.RUNNING,
                     )
                     .values(heartbeat_at=utcnow())
@@ -142,9 +146,11 @@ class JobHeartbeat:
 
 
 @contextlib.contextmanager
-def job_heartbeat(db: Database, job_id: int, worker_id: str, seconds: float) -> Iterator[None]:
-    """Beat for `job_id` while the body runs it."""
-    heartbeat = JobHeartbeat(db, job_id, worker_id, seconds)
+def job_heartbeat(
+    db: Database, job_id: int, worker_id: str, attempt: int, seconds: float
+) -> Iterator[None]:
+    """Beat for `job_id` while the body runs it (on any executor: run_job does)."""
+    heartbeat = JobHeartbeat(db, job_id, worker_id, attempt, seconds)
     heartbeat.start()
     try:
         yield

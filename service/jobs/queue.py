@@ -94,6 +94,26 @@ def claim_next_job(db: Database, worker_id: str) -> int | None:
         return job_id
 
 
+def claim_job(db: Database, job_id: int, worker_id: str) -> int | None:
+    """Move this one job from `queued` to `running` for this worker (compare-and-set); its new
+    attempt number, or None when it is not queued: a duplicate delivery of a job that another
+    worker runs, or one that has finished, was cancelled or deleted meanwhile."""
+    with db.write() as session:
+        now = utcnow()
+        return session.scalar(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+            .values(
+                status=JobStatus.RUNNING,
+                worker_id=worker_id,
+                attempt=Job.attempt + 1,
+                started_at=func.coalesce(Job.started_at, now),
+                heartbeat_at=now,
+            )
+            .returning(Job.attempt)
+        )
+
+
 def cancel_job(db: Database, job_id: int) -> Job:
     """A queued job ends at once; a running one is flagged and stops at its next check."""
     with db.write() as session:
@@ -136,7 +156,12 @@ def recover_lost_jobs(
         return []
     with db.write() as session:
         lost = session.scalars(
-            select(Job).where(Job.status == JobStatus.RUNNING).where(or_(*conditions))
+            select(Job)
+            .where(Job.status == JobStatus.RUNNING)
+            .where(or_(*conditions))
+            # Two sweepers (web processes, a worker finding its job's holder dead) on PostgreSQL:
+            # each row is requeued by one of them, never by the second after a worker claimed it.
+            .with_for_update(skip_locked=True)
         ).all()
         stale = NO_HEARTBEAT.format(seconds=stale_after.total_seconds()) if stale_after else ""
         ended: list[tuple[int, str, int, str]] = []

@@ -46,7 +46,7 @@ def worker_main(
 
     from models.parallel import set_train_threads
     from service.db import Database
-    from service.jobs.heartbeat import Pulse, beat_seconds, job_heartbeat
+    from service.jobs.heartbeat import Pulse, beat_seconds
     from service.jobs.runner import WorkerContext, run_job, set_context, worker_identity
     from service.jobs.storage_retry import claim_or_wait
     from service.storage_faults import FaultLog
@@ -65,8 +65,7 @@ def worker_main(
     while os.getppid() == parent_pid and not stopping.is_set():
         job_id = claim_or_wait(db, worker_id, claims, stopping)
         if job_id is not None:
-            with job_heartbeat(db, job_id, worker_id, beat):  # however long a step takes
-                run_job(job_id)
+            run_job(job_id)
             continue
         if not claims.active:  # else the claim was refused and has waited a retry's time
             wake.wait(IDLE_POLL_SECONDS)
