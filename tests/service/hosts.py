@@ -84,8 +84,9 @@ def remove_stale() -> None:
 
 def free_subnet() -> ipaddress.IPv4Network:
     """A /24 of 10.213.0.0/16 that no interface or route of this machine uses yet."""
-    used = subprocess.run(["ip", "-o", "route", "show", "table", "all"], capture_output=True,
-                          text=True).stdout
+    used = subprocess.run(
+        ["ip", "-o", "route", "show", "table", "all"], capture_output=True, text=True
+    ).stdout
     used += subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
     start = os.getpid() % 250
     for offset in range(250):
