@@ -32,10 +32,17 @@ class Host:
     namespace: str | None = None  # None: this machine's own namespace (the loopback fallback)
 
     def command(self, argv: list[str]) -> list[str]:
-        """`argv` run on this host: `ip netns exec` execs it, so its pid is the process's."""
+        """`argv` run on this host, under its own host name (a UTS namespace, as separate
+        machines have: a worker's identity is host:pid). `ip netns exec`, `unshare` and `sh`
+        each exec the next, so the pid of the launched process is argv's."""
         if self.namespace is None:
             return argv
-        return ["ip", "netns", "exec", self.namespace, *argv]
+        named = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', self.hostname]
+        return ["ip", "netns", "exec", self.namespace, *named, *argv]
+
+    @property
+    def hostname(self) -> str:
+        return self.namespace or "localhost"
 
 
 @dataclass

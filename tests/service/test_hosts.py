@@ -74,3 +74,21 @@ def test_without_namespaces_the_hosts_are_processes_on_loopback_and_say_why() ->
         assert network.hosts["api"].command(["true"]) == ["true"]
         assert network.hosts["api"].address == "127.0.0.1"
         assert not network.isolated and network.reason == "not root"
+
+
+@needs_namespaces
+def test_each_host_has_a_name_of_its_own_and_the_pid_it_was_given() -> None:
+    """Workers name themselves host:pid: two hosts must not share a name, and the pid a test
+    holds must be the process's own (to kill it), not that of a wrapper."""
+    script = "import os, socket; print(socket.gethostname(), os.getpid())"
+    with private_network(["one", "two"]) as network:
+        seen = {}
+        for host in network.hosts.values():
+            process = subprocess.Popen(
+                host.command([sys.executable, "-c", script]), stdout=subprocess.PIPE, text=True
+            )
+            name, pid = process.communicate(timeout=30)[0].split()
+            assert int(pid) == process.pid
+            seen[host.name] = name
+        assert seen == {"one": network.hosts["one"].hostname, "two": network.hosts["two"].hostname}
+        assert len(set(seen.values())) == 2
