@@ -33,7 +33,7 @@ from service.corpora import ensure_demo_corpus
 from service.db import Database
 from service.deletion import prepare_space_reclaim
 from service.events import EventHub
-from service.jobs.supervisor import LocalExecutor
+from service.jobs.executor import make_executor
 from service.migrate import head_revision, upgrade
 from service.serving.model_cache import ModelCache
 from service.serving.model_refs import ModelRefs
@@ -108,7 +108,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.schema_head = head_revision(db)
     prepare_space_reclaim(db)
     ensure_demo_corpus(db)
-    executor = LocalExecutor(settings, db)
+    executor = make_executor(settings, db)
     executor.start()
     app.state.db = db
     app.state.events = EventHub(db, settings.events_poll_seconds, settings.events_keepalive_seconds)

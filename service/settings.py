@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,33 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("var"), description="Where the SQLite database and logs live.")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/rnnlab.db."
+    )
+    executor: Literal["local", "celery"] = Field(
+        "local",
+        description="Where jobs train: 'local' worker processes spawned by `rnnlab serve`, or "
+        "'celery': `rnnlab worker` processes anywhere, through RNNLAB_BROKER_URL.",
+    )
+    broker_url: str | None = Field(
+        None, description="The Celery broker (redis://host:6379/0 or amqp://user:pass@host//)."
+    )
+    broker_queue: str = Field(
+        "rnnlab",
+        min_length=1,
+        max_length=200,
+        description="The Celery queue jobs go through; on Redis also the prefix of every key, "
+        "so that several services share one Redis without seeing each other's jobs.",
+    )
+    broker_visibility_timeout_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Redis: a delivered job not acknowledged this long is delivered again "
+        "(the database claim drops the copy while the first run is alive).",
+    )
+    resend_after_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Celery: a queued job no worker has claimed this long is sent again "
+        "(a broker restart can lose messages; the database is the truth).",
     )
     max_concurrent_jobs: int = Field(1, ge=1, le=64, description="Worker processes.")
     worker_threads: int = Field(
@@ -74,6 +102,22 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'rnnlab.db').resolve()}"
+
+    def executor_problem(self) -> str | None:
+        """Why these settings cannot run their executor, or None when they can."""
+        if self.executor != "celery":
+            return None
+        if not self.broker_url:
+            return (
+                "RNNLAB_EXECUTOR=celery needs RNNLAB_BROKER_URL "
+                "(e.g. redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672//)"
+            )
+        if not self.resolved_database_url.startswith("postgresql"):
+            return (
+                "RNNLAB_EXECUTOR=celery needs a database every machine reaches, not SQLite: "
+                "set RNNLAB_DATABASE_URL=postgresql+psycopg://user@host/db"
+            )
+        return None
 
 
 @lru_cache

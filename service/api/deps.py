@@ -9,7 +9,7 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from service.db import Database
-from service.jobs.supervisor import LocalExecutor
+from service.jobs.executor import Executor
 from service.schemas import MAX_ID
 from service.serving.model_cache import ModelCache
 from service.settings import Settings
@@ -28,7 +28,7 @@ def get_read_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_executor(request: Request) -> LocalExecutor:
+def get_executor(request: Request) -> Executor:
     return request.app.state.executor
 
 
@@ -39,7 +39,7 @@ def get_model_cache(request: Request) -> ModelCache:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
-ExecutorDep = Annotated[LocalExecutor, Depends(get_executor)]
+ExecutorDep = Annotated[Executor, Depends(get_executor)]
 ModelCacheDep = Annotated[ModelCache, Depends(get_model_cache)]
 
 JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="A job id from POST /train or GET /jobs")]

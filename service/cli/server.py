@@ -1,4 +1,4 @@
-"""`rnnlab serve` and `rnnlab db upgrade`."""
+"""`rnnlab serve`, `rnnlab worker` and `rnnlab db upgrade`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import logging
 import math
 import os
 import signal
+import sys
 
-from service.settings import get_settings
+from service.settings import Settings, get_settings
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -29,6 +30,7 @@ def serve(args: argparse.Namespace) -> None:
     from service.app import create_app
 
     settings = get_settings()
+    _refuse_misconfigured(settings.executor_problem())
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(
@@ -60,6 +62,28 @@ def serve(args: argparse.Namespace) -> None:
     )
 
 
+def worker(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    _refuse_misconfigured(_worker_problem(settings))
+    from service.jobs import celery_worker
+
+    celery_worker.main(settings, args.concurrency or settings.max_concurrent_jobs)
+
+
+def _worker_problem(settings: Settings) -> str | None:
+    try:
+        import celery  # noqa: F401
+    except ImportError:
+        return "`rnnlab worker` needs the scale extra: pip install 'rnnlab[scale]'"
+    return settings.model_copy(update={"executor": "celery"}).executor_problem()
+
+
+def _refuse_misconfigured(problem: str | None) -> None:
+    if problem is not None:
+        print(f"rnnlab: {problem}", file=sys.stderr)
+        sys.exit(2)
+
+
 def db_upgrade(args: argparse.Namespace) -> None:
     from service.db import Database
     from service.migrate import upgrade
@@ -80,6 +104,15 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser.add_argument("--port", type=int, help="default RNNLAB_PORT (8000)")
     serve_parser.add_argument("--no-access-log", action="store_true")
     serve_parser.set_defaults(func=serve)
+    worker_parser = commands.add_parser(
+        "worker", help="run a Celery worker that trains jobs (RNNLAB_EXECUTOR=celery)"
+    )
+    worker_parser.add_argument(
+        "--concurrency",
+        type=int,
+        help="jobs at once, one process each (RNNLAB_MAX_CONCURRENT_JOBS)",
+    )
+    worker_parser.set_defaults(func=worker)
     db_parser = commands.add_parser("db", help="database commands")
     db_commands = db_parser.add_subparsers(dest="db_command", required=True)
     upgrade_parser = db_commands.add_parser("upgrade", help="apply the migrations")

@@ -83,10 +83,12 @@ class DatabaseHooks(TrainingHooks):
         parent_pid: int | None = None,
         stopping: threading.Event | None = None,
         progress: float = 0.0,
+        attempt: int | None = None,
     ) -> None:
         self.db = db
         self.job_id = job_id
         self.worker_id = worker_id
+        self.attempt = attempt  # the claim this run holds: every write is fenced by it
         self.checkpoint_seconds = checkpoint_seconds
         self.time_limit_seconds = time_limit_seconds
         self.deadline = time.monotonic() + time_limit_seconds
@@ -191,11 +193,14 @@ class DatabaseHooks(TrainingHooks):
                 Job.id == self.job_id,
                 Job.worker_id == self.worker_id,
                 Job.status == JobStatus.RUNNING,
+                *([] if self.attempt is None else [Job.attempt == self.attempt]),
             )
             .values(progress=self.progress, heartbeat_at=utcnow())
         )
         if owned.rowcount == 0:  # type: ignore[attr-defined]
-            raise JobLost(f"job {self.job_id} is no longer owned by {self.worker_id}")
+            raise JobLost(
+                f"job {self.job_id} is no longer owned by {self.worker_id} (attempt {self.attempt})"
+            )
         self.write_pending(session)
         if session.scalar(select(Job.cancel_requested).where(Job.id == self.job_id)):
             self.stopped = JobCancelled(f"job {self.job_id} was cancelled")

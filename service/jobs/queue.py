@@ -87,6 +87,26 @@ def claim_next_job(db: Database, worker_id: str) -> int | None:
         return job_id
 
 
+def claim_job(db: Database, job_id: int, worker_id: str) -> int | None:
+    """Move this one job from `queued` to `running` for this worker (compare-and-set); its new
+    attempt number, or None when it is not queued: a duplicate delivery of a job that another
+    worker runs, or one that has finished, was cancelled or deleted meanwhile."""
+    with db.write() as session:
+        now = utcnow()
+        return session.scalar(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+            .values(
+                status=JobStatus.RUNNING,
+                worker_id=worker_id,
+                attempt=Job.attempt + 1,
+                started_at=func.coalesce(Job.started_at, now),
+                heartbeat_at=now,
+            )
+            .returning(Job.attempt)
+        )
+
+
 def cancel_job(db: Database, job_id: int) -> Job:
     """A queued job ends at once; a running one is flagged and stops at its next check."""
     with db.write() as session:

@@ -48,8 +48,17 @@ def set_context(context: WorkerContext) -> None:
     _context = context
 
 
-def run_job(job_id: int) -> None:
-    """Train a claimed job and record how it ended; never raises for a job's own failure."""
+def current_context() -> WorkerContext:
+    if _context is None:
+        raise RuntimeError("no worker context in this process: call set_context() first")
+    return _context
+
+
+def run_job(job_id: int, attempt: int | None = None) -> None:
+    """Train a claimed job and record how it ended; never raises for a job's own failure.
+
+    `attempt` is the one this worker claimed (default: whichever the row holds for it); every
+    write of the run is fenced by it, so a run that lost the job changes nothing."""
     if _context is None:
         raise RuntimeError("run_job needs a worker context: call set_context() first")
     context = _context
@@ -57,6 +66,9 @@ def run_job(job_id: int) -> None:
         job = session.get(Job, job_id)
         if job is None or job.status != JobStatus.RUNNING or job.worker_id != context.worker_id:
             return
+        if attempt is not None and job.attempt != attempt:
+            return
+        attempt = job.attempt
         task, hyperparams, progress = job.task, dict(job.hyperparams), job.progress
         # A job that never ran (no checkpoint, no metric; a clean shutdown can hand a started
         # job back with its attempt count unchanged) has nothing to restore or clean up:
@@ -72,6 +84,7 @@ def run_job(job_id: int) -> None:
             db=context.db,
             job_id=job_id,
             worker_id=context.worker_id,
+            attempt=attempt,
             checkpoint_seconds=context.settings.checkpoint_seconds,
             time_limit_seconds=context.settings.job_time_limit_seconds,
             parent_pid=context.parent_pid,
@@ -85,26 +98,31 @@ def run_job(job_id: int) -> None:
         resume = None if fresh else _load_checkpoint(context.db, job_id)
         result = tasks.train(context.db, task, hyperparams, hooks, resume)
     except ShuttingDown:
-        _hand_back(context, job_id)
+        _hand_back(context, job_id, attempt)
     except JobStopped as stop:  # cancelled, time limit, or stopped early by its sweep's rule
-        _finish(context, job_id, stop.status, stop.error)
+        _finish(context, job_id, attempt, stop.status, stop.error)
     except TrainingDiverged as error:
-        _finish(context, job_id, JobStatus.FAILED, str(error), hooks)
+        _finish(context, job_id, attempt, JobStatus.FAILED, str(error), hooks)
     except JobLost as error:
         log.warning("job %s: %s; stopping without writing", job_id, error)
     except MemoryError:
         _finish(
             context,
             job_id,
+            attempt,
             JobStatus.FAILED,
             "out of memory: lower batch_size, "
             "hidden_size or the vocabulary (raise unknown_threshold)",
         )
     except Exception as error:  # the worker must always finish the job's row
         log.exception("job %s failed", job_id)
-        _finish(context, job_id, JobStatus.FAILED, f"internal error: {type(error).__name__}")
+        _finish(
+            context, job_id, attempt, JobStatus.FAILED, f"internal error: {type(error).__name__}"
+        )
     else:
-        _publish(context, job_id, task, hyperparams, result, hooks, had_checkpoint=not fresh)
+        _publish(
+            context, job_id, attempt, task, hyperparams, result, hooks, had_checkpoint=not fresh
+        )
     finally:
         _tell_end(context.db, job_id, time.monotonic() - began)
 
@@ -134,15 +152,21 @@ def _load_checkpoint(db: Database, job_id: int) -> dict | None:
             return None
 
 
-def _owned(job_id: int, worker_id: str):  # type: ignore[no-untyped-def]
+def _owned(job_id: int, worker_id: str, attempt: int):  # type: ignore[no-untyped-def]
+    """An update of the job that changes nothing unless this run still holds it: the same
+    worker and the same attempt (a job may come back to a worker of the same name)."""
     return update(Job).where(
-        Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING
+        Job.id == job_id,
+        Job.worker_id == worker_id,
+        Job.attempt == attempt,
+        Job.status == JobStatus.RUNNING,
     )
 
 
 def _publish(
     context: WorkerContext,
     job_id: int,
+    attempt: int,
     task: str,
     hyperparams: dict,
     result: TrainResult,
@@ -155,14 +179,14 @@ def _publish(
         if session.scalar(select(Job.cancel_requested).where(Job.id == job_id)):
             # Cancelled while its last steps ran: no model, as for any cancelled job.
             session.execute(
-                _owned(job_id, context.worker_id).values(
+                _owned(job_id, context.worker_id, attempt).values(
                     status=JobStatus.CANCELLED, finished_at=utcnow()
                 )
             )
             return
         now = utcnow()
         outcome = session.execute(
-            _owned(job_id, context.worker_id).values(
+            _owned(job_id, context.worker_id, attempt).values(
                 status=JobStatus.SUCCEEDED, progress=1.0, finished_at=now, heartbeat_at=now
             )
         )
@@ -186,12 +210,12 @@ def _publish(
             session.query(Checkpoint).filter(Checkpoint.job_id == job_id).delete()
 
 
-def _hand_back(context: WorkerContext, job_id: int) -> None:
+def _hand_back(context: WorkerContext, job_id: int, attempt: int) -> None:
     """The worker is stopping and the job has just checkpointed: back to the queue, without
     spending an attempt; the next worker to claim it resumes from that checkpoint."""
     with context.db.write() as session:
         session.execute(
-            _owned(job_id, context.worker_id).values(
+            _owned(job_id, context.worker_id, attempt).values(
                 status=JobStatus.QUEUED, worker_id=None, attempt=Job.attempt - 1
             )
         )
@@ -201,13 +225,14 @@ def _hand_back(context: WorkerContext, job_id: int) -> None:
 def _finish(
     context: WorkerContext,
     job_id: int,
+    attempt: int,
     status: str,
     error: str | None,
     hooks: DatabaseHooks | None = None,
 ) -> None:
     with context.db.write() as session:
         outcome = session.execute(
-            _owned(job_id, context.worker_id).values(
+            _owned(job_id, context.worker_id, attempt).values(
                 status=status, error=error, finished_at=utcnow()
             )
         )

@@ -11,7 +11,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from multiprocessing.connection import Connection
@@ -106,6 +106,11 @@ class LocalExecutor:
     def notify(self) -> None:
         """A job was queued: wake one idle worker (before this returns)."""
         self.wake.notify()
+
+    def submitted(self, job_ids: Sequence[int]) -> None:
+        """Wake as many idle workers as there are new jobs (there are no more workers)."""
+        for _ in range(min(len(job_ids), self.settings.max_concurrent_jobs)):
+            self.notify()
 
     def stop(self) -> None:
         """Ask every worker to stop (SIGTERM: a running job checkpoints and goes back to the

@@ -121,7 +121,7 @@ def create_job(
             body.name,
             body.tags,
         )
-    executor.notify()
+    executor.submitted([job.id])
     response.headers["Location"] = f"/jobs/{job.id}"
     return to_public(job)
 

@@ -23,7 +23,7 @@ from service.sweeps.create import cancel_sweep, create_sweep
 from service.sweeps.metrics import DEFAULT_STEP_METRIC, check_final_metric, check_step_metric
 from service.sweeps.plot import sweep_curves, sweep_svg
 from service.sweeps.summary import sweep_public, sweep_summary
-from service.tables import Sweep
+from service.tables import Job, Sweep
 
 # A metric's name (which names a task has is checked against the task, with the list in the 422)
 METRIC_NAME = r"^[a-z][a-z0-9_]{0,63}$"
@@ -95,9 +95,12 @@ def create(
     """One job per cell and seed, queued together (all or none): cells are every combination
     of `grid`, each combined with every entry of `cells`. Every run is checked first; a bad
     cell is a 422 naming it. Poll `GET /sweeps/{id}` (the Location)."""
-    sweep, runs = create_sweep(db, settings, body)
-    for _ in range(min(runs, settings.max_concurrent_jobs)):
-        executor.notify()
+    sweep, _ = create_sweep(db, settings, body)
+    with db.read() as session:
+        job_ids = session.scalars(
+            select(Job.id).where(Job.sweep_id == sweep.id).order_by(Job.id)
+        ).all()
+    executor.submitted(job_ids)
     response.headers["Location"] = f"/sweeps/{sweep.id}"
     with db.read() as session:
         return sweep_public(session, _sweep(session, sweep.id), sweep.metric)
