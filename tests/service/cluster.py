@@ -176,7 +176,8 @@ def start_api(cluster: Cluster, executor: str, **settings: str) -> None:
             "RNNLAB_DATA_DIR": str(cluster.logs / "api"),
         }
     )
-    launch(cluster, "api", host, [sys.executable, "-m", "service.cli", "serve"], **environment)
+    serve = [sys.executable, "-m", "service.cli", "serve", "--no-access-log"]
+    launch(cluster, "api", host, serve, **environment)
     cluster.api_url = f"http://{host.address}:{port}"
     # trust_env=False: a proxy from the environment must not carry the requests elsewhere.
     cluster.client = httpx.Client(base_url=cluster.api_url, timeout=30, trust_env=False)

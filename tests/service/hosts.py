@@ -17,6 +17,7 @@ import ipaddress
 import os
 import re
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ class Host:
 
     @property
     def hostname(self) -> str:
-        return self.namespace or "localhost"
+        return self.namespace or socket.gethostname()
 
 
 @dataclass

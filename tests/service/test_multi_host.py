@@ -42,16 +42,26 @@ def submit(cluster: Cluster, task: str, hyperparams: dict) -> int:
     return response.json()["id"]
 
 
-def job_owners(cluster: Cluster) -> dict[int, tuple[str, int]]:
-    """Each job's last owner (worker host:pid) and attempt, read from the database itself."""
+def job_runs(cluster: Cluster) -> dict[int, tuple[str, str, int]]:
+    """Each job's run, read from the database itself: the host of its worker process, which of
+    the cluster's workers that process belongs to (a Celery pool process is a child of the
+    worker the test started), and its attempt."""
     import psycopg
 
-    url = cluster.database_url.replace("+psycopg", "")
-    if cluster.network.isolated:  # this process reaches the database on its own loopback
-        url = f"postgresql://postgres@127.0.0.1:5432/{url.rsplit('/', 1)[1]}"
-    with psycopg.connect(url) as connection:
+    name = cluster.database_url.rsplit("/", 1)[1]
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}") as connection:
         rows = connection.execute("SELECT id, worker_id, attempt FROM jobs").fetchall()
-    return {job_id: (owner.rpartition(":")[0], attempt) for job_id, owner, attempt in rows}
+    workers = {cluster.processes[worker].pid: worker for worker in WORKERS}
+    runs = {}
+    for job_id, owner, attempt in rows:
+        host, _, pid = owner.rpartition(":")
+        runs[job_id] = (host, workers.get(parent_pid(int(pid)), f"pid {pid}"), attempt)
+    return runs
+
+
+def parent_pid(pid: int) -> int:
+    """The parent of a live process (the fourth field of /proc/PID/stat, after its name)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def test_jobs_submitted_to_the_api_train_on_workers_on_two_other_hosts(tmp_path: Path) -> None:
@@ -64,10 +74,12 @@ def test_jobs_submitted_to_the_api_train_on_workers_on_two_other_hosts(tmp_path:
         jobs = [cluster.wait_for_job(job_id, timeout=300) for job_id in ids]
         assert [job["status"] for job in jobs] == ["succeeded"] * len(ids), jobs
 
-        owners = job_owners(cluster)
-        hosts = {cluster.network.hosts[worker].hostname for worker in WORKERS}
-        assert {host for host, _ in owners.values()} == hosts  # both, and never the API's
-        assert {attempt for _, attempt in owners.values()} == {1}  # each ran exactly once
+        runs = job_runs(cluster)
+        # Both workers trained, each job exactly once, and never the API (it has no worker).
+        assert {worker for _, worker, _ in runs.values()} == set(WORKERS), runs
+        assert {attempt for _, _, attempt in runs.values()} == {1}, runs
+        for host, worker, _ in runs.values():
+            assert host == cluster.network.hosts[worker].hostname
 
         binary = cluster.client.get("/predict", params={"a": 37, "b": 45})
         assert binary.status_code == 200, binary.text
