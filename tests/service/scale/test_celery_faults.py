@@ -1,0 +1,188 @@
+"""Celery's holes, closed, on real processes and real brokers:
+- many workers, many jobs: each runs exactly once, its metrics contiguous, no step twice;
+- a worker killed mid-job (kill -9): another one resumes it from its checkpoint, with the very
+  weights of an uninterrupted run; a job whose worker keeps dying fails after its attempts;
+- a Redis visibility timeout shorter than a job delivers it twice: it still runs once;
+- Redis lost its messages (restarted without saving) with jobs queued: they all still run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import time
+
+import pytest
+
+from tests.conftest import LiveService
+from tests.service.scale.conftest import Cluster, RedisServer
+from tests.service.test_recovery import JOB, assert_same_run, metric_series, model_sha
+
+pytestmark = pytest.mark.slow
+
+
+def runs_of(cluster: Cluster, job_id: int) -> int:
+    """How many times a worker started (or resumed) the job, from every worker's log."""
+    logs = cluster.logs()
+    return logs.count(f"job {job_id} started:") + logs.count(f"job {job_id} resumed:")
+
+
+def assert_contiguous(api: LiveService, job: dict) -> None:
+    """Every metric's steps at each `log_every`, the last one at most that far: no step
+    twice, none missing."""
+    every = job["hyperparams"]["log_every"]
+    for name, points in metric_series(api, job["id"]).items():
+        steps = [step for step, _ in points]
+        assert len(steps) == len(set(steps)), f"job {job['id']} {name}: a step twice"
+        gaps = [later - earlier for earlier, later in itertools.pairwise(steps)]
+        if name in ("loss", "accuracy"):  # per log step; the others once per epoch
+            assert all(gap == every for gap in gaps[:-1]), f"job {job['id']} {name}: {steps}"
+            assert not gaps or 0 < gaps[-1] <= every, f"job {job['id']} {name}: {steps}"
+
+
+def worker_running(cluster: Cluster, job: dict) -> tuple[int, int]:
+    """(index of the worker whose pool process runs the job, that process's pid)."""
+    pid = int(job["worker"].rsplit(":", 1)[1])
+    for index, worker in enumerate(cluster.workers):
+        if pid in worker.pool_pids():
+            return index, pid
+    raise AssertionError(f"no worker runs {job['worker']}")
+
+
+def wait_for_checkpoint(api: LiveService, job_id: int) -> dict:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job = api.client.get(f"/jobs/{job_id}").json()
+        assert job["status"] in ("queued", "running"), job
+        if job["status"] == "running" and job["checkpoint_step"]:
+            return job
+        time.sleep(0.02)
+    raise AssertionError("no checkpoint within 120 s")
+
+
+def test_three_workers_run_thirty_jobs_of_both_tasks_exactly_once(cluster: Cluster) -> None:
+    api = cluster.start_api()
+    for _ in range(3):
+        cluster.start_worker()
+    small = {"epochs": 1, "hidden_size": 16, "embedding_size": 8, "log_every": 10}
+    jobs = [api.train("binary_addition", iterations=300, seed=seed) for seed in range(15)]
+    jobs += [api.train("next_word", seed=seed, **small) for seed in range(15)]
+    finished = [api.wait_for_job(job["id"], timeout=300) for job in jobs]
+
+    for job in finished:
+        assert (job["status"], job["attempt"]) == ("succeeded", 1), job
+        assert runs_of(cluster, job["id"]) == 1, job
+        assert_contiguous(api, job)
+    models = api.client.get("/models", params={"limit": 100}).json()["models"]
+    assert sorted(model["job_id"] for model in models) == sorted(job["id"] for job in jobs)
+    busy = [worker for worker in cluster.workers if "started:" in worker.log()]
+    assert len(busy) == 3, "every worker took jobs"
+
+
+def test_a_killed_worker_s_job_resumes_on_another_worker_bit_identical(
+    cluster: Cluster,
+) -> None:
+    # A silent job is lost after 3 s, not 30: the test waits less. The heartbeat of a running
+    # job is written every 0.5 s.
+    api = cluster.start_api(heartbeat_timeout_seconds="3")
+    for _ in range(2):
+        cluster.start_worker(checkpoint_seconds="0.2")
+    reference = api.wait_for_job(api.train("next_word", **JOB)["id"], timeout=600)
+    assert reference["status"] == "succeeded", reference
+    uninterrupted = (reference, metric_series(api, reference["id"]), model_sha(api, reference))
+
+    job = api.train("next_word", **JOB)
+    index, _ = worker_running(cluster, wait_for_checkpoint(api, job["id"]))
+    cluster.workers[index].kill()  # the machine dies: its broker connection, its processes
+    finished = api.wait_for_job(job["id"], timeout=600)
+
+    assert finished["status"] == "succeeded", finished
+    assert finished["attempt"] == 2
+    other = cluster.workers[1 - index].log()
+    assert f"job {job['id']} resumed:" in other
+    assert_same_run(api, finished, uninterrupted)
+
+
+def test_a_killed_pool_process_s_job_is_delivered_again_and_resumes(cluster: Cluster) -> None:
+    # The heartbeat sweep would take 30 s: the job resumes sooner, because the delivery that
+    # Celery sends again finds its holder dead on this machine.
+    api = cluster.start_api()
+    cluster.start_worker(checkpoint_seconds="0.2")
+    job = api.train("next_word", **JOB)
+    _, pid = worker_running(cluster, wait_for_checkpoint(api, job["id"]))
+    killed = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    resumed = api.wait_for_job(job["id"], timeout=60, until=("running",))
+    while resumed["attempt"] != 2 or resumed["status"] != "running":
+        assert time.monotonic() - killed < 20, resumed
+        time.sleep(0.05)
+        resumed = api.client.get(f"/jobs/{job['id']}").json()
+    api.client.post(f"/jobs/{job['id']}/cancel")
+    assert api.wait_for_job(job["id"])["status"] == "cancelled"
+    assert f"job {job['id']} resumed:" in cluster.logs()
+
+
+def test_a_job_whose_worker_keeps_dying_fails_after_its_attempts(cluster: Cluster) -> None:
+    api = cluster.start_api(max_attempts="2")
+    cluster.start_worker(max_attempts="2")
+    job = api.train("next_word", epochs=10_000)
+    for attempt in (1, 2):
+        running = api.wait_for_job(job["id"], until=("running",))
+        while running["attempt"] != attempt or running["status"] != "running":
+            time.sleep(0.05)
+            running = api.client.get(f"/jobs/{job['id']}").json()
+        os.kill(worker_running(cluster, running)[1], signal.SIGKILL)
+    finished = api.wait_for_job(job["id"], timeout=60)
+    assert finished["status"] == "failed", finished
+    assert finished["error"].startswith("worker lost"), finished
+    assert finished["attempt"] == 2
+    # The worker itself carries on with the next job.
+    assert api.wait_for_job(api.train("binary_addition")["id"])["status"] == "succeeded"
+
+
+def test_a_visibility_timeout_shorter_than_the_job_still_runs_it_once(cluster: Cluster) -> None:
+    api = cluster.start_api()
+    for _ in range(2):  # the second one is idle: Redis hands it the copy
+        cluster.start_worker(broker_visibility_timeout_seconds="1")
+    job = api.train("next_word", epochs=6, hidden_size=64, log_every=10)
+    finished = api.wait_for_job(job["id"], timeout=300)
+
+    assert "delivery dropped" in cluster.logs(), "Redis never delivered the job twice"
+    assert (finished["status"], finished["attempt"]) == ("succeeded", 1), finished
+    assert runs_of(cluster, job["id"]) == 1
+    assert_contiguous(api, finished)
+
+
+def test_jobs_queued_when_redis_loses_its_messages_all_run(
+    own_redis_cluster: Cluster, own_redis: RedisServer
+) -> None:
+    cluster = own_redis_cluster
+    api = cluster.start_api(resend_after_seconds="2")
+    cluster.start_worker()
+    blocker = api.train("next_word", epochs=4, hidden_size=64)  # the only worker is busy
+    api.wait_for_job(blocker["id"], until=("running",))
+    queued = [api.train("binary_addition", iterations=200, seed=seed) for seed in range(5)]
+    time.sleep(0.5)  # the ids reach Redis
+
+    own_redis.stop()  # its messages are gone with it
+    assert_not_ready_then_accepts(api)
+    own_redis.start()
+
+    for job in [blocker, *queued]:
+        finished = api.wait_for_job(job["id"], timeout=300)
+        assert (finished["status"], finished["attempt"]) == ("succeeded", 1), finished
+        assert runs_of(cluster, job["id"]) == 1
+    assert api.client.get("/readyz").status_code == 200
+
+
+def assert_not_ready_then_accepts(api: LiveService) -> None:
+    """While the broker is down, /readyz says so (it is checked every 5 s) and a job is still
+    accepted: the database keeps it."""
+    deadline = time.monotonic() + 30
+    while (ready := api.client.get("/readyz")).status_code == 200:
+        assert time.monotonic() < deadline, "/readyz never noticed the broker was down"
+        time.sleep(0.2)
+    assert "broker unreachable" in ready.json()["detail"]
+    late = api.train("binary_addition", iterations=200, seed=99)
+    assert late["status"] == "queued"
