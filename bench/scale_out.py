@@ -4,7 +4,7 @@ while they train. One JSON line per figure.
 Run (needs the scale extra, PostgreSQL on 127.0.0.1:5432 and redis-server on the PATH):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/scale_out.py \\
-        [--workers 1 2 3] [--binary-jobs 24] [--next-word-jobs 6]
+        [--workers 1 2 3] [--binary-jobs 24] [--next-word-jobs 12]
 
 Each worker count gets a cluster of its own on this machine: a Redis of its own on a free port,
 a fresh PostgreSQL database, `rnnlab serve` with RNNLAB_EXECUTOR=celery (the API trains nothing)
@@ -84,20 +84,22 @@ def run_batch(client: httpx.Client, task: str, jobs: int) -> float:
     return time.perf_counter() - started
 
 
-def sample_latency(base_url: str, seconds: float) -> list[float]:
+def sample_latency(base_url: str, seconds: float) -> PredictSampler:
     sampler = PredictSampler(base_url)
     sampler.start()
     time.sleep(seconds)
     sampler.stop()
-    return sampler.latencies
+    return sampler
 
 
-def emit_latency(workers: int, state: str, latencies: list[float]) -> None:
+def emit_latency(workers: int, state: str, sampler: PredictSampler) -> None:
+    latencies = sampler.latencies
     emit(
         figure="predict_latency",
         workers=workers,
         state=state,
         requests=len(latencies),
+        errors=sampler.errors,
         p50_ms=ms(percentile(latencies, 0.5)),
         p99_ms=ms(percentile(latencies, 0.99)),
     )
@@ -127,14 +129,14 @@ def measure(cluster: LocalCluster, workers: int, binary_jobs: int, next_word_job
         seconds=round(seconds, 2),
         jobs_per_minute=round(next_word_jobs / seconds * 60, 2),
     )
-    emit_latency(workers, "workers training next_word", sampler.latencies)
+    emit_latency(workers, "workers training next_word", sampler)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--binary-jobs", type=int, default=24)
-    parser.add_argument("--next-word-jobs", type=int, default=6)
+    parser.add_argument("--next-word-jobs", type=int, default=12)
     args = parser.parse_args()
     emit(machine={"cores": os.cpu_count(), "load_average": os.getloadavg()[0]})
     for workers in args.workers:

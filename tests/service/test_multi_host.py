@@ -43,9 +43,9 @@ def submit(cluster: Cluster, task: str, hyperparams: dict) -> int:
 
 
 def job_runs(cluster: Cluster) -> dict[int, tuple[str, str, int]]:
-    """Each job's run, read from the database itself: the host of its worker process, which of
-    the cluster's workers that process belongs to (a Celery pool process is a child of the
-    worker the test started), and its attempt."""
+    """Each job's run, read from the database itself (the API shows a job's worker only while
+    it runs): the host of its worker process, which of the cluster's workers that process
+    belongs to (a Celery pool process is a child of the worker the test started), its attempt."""
     import psycopg
 
     name = cluster.database_url.rsplit("/", 1)[1]
