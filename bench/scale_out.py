@@ -4,16 +4,18 @@ while they train. One JSON line per figure.
 Run (needs the scale extra, PostgreSQL on 127.0.0.1:5432 and redis-server on the PATH):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/scale_out.py \\
-        [--workers 1 2 3] [--binary-jobs 24] [--next-word-jobs 12]
+        [--workers 1 2 3] [--rounds 3] [--binary-jobs 36] [--next-word-jobs 24]
 
-Each worker count gets a cluster of its own on this machine: a Redis of its own on a free port,
-a fresh PostgreSQL database, `rnnlab serve` with RNNLAB_EXECUTOR=celery (the API trains nothing)
-and N `rnnlab worker --concurrency 1`, each training on one thread. Every job of a batch is
-submitted at once; jobs per minute is the batch over the time from the first submit to the last
-job's end. The batches: short binary-addition jobs (the default job: 100% of all 8-bit sums,
-well under a second alone) and one-epoch next-word jobs on the demo corpus. While the next-word
-batch trains, a client asks `GET /predict?a=&b=` every 20 ms, one request at a time, and its
-p50 and p99 are set beside those of the same client on the idle cluster.
+Each worker count gets a cluster of its own on this machine, each round: a Redis of its own on a
+free port, a fresh PostgreSQL database, `rnnlab serve` with RNNLAB_EXECUTOR=celery (the API
+trains nothing) and N `rnnlab worker --concurrency 1`, each training on one thread. The worker
+counts take turns round by round, since this machine's speed drifts between minutes. Every job
+of a batch is submitted at once; jobs per minute is the batch over the time from the first
+submit to the last job's success. The batches: short binary-addition jobs (the default job:
+100% of all 8-bit sums, well under a second alone) and one-epoch next-word jobs on the demo
+corpus. While the next-word batch trains, a client asks `GET /predict?a=&b=` every 20 ms, one
+request at a time, and its p50 and p99 are set beside those of the same client on the idle
+cluster. The summary lines give the median of the rounds and its ratio to one worker's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import sys
 import threading
 import time
@@ -84,64 +87,90 @@ def run_batch(client: httpx.Client, task: str, jobs: int) -> float:
     return time.perf_counter() - started
 
 
-def sample_latency(base_url: str, seconds: float) -> PredictSampler:
-    sampler = PredictSampler(base_url)
-    sampler.start()
-    time.sleep(seconds)
-    sampler.stop()
-    return sampler
+def latency_figures(latencies: list[float]) -> dict[str, object]:
+    return {
+        "requests": len(latencies),
+        "p50_ms": ms(percentile(latencies, 0.5)),
+        "p99_ms": ms(percentile(latencies, 0.99)),
+    }
 
 
-def emit_latency(workers: int, state: str, sampler: PredictSampler) -> None:
-    latencies = sampler.latencies
-    emit(
-        figure="predict_latency",
-        workers=workers,
-        state=state,
-        requests=len(latencies),
-        errors=sampler.errors,
-        p50_ms=ms(percentile(latencies, 0.5)),
-        p99_ms=ms(percentile(latencies, 0.99)),
-    )
-
-
-def measure(cluster: LocalCluster, workers: int, binary_jobs: int, next_word_jobs: int) -> None:
-    client = cluster.client
-    seconds = run_batch(client, "binary_addition", binary_jobs)
+def timed_batch(workers: int, client: httpx.Client, task: str, jobs: int) -> float:
+    """Jobs per minute of one batch, also printed as a line of its own."""
+    seconds = run_batch(client, task, jobs)
+    rate = round(jobs / seconds * 60, 1)
     emit(
         figure="jobs_per_minute",
-        task="binary_addition",
+        task=task,
         workers=workers,
-        jobs=binary_jobs,
+        jobs=jobs,
         seconds=round(seconds, 2),
-        jobs_per_minute=round(binary_jobs / seconds * 60, 1),
+        jobs_per_minute=rate,
     )
-    emit_latency(workers, "idle", sample_latency(cluster.base_url, 5))
-    sampler = PredictSampler(cluster.base_url)
-    sampler.start()
-    seconds = run_batch(client, "next_word", next_word_jobs)
-    sampler.stop()
-    emit(
-        figure="jobs_per_minute",
-        task="next_word",
-        workers=workers,
-        jobs=next_word_jobs,
-        seconds=round(seconds, 2),
-        jobs_per_minute=round(next_word_jobs / seconds * 60, 2),
-    )
-    emit_latency(workers, "workers training next_word", sampler)
+    return rate
+
+
+def measure(cluster: LocalCluster, workers: int, args: argparse.Namespace, results: dict) -> None:
+    """One round on one cluster: the binary batch, /predict idle, the next-word batch with
+    /predict asked meanwhile."""
+    rates, latencies = results["rates"], results["latencies"]
+    rate = timed_batch(workers, cluster.client, "binary_addition", args.binary_jobs)
+    rates.setdefault(("binary_addition", workers), []).append(rate)
+    for state, sampler in (
+        ("idle", PredictSampler(cluster.base_url)),
+        ("workers training next_word", PredictSampler(cluster.base_url)),
+    ):
+        sampler.start()
+        if state == "idle":
+            time.sleep(args.idle_seconds)
+        else:
+            rate = timed_batch(workers, cluster.client, "next_word", args.next_word_jobs)
+            rates.setdefault(("next_word", workers), []).append(rate)
+        sampler.stop()
+        results["errors"] += sampler.errors
+        latencies.setdefault((workers, state), []).extend(sampler.latencies)
+
+
+def summarise(results: dict) -> None:
+    """Per task and worker count, the median of the rounds and its ratio to one worker's;
+    /predict's percentiles over every round's requests."""
+    rates = results["rates"]
+    for (task, workers), values in sorted(rates.items()):
+        median = statistics.median(values)
+        single = statistics.median(rates.get((task, 1), [median]))
+        emit(
+            summary="jobs_per_minute",
+            task=task,
+            workers=workers,
+            median=round(median, 1),
+            rounds=values,
+            of_one_worker=round(median / single, 2),
+        )
+    for (workers, state), latencies in sorted(results["latencies"].items()):
+        emit(
+            summary="predict_latency",
+            workers=workers,
+            state=state,
+            errors=results["errors"],
+            **latency_figures(latencies),
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--binary-jobs", type=int, default=24)
-    parser.add_argument("--next-word-jobs", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--binary-jobs", type=int, default=36)
+    parser.add_argument("--next-word-jobs", type=int, default=24)
+    parser.add_argument("--idle-seconds", type=float, default=5)
     args = parser.parse_args()
     emit(machine={"cores": os.cpu_count(), "load_average": os.getloadavg()[0]})
-    for workers in args.workers:
-        with LocalCluster(workers) as cluster:
-            measure(cluster, workers, args.binary_jobs, args.next_word_jobs)
+    results: dict = {"rates": {}, "latencies": {}, "errors": 0}
+    for _ in range(args.rounds):  # the worker counts take turns: this machine drifts
+        for workers in args.workers:
+            with LocalCluster(workers) as cluster:
+                measure(cluster, workers, args, results)
+    summarise(results)
 
 
 if __name__ == "__main__":

@@ -140,15 +140,20 @@ def test_teaching_bench() -> None:
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is missing")
 def test_scale_out_bench() -> None:
     figures = run_bench(
-        "scale_out.py", "--workers", "1", "2", "--binary-jobs", "2", "--next-word-jobs", "2"
+        "scale_out.py",
+        *("--workers", "1", "2", "--rounds", "1", "--binary-jobs", "2", "--next-word-jobs", "2"),
+        *("--idle-seconds", "1"),
     )
     assert figures[0]["machine"]["cores"] == os.cpu_count()
-    rates = [f for f in figures if f.get("figure") == "jobs_per_minute"]
-    assert [(f["task"], f["workers"]) for f in rates] == [
+    batches = [f for f in figures if f.get("figure") == "jobs_per_minute"]
+    assert [(f["task"], f["workers"]) for f in batches] == [
         (task, workers) for workers in (1, 2) for task in ("binary_addition", "next_word")
     ]
-    assert all(f["jobs_per_minute"] > 0 for f in rates)
-    latency = [f for f in figures if f.get("figure") == "predict_latency"]
+    rates = {(f["task"], f["workers"]): f for f in figures if f.get("summary") == "jobs_per_minute"}
+    assert rates.keys() == {(f["task"], f["workers"]) for f in batches}
+    assert all(f["median"] > 0 and len(f["rounds"]) == 1 for f in rates.values())
+    assert rates["next_word", 1]["of_one_worker"] == 1
+    latency = [f for f in figures if f.get("summary") == "predict_latency"]
     assert {(f["workers"], f["state"]) for f in latency} == {
         (workers, state) for workers in (1, 2) for state in ("idle", "workers training next_word")
     }
