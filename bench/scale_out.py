@@ -106,14 +106,20 @@ def timed_batch(workers: int, client: httpx.Client, task: str, jobs: int) -> flo
         jobs=jobs,
         seconds=round(seconds, 2),
         jobs_per_minute=rate,
+        load_average=round(os.getloadavg()[0], 2),  # what else ran beside: it drifts
     )
     return rate
 
 
 def measure(cluster: LocalCluster, workers: int, args: argparse.Namespace, results: dict) -> None:
-    """One round on one cluster: the binary batch, /predict idle, the next-word batch with
-    /predict asked meanwhile."""
+    """One round on one cluster: a warm-up, the binary batch, /predict idle, the next-word
+    batch with /predict asked meanwhile."""
     rates, latencies = results["rates"], results["latencies"]
+    # Warm-up, untimed: one next-word job per worker (each holds one job at a time, so every
+    # worker gets one), so that every pool process has paid its first job's imports (1-2 s under
+    # load) and a binary model is there for /predict.
+    run_batch(cluster.client, "next_word", workers)
+    run_batch(cluster.client, "binary_addition", 1)
     rate = timed_batch(workers, cluster.client, "binary_addition", args.binary_jobs)
     rates.setdefault(("binary_addition", workers), []).append(rate)
     for state, sampler in (
