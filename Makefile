@@ -58,7 +58,7 @@ BENCH := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BENCH_VENV)/bin/python
 $(BENCH_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[bench]'
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[bench,scale]'
 	$(BENCH_VENV)/bin/python -m pip install --quiet torch==2.13.0 || echo "torch unavailable: its comparisons will be skipped"
 	touch $@
 
@@ -70,6 +70,7 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH) bench/teaching.py
 	$(BENCH) bench/scale.py
 	$(BENCH) bench/serving.py
+	$(BENCH) bench/scale_out.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) var mutants .pytest_cache .ruff_cache .mypy_cache

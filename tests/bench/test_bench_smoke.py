@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, postgres_available
 
 
 def run_bench(script: str, *args: str, timeout: float = 300) -> list[dict]:
@@ -131,3 +133,28 @@ def test_teaching_bench() -> None:
     figures = run_bench("teaching.py", "--binary-steps", "100", "--word-steps", "4")
     assert [f["task"] for f in figures] == ["binary_addition", "next_word"]
     assert all(f["step_ms_with"] > 0 and f["step_ms_without"] > 0 for f in figures)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not postgres_available(), reason="PostgreSQL is not reachable")
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is missing")
+def test_scale_out_bench() -> None:
+    figures = run_bench(
+        "scale_out.py",
+        *("--workers", "1", "2", "--rounds", "1", "--binary-jobs", "2", "--next-word-jobs", "2"),
+        *("--idle-seconds", "1"),
+    )
+    assert figures[0]["machine"]["cores"] == os.cpu_count()
+    batches = [f for f in figures if f.get("figure") == "jobs_per_minute"]
+    assert [(f["task"], f["workers"]) for f in batches] == [
+        (task, workers) for workers in (1, 2) for task in ("binary_addition", "next_word")
+    ]
+    rates = {(f["task"], f["workers"]): f for f in figures if f.get("summary") == "jobs_per_minute"}
+    assert rates.keys() == {(f["task"], f["workers"]) for f in batches}
+    assert all(f["median"] > 0 and len(f["rounds"]) == 1 for f in rates.values())
+    assert rates["next_word", 1]["of_one_worker"] == 1
+    latency = [f for f in figures if f.get("summary") == "predict_latency"]
+    assert {(f["workers"], f["state"]) for f in latency} == {
+        (workers, state) for workers in (1, 2) for state in ("idle", "workers training next_word")
+    }
+    assert all(0 < f["p50_ms"] <= f["p99_ms"] and f["errors"] == 0 for f in latency)

@@ -1,4 +1,6 @@
-"""No Docker engine runs here: check that the compose file and Dockerfile name real things."""
+"""No Docker engine runs here: check that the single-container compose file
+(docker-compose.embedded.yml) and the Dockerfile name real things. The cluster's compose file is
+checked in test_compose.py."""
 
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ import yaml
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+EMBEDDED = REPO / "docker-compose.embedded.yml"
 
 
 def test_compose_file_parses_and_names_a_real_command_and_volume() -> None:
-    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    compose = yaml.safe_load(EMBEDDED.read_text())
     api = compose["services"]["api"]
     assert api["build"] == "."
     assert (REPO / "Dockerfile").is_file()
@@ -26,6 +29,10 @@ def test_compose_file_parses_and_names_a_real_command_and_volume() -> None:
     volume, mount = api["volumes"][0].split(":")
     assert volume in compose["volumes"]
     assert api["environment"]["RNNLAB_DATA_DIR"] == mount
+    # The embedded default: SQLite in the volume and the API's own workers, nothing else.
+    assert set(compose["services"]) == {"api"}
+    assert "RNNLAB_EXECUTOR" not in api["environment"]
+    assert "RNNLAB_DATABASE_URL" not in api["environment"]
     # The console script the command names exists and knows the sub-command.
     rnnlab = shutil.which("rnnlab", path=str(Path(sys.executable).parent))
     assert rnnlab is not None
@@ -56,7 +63,7 @@ def test_db_upgrade_command_migrates_an_empty_database(tmp_path: Path) -> None:
 
 
 def test_compose_publishes_and_serves_the_configured_port() -> None:
-    api = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["api"]
+    api = yaml.safe_load(EMBEDDED.read_text())["services"]["api"]
     assert api["ports"] == ["127.0.0.1:${RNNLAB_PORT:-8000}:${RNNLAB_PORT:-8000}"]
     assert api["environment"]["RNNLAB_PORT"] == "${RNNLAB_PORT:-8000}"
 
