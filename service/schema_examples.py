@@ -63,6 +63,8 @@ JOB: JsonDict = {
     "name": "baseline",
     "tags": ["exp-1"],
     "sweep_id": None,
+    "heartbeat_at": None,
+    "status_detail": None,
 }
 
 METRIC: JsonDict = {
