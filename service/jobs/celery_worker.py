@@ -71,7 +71,7 @@ def main(settings: Settings, concurrency: int) -> None:
 
 
 def register(app: Celery) -> None:
-    @app.task(name=RUN_JOB, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    @app.task(name=RUN_JOB)  # acknowledged late, refused when its process dies: celery_app.py
     def run(job_id: int) -> None:
         if execute(job_id) == "handed back":
             # The worker stops: the job checkpointed and is queued again; the broker keeps

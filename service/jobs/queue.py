@@ -141,7 +141,12 @@ def recover_lost_jobs(
         return []
     with db.write() as session:
         lost = session.scalars(
-            select(Job).where(Job.status == JobStatus.RUNNING).where(or_(*conditions))
+            select(Job)
+            .where(Job.status == JobStatus.RUNNING)
+            .where(or_(*conditions))
+            # Two sweepers (web processes, a worker finding its job's holder dead) on PostgreSQL:
+            # each row is requeued by one of them, never by the second after a worker claimed it.
+            .with_for_update(skip_locked=True)
         ).all()
         for job in lost:
             _requeue_or_fail(session, job, max_attempts)

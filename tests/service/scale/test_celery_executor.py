@@ -3,6 +3,7 @@ their ids, `rnnlab worker` trains them; cancel and the time limit reach a job on
 
 from __future__ import annotations
 
+import signal
 import time
 
 from tests.service.scale.conftest import Cluster
@@ -68,12 +69,44 @@ def test_a_job_over_its_time_limit_fails_on_a_worker(cluster: Cluster) -> None:
     assert finished["error"].startswith("time limit: the job ran 2 s"), finished
 
 
-def test_jobs_run_over_rabbitmq(amqp_cluster: Cluster) -> None:
+def test_jobs_and_a_sweep_run_over_rabbitmq(amqp_cluster: Cluster) -> None:
     api = amqp_cluster.start_api()
     amqp_cluster.start_worker(concurrency=2)
     jobs = [api.train("binary_addition", iterations=200, seed=seed) for seed in range(4)]
+    sweep = api.client.post(
+        "/sweeps",
+        json={"task": "binary_addition", "hyperparams": {"iterations": 200}, "seeds": [5, 6]},
+    )
+    assert sweep.status_code == 202, sweep.text
+    jobs += api.client.get("/jobs", params={"sweep_id": sweep.json()["id"]}).json()["jobs"]
+    assert len(jobs) == 6
     for job in jobs:
         finished = api.wait_for_job(job["id"], timeout=120)
         assert finished["status"] == "succeeded", finished
         assert finished["attempt"] == 1
     assert api.client.get("/readyz").status_code == 200
+
+
+def test_a_stopped_worker_hands_its_job_back_and_another_resumes_it(cluster: Cluster) -> None:
+    api = cluster.start_api()
+    first = cluster.start_worker()
+    job = api.train("next_word", **LONG)
+    wait_running(cluster, job["id"])
+    first.process.send_signal(signal.SIGTERM)  # docker stop, systemctl stop
+    assert first.process.wait(timeout=60) == 0
+    handed_back = api.client.get(f"/jobs/{job['id']}").json()
+    assert handed_back["status"] == "queued", handed_back
+    assert handed_back["attempt"] == 0  # a clean stop spends no attempt
+    assert handed_back["checkpoint_step"], handed_back
+    assert f"job {job['id']} checkpointed and went back to the queue" in first.log()
+
+    api.stop()  # nothing sends the id again: the broker kept its message
+    second = cluster.start_worker()
+    deadline = time.monotonic() + 60
+    while f"job {job['id']} resumed:" not in second.log():
+        assert time.monotonic() < deadline, second.log()
+        time.sleep(0.1)
+    api = cluster.start_api()
+    assert api.client.get(f"/jobs/{job['id']}").json()["attempt"] == 1
+    api.client.post(f"/jobs/{job['id']}/cancel")
+    assert api.wait_for_job(job["id"])["status"] == "cancelled"
