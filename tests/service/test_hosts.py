@@ -4,6 +4,7 @@ on the private network only, and nothing of them is left once a test is done."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -50,10 +51,12 @@ def test_a_host_reaches_the_others_by_address_and_nothing_on_this_machines_loopb
             while not connects(one.command([]), two.address, 8080):
                 assert time.monotonic() < deadline, "host two's server never answered host one"
             assert connects([], two.address, 8080)  # the tests reach it through the bridge
-            # PostgreSQL and the shared Redis listen on this machine's 127.0.0.1: a host's
-            # loopback is its own, where nothing listens.
-            assert connects([], "127.0.0.1", 6379)
-            assert not connects(one.command([]), "127.0.0.1", 6379)
+            # PostgreSQL and the shared Redis listen on this machine's 127.0.0.1, as this
+            # socket does: a host's loopback is its own, where nothing listens.
+            with socket.create_server(("127.0.0.1", 0)) as here:
+                port = here.getsockname()[1]
+                assert connects([], "127.0.0.1", port)
+                assert not connects(one.command([]), "127.0.0.1", port)
         finally:
             listener.kill()
             listener.wait(timeout=10)
