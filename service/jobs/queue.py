@@ -146,7 +146,7 @@ def recover_lost_jobs(
             .where(or_(*conditions))
             # Two sweepers (web processes, a worker finding its job's holder dead) on PostgreSQL:
             # each row is requeued by one of them, never by the second after a worker claimed it.
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, of=Job)  # not the joined model and checkpoint
         ).all()
         for job in lost:
             _requeue_or_fail(session, job, max_attempts)
