@@ -161,8 +161,7 @@ def recover_lost_jobs(
             .where(or_(*conditions))
             # Two sweepers (web processes, a worker finding its job's holder dead) on PostgreSQL:
             # each row is requeued by one of them, never by the second after a worker claimed it.
-            # Only the jobs rows: PostgreSQL cannot lock the outer-joined model and checkpoint.
-            .with_for_update(skip_locked=True, of=Job)
+            .with_for_update(skip_locked=True, of=Job)  # not the joined model and checkpoint
         ).all()
         stale = NO_HEARTBEAT.format(seconds=stale_after.total_seconds()) if stale_after else ""
         ended: list[tuple[int, str, int, str]] = []
