@@ -1,7 +1,7 @@
 """The Celery application both sides build from the same settings: the web process sends job
 ids with it, `rnnlab worker` runs them.
 
-The broker carries nothing but a job id (JSON; pickle is refused on both sides): the database
+The broker carries nothing but a job id (JSON; any other content type is refused): the database
 holds the job, and its claim (service/jobs/queue.py `claim_job`) decides which delivery runs.
 """
 

@@ -95,6 +95,8 @@ def execute(job_id: int) -> str:
         run_job(job_id, attempt)
     finally:
         signal.signal(HAND_BACK_SIGNAL, signal.SIG_IGN)
+    if not context.stopping.is_set():
+        return "ran"
     with context.db.read() as session:
         status = session.scalar(select(Job.status).where(Job.id == job_id))
     return "handed back" if status == JobStatus.QUEUED else "ran"
