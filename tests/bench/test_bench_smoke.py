@@ -135,6 +135,7 @@ def test_teaching_bench() -> None:
     assert all(f["step_ms_with"] > 0 and f["step_ms_without"] > 0 for f in figures)
 
 
+@pytest.mark.slow  # a cluster of processes started twice: about a minute
 @pytest.mark.postgres
 @pytest.mark.skipif(not postgres_available(), reason="PostgreSQL is not reachable")
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is missing")
