@@ -29,6 +29,10 @@ from service.weights import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_he
 
 log = logging.getLogger(__name__)
 
+OUT_OF_MEMORY = (
+    "out of memory: lower batch_size, hidden_size or the vocabulary (raise unknown_threshold)"
+)
+
 
 @dataclass
 class WorkerContext:
@@ -149,14 +153,7 @@ def _run_claimed(context: WorkerContext, job_id: int, attempt: int) -> None:
     except JobLost as error:
         log.warning("job %s: %s; stopping without writing", job_id, error)
     except MemoryError:
-        _finish(
-            context,
-            job_id,
-            attempt,
-            JobStatus.FAILED,
-            "out of memory: lower batch_size, "
-            "hidden_size or the vocabulary (raise unknown_threshold)",
-        )
+        _finish(context, job_id, attempt, JobStatus.FAILED, OUT_OF_MEMORY)
     except StorageUnavailable:
         raise  # not the job's failure: run_job hands it back once storage is writable
     except Exception as error:  # the worker must always finish the job's row
