@@ -140,9 +140,7 @@ class JobPublic(BaseModel):
     name: str | None = None
     tags: list[str] = Field(default_factory=list)
     sweep_id: int | None = Field(None, description="The sweep that queued this job, if any.")
-    heartbeat_at: datetime | None = Field(
-        None, description="When the worker running the job last reported (while it runs)."
-    )
+    heartbeat_at: datetime | None = Field(None, description="Its worker's last report, as it runs.")
     status_detail: str | None = Field(
         None,
         description="Why the status is not what the job's last writer left: a job whose worker "
