@@ -145,12 +145,20 @@ def test_a_visibility_timeout_shorter_than_the_job_still_runs_it_once(cluster: C
     api = cluster.start_api()
     for _ in range(2):  # the second one is idle: Redis hands it the copy
         cluster.start_worker(broker_visibility_timeout_seconds="1")
-    job = api.train("next_word", epochs=6, hidden_size=64, log_every=10)
+    # Overdue deliveries are looked for every 0.25 s: the copy comes ~1.25 s after the first
+    # delivery. The job lasts ~10 s on an idle machine (longer on a busy one), and the test
+    # waits for the copy while the job still runs, whatever the machine's pace.
+    job = api.train("next_word", epochs=80, hidden_size=64, log_every=10)
+    deadline = time.monotonic() + 60
+    while "delivery dropped" not in cluster.logs():
+        status = api.client.get(f"/jobs/{job['id']}").json()["status"]
+        assert status in ("queued", "running"), "the job ended before Redis delivered it twice"
+        assert time.monotonic() < deadline, "Redis never delivered the job twice"
+        time.sleep(0.1)
     finished = api.wait_for_job(job["id"], timeout=300)
 
     assert (finished["status"], finished["attempt"]) == ("succeeded", 1), finished
     assert runs_of(cluster, job["id"]) == 1
-    assert "delivery dropped" in cluster.logs(), "Redis never delivered the job twice"
     assert_contiguous(api, finished)
 
 
@@ -160,11 +168,14 @@ def test_jobs_queued_when_redis_loses_its_messages_all_run(
     cluster = own_redis_cluster
     api = cluster.start_api(resend_after_seconds="2")
     cluster.start_worker()
-    blocker = api.train("next_word", epochs=4, hidden_size=64)  # the only worker is busy
+    # The only worker is busy (~5 s on an idle machine) while the others wait in Redis.
+    blocker = api.train("next_word", epochs=40, hidden_size=64)
     api.wait_for_job(blocker["id"], until=("running",))
     queued = [api.train("binary_addition", iterations=200, seed=seed) for seed in range(5)]
     time.sleep(0.5)  # the ids reach Redis
 
+    statuses = [api.client.get(f"/jobs/{job['id']}").json()["status"] for job in queued]
+    assert statuses == ["queued"] * 5, "the blocker ended before Redis lost the queued jobs"
     own_redis.stop()  # its messages are gone with it
     assert_not_ready_then_accepts(api)
     own_redis.start()
