@@ -22,10 +22,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import update
-
 from service.db import Database
-from service.tables import Job, JobStatus, utcnow
+from service.jobs.queue import update_held_job
+from service.tables import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +125,9 @@ class JobHeartbeat:
         try:
             with self.db.write() as session:
                 owned = session.execute(
-                    update(Job)
-                    .where(
-                        Job.id == self.job_id,
-                        Job.worker_id == self.worker_id,
-                        Job.attempt == self.attempt,
-                        Job.status == JobStatus.RUNNING,
+                    update_held_job(self.job_id, self.worker_id, self.attempt).values(
+                        heartbeat_at=utcnow()
                     )
-                    .values(heartbeat_at=utcnow())
                 )
         except Exception as error:  # the next beat tries again; the loop's writes say more
             if not self._failing:

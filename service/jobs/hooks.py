@@ -18,13 +18,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from numpy.typing import NDArray
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from models.training import TrainingHooks, TrainingStopped
 from service.db import Database
 from service.jobs import console
 from service.jobs.checkpoints import save_checkpoint
+from service.jobs.queue import update_held_job
 from service.tables import Job, JobRecord, JobStatus, Metric, utcnow
 from service.weights import arrays_to_npz
 
@@ -180,14 +181,9 @@ class DatabaseHooks(TrainingHooks):
         if self.parent_pid is not None and os.getppid() != self.parent_pid:
             raise JobLost("the service that started this worker is gone")
         owned = session.execute(
-            update(Job)
-            .where(
-                Job.id == self.job_id,
-                Job.worker_id == self.worker_id,
-                Job.status == JobStatus.RUNNING,
-                *([] if self.attempt is None else [Job.attempt == self.attempt]),
+            update_held_job(self.job_id, self.worker_id, self.attempt).values(
+                progress=self.progress, heartbeat_at=utcnow()
             )
-            .values(progress=self.progress, heartbeat_at=utcnow())
         )
         if owned.rowcount == 0:  # type: ignore[attr-defined]
             raise JobLost(

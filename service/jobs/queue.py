@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import Update, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from service.db import Database
@@ -112,6 +112,19 @@ def claim_job(db: Database, job_id: int, worker_id: str) -> int | None:
             )
             .returning(Job.attempt)
         )
+
+
+def update_held_job(job_id: int, worker_id: str, attempt: int | None) -> Update:
+    """An update of the job that changes nothing unless this run still holds it: running, on
+    the same worker, at the same attempt (a job may come back to a worker of the same name).
+    Every write of a run goes through it: its rowcount says whether the run still owns the job.
+    `attempt` None fences by the worker alone (a run started before attempts were claimed)."""
+    return update(Job).where(
+        Job.id == job_id,
+        Job.worker_id == worker_id,
+        Job.status == JobStatus.RUNNING,
+        *([] if attempt is None else [Job.attempt == attempt]),
+    )
 
 
 def cancel_job(db: Database, job_id: int) -> Job:

@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from models.training import TrainingDiverged, TrainResult
 from service.db import Database
@@ -19,7 +19,7 @@ from service.jobs import console, tasks
 from service.jobs.checkpoints import delete_checkpoint, read_checkpoint
 from service.jobs.heartbeat import beat_seconds, job_heartbeat
 from service.jobs.hooks import DatabaseHooks, JobLost, JobStopped, ShuttingDown
-from service.jobs.queue import discard_metrics_after
+from service.jobs.queue import discard_metrics_after, update_held_job
 from service.jobs.storage_retry import retry_until_written
 from service.settings import Settings
 from service.storage_faults import FaultLog
@@ -197,17 +197,6 @@ def _load_checkpoint(db: Database, job_id: int) -> dict | None:
     return state
 
 
-def _owned(job_id: int, worker_id: str, attempt: int):  # type: ignore[no-untyped-def]
-    """An update of the job that changes nothing unless this run still holds it: the same
-    worker and the same attempt (a job may come back to a worker of the same name)."""
-    return update(Job).where(
-        Job.id == job_id,
-        Job.worker_id == worker_id,
-        Job.attempt == attempt,
-        Job.status == JobStatus.RUNNING,
-    )
-
-
 def _publish(
     context: WorkerContext,
     job_id: int,
@@ -224,7 +213,7 @@ def _publish(
         if session.scalar(select(Job.cancel_requested).where(Job.id == job_id)):
             # Cancelled while its last steps ran: no model, as for any cancelled job.
             cancelled = session.execute(
-                _owned(job_id, context.worker_id, attempt).values(
+                update_held_job(job_id, context.worker_id, attempt).values(
                     status=JobStatus.CANCELLED, finished_at=utcnow()
                 )
             )
@@ -233,7 +222,7 @@ def _publish(
             return
         now = utcnow()
         outcome = session.execute(
-            _owned(job_id, context.worker_id, attempt).values(
+            update_held_job(job_id, context.worker_id, attempt).values(
                 status=JobStatus.SUCCEEDED, progress=1.0, finished_at=now, heartbeat_at=now
             )
         )
@@ -262,7 +251,7 @@ def _hand_back(context: WorkerContext, job_id: int, attempt: int) -> None:
     spending an attempt; the next worker to claim it resumes from that checkpoint."""
     with context.db.write() as session:
         session.execute(
-            _owned(job_id, context.worker_id, attempt).values(
+            update_held_job(job_id, context.worker_id, attempt).values(
                 status=JobStatus.QUEUED, worker_id=None, attempt=Job.attempt - 1
             )
         )
@@ -279,7 +268,7 @@ def _finish(
 ) -> None:
     with context.db.write() as session:
         outcome = session.execute(
-            _owned(job_id, context.worker_id, attempt).values(
+            update_held_job(job_id, context.worker_id, attempt).values(
                 status=status, error=error, finished_at=utcnow()
             )
         )

@@ -4,7 +4,7 @@ databases:
 - a job is claimed by compare-and-set: of many deliveries racing for it, one gets an attempt
   and the others get nothing (PostgreSQL, concurrent transactions);
 - a run whose job was taken back and claimed again, even by a worker of the same name, writes
-  nothing: no metric, no progress, no checkpoint, no model, no end.
+  nothing: no metric, no progress, no heartbeat, no checkpoint, no model, no end.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from models.training import TrainResult
 from service.db import Database
+from service.jobs.heartbeat import JobHeartbeat
 from service.jobs.hooks import DatabaseHooks, JobLost
 from service.jobs.queue import claim_job, recover_lost_jobs
 from service.jobs.runner import WorkerContext, _finish, _publish
@@ -99,9 +100,12 @@ def test_a_run_that_lost_its_attempt_writes_nothing(migrated_db: Database) -> No
     stale.report(10, {"loss": 1.0}, 0.1)
     assert recover_lost_jobs(db, [WORKER], max_attempts=3, stale_after=None) == [job_id]
     assert claim_job(db, job_id, WORKER) == 2
+    with db.read() as session:
+        claimed_at = session.scalar(select(Job.heartbeat_at).where(Job.id == job_id))
 
     with pytest.raises(JobLost), db.write() as session:
         stale.flush(session)
+    assert not JobHeartbeat(db, job_id, WORKER, attempt=1, seconds=60).beat()
     with pytest.raises(JobLost):
         stale.save_checkpoint(10, {"step": np.array(10)})
     context = WorkerContext(db, Settings(), WORKER)
@@ -115,6 +119,9 @@ def test_a_run_that_lost_its_attempt_writes_nothing(migrated_db: Database) -> No
         job = session.get(Job, job_id)
         assert job is not None
         assert (job.status, job.attempt, job.progress, job.error) == ("running", 2, 0.0, None)
+        assert job.heartbeat_at == claimed_at
+
+    assert JobHeartbeat(db, job_id, WORKER, attempt=2, seconds=60).beat()
 
     current = DatabaseHooks(db, job_id, WORKER, 60, 60, attempt=2)
     current.report(10, {"loss": 1.0}, 0.1)
