@@ -113,7 +113,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     executor = make_executor(settings, db)
     executor.start()
     app.state.db = db
-    app.state.events = EventHub(db, settings.events_poll_seconds, settings.events_keepalive_seconds)
+    app.state.events = EventHub(
+        db,
+        settings.events_poll_seconds,
+        settings.events_keepalive_seconds,
+        settings.heartbeat_timeout_seconds,
+    )
     app.state.executor = executor
     app.state.model_cache = ModelCache(settings.model_cache_size, settings.answer_cache_size)
     app.state.model_refs = ModelRefs.for_database(db, app.state.model_cache)

@@ -130,9 +130,10 @@ class Feed:
 class JobFeed(Feed):
     """A job's state and the points it stores, published whenever they change."""
 
-    def __init__(self, db: Database, job_id: int, poll_seconds: float, on_idle) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(job_id, poll_seconds, on_idle)
-        self.db = db
+    def __init__(self, hub: EventHub, job_id: int, on_idle) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(job_id, hub.poll_seconds, on_idle)
+        self.db = hub.db
+        self.heartbeat_timeout_seconds = hub.heartbeat_timeout_seconds
         self._last_state: Any = None
 
     async def position(self) -> Cursor:
@@ -152,16 +153,24 @@ class JobFeed(Feed):
 
     def _read(self, position: Cursor) -> Update:
         with self.db.read() as session:
-            return read_update(session, self.key, position)
+            return read_update(session, self.key, position, self.heartbeat_timeout_seconds)
 
 
 class EventHub:
     """The feeds of the web process, by key; each exists while somebody listens to it."""
 
-    def __init__(self, db: Database, poll_seconds: float, keepalive_seconds: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        poll_seconds: float,
+        keepalive_seconds: float,
+        heartbeat_timeout_seconds: float | None = None,
+    ) -> None:
         self.db = db
         self.poll_seconds = poll_seconds
         self.keepalive_seconds = keepalive_seconds
+        # A running job whose worker is silent past it is shown queued, as GET /jobs shows it.
+        self.heartbeat_timeout_seconds = heartbeat_timeout_seconds
         self.feeds: dict[Any, Feed] = {}
         self.subscribers = 0
 
@@ -181,10 +190,10 @@ class EventHub:
             self.subscribers -= 1
 
     def job_feed(self, job_id: int) -> Callable[[], Feed]:
-        return lambda: JobFeed(self.db, job_id, self.poll_seconds, self._forget)
+        return lambda: JobFeed(self, job_id, self._forget)
 
     def jobs_feed(self) -> Callable[[], Feed]:
-        return lambda: JobsFeed(self.db, self.poll_seconds, self._forget)
+        return lambda: JobsFeed(self, self._forget)
 
     def _forget(self, feed: Feed) -> None:
         if self.feeds.get(feed.key) is feed:
@@ -209,9 +218,10 @@ class JobsPosition:
 class JobsFeed(Feed):
     """Every job's state, published when a job appears, changes status or progresses."""
 
-    def __init__(self, db: Database, poll_seconds: float, on_idle) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(ALL_JOBS, poll_seconds, on_idle)
-        self.db = db
+    def __init__(self, hub: EventHub, on_idle) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(ALL_JOBS, hub.poll_seconds, on_idle)
+        self.db = hub.db
+        self.heartbeat_timeout_seconds = hub.heartbeat_timeout_seconds
         self._seen: dict[int, JobState] = {}
 
     async def position(self) -> JobsPosition:
@@ -229,8 +239,11 @@ class JobsFeed(Feed):
         with self.db.read() as session:
             if position.newest_id < 0:  # the first read: only what is unfinished
                 newest = newest_job_id(session)
-                return read_jobs(session, frozenset(), newest, None), newest
-            states = read_jobs(session, position.watched, position.newest_id, None)
+                silent = self.heartbeat_timeout_seconds
+                return read_jobs(session, frozenset(), newest, None, silent), newest
+            states = read_jobs(
+                session, position.watched, position.newest_id, None, self.heartbeat_timeout_seconds
+            )
             return states, max([position.newest_id, *(state.id for state in states)])
 
 

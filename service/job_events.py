@@ -20,10 +20,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInput
+from service.job_liveness import awaiting_retry
+from service.schemas import MAX_ID
 from service.tables import Job, JobRecord, JobStatus, Metric
 from service.timing import elapsed_seconds, eta_seconds
 
@@ -67,7 +69,14 @@ class Cursor:
                 "the last event received (`<version>.<metric id>.<record id>`), or no header "
                 "to start over"
             )
-        return cls(*(int(part) for part in parts))
+        cursor = cls(*(int(part) for part in parts))
+        if max(cursor.metric_id, cursor.record_id) > MAX_ID:
+            raise InvalidInput(
+                f"Last-Event-ID {text[:40]!r} is not an id of this stream: its row ids go up to "
+                f"{MAX_ID}; send back the `id` of the last event received, or no header to start "
+                "over"
+            )
+        return cursor
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,10 @@ class JobState:
     model_id: int | None
     started_at: datetime | None
     finished_at: datetime | None
+    # Why a running row is shown queued (its worker silent past the heartbeat timeout); its
+    # text counts the seconds, so it is left out of comparisons: a feed publishes a change of
+    # status, not of that count.
+    status_detail: str | None = field(default=None, compare=False)
     version: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -110,14 +123,20 @@ class JobState:
             "cancel_requested": self.cancel_requested,
             "error": self.error,
             "model_id": self.model_id,
+            "status_detail": self.status_detail,
         }
 
 
-def job_state(job: Job) -> JobState:
+def job_state(job: Job, heartbeat_timeout_seconds: float | None = None) -> JobState:
+    """The job as streams and pages show it; given the heartbeat timeout, a running row whose
+    worker is silent past it shows as GET /jobs shows it: queued, awaiting retry."""
+    stalled = None
+    if heartbeat_timeout_seconds is not None:
+        stalled = awaiting_retry(job, heartbeat_timeout_seconds)
     return JobState(
         id=job.id,
         task=job.task,
-        status=job.status,
+        status=JobStatus.QUEUED if stalled else job.status,
         progress=job.progress,
         attempt=job.attempt,
         cancel_requested=job.cancel_requested,
@@ -125,6 +144,7 @@ def job_state(job: Job) -> JobState:
         model_id=job.model.id if job.model is not None else None,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        status_detail=stalled,
     )
 
 
@@ -176,13 +196,15 @@ class Update:
     records: tuple[RecordRow, ...] = ()
 
 
-def read_update(session: Session, job_id: int, since: Cursor) -> Update:
+def read_update(
+    session: Session, job_id: int, since: Cursor, heartbeat_timeout_seconds: float | None = None
+) -> Update:
     """The state first, then the points: a job finishes in the transaction that writes its last
     points, so a finished state read first guarantees those points are read too."""
     job = session.get(Job, job_id)
     if job is None:
         return Update(None)
-    state = job_state(job)
+    state = job_state(job, heartbeat_timeout_seconds)
     rows = session.execute(
         select(Metric.id, Metric.name, Metric.step, Metric.value, Metric.timestamp)
         .where(Metric.job_id == job_id, Metric.id > since.metric_id)
@@ -231,17 +253,23 @@ def advance(cursor: Cursor, update: Update) -> Cursor:
 
 
 def read_jobs(
-    session: Session, watched: frozenset[int], after_id: int, finished_since: datetime | None
+    session: Session,
+    watched: frozenset[int],
+    after_id: int | None,
+    finished_since: datetime | None,
+    heartbeat_timeout_seconds: float | None = None,
 ) -> list[JobState]:
     """Every unfinished job, the `watched` ones (to see them finish), those created after
     `after_id`, and those that finished since `finished_since`: the all-jobs stream's read."""
-    wanted = [Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)), Job.id > after_id]
+    wanted: list[ColumnElement[bool]] = [Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING))]
+    if after_id is not None:
+        wanted.append(Job.id > after_id)
     if watched:
         wanted.append(Job.id.in_(sorted(watched)))
     if finished_since is not None:
         wanted.append(Job.finished_at >= finished_since)
     jobs = session.scalars(select(Job).where(or_(*wanted)).order_by(Job.id)).unique()
-    return [job_state(job) for job in jobs]
+    return [job_state(job, heartbeat_timeout_seconds) for job in jobs]
 
 
 def newest_job_id(session: Session) -> int:

@@ -28,13 +28,18 @@ def awaiting_retry(job: Job, heartbeat_timeout_seconds: float) -> str | None:
     )
 
 
-def shown_as(status: str, heartbeat_timeout_seconds: float) -> ColumnElement[bool]:
-    """The jobs a client sees with `status` (GET /jobs?status=), as `awaiting_retry` shows
-    them: a running row whose worker is silent past the timeout counts as queued."""
-    silent = and_(
+def silent_running(heartbeat_timeout_seconds: float) -> ColumnElement[bool]:
+    """The running rows whose worker is silent past the timeout: shown queued."""
+    return and_(
         Job.status == JobStatus.RUNNING,
         Job.heartbeat_at < utcnow() - timedelta(seconds=heartbeat_timeout_seconds),
     )
+
+
+def shown_as(status: str, heartbeat_timeout_seconds: float) -> ColumnElement[bool]:
+    """The jobs a client sees with `status` (GET /jobs?status=), as `awaiting_retry` shows
+    them: a running row whose worker is silent past the timeout counts as queued."""
+    silent = silent_running(heartbeat_timeout_seconds)
     if status == JobStatus.QUEUED:
         return or_(Job.status == JobStatus.QUEUED, silent)
     if status == JobStatus.RUNNING:

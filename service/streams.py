@@ -17,6 +17,7 @@ from service.tables import JobStatus
 
 KEEPALIVE = Event("", {})  # sent as an SSE comment: proxies keep an idle stream open
 CLOCK_SLACK = timedelta(seconds=1)  # between the web process's clock and a worker's
+MAX_SINCE_MS = 253_402_300_799_999  # the last millisecond of the year 9999, datetime's last
 
 
 class JobView:
@@ -89,7 +90,7 @@ async def job_stream(hub: EventHub, job_id: int, cursor: Cursor) -> AsyncIterato
 
 def _read_job(hub: EventHub, job_id: int, cursor: Cursor) -> Update:
     with hub.db.read() as session:
-        return read_update(session, job_id, cursor)
+        return read_update(session, job_id, cursor, hub.heartbeat_timeout_seconds)
 
 
 class JobsView:
@@ -113,10 +114,11 @@ def parse_since(last_event_id: str | None) -> datetime | None:
     """The all-jobs stream's ids are the server's clock in milliseconds."""
     if not last_event_id:
         return None
-    if not last_event_id.isdigit() or len(last_event_id) > 15:
+    if not last_event_id.isdigit() or int(last_event_id) > MAX_SINCE_MS:
         raise InvalidInput(
             f"Last-Event-ID {last_event_id[:40]!r} is not an id of this stream: send back the `id` "
-            "of the last event received (milliseconds since 1970), or no header to start over"
+            f"of the last event received (milliseconds since 1970, at most {MAX_SINCE_MS}), or "
+            "no header to start over"
         )
     return datetime.fromtimestamp(int(last_event_id) / 1000, UTC)
 
@@ -146,4 +148,4 @@ async def jobs_stream(hub: EventHub, since: datetime | None) -> AsyncIterator[Ev
 
 def _read_jobs(hub: EventHub, since: datetime | None) -> list[JobState]:
     with hub.db.read() as session:
-        return read_jobs(session, frozenset(), 2**62, since)
+        return read_jobs(session, frozenset(), None, since, hub.heartbeat_timeout_seconds)

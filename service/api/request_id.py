@@ -8,6 +8,7 @@ import os
 import re
 from contextvars import ContextVar
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.asgi import send_json_error
@@ -15,6 +16,8 @@ from service.api.asgi import send_json_error
 log = logging.getLogger("service.request")
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _ACCEPTABLE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# What writing to a stream whose client has gone raises.
+_CLIENT_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError)
 
 
 def new_request_id() -> str:
@@ -51,7 +54,10 @@ class RequestId:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as error:
+            if started and _client_left(error):
+                log.debug("%s %s: the client left mid-stream", scope["method"], scope["path"])
+                return
             log.exception("%s %s failed", scope["method"], scope["path"])
             if not started:
                 await self._internal_error(send_with_id, rid)
@@ -62,3 +68,14 @@ class RequestId:
     async def _internal_error(send: Send, rid: str) -> None:
         detail = f"internal error (request id {rid}): the server log has the details"
         await send_json_error(send, 500, detail)
+
+
+def _client_left(error: Exception) -> bool:
+    """Whether `error` only says that the client of a stream has gone. FastAPI's event streams
+    forward each event through a keepalive task, which raises BrokenResourceError when the
+    client disconnects while it is handing over an event (fastapi discussion #15725): a normal
+    end of a stream, not a failure to log with a traceback."""
+    if isinstance(error, ExceptionGroup):
+        _, rest = error.split(_CLIENT_GONE)
+        return rest is None
+    return isinstance(error, _CLIENT_GONE)

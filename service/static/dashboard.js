@@ -26,6 +26,7 @@ function showJob(job) {
   const status = row.querySelector(".status");
   status.textContent = job.cancel_requested && job.status === "running" ? "cancelling" : job.status;
   status.className = `status ${job.status}`;
+  status.title = job.status_detail || "";  // why a silent running job shows queued
   row.querySelector("progress").value = job.progress;
   row.querySelector(".percent").textContent = percent(job.progress);
   row.querySelector(".elapsed").textContent = seconds(job.elapsed_seconds);

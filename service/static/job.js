@@ -23,6 +23,7 @@ function showState(job) {
   const status = document.getElementById("status");
   status.textContent = job.cancel_requested && job.status === "running" ? "cancelling" : job.status;
   status.className = `status ${job.status}`;
+  status.title = job.status_detail || "";  // why a silent running job shows queued
   document.getElementById("error").textContent = job.error || "";
   document.getElementById("cancel").disabled = ["succeeded", "failed", "cancelled"].includes(job.status);
   showProgress(job);

@@ -25,6 +25,7 @@ from tests.service.broken_storage import (
     run,
     serve,
 )
+from tests.service.sse import messages
 from tests.service.test_readiness import wait_ready, worker_pids
 
 # Never learns (plain SGD at 1e-9): runs until the test cancels it, checkpointing every 0.5 s.
@@ -83,9 +84,28 @@ def watch_the_outage(live: LiveService, job_id: int, since: float) -> float:
             assert job["status_detail"].startswith("awaiting retry"), job
             shown_queued_at = time.monotonic()
             assert job_id in listed(live, "queued") and job_id not in listed(live, "running")
+            assert_every_view_shows_it_queued(live, job_id)
         assert time.monotonic() < deadline, f"still shown running: {job}"
         time.sleep(0.1)
     return last_running - since
+
+
+def assert_every_view_shows_it_queued(live: LiveService, job_id: int) -> None:
+    """The job's event stream, the all-jobs stream, the dashboard and /metrics say what
+    GET /jobs says of a job whose worker is silent: queued, awaiting retry."""
+    for path in (f"/jobs/{job_id}/events", "/events"):
+        with live.client.stream("GET", path, timeout=10) as response:
+            status = next(
+                m.json
+                for m in messages(response.iter_lines())
+                if m.event == "status" and m.json["id"] == job_id
+            )
+        assert status["status"] == "queued", (path, status)
+        assert status["status_detail"].startswith("awaiting retry"), (path, status)
+    assert 'class="status queued" title="awaiting retry' in live.client.get("/").text
+    exposition = live.client.get("/metrics").text
+    assert 'rnnlab_jobs{status="running"} 0.0' in exposition
+    assert f'rnnlab_job_steps_per_second{{job_id="{job_id}"' not in exposition
 
 
 def listed(live: LiveService, status: str) -> list[int]:

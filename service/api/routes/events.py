@@ -17,7 +17,8 @@ from service.api.deps import DatabaseDep, JobId
 from service.errors import job_not_found
 from service.events import Event, EventHub
 from service.job_events import Cursor
-from service.streams import job_stream, jobs_stream, parse_since
+from service.schemas import MAX_ID
+from service.streams import MAX_SINCE_MS, job_stream, jobs_stream, parse_since
 from service.tables import Job
 
 router = APIRouter(tags=["events"])
@@ -29,7 +30,9 @@ EVENT_ID_PATTERN = r"^[0-9]{1,18}(\.[0-9]{1,18}){0,3}$"
 LAST_EVENT_ID = Header(
     alias="Last-Event-ID",
     pattern=EVENT_ID_PATTERN,
-    description="The `id` of the last event received: the stream resumes right after it.",
+    description="The `id` of the last event received: the stream resumes right after it. "
+    f"A job's stream: `<status version>.<metric id>.<record id>`, row ids at most {MAX_ID}; "
+    f"/events: milliseconds since 1970, at most {MAX_SINCE_MS} (the end of the year 9999).",
 )
 ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "A Last-Event-ID this stream never sent"}

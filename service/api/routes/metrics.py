@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.job_liveness import shown_as, silent_running
 from service.tables import Job, JobStatus
 from service.tables import Metric as MetricRow
 
@@ -76,7 +77,7 @@ class ServiceCollector:
         from prometheus_client.core import CounterMetricFamily
 
         with self.state.db.read() as session:
-            yield from _job_series(session)
+            yield from _job_series(session, self.state.settings.heartbeat_timeout_seconds)
         yield from _cache_series(self.state.model_cache)
         restarts = CounterMetricFamily(
             "rnnlab_worker_restarts", "Worker processes replaced after they died"
@@ -85,10 +86,17 @@ class ServiceCollector:
         yield restarts
 
 
-def _job_series(session: Session) -> Iterator[Any]:
+def _job_series(session: Session, heartbeat_timeout_seconds: float) -> Iterator[Any]:
     from prometheus_client.core import GaugeMetricFamily
 
     counts = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+    # As GET /jobs shows them: a running row whose worker is silent is counted queued.
+    silent = session.scalar(
+        select(func.count()).select_from(Job).where(silent_running(heartbeat_timeout_seconds))
+    )
+    if silent:
+        counts[JobStatus.RUNNING] -= silent
+        counts[JobStatus.QUEUED] = counts.get(JobStatus.QUEUED, 0) + silent
     jobs = GaugeMetricFamily("rnnlab_jobs", "Jobs by status", labels=["status"])
     for status in STATUSES:
         jobs.add_metric([status], counts.get(status, 0))
@@ -109,7 +117,9 @@ def _job_series(session: Session) -> Iterator[Any]:
         labels=["job_id"],
     )
     running = session.execute(
-        select(Job.id, Job.task, Job.hyperparams).where(Job.status == JobStatus.RUNNING)
+        select(Job.id, Job.task, Job.hyperparams).where(
+            shown_as(JobStatus.RUNNING, heartbeat_timeout_seconds)
+        )
     ).all()
     for job_id, task, hyperparams in running:
         rate = steps_per_second(session, job_id)

@@ -17,11 +17,12 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.api.deps import JobId, ReadSessionDep
+from service.api.deps import JobId, ReadSessionDep, SettingsDep
 from service.downsample import read_points
 from service.errors import job_not_found
-from service.job_events import job_state, newest_cursor
+from service.job_events import JobState, job_state, newest_cursor
 from service.plots import group_points
+from service.settings import Settings
 from service.tables import Job, JobRecord, TrainedModel
 
 HERE = Path(__file__).resolve().parents[2]
@@ -35,19 +36,26 @@ CHART_POINTS = 1000  # per series when a job page opens; new points then arrive 
 PAGE_RECORDS = {"sums": 1, "bit_accuracy": 1, "generated": 20, "gradient_norms": 200}
 
 
+def shown(job: Job, settings: Settings) -> JobState:
+    """The job as its stream will go on to show it (a silent running job: queued)."""
+    return job_state(job, settings.heartbeat_timeout_seconds)
+
+
 @router.get("/", response_class=HTMLResponse)
-def dashboard(request: Request, session: ReadSessionDep) -> HTMLResponse:
+def dashboard(request: Request, session: ReadSessionDep, settings: SettingsDep) -> HTMLResponse:
     jobs = session.scalars(select(Job).order_by(Job.id.desc()).limit(LISTED)).unique()
     models = session.scalars(select(TrainedModel).order_by(TrainedModel.id.desc()).limit(LISTED))
     return templates.TemplateResponse(
         request,
         "dashboard.html",
-        {"jobs": [job_state(job).public() for job in jobs], "models": list(models)},
+        {"jobs": [shown(job, settings).public() for job in jobs], "models": list(models)},
     )
 
 
 @router.get("/jobs/{job_id}/view", response_class=HTMLResponse)
-def job_page(request: Request, job_id: JobId, session: ReadSessionDep) -> HTMLResponse:
+def job_page(
+    request: Request, job_id: JobId, session: ReadSessionDep, settings: SettingsDep
+) -> HTMLResponse:
     job = session.get(Job, job_id)
     if job is None:
         raise job_not_found(job_id)
@@ -55,7 +63,7 @@ def job_page(request: Request, job_id: JobId, session: ReadSessionDep) -> HTMLRe
     # worst (the chart keeps one value a step), never missed; records are read up to the ids.
     cursor = newest_cursor(session, job_id, version=0)
     rows, _ = read_points(session, job_id, max_points=CHART_POINTS)
-    state = job_state(job).public()
+    state = shown(job, settings).public()
     initial: dict[str, Any] = {
         "job": state,
         "cursor": str(cursor),
