@@ -71,6 +71,7 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH) bench/scale.py
 	$(BENCH) bench/serving.py
 	$(BENCH) bench/scale_out.py
+	$(BENCH) bench/predict_backends.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) var mutants .pytest_cache .ruff_cache .mypy_cache

@@ -124,6 +124,18 @@ class Sweep(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ModelCatalog(Base):
+    """One row whose `version` grows with every insert, update and delete of `models` and
+    `model_aliases`, counted by triggers in the writer's transaction (migration 0006): reading
+    it tells the web process whether its snapshot of the catalog is current
+    (service/serving/model_refs.py)."""
+
+    __tablename__ = "model_catalog"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class ModelAlias(Base):
     """A name (`default`, `champion`...) for one model of a task; moving it is one UPDATE."""
 

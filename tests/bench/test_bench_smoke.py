@@ -159,3 +159,11 @@ def test_scale_out_bench() -> None:
         (workers, state) for workers in (1, 2) for state in ("idle", "workers training next_word")
     }
     assert all(0 < f["p50_ms"] <= f["p99_ms"] and f["errors"] == 0 for f in latency)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not postgres_available(), reason="PostgreSQL is not reachable")
+def test_predict_backends_bench() -> None:
+    figures = run_bench("predict_backends.py", "--rounds", "1", "--requests", "5")
+    assert [(f["backend"], f["requests"]) for f in figures] == [("sqlite", 5), ("postgresql", 5)]
+    assert all(0 < f["p50_ms"] <= f["p90_ms"] for f in figures)

@@ -3,8 +3,10 @@ serves a deleted model, and that the space comes back."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 
 from tests.conftest import LiveService
 from tests.service.live_databases import live, succeeded  # noqa: F401  (fixture)
@@ -38,6 +40,51 @@ def test_a_deleted_model_is_never_served_from_memory(live: LiveService) -> None:
     gone = live.client.get("/predict", params={"a": 1, "b": 2, "model": newer})
     assert gone.status_code == 404
     assert live.client.get("/predict", params={"a": 1, "b": 2}).json()["model_id"] == older
+
+
+def test_what_another_process_changes_is_served_at_once(live: LiveService) -> None:  # noqa: F811
+    """Another process (a second API, an operator's SQL) deletes a model this one has loaded,
+    and points `default` at another: the very next requests see both, on either database
+    (the catalog's version, counted by triggers, says the snapshot is stale)."""
+    older, newer = succeeded(live)["model_id"], succeeded(live, hyperparams={"seed": 4})["model_id"]
+    for model in (older, newer):
+        assert live.client.get("/predict", params={"a": 1, "b": 2, "model": model}).is_success
+    assert live.client.get("/predict", params={"a": 1, "b": 2}).json()["model_id"] == newer
+
+    with _other_process(live) as run:
+        run(f"DELETE FROM models WHERE id = {newer}")
+    gone = live.client.get("/predict", params={"a": 1, "b": 2, "model": newer})
+    assert gone.status_code == 404, gone.text
+    assert live.client.get("/predict", params={"a": 1, "b": 2}).json()["model_id"] == older
+
+    newest = succeeded(live, hyperparams={"seed": 5})["model_id"]
+    with _other_process(live) as run:
+        run(
+            "INSERT INTO model_aliases (task, alias, model_id, updated_at) "
+            f"VALUES ('binary_addition', 'default', {older}, CURRENT_TIMESTAMP)"
+        )
+    answer = live.client.get("/predict", params={"a": 1, "b": 2}).json()
+    assert (answer["model_id"], answer["model_selected_by"]) == (older, "default_alias")
+    with _other_process(live) as run:
+        run("DELETE FROM model_aliases WHERE alias = 'default'")
+    assert live.client.get("/predict", params={"a": 1, "b": 2}).json()["model_id"] == newest
+
+
+@contextlib.contextmanager
+def _other_process(live: LiveService) -> Iterator[Callable[[str], object]]:  # noqa: F811
+    """A connection of the test's own to the service's database, committing each statement."""
+    if live.database == "sqlite":  # type: ignore[attr-defined]
+        connection = sqlite3.connect(live.data_dir / "rnnlab.db", isolation_level=None)
+        try:
+            yield connection.execute
+        finally:
+            connection.close()
+        return
+    import psycopg
+
+    url = live.env["RNNLAB_DATABASE_URL"].replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(url, autocommit=True) as connection:
+        yield connection.execute
 
 
 def test_a_job_goes_with_its_metrics_once_finished_and_model_less(live: LiveService) -> None:  # noqa: F811

@@ -62,8 +62,10 @@ async def _loaded(request: Request, task: str, model: str | None) -> tuple[Loade
     ref = parse_model_ref(model)
     cache: ModelCache = request.app.state.model_cache
     refs: ModelRefs | None = request.app.state.model_refs
-    if refs is not None:
+    if refs is not None and refs.on_event_loop:
         resolved = refs.cached(task, ref)
+    elif refs is not None:
+        resolved = await run_in_threadpool(refs.cached, task, ref)
     else:
         resolved = Resolved(ref, "id") if isinstance(ref, int) else None
     if resolved is not None:
