@@ -9,8 +9,12 @@ import math
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from service.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the CLI imports the service's modules only for the command it runs
+    from service.errors import StorageUnavailable
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -64,23 +68,38 @@ def serve(args: argparse.Namespace) -> None:
 
 
 def refuse_unwritable_storage(settings: Settings) -> None:
-    """Exit 1 with what to do when the database cannot be written: found out at start, not at
-    the first job (or at shutdown, when the running jobs are handed back)."""
+    """Exit 1 with what to do when the database cannot be written, or cannot take this
+    version's migrations (a full disk): found out at start, in one line, not at the first job
+    (or at shutdown, when the running jobs are handed back)."""
     from service.db import Database
     from service.errors import StorageUnavailable
+    from service.migrate import upgrade
+    from service.storage_faults import as_storage_fault
     from service.storage_probe import refuse_unwritable_storage as refuse
 
     database = Database.connect(settings.resolved_database_url)
     try:
-        refuse(database)
-    except StorageUnavailable as fault:
-        raise SystemExit(
-            f"rnnlab serve: cannot start: the database cannot be written ({fault.reason}). "
-            "Make it writable or free space (or set RNNLAB_DATA_DIR or RNNLAB_DATABASE_URL "
-            "to storage that is), then start again"
-        ) from None
+        try:
+            refuse(database)
+        except StorageUnavailable as fault:
+            raise _cannot_start("cannot be written", fault) from None
+        try:
+            upgrade(database)  # a full disk, which `refuse` lets start, refuses a migration
+        except Exception as error:
+            storage_fault = as_storage_fault(error)
+            if storage_fault is None:
+                raise
+            raise _cannot_start("cannot take its migrations", storage_fault) from None
     finally:
         database.dispose()
+
+
+def _cannot_start(problem: str, fault: StorageUnavailable) -> SystemExit:
+    return SystemExit(
+        f"rnnlab serve: cannot start: the database {problem} ({fault.reason}). "
+        "Make it writable or free space (or set RNNLAB_DATA_DIR or RNNLAB_DATABASE_URL "
+        "to storage that is), then start again"
+    )
 
 
 def worker(args: argparse.Namespace) -> None:

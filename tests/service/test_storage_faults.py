@@ -241,6 +241,21 @@ def test_start_up_on_storage_that_cannot_be_written_is_refused(tmpfs: Path, how:
     assert time.monotonic() - started < 30
 
 
+def test_start_up_on_a_full_disk_with_migrations_pending_is_refused(tmpfs: Path) -> None:
+    """A full disk lets the service start (it serves what it has), unless this version's
+    migrations must first be written: then it says so in one line."""
+    database = a_database_in(tmpfs, revision="0005")
+    empty_the_wal(database)
+    fill(tmpfs)
+    refused = serve(tmpfs)
+    assert refused.returncode == 1, refused.stderr[-2000:]
+    last_line = refused.stderr.strip().splitlines()[-1]  # after the warning that it is full
+    assert last_line.startswith(
+        "rnnlab serve: cannot start: the database cannot take its migrations"
+    ), refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 @pytest.mark.slow  # ~20 s
 @pytest.mark.postgres
 def test_a_read_only_postgresql_database_during_a_job(
