@@ -119,6 +119,13 @@ class StorageFailing(StorageUnavailable):
     """Input/output errors of the disk under the database."""
 
 
+class StorageUnreachable(StorageUnavailable):
+    """The database server closed the connection in the middle of a write (it was restarted,
+    an administrator ended the session) or cannot be reached: usually over within seconds."""
+
+    retry_after_seconds = 5
+
+
 # The names code written before the domain names still imports; new code uses the above.
 NotFound = Missing
 Conflict = InvalidState

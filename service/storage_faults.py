@@ -1,6 +1,8 @@
 """Storage faults: the database cannot be written because its disk is full, it is read-only,
-or the disk fails. They are not bugs of the service and not the client's fault: they last until
-an operator frees space or makes the database writable again, and then everything resumes.
+the disk fails, or its server closed the connection mid-write. They are not bugs of the service
+and not the client's fault: they last until an operator frees space or makes the database
+writable again (or, for a lost connection, the server is back: seconds), and then everything
+resumes.
 
 `as_storage_fault` recognises them among the errors of SQLite, PostgreSQL and the OS, and turns
 them into the domain errors of service.errors; `STATUS` remembers, per process, the last write
@@ -18,7 +20,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
 
-from service.errors import StorageFailing, StorageFull, StorageReadOnly, StorageUnavailable
+from service.errors import (
+    StorageFailing,
+    StorageFull,
+    StorageReadOnly,
+    StorageUnavailable,
+    StorageUnreachable,
+)
 
 FULL = (
     "storage is full: the service cannot save this change. Reads still work; free space on "
@@ -33,10 +41,18 @@ FAILING = (
     "storage is failing: the disk under the database reports input/output errors. Reads may "
     "still work; check the disk (RNNLAB_DATA_DIR, or the PostgreSQL server's), then retry"
 )
+UNREACHABLE = (
+    "storage is unreachable: the database server closed the connection or does not answer "
+    "(a restart, an administrator's command, the network). Nothing of this change was saved; "
+    "retry in a few seconds, and check the server (RNNLAB_DATABASE_URL) if it lasts"
+)
 
 # PostgreSQL's SQLSTATEs: disk_full ("could not extend file" too), read_only_sql_transaction
 # (default_transaction_read_only, a hot standby), io_error.
 POSTGRES_STATES = {"53100": StorageFull, "25006": StorageReadOnly, "58030": StorageFailing}
+# Class 08 (connection exception) and the server's shutdowns: admin_shutdown (a restart,
+# pg_terminate_backend), crash_shutdown, cannot_connect_now (starting up).
+POSTGRES_GONE_STATES = ("08", "57P01", "57P02", "57P03")
 # SQLite's result codes (their extended codes start with the same name).
 SQLITE_CODES = {
     "SQLITE_FULL": StorageFull,
@@ -54,19 +70,29 @@ OS_ERRNOS = {
     errno.EROFS: StorageReadOnly,
     errno.EIO: StorageFailing,
 }
-DETAILS = {StorageFull: FULL, StorageReadOnly: READ_ONLY, StorageFailing: FAILING}
+DETAILS = {
+    StorageFull: FULL,
+    StorageReadOnly: READ_ONLY,
+    StorageFailing: FAILING,
+    StorageUnreachable: UNREACHABLE,
+}
 
 
 def _kind(error: BaseException) -> type[StorageUnavailable] | None:
     if isinstance(error, StorageUnavailable):
         return type(error)
     if isinstance(error, DBAPIError):
-        return _kind(error.orig) if error.orig is not None else None
+        kind = _kind(error.orig) if error.orig is not None else None
+        if kind is None and error.connection_invalidated:  # the driver saw a disconnect
+            return StorageUnreachable
+        return kind
     if isinstance(error, OSError) and error.errno in OS_ERRNOS:
         return OS_ERRNOS[error.errno]
     state = getattr(error, "sqlstate", None)  # psycopg
     if state in POSTGRES_STATES:
         return POSTGRES_STATES[state]
+    if state is not None and state.startswith(POSTGRES_GONE_STATES):
+        return StorageUnreachable
     name = getattr(error, "sqlite_errorname", None) or ""  # sqlite3
     for code, kind in SQLITE_CODES.items():
         if name.startswith(code):

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from service.errors import StorageFailing, StorageFull, StorageReadOnly
+from service.errors import StorageFailing, StorageFull, StorageReadOnly, StorageUnreachable
 from service.storage_faults import as_storage_fault
 from tests.conftest import LiveService
 
@@ -31,6 +31,10 @@ def wrapped(error: Exception) -> OperationalError:
         (sqlite3.OperationalError("disk I/O error"), StorageFailing),
         (OSError(errno.ENOSPC, "No space left on device"), StorageFull),
         (OSError(errno.EROFS, "Read-only file system"), StorageReadOnly),
+        # the server ended the session mid-write (a restart, pg_terminate_backend)
+        (psycopg.errors.AdminShutdown("terminating connection"), StorageUnreachable),
+        (psycopg.errors.CannotConnectNow("the database system is starting up"), StorageUnreachable),
+        (psycopg.errors.ConnectionFailure("connection failure"), StorageUnreachable),
     ],
 )
 def test_storage_faults_are_recognised(error: Exception, kind: type) -> None:
@@ -43,13 +47,24 @@ def test_storage_faults_are_recognised(error: Exception, kind: type) -> None:
     "error",
     [
         sqlite3.OperationalError("database is locked"),
-        psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+        psycopg.errors.QueryCanceled("canceling statement due to statement timeout"),
         OSError(errno.ENOENT, "No such file or directory"),
     ],
 )
 def test_other_errors_are_not(error: Exception) -> None:
     assert as_storage_fault(wrapped(error) if not isinstance(error, OSError) else error) is None
     assert as_storage_fault(IntegrityError("INSERT", {}, sqlite3.IntegrityError("x"))) is None
+
+
+def test_a_connection_the_driver_saw_drop_is_unreachable_storage() -> None:
+    """psycopg gives a connection closed under it no SQLSTATE; SQLAlchemy marks the error."""
+    lost = OperationalError(
+        "UPDATE jobs", {}, psycopg.OperationalError("server closed the connection unexpectedly")
+    )
+    lost.connection_invalidated = True
+    assert type(as_storage_fault(lost)) is StorageUnreachable
+    lost.connection_invalidated = False
+    assert as_storage_fault(lost) is None
 
 
 def test_every_operation_that_writes_documents_its_503(service: LiveService) -> None:
