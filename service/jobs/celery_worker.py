@@ -137,9 +137,15 @@ def _init_pool_process(**_: object) -> None:
 
 
 def _remember_pool(sender: Any = None, **_: object) -> None:
+    """Once the worker is ready: remember its pool (a warm stop signals its processes), and
+    watch the processes for one that holds a job but has stopped (service/jobs/celery_watchdog)."""
+    from service.jobs.celery_watchdog import PoolWatchdog
+    from service.settings import get_settings
+
     pool = getattr(getattr(sender, "pool", None), "_pool", None)  # billiard's Pool
     if pool is not None:
         _pool[:] = [pool]
+        PoolWatchdog(get_settings(), lambda: [process.pid for process in list(pool._pool)]).start()
 
 
 def _stop_running_jobs(**_: object) -> None:

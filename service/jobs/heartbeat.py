@@ -66,16 +66,26 @@ class Liveness:
 
     def __init__(self, pulse: Any, pid: int | None) -> None:
         self.pulse = pulse
-        self.pid = pid
-        self._cpu = cpu_ticks(pid)
-        self._cpu_seen_at = time.monotonic()
+        self.cpu = CpuWatch(pid)
 
     def silent_seconds(self) -> float:
+        return min(time.monotonic() - float(self.pulse.value), self.cpu.idle_seconds())
+
+
+class CpuWatch:
+    """How long a process has spent no CPU time; unknown (no /proc) counts as time spent."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self._ticks = cpu_ticks(pid)
+        self._moved_at = time.monotonic()
+
+    def idle_seconds(self) -> float:
         now = time.monotonic()
         ticks = cpu_ticks(self.pid)
-        if ticks is None or ticks != self._cpu:  # unknown (no /proc) counts as a sign of life
-            self._cpu, self._cpu_seen_at = ticks, now
-        return min(now - float(self.pulse.value), now - self._cpu_seen_at)
+        if ticks is None or ticks != self._ticks:
+            self._ticks, self._moved_at = ticks, now
+        return now - self._moved_at
 
 
 def cpu_ticks(pid: int | None) -> int | None:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -121,6 +122,32 @@ def test_a_killed_pool_process_s_job_is_delivered_again_and_resumes(cluster: Clu
     api.client.post(f"/jobs/{job['id']}/cancel")
     assert api.wait_for_job(job["id"])["status"] == "cancelled"
     assert f"job {job['id']} resumed:" in cluster.logs()
+
+
+def test_a_stopped_pool_process_is_killed_and_its_job_resumes(cluster: Cluster) -> None:
+    """SIGSTOP on the only pool process of the only worker: alive, Celery would never replace
+    it, and the queue would stall. The worker's watchdog kills it once it has been silent for
+    the heartbeat timeout; a new process resumes the job from its checkpoint."""
+    api = cluster.start_api(heartbeat_timeout_seconds="3")
+    cluster.start_worker(heartbeat_timeout_seconds="3", checkpoint_seconds="0.2")
+    job = api.train("next_word", **JOB)
+    _, pid = worker_running(cluster, wait_for_checkpoint(api, job["id"]))
+    os.kill(pid, signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        resumed = api.client.get(f"/jobs/{job['id']}").json()
+        while (resumed["status"], resumed["attempt"]) != ("running", 2):
+            assert time.monotonic() - stopped < 60, resumed
+            time.sleep(0.1)
+            resumed = api.client.get(f"/jobs/{job['id']}").json()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # the test's failure leaves no stopped process
+    assert f"pool process {pid} stopped answering" in cluster.logs()
+    assert f"job {job['id']} lost its worker: its worker stopped answering" in cluster.logs()
+    assert int(resumed["worker"].rsplit(":", 1)[1]) != pid
+    api.client.post(f"/jobs/{job['id']}/cancel")
+    assert api.wait_for_job(job["id"])["status"] == "cancelled"
 
 
 def test_a_job_whose_worker_keeps_dying_fails_after_its_attempts(cluster: Cluster) -> None:
