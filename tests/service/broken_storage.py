@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, LiveService, free_port, postgres_available
 from tests.service.conftest import ADMIN_URL
 
 
@@ -94,3 +94,18 @@ def read_only_postgres(url: str, on: bool) -> None:
                 (name,),
             )
             time.sleep(0.1)
+
+
+def service_on_postgres(
+    request: pytest.FixtureRequest, tmp_path: Path, service_factory, **settings: str
+) -> tuple[LiveService, str]:
+    """A ready service on a PostgreSQL database of the test's own (skipped where there is no
+    server), and that database's URL."""
+    from tests.service.test_readiness import wait_ready
+
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    url = request.getfixturevalue("postgres_url")
+    live = service_factory(tmp_path / "data", database_url=url, **settings)
+    wait_ready(live)
+    return live, url

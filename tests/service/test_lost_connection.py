@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import postgres_available
+from tests.service.broken_storage import service_on_postgres
 from tests.service.test_readiness import wait_ready
 from tests.service.test_storage_faults import (
     FAST_FAULTS,
@@ -48,11 +48,7 @@ def end_sessions_waiting_on(url: str, job_id: int) -> int:
 def test_a_session_ended_mid_write_hands_the_job_back_and_it_resumes(
     request: pytest.FixtureRequest, tmp_path: Path, service_factory
 ) -> None:
-    if not postgres_available():
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    url = request.getfixturevalue("postgres_url")
-    live = service_factory(tmp_path / "data", database_url=url, **FAST_FAULTS)
-    wait_ready(live)
+    live, url = service_on_postgres(request, tmp_path, service_factory, **FAST_FAULTS)
     job = running_with_checkpoint(live)
 
     libpq_url = url.replace("postgresql+psycopg", "postgresql")

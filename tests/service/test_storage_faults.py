@@ -24,6 +24,7 @@ from tests.service.broken_storage import (
     read_only_postgres,
     run,
     serve,
+    service_on_postgres,
 )
 from tests.service.sse import messages
 from tests.service.test_readiness import wait_ready, worker_pids
@@ -261,11 +262,7 @@ def test_start_up_on_a_full_disk_with_migrations_pending_is_refused(tmpfs: Path)
 def test_a_read_only_postgresql_database_during_a_job(
     request: pytest.FixtureRequest, tmp_path: Path, service_factory
 ) -> None:
-    if not postgres_available():
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    url = request.getfixturevalue("postgres_url")
-    live = service_factory(tmp_path / "data", database_url=url, **FAST_FAULTS)
-    wait_ready(live)
+    live, url = service_on_postgres(request, tmp_path, service_factory, **FAST_FAULTS)
     trained_model(live)
     pids = worker_pids(live)
     job = running_with_checkpoint(live)
