@@ -31,7 +31,6 @@ from service.tables import Job, JobStatus
 
 log = logging.getLogger("rnnlab.jobs.celery")
 
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 # What the worker's main process sends its pool processes on a warm shutdown. Not SIGTERM:
 # billiard resets that one in each pool process after Celery's initialisation hook.
 HAND_BACK_SIGNAL = signal.SIGUSR2
@@ -39,10 +38,8 @@ _pool: list[Any] = []  # the worker's process pool, whose processes a warm shutd
 
 
 def main(settings: Settings, concurrency: int) -> None:
-    # As a local worker does: BLAS single-threaded under the model's own pool, set before
-    # numpy is imported (in the pool processes, forked from this one), and a lower priority.
-    for variable in THREAD_VARIABLES:
-        os.environ[variable] = "1"
+    # BLAS is single-threaded already (`rnnlab worker` sets it before numpy is imported); the
+    # worker trains at a lower priority, as a local worker does.
     with contextlib.suppress(OSError):
         os.nice(settings.worker_nice)
     logging.basicConfig(

@@ -150,6 +150,25 @@ def test_a_stopped_pool_process_is_killed_and_its_job_resumes(cluster: Cluster) 
     assert api.wait_for_job(job["id"])["status"] == "cancelled"
 
 
+def test_a_pool_process_trains_without_blas_threads_of_its_own(cluster: Cluster) -> None:
+    """BLAS runs single-threaded under the model's own pool: OpenBLAS's default threads, in
+    every pool process, spun against their neighbours (two workers on two cores ran next-word
+    jobs 4x slower each, fewer a minute than one worker). While a job trains, its process has
+    its main thread and its heartbeat's, and no other."""
+    api = cluster.start_api()
+    cluster.start_worker()
+    job = api.train("next_word", epochs=10_000)
+    _, pid = worker_running(cluster, api.wait_for_job(job["id"], until=("running",)))
+    time.sleep(0.5)  # well into its steps: BLAS has started whatever threads it starts
+    threads = []
+    for _ in range(10):
+        threads.append(len(os.listdir(f"/proc/{pid}/task")))
+        time.sleep(0.05)
+    assert max(threads) == 2, threads
+    api.client.post(f"/jobs/{job['id']}/cancel")
+    assert api.wait_for_job(job["id"])["status"] == "cancelled"
+
+
 def test_a_job_whose_worker_keeps_dying_fails_after_its_attempts(cluster: Cluster) -> None:
     api = cluster.start_api(max_attempts="2")
     cluster.start_worker(max_attempts="2")
