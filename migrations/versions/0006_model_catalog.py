@@ -4,10 +4,10 @@ The web process answers `/predict` from memory when it knows which model a reque
 newest of a task, an alias). It must see a model the moment its job shows `succeeded`, and
 never answer from a deleted one, so each request asks whether anything changed: on SQLite
 `PRAGMA data_version` told it, but PostgreSQL has no such thing, and each request there asked
-the catalog itself (an ORM session and two queries in the threadpool: 3.4 vs 0.9 ms a
-`/predict` on an idle machine). Triggers now count every insert, update and delete of
-`models` and `model_aliases` in the one row of `model_catalog`, in the writer's own
-transaction; reading that row is the whole check, on both databases.
+the catalog itself (an ORM session and two queries in the threadpool). Triggers now count
+every insert, update and delete of `models` and `model_aliases` in the one row of
+`model_catalog`, in the writer's own transaction; reading that row is the whole check, on both
+databases.
 
 Revision ID: 0006
 Revises: 0005

@@ -105,8 +105,8 @@ def _cannot_start(problem: str, fault: StorageUnavailable) -> SystemExit:
 def worker(args: argparse.Namespace) -> None:
     # As a local worker does: BLAS single-threaded under the model's own pool, set before numpy
     # is imported (celery_worker's imports load it, and the pool processes are forked with it).
-    # A pool process with OpenBLAS's default threads spun them against its neighbours: two
-    # workers on two cores ran next-word jobs 4x slower each, fewer jobs a minute than one.
+    # A pool process with OpenBLAS's default threads spun them against its neighbours: more
+    # workers on the same cores then ran fewer jobs a minute, not more.
     for variable in BLAS_THREAD_VARIABLES:
         os.environ[variable] = "1"
     settings = get_settings()

@@ -10,8 +10,8 @@ process or machine wrote it. The same refresh drops deleted models from the mode
 that a deletion made by any process is never answered from memory.
 
 On SQLite the check is a few microseconds on the event loop; on PostgreSQL it is a round trip,
-made in the threadpool (a network call never blocks the event loop): against an ORM session
-and two queries, /predict went from 3.4 to ~1 ms on an idle machine (bench/README.md).
+made in the threadpool (a network call never blocks the event loop), still far cheaper than an
+ORM session and two queries (bench/predict_backends.py compares the two databases).
 """
 
 from __future__ import annotations
