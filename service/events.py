@@ -239,8 +239,8 @@ class JobsFeed(Feed):
         with self.db.read() as session:
             if position.newest_id < 0:  # the first read: only what is unfinished
                 newest = newest_job_id(session)
-                silent = self.heartbeat_timeout_seconds
-                return read_jobs(session, frozenset(), newest, None, silent), newest
+                timeout = self.heartbeat_timeout_seconds
+                return read_jobs(session, frozenset(), newest, None, timeout), newest
             states = read_jobs(
                 session, position.watched, position.newest_id, None, self.heartbeat_timeout_seconds
             )

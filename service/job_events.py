@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInput
-from service.job_liveness import awaiting_retry
+from service.job_liveness import shown_status
 from service.schemas import MAX_ID
 from service.tables import Job, JobRecord, JobStatus, Metric
 from service.timing import elapsed_seconds, eta_seconds
@@ -130,13 +130,11 @@ class JobState:
 def job_state(job: Job, heartbeat_timeout_seconds: float | None = None) -> JobState:
     """The job as streams and pages show it; given the heartbeat timeout, a running row whose
     worker is silent past it shows as GET /jobs shows it: queued, awaiting retry."""
-    stalled = None
-    if heartbeat_timeout_seconds is not None:
-        stalled = awaiting_retry(job, heartbeat_timeout_seconds)
+    status, stalled = shown_status(job, heartbeat_timeout_seconds)
     return JobState(
         id=job.id,
         task=job.task,
-        status=JobStatus.QUEUED if stalled else job.status,
+        status=status,
         progress=job.progress,
         attempt=job.attempt,
         cancel_requested=job.cancel_requested,

@@ -28,6 +28,15 @@ def awaiting_retry(job: Job, heartbeat_timeout_seconds: float) -> str | None:
     )
 
 
+def shown_status(job: Job, heartbeat_timeout_seconds: float | None) -> tuple[str, str | None]:
+    """(the status a client is shown, why when it differs from the row's): a running row whose
+    worker is silent past the timeout is shown queued. No timeout: the row as it is."""
+    if heartbeat_timeout_seconds is None:
+        return job.status, None
+    stalled = awaiting_retry(job, heartbeat_timeout_seconds)
+    return (JobStatus.QUEUED, stalled) if stalled else (job.status, None)
+
+
 def silent_running(heartbeat_timeout_seconds: float) -> ColumnElement[bool]:
     """The running rows whose worker is silent past the timeout: shown queued."""
     return and_(

@@ -11,7 +11,7 @@ from service.deletion import delete_job
 from service.downsample import MAX_POINTS, read_points
 from service.errors import job_not_found
 from service.experiment_schemas import TAG_PATTERN, TaskName
-from service.job_liveness import awaiting_retry, shown_as
+from service.job_liveness import shown_as, shown_status
 from service.job_plans import plan_job
 from service.jobs.queue import cancel_job, submit_job
 from service.run_filters import JOB_FILTERS, filter_jobs
@@ -70,10 +70,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such job"
 def to_public(job: Job, heartbeat_timeout_seconds: float | None = None) -> JobPublic:
     """The job as a client sees it; given the heartbeat timeout, a `running` row whose worker
     is silent past it is shown as it is: queued, awaiting retry (service.job_liveness)."""
-    stalled = None
-    if heartbeat_timeout_seconds is not None:
-        stalled = awaiting_retry(job, heartbeat_timeout_seconds)
-    status = JobStatus.QUEUED if stalled else job.status
+    status, stalled = shown_status(job, heartbeat_timeout_seconds)
     return JobPublic(
         id=job.id,
         task=job.task,
