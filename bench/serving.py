@@ -60,7 +60,7 @@ from common import (
 from models.text import preprocess  # after common, which puts the repository on sys.path
 
 SHAKESPEARE = SHARED / "corpora/tinyshakespeare.txt"
-DEMO_CORPUS = Path(__file__).resolve().parents[1] / "service/data/demo_corpus.txt"
+DEMO_CORPUS = Path(__file__).resolve().parents[1] / "service/store/data/demo_corpus.txt"
 NEXT_WORD_QUERY = "/predict?text=first%20citizen%20we%20are%20accounted&k=5"
 BINARY_QUERY = "/predict?a=37&b=45"
 BARE_QUERY = "/add?a=37&b=45"

@@ -29,16 +29,16 @@ from service.api.routes import (
     sweeps,
 )
 from service.api.security import require_api_key
-from service.corpora import ensure_demo_corpus
-from service.db import Database
-from service.deletion import prepare_space_reclaim
-from service.events import EventHub
+from service.catalog.deletion import prepare_space_reclaim
 from service.jobs.executor import make_executor
-from service.migrate import head_revision, upgrade
 from service.serving.model_cache import ModelCache
 from service.serving.model_refs import ModelRefs
 from service.settings import Settings, get_settings
-from service.storage_probe import refuse_unwritable_storage
+from service.store.corpora import ensure_demo_corpus
+from service.store.db import Database
+from service.store.migrate import head_revision, upgrade
+from service.store.probe import refuse_unwritable_storage
+from service.tracking.hub import EventHub
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     401: {"description": "RNNLAB_API_KEY is set and the request lacks it"}

@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from service.api.errors import document_storage_faults
-from service.schema_examples import error_example
-from service.schemas import ErrorPublic
+from service.schemas.examples import error_example
+from service.schemas.resources import ErrorPublic
 
 ASSETS = "/docs/assets"
 # Images from this service or inline only: ReDoc's menu shows a logo from its vendor's CDN (it

@@ -71,11 +71,11 @@ def refuse_unwritable_storage(settings: Settings) -> None:
     """Exit 1 with what to do when the database cannot be written, or cannot take this
     version's migrations (a full disk): found out at start, in one line, not at the first job
     (or at shutdown, when the running jobs are handed back)."""
-    from service.db import Database
     from service.errors import StorageUnavailable
-    from service.migrate import upgrade
-    from service.storage_faults import as_storage_fault
-    from service.storage_probe import refuse_unwritable_storage as refuse
+    from service.store.db import Database
+    from service.store.faults import as_storage_fault
+    from service.store.migrate import upgrade
+    from service.store.probe import refuse_unwritable_storage as refuse
 
     database = Database.connect(settings.resolved_database_url)
     try:
@@ -104,14 +104,14 @@ def _cannot_start(problem: str, fault: StorageUnavailable) -> SystemExit:
 
 def worker(args: argparse.Namespace) -> None:
     # As a local worker does: BLAS single-threaded under the model's own pool, set before numpy
-    # is imported (celery_worker's imports load it, and the pool processes are forked with it).
+    # is imported (the Celery worker module loads it, and the pool processes are forked with it).
     # A pool process with OpenBLAS's default threads spun them against its neighbours: more
     # workers on the same cores then ran fewer jobs a minute, not more.
     for variable in BLAS_THREAD_VARIABLES:
         os.environ[variable] = "1"
     settings = get_settings()
     _refuse_misconfigured(_worker_problem(settings))
-    from service.jobs import celery_worker
+    from service.jobs.celery import worker as celery_worker
 
     celery_worker.main(settings, args.concurrency or settings.max_concurrent_jobs)
 
@@ -131,8 +131,8 @@ def _refuse_misconfigured(problem: str | None) -> None:
 
 
 def db_upgrade(args: argparse.Namespace) -> None:
-    from service.db import Database
-    from service.migrate import upgrade
+    from service.store.db import Database
+    from service.store.migrate import upgrade
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)

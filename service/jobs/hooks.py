@@ -22,12 +22,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from models.training import TrainingHooks, TrainingStopped
-from service.db import Database
 from service.jobs import console
 from service.jobs.checkpoints import save_checkpoint
 from service.jobs.queue import update_held_job
-from service.tables import Job, JobRecord, JobStatus, Metric, utcnow
-from service.weights import arrays_to_npz
+from service.store.blobs import arrays_to_npz
+from service.store.db import Database
+from service.store.tables import Job, JobRecord, JobStatus, Metric, utcnow
 
 FLUSH_SECONDS = 0.5
 

@@ -13,19 +13,19 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from models.training import TrainingDiverged, TrainResult
-from service.db import Database
 from service.errors import StorageUnavailable
-from service.jobs import console, tasks
+from service.jobs import console, train
 from service.jobs.checkpoints import delete_checkpoint, read_checkpoint
 from service.jobs.heartbeat import beat_seconds, job_heartbeat
 from service.jobs.hooks import DatabaseHooks, JobLost, JobStopped, ShuttingDown
 from service.jobs.queue import discard_metrics_after, update_held_job
 from service.jobs.storage_retry import retry_until_written
 from service.settings import Settings
-from service.storage_faults import FaultLog
+from service.store.blobs import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
+from service.store.db import Database
+from service.store.faults import FaultLog
+from service.store.tables import Job, JobStatus, Metric, TrainedModel, utcnow
 from service.sweeps.early_stop import make_hooks
-from service.tables import Job, JobStatus, Metric, TrainedModel, utcnow
-from service.weights import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def _run_claimed(context: WorkerContext, job_id: int, attempt: int) -> None:
     began = time.monotonic()
     try:
         resume = None if fresh else _load_checkpoint(context.db, job_id)
-        result = tasks.train(context.db, task, hyperparams, hooks, resume)
+        result = train.train(context.db, task, hyperparams, hooks, resume)
     except ShuttingDown:
         _hand_back(context, job_id, attempt)
     except JobStopped as stop:  # cancelled, time limit, or stopped early by its sweep's rule

@@ -12,10 +12,10 @@ import os
 import threading
 from collections.abc import Callable
 
-from service.db import Database
 from service.errors import StorageUnavailable
 from service.jobs.queue import claim_next_job
-from service.storage_faults import FaultLog
+from service.store.db import Database
+from service.store.faults import FaultLog
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from typing import Any
 from models.tasks import TASKS
 from models.text import Dictionary
 from service.errors import InvalidInput
-from service.serving.adapter import Serving
 from service.serving.answers import CacheStats
+from service.serving.base import Serving
 from service.serving.loaded import LoadedModel, SumTable
 
 # The largest addend any binary-addition model takes (the largest binary_dim); each model takes

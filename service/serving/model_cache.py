@@ -20,15 +20,15 @@ from sqlalchemy.orm import Session
 
 from models.tasks import TASKS, Corpus
 from models.text import Dictionary
-from service.corpora import get_corpus
-from service.db import Database
 from service.errors import ModelCorrupted, WrongTask, model_not_found
-from service.serving.adapters import ADAPTERS
 from service.serving.answers import AnswerCache, CacheStats
 from service.serving.loaded import LoadedModel, SumTable
+from service.serving.registry import ADAPTERS
 from service.settings import DEFAULT_ANSWER_CACHE_SIZE
-from service.tables import TrainedModel
-from service.weights import CorruptBlob, npz_to_arrays
+from service.store.blobs import CorruptBlob, npz_to_arrays
+from service.store.corpora import get_corpus
+from service.store.db import Database
+from service.store.tables import TrainedModel
 
 log = logging.getLogger(__name__)
 

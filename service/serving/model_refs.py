@@ -27,14 +27,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from service.aliases import DEFAULT_ALIAS, alias_not_found, alias_target
-from service.db import Database
+from service.catalog.aliases import DEFAULT_ALIAS, alias_not_found, alias_target
 from service.errors import InvalidInput, NoModelYet
-from service.experiment_schemas import ALIAS_PATTERN
-from service.schemas import MAX_ID
+from service.schemas.experiments import ALIAS_PATTERN
+from service.schemas.resources import MAX_ID
 from service.serving.loaded import LoadedModel
 from service.serving.model_cache import ModelCache, load
-from service.tables import TrainedModel
+from service.store.db import Database
+from service.store.tables import TrainedModel
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from starlette.concurrency import run_in_threadpool
 
 from models.text import UNKNOWN_TOKEN, Dictionary, preprocess
 from service.errors import InvalidInput
-from service.schemas import Generation
-from service.serving.adapter import Serving
+from service.schemas.resources import Generation
 from service.serving.answers import AnswerCache, CacheStats
+from service.serving.base import Serving
 from service.serving.batching import NextWordBatcher
 from service.serving.loaded import LoadedModel
 

@@ -9,20 +9,20 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select, update
 
-from service.db import Database
 from service.errors import InvalidInput, SweepFinished, sweep_not_found
-from service.experiment_schemas import MAX_SWEEP_RUNS, SweepCreate
-from service.job_plans import plan_job
+from service.jobs.plans import plan_job
 from service.jobs.queue import check_queue_room
-from service.schemas import HYPERPARAMS
+from service.schemas.experiments import MAX_SWEEP_RUNS, SweepCreate
+from service.schemas.resources import HYPERPARAMS
 from service.settings import Settings
+from service.store.db import Database
+from service.store.tables import Job, JobStatus, JobTag, Sweep, utcnow
 from service.sweeps.metrics import (
     DEFAULT_METRIC,
     DEFAULT_STEP_METRIC,
     check_final_metric,
     check_step_metric,
 )
-from service.tables import Job, JobStatus, JobTag, Sweep, utcnow
 
 
 def expand_cells(grid: dict[str, list[Any]], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:

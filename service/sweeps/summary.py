@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.experiment_schemas import (
+from service.schemas.experiments import (
     MetricSummary,
     RankEntry,
     SweepCell,
@@ -18,8 +18,8 @@ from service.experiment_schemas import (
     SweepRun,
     SweepSummary,
 )
+from service.store.tables import Job, JobStatus, Sweep
 from service.sweeps.metrics import FINAL_METRICS, higher_is_better, is_diverged, is_early_stopped
-from service.tables import Job, JobStatus, Sweep
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 

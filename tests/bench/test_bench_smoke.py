@@ -109,7 +109,7 @@ def test_startup_bench() -> None:
 
 
 def test_next_word_bench() -> None:
-    demo = str(REPO / "service/data/demo_corpus.txt")
+    demo = str(REPO / "service/store/data/demo_corpus.txt")
     figures = run_bench(
         "next_word.py",
         *("--corpus", demo, "--epochs", "1", "--paired-steps", "6", "--probe-steps", "2"),

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from service.db import Database
 from service.jobs.checkpoints import PART_BYTES, read_checkpoint, save_checkpoint
 from service.jobs.queue import cancel_job, claim_next_job, recover_lost_jobs
-from service.migrate import upgrade
-from service.tables import Checkpoint, CheckpointPart, Job, JobStatus
-from service.weights import arrays_to_npz
+from service.store.blobs import arrays_to_npz
+from service.store.db import Database
+from service.store.migrate import upgrade
+from service.store.tables import Checkpoint, CheckpointPart, Job, JobStatus
 from tests.conftest import LiveService, postgres_available
 from tests.service.test_recovery import wait_for_checkpoint
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from service import events
-from service.db import Database
-from service.events import EventHub
-from service.job_events import Cursor
-from service.migrate import upgrade
-from service.streams import job_stream
-from service.tables import Job, JobStatus, Metric
+from service.store.db import Database
+from service.store.migrate import upgrade
+from service.store.tables import Job, JobStatus, Metric
+from service.tracking import hub as events
+from service.tracking.hub import EventHub
+from service.tracking.reads import Cursor
+from service.tracking.streams import job_stream
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.db import Database
 from service.jobs.hooks import DatabaseHooks, ShuttingDown
-from service.migrate import upgrade
-from service.tables import Job, JobStatus
+from service.store.db import Database
+from service.store.migrate import upgrade
+from service.store.tables import Job, JobStatus
 
 WORKER = "host:1"
 

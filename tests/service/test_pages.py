@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.conftest import REPO, LiveService
 
-PAGES = REPO / "service"
+PAGES = REPO / "service" / "api"
 
 
 def test_dashboard_lists_jobs_and_models(service: LiveService) -> None:

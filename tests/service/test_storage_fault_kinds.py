@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from service.errors import StorageFailing, StorageFull, StorageReadOnly, StorageUnreachable
-from service.storage_faults import as_storage_fault
+from service.store.faults import as_storage_fault
 from tests.conftest import LiveService
 
 

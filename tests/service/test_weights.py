@@ -11,11 +11,11 @@ import pytest
 
 from models.tasks.binary_addition.config import BinaryAdditionConfig
 from models.tasks.binary_addition.model import BinaryAdditionNet
-from service.db import Database
 from service.errors import ModelCorrupted
 from service.serving.model_cache import load_model
-from service.tables import Job, JobStatus, TrainedModel
-from service.weights import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
+from service.store.blobs import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
+from service.store.db import Database
+from service.store.tables import Job, JobStatus, TrainedModel
 
 
 def one_weight_changed(blob: bytes) -> bytes:

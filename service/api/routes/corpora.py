@@ -9,11 +9,17 @@ from starlette.datastructures import UploadFile
 
 from models.text import UNKNOWN_TOKEN
 from service.api.deps import CorpusId, DatabaseDep, ReadSessionDep
-from service.corpora import create_corpus, decode_utf8, get_corpus
-from service.deletion import CORPUS_TABLES, reclaim_space
+from service.catalog.deletion import CORPUS_TABLES, reclaim_space
 from service.errors import CorpusInUse, InvalidInput, corpus_not_found
-from service.schemas import NO_NUL, CorporaPublic, CorpusPublic, DictionaryEntry, DictionaryPublic
-from service.tables import Corpus, Job, TrainedModel
+from service.schemas.resources import (
+    NO_NUL,
+    CorporaPublic,
+    CorpusPublic,
+    DictionaryEntry,
+    DictionaryPublic,
+)
+from service.store.corpora import create_corpus, decode_utf8, get_corpus
+from service.store.tables import Corpus, Job, TrainedModel
 
 router = APIRouter(prefix="/corpora", tags=["corpora"])
 

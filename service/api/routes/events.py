@@ -15,11 +15,11 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from service.api.deps import DatabaseDep, JobId
 from service.errors import job_not_found
-from service.events import Event, EventHub
-from service.job_events import Cursor
-from service.schemas import MAX_ID
-from service.streams import MAX_SINCE_MS, job_stream, jobs_stream, parse_since
-from service.tables import Job
+from service.schemas.resources import MAX_ID
+from service.store.tables import Job
+from service.tracking.hub import Event, EventHub
+from service.tracking.reads import Cursor
+from service.tracking.streams import MAX_SINCE_MS, job_stream, jobs_stream, parse_since
 
 router = APIRouter(tags=["events"])
 

@@ -8,9 +8,9 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import __version__
-from service.migrate import current_revision
-from service.schemas import Health
-from service.storage_probe import storage_reasons
+from service.schemas.resources import Health
+from service.store.migrate import current_revision
+from service.store.probe import storage_reasons
 
 router = APIRouter(tags=["health"])
 

@@ -6,16 +6,16 @@ from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from service.aliases import aliases_by_model, remove_alias, set_alias
 from service.api.deps import DatabaseDep, ModelCacheDep, ModelId, ReadSessionDep
 from service.api.query import only_query_params
-from service.deletion import delete_model
+from service.catalog.aliases import aliases_by_model, remove_alias, set_alias
+from service.catalog.deletion import delete_model
+from service.catalog.filters import MODEL_FILTERS, MODEL_SORT_KEYS, filter_models, model_order
 from service.errors import model_not_found
-from service.experiment_schemas import ALIAS_PATTERN, TAG_PATTERN, AliasPublic, TaskName
-from service.run_filters import MODEL_FILTERS, MODEL_SORT_KEYS, filter_models, model_order
-from service.schema_examples import documented_error
-from service.schemas import MAX_ID, ModelPublic, ModelsPublic
-from service.tables import TrainedModel
+from service.schemas.examples import documented_error
+from service.schemas.experiments import ALIAS_PATTERN, TAG_PATTERN, AliasPublic, TaskName
+from service.schemas.resources import MAX_ID, ModelPublic, ModelsPublic
+from service.store.tables import TrainedModel
 
 router = APIRouter(prefix="/models", tags=["models"])
 

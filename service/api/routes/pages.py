@@ -1,7 +1,7 @@
 """The dashboard for humans: server-rendered pages, live from the event streams, no build step.
 
 Pages are left out of the OpenAPI schema (they are HTML for people, as /docs is); the
-JavaScript they load is served from service/static and needs no network beyond this service.
+JavaScript they load is served from service/api/static and needs no network beyond this service.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.api.deps import JobId, ReadSessionDep, SettingsDep
-from service.downsample import read_points
+from service.charts.curves import group_points
+from service.charts.downsample import read_points
 from service.errors import job_not_found
-from service.job_events import JobState, job_state, newest_cursor
-from service.plots import group_points
 from service.settings import Settings
-from service.tables import Job, JobRecord, TrainedModel
+from service.store.tables import Job, JobRecord, TrainedModel
+from service.tracking.reads import JobState, job_state, newest_cursor
 
-HERE = Path(__file__).resolve().parents[2]
-templates = Jinja2Templates(directory=HERE / "templates")
-static = StaticFiles(directory=HERE / "static")
+API = Path(__file__).resolve().parents[1]
+templates = Jinja2Templates(directory=API / "templates")
+static = StaticFiles(directory=API / "static")
 router = APIRouter(include_in_schema=False)
 
 LISTED = 50  # jobs and models on the dashboard; /jobs and /models page through the rest

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
 from service.api.deps import JobId, ReadSessionDep
-from service.downsample import read_points
+from service.charts.curves import MEDIA_TYPES, Run, compare_plot, group_points, job_plot
+from service.charts.downsample import read_points
 from service.errors import InvalidInput, JobNotFound, job_not_found
-from service.job_events import job_state
-from service.plots import MEDIA_TYPES, Run, compare_plot, group_points, job_plot
-from service.schemas import MAX_ID
-from service.tables import Job
+from service.schemas.resources import MAX_ID
+from service.store.tables import Job
+from service.tracking.reads import job_state
 
 router = APIRouter(tags=["plots"])
 

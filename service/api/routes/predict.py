@@ -6,7 +6,7 @@ JSONResponse built from plain lists (same fields and OpenAPI schema as the respo
 pydantic validation of our own output). Its five optional query parameters are validated as
 one pydantic model (`PredictQuery`) instead of FastAPI's per-parameter path, which was about
 half of the in-process cost of a prediction; the schema documents them all the same.
-Which task a query asks is the serving adapters' to say (service/serving/adapters.py), and
+Which task a query asks is the serving adapters' to say (service/serving/registry.py), and
 how it is answered is theirs too (service/serving/: batching, answer cache, sum table); which
 model it means (an id, an alias, the default alias or the newest) is for
 service/serving/model_refs.py to say. What can take long runs in the threadpool: loading a model
@@ -24,14 +24,13 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from models.tasks.config import MAX_SEED
-from service.schemas import (
+from service.schemas.resources import (
     NO_NUL,
     BinaryAdditionPrediction,
     Generation,
     NextWordPrediction,
 )
 from service.serving import next_word
-from service.serving.adapters import QUERY_PARAMETERS, for_query
 from service.serving.binary_addition import MAX_OPERAND
 from service.serving.model_cache import LoadedModel, ModelCache
 from service.serving.model_refs import (
@@ -43,6 +42,7 @@ from service.serving.model_refs import (
     parse_model_ref,
     resolve_and_load,
 )
+from service.serving.registry import QUERY_PARAMETERS, for_query
 
 router = APIRouter(tags=["predict"])
 

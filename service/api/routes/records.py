@@ -12,12 +12,12 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from service.api.deps import JobId, ReadSessionDep
+from service.charts.curves import MEDIA_TYPES
+from service.charts.heatmap import gradient_heatmap, read_columns
 from service.errors import job_not_found
-from service.gradient_plot import gradient_heatmap, read_columns
-from service.job_events import job_state, read_records
-from service.plots import MEDIA_TYPES
-from service.schemas import MAX_ID
-from service.tables import Job
+from service.schemas.resources import MAX_ID
+from service.store.tables import Job
+from service.tracking.reads import job_state, read_records
 
 router = APIRouter()  # the records are tagged "records", their heat map "plots"
 

@@ -8,22 +8,22 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import DatabaseDep, ExecutorDep, ReadSessionDep, SettingsDep
 from service.api.query import only_query_params
-from service.db import Database
 from service.errors import corpus_not_found, sweep_not_found
-from service.experiment_schemas import (
+from service.schemas.examples import documented_error
+from service.schemas.experiments import (
     TAG_PATTERN,
     SweepCreate,
     SweepPublic,
     SweepsPublic,
     TaskName,
 )
-from service.schema_examples import documented_error
-from service.schemas import MAX_ID
+from service.schemas.resources import MAX_ID
+from service.store.db import Database
+from service.store.tables import Job, Sweep
 from service.sweeps.create import cancel_sweep, create_sweep
 from service.sweeps.metrics import DEFAULT_STEP_METRIC, check_final_metric, check_step_metric
 from service.sweeps.plot import sweep_curves, sweep_svg
 from service.sweeps.summary import sweep_public, sweep_summary
-from service.tables import Job, Sweep
 
 # A metric's name (which names a task has is checked against the task, with the list in the 422)
 METRIC_NAME = r"^[a-z][a-z0-9_]{0,63}$"

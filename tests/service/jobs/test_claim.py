@@ -17,14 +17,14 @@ import pytest
 from sqlalchemy import func, select
 
 from models.training import TrainResult
-from service.db import Database
 from service.jobs.heartbeat import JobHeartbeat
 from service.jobs.hooks import DatabaseHooks, JobLost
 from service.jobs.queue import claim_job, recover_lost_jobs
 from service.jobs.runner import WorkerContext, _finish, _publish
-from service.migrate import upgrade
 from service.settings import Settings
-from service.tables import Checkpoint, Job, JobStatus, Metric, TrainedModel
+from service.store.db import Database
+from service.store.migrate import upgrade
+from service.store.tables import Checkpoint, Job, JobStatus, Metric, TrainedModel
 from tests.conftest import postgres_available
 
 WORKER = "host-a:4242"

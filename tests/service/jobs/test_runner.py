@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from service.db import Database
 from service.jobs.runner import _load_checkpoint
-from service.tables import Checkpoint, Job, JobStatus, Metric
-from service.weights import arrays_to_npz, npz_to_arrays, sha256_hex
+from service.store.blobs import arrays_to_npz, npz_to_arrays, sha256_hex
+from service.store.db import Database
+from service.store.tables import Checkpoint, Job, JobStatus, Metric
 
 NAMES = ("loss", "test_loss")
 

@@ -1,0 +1,61 @@
+"""The supervisor's side of storage faults (disk full, read-only database): it keeps spawning
+workers whatever the database says, puts a dead worker's jobs back in the queue as soon as
+storage takes the write, and while a write of the web process was refused, probes with one tiny
+write every RETRY_SECONDS so that /readyz is ready again as soon as storage is writable."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from service.errors import StorageUnavailable
+from service.jobs.queue import recover_lost_jobs
+from service.jobs.storage_retry import RETRY_SECONDS
+from service.store.db import Database
+from service.store.faults import STATUS, FaultLog
+from service.store.probe import probe_write
+
+log = logging.getLogger(__name__)
+
+
+class StorageWatch:
+    def __init__(self, db: Database, max_attempts: int) -> None:
+        self.db = db
+        self.max_attempts = max_attempts
+        self._lost_owners: list[str] = []  # dead workers whose jobs are not requeued yet
+        self._faults = FaultLog(log, "the supervisor could not write to the database")
+        self._next_try = 0.0
+
+    def failed(self, fault: StorageUnavailable) -> None:
+        self._faults.failed(fault)
+        self._next_try = time.monotonic() + RETRY_SECONDS
+
+    def requeue_later(self, worker_id: str) -> None:
+        self._lost_owners.append(worker_id)
+
+    def requeue_lost_jobs(self) -> bool:
+        """Requeue (or fail) the jobs of the dead workers noted; True when any job moved. A
+        storage fault keeps them noted for the next try, RETRY_SECONDS later."""
+        if not self._lost_owners or time.monotonic() < self._next_try:
+            return False
+        try:
+            moved = recover_lost_jobs(self.db, list(self._lost_owners), self.max_attempts, None)
+        except StorageUnavailable as fault:
+            self.failed(fault)
+            return False
+        self._lost_owners.clear()
+        return bool(moved)
+
+    def check(self) -> bool:
+        """True while a write of this process was refused and no probe has succeeded since,
+        and once more on the round the probe succeeds."""
+        if STATUS.fault() is None:
+            return False
+        if time.monotonic() >= self._next_try:
+            try:
+                probe_write(self.db)
+            except StorageUnavailable as fault:
+                self.failed(fault)
+            else:
+                self._faults.succeeded()
+        return True

@@ -1,0 +1,31 @@
+"""How a job trains: its task from the registry in models/tasks (which knows nothing of the
+service), its config from the stored hyperparameters, and its corpus from the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from numpy.typing import NDArray
+
+from models.tasks import TASKS, Corpus
+from models.training import TrainingHooks, TrainResult
+from service.store.corpora import load_dictionary, load_token_ids
+from service.store.db import Database
+
+
+def train(
+    db: Database,
+    task: str,
+    hyperparams: dict[str, Any],
+    hooks: TrainingHooks,
+    resume: dict[str, NDArray] | None,
+) -> TrainResult:
+    spec = TASKS[task]
+    config = spec.make_config(hyperparams)
+    corpus = None
+    if spec.needs_corpus:
+        with db.read() as session:
+            token_ids, vocabulary_size = load_token_ids(session, hyperparams["corpus_id"])
+            words = load_dictionary(session, hyperparams["corpus_id"]).words  # generated text
+        corpus = Corpus(token_ids, len(token_ids), vocabulary_size, words)
+    return spec.train(config, corpus, hooks, resume)

@@ -1,0 +1,218 @@
+"""Example answers that /docs and /redoc show: each copied from a real run of the default jobs
+(`POST /train` of each task, then the queries of the quick start), so a reader sees what comes
+back, not "string". The error messages are the service's own, built by the code that sends them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict
+from pydantic.config import JsonDict
+
+from service.errors import (
+    corpus_not_found,
+    job_not_found,
+    model_not_found,
+    onnx_missing,
+    sweep_not_found,
+)
+from service.store.faults import FULL
+
+BINARY_ADDITION_HYPERPARAMS: JsonDict = {
+    "binary_dim": 8,
+    "hidden_size": 16,
+    "cell": "rnn",
+    "num_layers": 1,
+    "activation": "tanh",
+    "init": "xavier",
+    "init_std": 1.0,
+    "bias": True,
+    "optimizer": "adam",
+    "learning_rate": 0.05,
+    "batch_size": 64,
+    "iterations": 2000,
+    "clip_norm": None,
+    "loss": "bce",
+    "seed": 0,
+    "log_every": 10,
+    "stop_at_accuracy": 1.0,
+    "implementation": "fast",
+    "teaching_views": True,
+    "gradient_norms_every": 100,
+}
+
+JOB: JsonDict = {
+    "id": 1,
+    "task": "binary_addition",
+    "status": "succeeded",
+    "progress": 1.0,
+    "hyperparams": BINARY_ADDITION_HYPERPARAMS,
+    "error": None,
+    "attempt": 1,
+    "cancel_requested": False,
+    "worker": None,
+    "checkpoint_step": None,
+    "corpus_id": None,
+    "model_id": 1,
+    "created_at": "2026-12-02T12:27:26.009610Z",
+    "started_at": "2026-12-02T12:27:26.451947Z",
+    "finished_at": "2026-12-02T12:27:26.541267Z",
+    "elapsed_seconds": 0.09,
+    "eta_seconds": 0.0,
+    "name": "baseline",
+    "tags": ["exp-1"],
+    "sweep_id": None,
+    "heartbeat_at": None,
+    "status_detail": None,
+}
+
+METRIC: JsonDict = {
+    "name": "loss",
+    "step": 10,
+    "value": 5.4487,
+    "timestamp": "2026-12-02T12:27:26.475437Z",
+}
+
+MODEL: JsonDict = {
+    "id": 1,
+    "job_id": 1,
+    "task": "binary_addition",
+    "hyperparams": BINARY_ADDITION_HYPERPARAMS,
+    "metrics": {
+        "final_accuracy": 1.0,
+        "final_bit_accuracy": 1.0,
+        "final_loss": 0.147,
+        "eval_pairs": 16384,
+        "steps": 68,
+    },
+    "corpus_id": None,
+    "sha256": "0b94beed51a5b380252d1482ca8dc927559ba7408e3b0b510c984da8a5444a95",
+    "size_bytes": 2526,
+    "created_at": "2026-12-02T12:27:26.545722Z",
+    "name": "baseline",
+    "tags": ["exp-1"],
+    "aliases": ["default"],
+}
+
+JOBS: JsonDict = {"jobs": [JOB], "count": 1}
+METRICS: JsonDict = {"job_id": 1, "metrics": [METRIC], "downsampled": False, "last_step": 10}
+MODELS: JsonDict = {"models": [MODEL], "count": 1}
+
+# The demo corpus every service starts with
+CORPUS: JsonDict = {
+    "id": 1,
+    "name": "demo",
+    "characters": 25515,
+    "tokens": 4976,
+    "vocabulary_size": 233,
+    "unknown_threshold": 3,
+    "unknown_token_fraction": 0.0776,
+    "unknown_token": "<unk>",
+    "sha256": "44c7d27e02486d358e027d1da2661536f0a2729b8604e12320e08973854a371f",
+    "created_at": "2026-12-02T12:30:11.251040Z",
+}
+
+DICTIONARY: JsonDict = {
+    "corpus_id": 1,
+    "unknown_token": "<unk>",
+    "words": {
+        "<unk>": {"id": 0, "count": 386},
+        "the": {"id": 1, "count": 825},
+        "and": {"id": 2, "count": 196},
+    },
+}
+
+CORPORA: JsonDict = {"corpora": [CORPUS], "count": 1}
+
+# GET /predict?a=37&b=45
+BINARY_ADDITION_PREDICTION: JsonDict = {
+    "sum": 82,
+    "bits": [0, 1, 0, 1, 0, 0, 1, 0],
+    "probabilities": [0.0022, 0.9757, 0.0143, 0.9806, 0.0283, 0.0147, 0.9834, 0.0122],
+    "model_id": 1,
+    "model_selected_by": "newest",
+}
+
+# GET /predict?text=the children&k=3
+NEXT_WORD_PREDICTION: JsonDict = {
+    "predictions": [
+        {"word": "<unk>", "probability": 0.0589, "unknown": True},
+        {"word": "the", "probability": 0.0568, "unknown": False},
+        {"word": "in", "probability": 0.0206, "unknown": False},
+    ],
+    "model_id": 2,
+    "context": ["the", "children"],
+    "unknown_words": [],
+    "model_selected_by": "newest",
+}
+
+# GET /generate?text=the children&words=5&seed=1
+GENERATION: JsonDict = {
+    "text": "the children street but on run a",
+    "continuation": ["street", "but", "on", "run", "a"],
+    "model_id": 2,
+    "unknown_words": [],
+    "model_selected_by": "newest",
+}
+
+HEALTH: JsonDict = {"status": "ok", "version": "0.1.0"}
+
+# The `detail` of each error answer, as the service words it, by status and by the resource the
+# path starts with (a 404 from /predict is about a model, from /train about a corpus).
+RESOURCE_OF_PATH = {
+    "train": "corpora",
+    "predict": "models",
+    "generate": "models",
+    "plots": "jobs",
+}
+ERRORS: dict[tuple[int, str | None], str] = {
+    (401, None): "this endpoint needs the API key: send 'Authorization: Bearer <key>' or "
+    "'X-API-Key: <key>' (the value of RNNLAB_API_KEY)",
+    (404, "jobs"): job_not_found(7).detail,
+    (404, "corpora"): corpus_not_found(7).detail,
+    (404, "models"): model_not_found(7).detail,
+    (409, "jobs"): "job 7 already finished (succeeded): nothing to cancel",
+    (404, "sweeps"): sweep_not_found(7).detail,
+    (409, "sweeps"): "sweep 7 already finished: nothing to cancel",
+    (501, None): onnx_missing().detail,
+    (409, "corpora"): "corpus 7 is used by 2 job(s) and their models: it cannot be deleted "
+    "while they exist",
+    (409, "models"): "the weights of model 7 are corrupted (the stored bytes do not match their "
+    "sha256): train it again with POST /train",
+    (413, None): "the request body is larger than 52428800 bytes (RNNLAB_MAX_UPLOAD_BYTES): "
+    "upload a smaller text",
+    (429, None): "100 jobs are already queued (RNNLAB_MAX_QUEUED_JOBS=100): retry when some "
+    "have finished",
+    (503, None): FULL,
+}
+
+
+def shown(example: JsonDict) -> ConfigDict:
+    """The model_config of a schema whose example is `example`."""
+    return ConfigDict(json_schema_extra={"examples": [example]})
+
+
+def documented_error(description: str, detail: str) -> dict[str, Any]:
+    """An error response for a route's `responses=` whose message differs from its resource's
+    usual one (e.g. the 404 of POST /sweeps is about a corpus)."""
+    return {
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/ErrorPublic"},
+                "example": {"detail": detail},
+            }
+        },
+    }
+
+
+def error_example(status_code: int, path: str) -> dict[str, str] | None:
+    """The body of a `status_code` answer from `path`; None for a status without one here."""
+    first = path.split("/")[1]
+    resource = RESOURCE_OF_PATH.get(first, first)
+    detail = ERRORS.get((status_code, resource)) or ERRORS.get((status_code, None))
+    return None if detail is None else {"detail": detail}
+
+
+ERROR: JsonDict = {"detail": ERRORS[404, "jobs"]}

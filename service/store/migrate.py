@@ -1,0 +1,48 @@
+"""Apply the Alembic migrations programmatically (`upgrade head` at start-up)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
+
+import migrations
+from service.store.db import Database
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(database: Database, revision: str = "head") -> None:
+    """Bring the schema to `revision`; a no-op when it is already there."""
+    config = alembic_config(database.url)
+    # The write engine on SQLite begins IMMEDIATE: two processes starting at once serialise.
+    with database.write_engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def head_revision(database: Database) -> str | None:
+    """The newest revision this version of rnnlab knows."""
+    return ScriptDirectory.from_config(alembic_config(database.url)).get_current_head()
+
+
+def current_revision(session: Session) -> str | None:
+    """The revision the database is at; None before the first migration."""
+    try:
+        return session.scalar(text("SELECT version_num FROM alembic_version"))
+    except ProgrammingError:
+        return None  # PostgreSQL: no such table
+    except OperationalError as error:
+        if "no such table" in str(error):  # SQLite
+            return None
+        raise

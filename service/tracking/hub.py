@@ -1,0 +1,250 @@
+"""One database poller per watched job in the web process, fanned out to every client watching it.
+
+Fifty browsers on one job cost the database what one costs: a `JobFeed` reads the job's state,
+new points and teaching records every `poll_seconds` while anyone listens, and hands each read
+to its subscribers' queues. A subscriber first reads its own backlog (once, when it connects),
+then follows the feed, skipping what its backlog already covered. A client too slow for the feed
+is not waited for: its queue overflows, it is marked lagged and catches up from the database.
+The last subscriber to leave stops the feed, so nothing outlives the clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from anyio import to_thread
+
+from service.store.db import Database
+from service.tracking.reads import (
+    Cursor,
+    JobState,
+    Update,
+    advance,
+    newest_cursor,
+    newest_job_id,
+    read_jobs,
+    read_update,
+)
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 256  # reads a subscriber may fall behind before it catches up from the database
+RETRY_SECONDS = 1.0  # after a failed poll (the database restarting, say)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One server-sent event: `name` is its SSE `event:` field, `id` its resume point."""
+
+    name: str
+    data: dict[str, Any]
+    id: str | None = None
+
+
+class Subscription:
+    """One client's place on a feed."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
+        self.lagged = False
+
+    def offer(self, item: Any) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.lagged = True
+
+    def drain(self) -> None:
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.lagged = False
+
+
+class Feed:
+    """Polls while it has subscribers and hands each changed read to every one of them."""
+
+    def __init__(self, key: Any, poll_seconds: float, on_idle: Callable[[Feed], None]) -> None:
+        self.key = key
+        self.poll_seconds = poll_seconds
+        self.subscribers: set[Subscription] = set()
+        self.polls = 0
+        self._on_idle = on_idle
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def position(self) -> Any:
+        """Where polling starts: everything before it, a subscriber reads as its backlog."""
+        raise NotImplementedError
+
+    async def read(self, position: Any) -> tuple[Any, Any, bool, bool]:
+        """(item or None when nothing changed, next position, read again at once, finished)."""
+        raise NotImplementedError
+
+    async def join(self) -> Subscription:
+        subscription = Subscription()
+        self.subscribers.add(subscription)
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"rnnlab-feed-{self.key}")
+        try:
+            await self._ready.wait()
+        except BaseException:  # the client left before the feed's first read
+            self.leave(subscription)
+            raise
+        return subscription
+
+    def leave(self, subscription: Subscription) -> None:
+        self.subscribers.discard(subscription)
+        if not self.subscribers:
+            if self._task is not None:
+                self._task.cancel()
+            self._on_idle(self)
+
+    async def _run(self) -> None:
+        position: Any = None
+        while self.subscribers:
+            try:
+                if position is None:
+                    position = await self.position()
+                    self._ready.set()
+                item, position, again, finished = await self.read(position)
+            except Exception:
+                log.exception("event feed %s: poll failed; retrying", self.key)
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            self.polls += 1
+            if item is not None:
+                for subscription in self.subscribers:
+                    subscription.offer(item)
+            if finished:
+                return
+            if not again:
+                await asyncio.sleep(self.poll_seconds)
+
+
+class JobFeed(Feed):
+    """A job's state and the points it stores, published whenever they change."""
+
+    def __init__(self, hub: EventHub, job_id: int, on_idle) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(job_id, hub.poll_seconds, on_idle)
+        self.db = hub.db
+        self.heartbeat_timeout_seconds = hub.heartbeat_timeout_seconds
+        self._last_state: Any = None
+
+    async def position(self) -> Cursor:
+        return await to_thread.run_sync(self._newest_cursor)
+
+    async def read(self, position: Cursor) -> tuple[Update | None, Cursor, bool, bool]:
+        update = await to_thread.run_sync(self._read, position)
+        changed = bool(update.metrics or update.records) or update.state != self._last_state
+        self._last_state = update.state
+        finished = update.state is None or (update.state.finished and update.complete)
+        again = not update.complete
+        return (update if changed else None), advance(position, update), again, finished
+
+    def _newest_cursor(self) -> Cursor:
+        with self.db.read() as session:
+            return newest_cursor(session, self.key)
+
+    def _read(self, position: Cursor) -> Update:
+        with self.db.read() as session:
+            return read_update(session, self.key, position, self.heartbeat_timeout_seconds)
+
+
+class EventHub:
+    """The feeds of the web process, by key; each exists while somebody listens to it."""
+
+    def __init__(
+        self,
+        db: Database,
+        poll_seconds: float,
+        keepalive_seconds: float,
+        heartbeat_timeout_seconds: float | None = None,
+    ) -> None:
+        self.db = db
+        self.poll_seconds = poll_seconds
+        self.keepalive_seconds = keepalive_seconds
+        # A running job whose worker is silent past it is shown queued, as GET /jobs shows it.
+        self.heartbeat_timeout_seconds = heartbeat_timeout_seconds
+        self.feeds: dict[Any, Feed] = {}
+        self.subscribers = 0
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, key: Any, make: Callable[[], Feed]) -> AsyncIterator[Subscription]:
+        feed = self.feeds.get(key)
+        if feed is None:
+            feed = self.feeds[key] = make()
+        self.subscribers += 1
+        try:
+            subscription = await feed.join()
+            try:
+                yield subscription
+            finally:
+                feed.leave(subscription)
+        finally:
+            self.subscribers -= 1
+
+    def job_feed(self, job_id: int) -> Callable[[], Feed]:
+        return lambda: JobFeed(self, job_id, self._forget)
+
+    def jobs_feed(self) -> Callable[[], Feed]:
+        return lambda: JobsFeed(self, self._forget)
+
+    def _forget(self, feed: Feed) -> None:
+        if self.feeds.get(feed.key) is feed:
+            del self.feeds[feed.key]
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "subscribers": self.subscribers,
+            "feeds": [
+                {"key": str(key), "subscribers": len(feed.subscribers), "polls": feed.polls}
+                for key, feed in self.feeds.items()
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class JobsPosition:
+    watched: frozenset[int]  # unfinished at the last read: the next read sees them finish
+    newest_id: int
+
+
+class JobsFeed(Feed):
+    """Every job's state, published when a job appears, changes status or progresses."""
+
+    def __init__(self, hub: EventHub, on_idle) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(ALL_JOBS, hub.poll_seconds, on_idle)
+        self.db = hub.db
+        self.heartbeat_timeout_seconds = hub.heartbeat_timeout_seconds
+        self._seen: dict[int, JobState] = {}
+
+    async def position(self) -> JobsPosition:
+        states, newest = await to_thread.run_sync(self._read, JobsPosition(frozenset(), -1))
+        self._seen = {state.id: state for state in states}
+        return JobsPosition(frozenset(self._seen), newest)
+
+    async def read(self, position: JobsPosition) -> tuple[Any, JobsPosition, bool, bool]:
+        states, newest = await to_thread.run_sync(self._read, position)
+        changed = tuple(state for state in states if self._seen.get(state.id) != state)
+        self._seen = {state.id: state for state in states if not state.finished}
+        return changed or None, JobsPosition(frozenset(self._seen), newest), False, False
+
+    def _read(self, position: JobsPosition) -> tuple[list[JobState], int]:
+        with self.db.read() as session:
+            if position.newest_id < 0:  # the first read: only what is unfinished
+                newest = newest_job_id(session)
+                timeout = self.heartbeat_timeout_seconds
+                return read_jobs(session, frozenset(), newest, None, timeout), newest
+            states = read_jobs(
+                session, position.watched, position.newest_id, None, self.heartbeat_timeout_seconds
+            )
+            return states, max([position.newest_id, *(state.id for state in states)])
+
+
+ALL_JOBS = "all"

@@ -1,0 +1,151 @@
+"""What one client is sent: its backlog from the database, then the shared feed's reads, each
+turned into events past what this client already has (so nothing arrives twice)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from anyio import to_thread
+
+from service.errors import InvalidInput
+from service.store.tables import JobStatus
+from service.tracking.hub import ALL_JOBS, Event, EventHub, Subscription
+from service.tracking.reads import Cursor, JobState, Update, read_jobs, read_update
+
+KEEPALIVE = Event("", {})  # sent as an SSE comment: proxies keep an idle stream open
+CLOCK_SLACK = timedelta(seconds=1)  # between the web process's clock and a worker's
+MAX_SINCE_MS = 253_402_300_799_999  # the last millisecond of the year 9999, datetime's last
+
+
+class JobView:
+    """What one client of a job's stream has been sent: its cursor and the last progress."""
+
+    def __init__(self, job_id: int, cursor: Cursor) -> None:
+        self.job_id = job_id
+        self.cursor = cursor
+        self.progress = -1.0
+        self.ended = False
+
+    def events(self, update: Update) -> list[Event]:
+        state = update.state
+        if state is None:
+            self.ended = True
+            return [Event("end", {"id": self.job_id, "status": None, "error": "job deleted"})]
+        events = [] if state.finished else self._state(state)
+        for point in update.metrics:
+            if point.id > self.cursor.metric_id:
+                self.cursor = replace(self.cursor, metric_id=point.id)
+                events.append(Event("metric", point.public(), str(self.cursor)))
+        for record in update.records:  # event type: the record's kind
+            if record.id > self.cursor.record_id:
+                self.cursor = replace(self.cursor, record_id=record.id)
+                events.append(Event(record.kind, record.public(), str(self.cursor)))
+        if state.finished and update.complete:
+            events += self._state(state)
+            events.append(Event("end", state.public(), str(self.cursor)))
+            self.ended = True
+        return events
+
+    def _state(self, state: JobState) -> list[Event]:
+        # A feed read older than this client's backlog carries an older state: ignored.
+        if state.version > self.cursor.version:
+            self.cursor = replace(self.cursor, version=state.version)
+            self.progress = state.progress
+            return [Event("status", state.public(), str(self.cursor))]
+        running = state.status == JobStatus.RUNNING
+        if running and state.version == self.cursor.version and state.progress > self.progress:
+            self.progress = state.progress
+            return [Event("progress", state.timing(), str(self.cursor))]
+        return []
+
+
+async def job_stream(hub: EventHub, job_id: int, cursor: Cursor) -> AsyncIterator[Event]:
+    view = JobView(job_id, cursor)
+
+    async def catch_up(subscription: Subscription) -> AsyncIterator[Event]:
+        subscription.drain()
+        while True:
+            update = await to_thread.run_sync(_read_job, hub, job_id, view.cursor)
+            for event in view.events(update):
+                yield event
+            if update.complete:
+                return
+
+    async with hub.subscribe(job_id, hub.job_feed(job_id)) as subscription:
+        while not view.ended:
+            async for event in catch_up(subscription):
+                yield event
+            while not (view.ended or subscription.lagged):
+                try:
+                    update = await asyncio.wait_for(subscription.queue.get(), hub.keepalive_seconds)
+                except TimeoutError:
+                    yield KEEPALIVE
+                    continue
+                for event in view.events(update):
+                    yield event
+
+
+def _read_job(hub: EventHub, job_id: int, cursor: Cursor) -> Update:
+    with hub.db.read() as session:
+        return read_update(session, job_id, cursor, hub.heartbeat_timeout_seconds)
+
+
+class JobsView:
+    """What one client of the all-jobs stream has been sent: each job's version and progress."""
+
+    def __init__(self) -> None:
+        self.sent: dict[int, tuple[int, float]] = {}
+
+    def events(self, states: tuple[JobState, ...] | list[JobState]) -> list[Event]:
+        events = []
+        now = str(int(datetime.now(UTC).timestamp() * 1000))
+        for state in states:
+            mark = (state.version, state.progress)
+            if mark > self.sent.get(state.id, (-1, -1.0)):
+                self.sent[state.id] = mark
+                events.append(Event("status", state.public(), now))
+        return events
+
+
+def parse_since(last_event_id: str | None) -> datetime | None:
+    """The all-jobs stream's ids are the server's clock in milliseconds."""
+    if not last_event_id:
+        return None
+    if not last_event_id.isdigit() or int(last_event_id) > MAX_SINCE_MS:
+        raise InvalidInput(
+            f"Last-Event-ID {last_event_id[:40]!r} is not an id of this stream: send back the `id` "
+            f"of the last event received (milliseconds since 1970, at most {MAX_SINCE_MS}), or "
+            "no header to start over"
+        )
+    return datetime.fromtimestamp(int(last_event_id) / 1000, UTC)
+
+
+async def jobs_stream(hub: EventHub, since: datetime | None) -> AsyncIterator[Event]:
+    """Every unfinished job's state (and those finished since `since`), then every change."""
+    view = JobsView()
+    async with hub.subscribe(ALL_JOBS, hub.jobs_feed()) as subscription:
+        while True:
+            subscription.drain()
+            read_at = datetime.now(UTC)
+            states = await to_thread.run_sync(_read_jobs, hub, since)
+            for event in view.events(states):
+                yield event
+            while not subscription.lagged:
+                try:
+                    changed = await asyncio.wait_for(
+                        subscription.queue.get(), hub.keepalive_seconds
+                    )
+                except TimeoutError:
+                    yield KEEPALIVE
+                    continue
+                for event in view.events(changed):
+                    yield event
+            since = read_at - CLOCK_SLACK  # lagged: read again what may have changed since
+
+
+def _read_jobs(hub: EventHub, since: datetime | None) -> list[JobState]:
+    with hub.db.read() as session:
+        return read_jobs(session, frozenset(), None, since, hub.heartbeat_timeout_seconds)
