@@ -8,6 +8,7 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY service ./service
 COPY models ./models
 COPY migrations ./migrations
+COPY rnnlab ./rnnlab
 # The scale extra: the Celery worker and the PostgreSQL driver, so that one image runs every
 # container of the cluster (docker-compose.yml) as well as the embedded service.
 RUN pip install --no-cache-dir '.[scale]' && useradd --create-home rnnlab && mkdir -p /data \

@@ -45,8 +45,8 @@ mutate: $(VENV)/.installed-mutate
 	$(BIN)/mutmut results
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check service models tests bench migrations
-	$(BIN)/ruff format --check service models tests bench migrations
+	$(BIN)/ruff check rnnlab service models tests bench migrations
+	$(BIN)/ruff format --check rnnlab service models tests bench migrations
 	$(BIN)/mypy
 
 # Benchmarks get their own environment: torch (a reference only, never a dependency) goes there

@@ -14,7 +14,7 @@ never the two in one: OpenBLAS's spinning threads and a shared allocator slow to
              threads for the fastest of those; --no-search races TORCH_FINALISTS instead;
   race       numpy and every torch finalist train seed by seed in turn (numpy seed 0, each
              finalist seed 0, numpy seed 1, ...), so that the machine's drift reaches all alike.
-             numpy trains what a default job trains (`models.tasks.binary_addition.train` with the
+             numpy trains what a default job trains (`rnnlab.models.tasks.binary_addition.train` with the
              default config), on a worker's thread settings;
   ratio      numpy's median time / the fastest finalist's median time (target <= 0.10), with the
              per-seed ratios' spread;
@@ -78,8 +78,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def numpy_runner() -> None:
-    import models.tasks.binary_addition.train as ba
-    from models.parallel import set_train_threads
+    import rnnlab.models.tasks.binary_addition.train as ba
+    from rnnlab.models.parallel import set_train_threads
 
     set_train_threads(int(os.environ.get("RNNLAB_TRAIN_THREADS", "1")))  # a worker's pool
 

@@ -46,11 +46,11 @@ def free_port() -> int:
 
 
 def rnnlab_command() -> list[str]:
-    """The installed console script next to this interpreter, else `python -m service.cli`."""
+    """The installed console script next to this interpreter, else `python -m rnnlab.service.cli`."""
     script = Path(sys.executable).with_name("rnnlab")
     if script.exists():
         return [str(script), "serve", "--no-access-log"]
-    return [sys.executable, "-m", "service.cli", "serve", "--no-access-log"]
+    return [sys.executable, "-m", "rnnlab.service.cli", "serve", "--no-access-log"]
 
 
 def service_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:

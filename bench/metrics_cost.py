@@ -89,9 +89,9 @@ async def timed(app: Any, stack: Any, query: bytes, requests: int) -> float:
 
 
 async def measure(requests: int, pairs: int) -> None:
-    from service.api.request_metrics import RequestMetrics
-    from service.app import create_app
-    from service.settings import Settings
+    from rnnlab.service.api.request_metrics import RequestMetrics
+    from rnnlab.service.app import create_app
+    from rnnlab.service.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="rnnlab-metrics-cost-") as data_dir:
         app = create_app(Settings(data_dir=Path(data_dir)))

@@ -38,12 +38,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.parallel import set_train_threads
-from models.tasks.next_word import NextWordConfig
-from models.tasks.next_word.data import BpttBatches, split_tokens
-from models.tasks.next_word.train import train
-from models.text import build_dictionary, preprocess
-from models.training import TrainingHooks
+from rnnlab.models.parallel import set_train_threads
+from rnnlab.models.tasks.next_word import NextWordConfig
+from rnnlab.models.tasks.next_word.data import BpttBatches, split_tokens
+from rnnlab.models.tasks.next_word.train import train
+from rnnlab.models.text import build_dictionary, preprocess
+from rnnlab.models.training import TrainingHooks
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared/corpora/tinyshakespeare.txt"
 SPEED_TARGET = 1.5  # numpy's tokens/s over torch's, paired step by step
@@ -130,9 +130,9 @@ def torch_trainer(config: NextWordConfig, vocab: int):  # type: ignore[no-untype
 
 
 def numpy_trainer(config: NextWordConfig, vocab: int):  # type: ignore[no-untyped-def]
-    """The same for models/: what `models.tasks.next_word.train` does in one step."""
-    from models.optim import clip_grads, make_optimizer
-    from models.tasks.next_word.model import NextWordModel
+    """The same for models/: what `rnnlab.models.tasks.next_word.train` does in one step."""
+    from rnnlab.models.optim import clip_grads, make_optimizer
+    from rnnlab.models.tasks.next_word.model import NextWordModel
 
     rng = np.random.default_rng(config.seed)
     model = NextWordModel(config, vocab, rng)
@@ -220,7 +220,7 @@ def worker(impl: str, args: argparse.Namespace) -> None:
     ids, vocab = load_corpus(args.corpus)
     config = bench_config(args.cell, args.epochs)
     if impl == "numpy":
-        from models import parallel
+        from rnnlab.models import parallel
 
         emit(impl="numpy", train_threads=parallel.TRAIN_THREADS, blas=blas_info())
         train(config, ids, vocab, EpochPrinter())

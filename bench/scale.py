@@ -28,11 +28,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.parallel import set_train_threads
-from models.tasks.next_word import NextWordConfig
-from models.tasks.next_word.train import train
-from models.text import build_dictionary, preprocess
-from models.training import TrainingHooks, TrainingStopped
+from rnnlab.models.parallel import set_train_threads
+from rnnlab.models.tasks.next_word import NextWordConfig
+from rnnlab.models.tasks.next_word.train import train
+from rnnlab.models.text import build_dictionary, preprocess
+from rnnlab.models.training import TrainingHooks, TrainingStopped
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared/corpora/tinyshakespeare.txt"
 WARMUP = 10

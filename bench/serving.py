@@ -57,7 +57,7 @@ from common import (
     wrk_path,
 )
 
-from models.text import preprocess  # after common, which puts the repository on sys.path
+from rnnlab.models.text import preprocess  # after common, which puts the repository on sys.path
 
 SHAKESPEARE = SHARED / "corpora/tinyshakespeare.txt"
 DEMO_CORPUS = Path(__file__).resolve().parents[1] / "service/store/data/demo_corpus.txt"

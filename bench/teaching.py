@@ -26,19 +26,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import SHARED, emit
 
-from models.layers.losses import sigmoid_loss
-from models.optim import make_optimizer
-from models.tasks.binary_addition.config import BinaryAdditionConfig
-from models.tasks.binary_addition.data import sample_batch
-from models.tasks.binary_addition.model import BinaryAdditionNet
-from models.tasks.binary_addition.teaching import Teacher as AdditionTeacher
-from models.tasks.binary_addition.train import train_step
-from models.tasks.next_word.config import NextWordConfig
-from models.tasks.next_word.data import BpttBatches
-from models.tasks.next_word.model import NextWordModel
-from models.tasks.next_word.teaching import Teacher as WordTeacher
-from models.text import build_dictionary, preprocess
-from models.training import TrainingHooks
+from rnnlab.models.layers.losses import sigmoid_loss
+from rnnlab.models.optim import make_optimizer
+from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.data import sample_batch
+from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
+from rnnlab.models.tasks.binary_addition.teaching import Teacher as AdditionTeacher
+from rnnlab.models.tasks.binary_addition.train import train_step
+from rnnlab.models.tasks.next_word.config import NextWordConfig
+from rnnlab.models.tasks.next_word.data import BpttBatches
+from rnnlab.models.tasks.next_word.model import NextWordModel
+from rnnlab.models.tasks.next_word.teaching import Teacher as WordTeacher
+from rnnlab.models.text import build_dictionary, preprocess
+from rnnlab.models.training import TrainingHooks
 
 BOTH = (False, True)
 

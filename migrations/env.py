@@ -1,9 +1,9 @@
-"""Alembic environment: runs against the connection `service.store.migrate` hands in, or a URL."""
+"""Alembic environment: runs against the connection `rnnlab.service.store.migrate` hands in, or a URL."""
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from service.store.tables import Base
+from rnnlab.service.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

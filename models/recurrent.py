@@ -14,14 +14,14 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike
 
-from models.fast.gru import FastGRU
-from models.fast.lstm import FastLSTM
-from models.fast.rnn import FastRNN
-from models.fast.softmax import SoftmaxOutput
-from models.layers.gru import TimeGRU
-from models.layers.lstm import TimeLSTM
-from models.layers.output import AffineSoftmax
-from models.layers.rnn import TimeRNN
+from rnnlab.models.fast.gru import FastGRU
+from rnnlab.models.fast.lstm import FastLSTM
+from rnnlab.models.fast.rnn import FastRNN
+from rnnlab.models.fast.softmax import SoftmaxOutput
+from rnnlab.models.layers.gru import TimeGRU
+from rnnlab.models.layers.lstm import TimeLSTM
+from rnnlab.models.layers.output import AffineSoftmax
+from rnnlab.models.layers.rnn import TimeRNN
 
 CELLS = ("rnn", "lstm", "gru")
 IMPLEMENTATIONS = ("fast", "reference")

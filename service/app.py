@@ -9,12 +9,12 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from service import __version__
-from service.api import docs, errors
-from service.api.limits import BodySizeLimit
-from service.api.request_id import RequestId
-from service.api.request_metrics import HttpMetrics, RequestMetrics
-from service.api.routes import (
+from rnnlab.service import __version__
+from rnnlab.service.api import docs, errors
+from rnnlab.service.api.limits import BodySizeLimit
+from rnnlab.service.api.request_id import RequestId
+from rnnlab.service.api.request_metrics import HttpMetrics, RequestMetrics
+from rnnlab.service.api.routes import (
     corpora,
     events,
     health,
@@ -28,17 +28,17 @@ from service.api.routes import (
     records,
     sweeps,
 )
-from service.api.security import require_api_key
-from service.catalog.deletion import prepare_space_reclaim
-from service.jobs.executor import make_executor
-from service.serving.model_cache import ModelCache
-from service.serving.model_refs import ModelRefs
-from service.settings import Settings, get_settings
-from service.store.corpora import ensure_demo_corpus
-from service.store.db import Database
-from service.store.migrate import head_revision, upgrade
-from service.store.probe import refuse_unwritable_storage
-from service.tracking.hub import EventHub
+from rnnlab.service.api.security import require_api_key
+from rnnlab.service.catalog.deletion import prepare_space_reclaim
+from rnnlab.service.jobs.executor import make_executor
+from rnnlab.service.serving.model_cache import ModelCache
+from rnnlab.service.serving.model_refs import ModelRefs
+from rnnlab.service.settings import Settings, get_settings
+from rnnlab.service.store.corpora import ensure_demo_corpus
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.migrate import head_revision, upgrade
+from rnnlab.service.store.probe import refuse_unwritable_storage
+from rnnlab.service.tracking.hub import EventHub
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     401: {"description": "RNNLAB_API_KEY is set and the request lacks it"}
@@ -152,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url=None,  # served by service.api.docs, without a CDN
+        docs_url=None,  # served by rnnlab.service.api.docs, without a CDN
         redoc_url=None,
     )
     app.state.settings = settings

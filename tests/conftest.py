@@ -102,7 +102,7 @@ def _start_service_on(port: int, data_dir: Path, log_dir: Path, **settings: str)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"service-{port}.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--no-access-log"],
+        [sys.executable, "-m", "rnnlab.service.cli", "serve", "--no-access-log"],
         cwd=REPO,
         env=env,
         stdout=log_path.open("wb"),

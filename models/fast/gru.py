@@ -8,10 +8,10 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
-from models.fast.lstm import sigmoid_
-from models.fast.rnn import HiddenState
-from models.layers.gradient_norms import RecordsGradientNorms, norm
-from models.layers.gru import gru_parameters
+from rnnlab.models.fast.lstm import sigmoid_
+from rnnlab.models.fast.rnn import HiddenState
+from rnnlab.models.layers.gradient_norms import RecordsGradientNorms, norm
+from rnnlab.models.layers.gru import gru_parameters
 
 
 class FastGRU(HiddenState, RecordsGradientNorms):

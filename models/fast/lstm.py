@@ -8,7 +8,7 @@ What changes against the reference (same parameters, same names, same gate order
   element-wise passes over its gates instead of two sigmoids and a tanh;
 - the backward pass writes into preallocated buffers, and the whole-window weight gradients are
   three matrix products split into two column halves on the training thread pool
-  (models.parallel), summed in a fixed order so that the thread count never changes a number.
+  (rnnlab.models.parallel), summed in a fixed order so that the thread count never changes a number.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
-from models.layers.gradient_norms import RecordsGradientNorms, norm
-from models.layers.lstm import lstm_parameters
-from models.parallel import parallel_map, shard_slices
+from rnnlab.models.layers.gradient_norms import RecordsGradientNorms, norm
+from rnnlab.models.layers.lstm import lstm_parameters
+from rnnlab.models.parallel import parallel_map, shard_slices
 
 
 def sigmoid_(x: NDArray) -> NDArray:

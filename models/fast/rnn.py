@@ -8,9 +8,9 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
-from models.layers.activations import activation as get_activation
-from models.layers.gradient_norms import RecordsGradientNorms, norm
-from models.layers.rnn import rnn_parameters
+from rnnlab.models.layers.activations import activation as get_activation
+from rnnlab.models.layers.gradient_norms import RecordsGradientNorms, norm
+from rnnlab.models.layers.rnn import rnn_parameters
 
 
 class HiddenState:
@@ -30,7 +30,7 @@ class HiddenState:
 
 
 class FastRNN(HiddenState, RecordsGradientNorms):
-    """models.layers.rnn.TimeRNN, time-major with one input product for the whole window.
+    """rnnlab.models.layers.rnn.TimeRNN, time-major with one input product for the whole window.
 
     forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs (N, T, H)) -> dxs (N, T, D); ``dh`` is
     then the gradient of the initial state. ``stateful`` as in TimeRecurrent.

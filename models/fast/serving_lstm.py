@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from models.fast.lstm import FusedStep, scaled_weights
+from rnnlab.models.fast.lstm import FusedStep, scaled_weights
 
 INPUT_TABLE_BYTES = 64 * 2**20  # the largest input table kept (16k words at H = 256)
 

@@ -4,7 +4,7 @@ The same numbers as models/layers/output.py (``AffineSoftmax``) to float roundin
 output layer is most of a word model's training time (three (rows x H x V) products a step), so
 ``SoftmaxOutput``
 - splits the rows into ``parallel.SHARDS`` shards run on the training thread pool
-  (models.parallel), each with its own dW/db, summed in shard order so that the weights never
+  (rnnlab.models.parallel), each with its own dW/db, summed in shard order so that the weights never
   depend on the thread count;
 - makes the logits and their exp block by block, skips the max-subtraction when a
   Cauchy-Schwarz bound shows that exp cannot overflow, and never normalises the (rows, V)
@@ -20,8 +20,8 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
-from models.init import init_weight
-from models.parallel import parallel_map, shard_slices
+from rnnlab.models.init import init_weight
+from rnnlab.models.parallel import parallel_map, shard_slices
 
 # Rows per block of the forward product + exp, which bounds the rows one GEMM sees (and the
 # scratch it needs). Large blocks let BLAS run one big product, which measured faster than

@@ -6,7 +6,7 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
-from models.init import init_weight
+from rnnlab.models.init import init_weight
 
 
 class TimeAffine:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from models.layers.activations import sigmoid
+from rnnlab.models.layers.activations import sigmoid
 
 LOSSES = ("mse", "bce")
 

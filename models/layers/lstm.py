@@ -23,9 +23,9 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
-from models.init import init_weight
-from models.layers.activations import sigmoid
-from models.layers.time import State, TimeRecurrent
+from rnnlab.models.init import init_weight
+from rnnlab.models.layers.activations import sigmoid
+from rnnlab.models.layers.time import State, TimeRecurrent
 
 FORGET_BIAS = 1.0
 

@@ -12,8 +12,8 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
-from models.layers.affine import TimeAffine
-from models.layers.losses import softmax_cross_entropy
+from rnnlab.models.layers.affine import TimeAffine
+from rnnlab.models.layers.losses import softmax_cross_entropy
 
 
 class AffineSoftmax:

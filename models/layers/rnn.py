@@ -12,9 +12,9 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
-from models.init import init_weight
-from models.layers.activations import activation as get_activation
-from models.layers.time import State, TimeRecurrent
+from rnnlab.models.init import init_weight
+from rnnlab.models.layers.activations import activation as get_activation
+from rnnlab.models.layers.time import State, TimeRecurrent
 
 
 def rnn_parameters(

@@ -1,6 +1,6 @@
 """What the registry holds for a task: everything the service needs, behind one shape.
 
-The service looks a task up by name (models.tasks.TASKS) and calls these; it never branches on
+The service looks a task up by name (rnnlab.models.tasks.TASKS) and calls these; it never branches on
 a task's name. A task that trains on a corpus says so (``needs_corpus``), and then receives
 its token ids in a ``Corpus``; the others receive None.
 """
@@ -13,8 +13,8 @@ from typing import Any, NamedTuple
 
 from numpy.typing import NDArray
 
-from models.tasks import config as config_tools
-from models.training import TrainingHooks, TrainResult
+from rnnlab.models.tasks import config as config_tools
+from rnnlab.models.training import TrainingHooks, TrainResult
 
 
 class Corpus(NamedTuple):
@@ -48,5 +48,5 @@ class Task:
         return config_tools.from_stored(self.config_class, hyperparams)
 
     def bounds(self) -> dict[str, Mapping[str, Any]]:
-        """Each hyperparameter's kind, default and bounds (see models.tasks.config)."""
+        """Each hyperparameter's kind, default and bounds (see rnnlab.models.tasks.config)."""
         return config_tools.bounds(self.config_class)

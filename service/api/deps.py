@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
-from service.jobs.executor import Executor
-from service.schemas.resources import MAX_ID
-from service.serving.model_cache import ModelCache
-from service.settings import Settings
-from service.store.db import Database
+from rnnlab.service.jobs.executor import Executor
+from rnnlab.service.schemas.resources import MAX_ID
+from rnnlab.service.serving.model_cache import ModelCache
+from rnnlab.service.settings import Settings
+from rnnlab.service.store.db import Database
 
 
 def get_settings_dep(request: Request) -> Settings:

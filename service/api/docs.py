@@ -14,9 +14,9 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.api.errors import document_storage_faults
-from service.schemas.examples import error_example
-from service.schemas.resources import ErrorPublic
+from rnnlab.service.api.errors import document_storage_faults
+from rnnlab.service.schemas.examples import error_example
+from rnnlab.service.schemas.resources import ErrorPublic
 
 ASSETS = "/docs/assets"
 # Images from this service or inline only: ReDoc's menu shows a logo from its vendor's CDN (it

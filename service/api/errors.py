@@ -1,4 +1,4 @@
-"""Domain errors to HTTP, in one place: each kind of service.errors gets its status code here,
+"""Domain errors to HTTP, in one place: each kind of rnnlab.service.errors gets its status code here,
 and the few that need one their headers (Retry-After, WWW-Authenticate). Nothing else in the
 service names a status code for an error it raises."""
 
@@ -11,8 +11,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from service.api.validation import validation_error_body
-from service.errors import (
+from rnnlab.service.api.validation import validation_error_body
+from rnnlab.service.errors import (
     InvalidInput,
     InvalidState,
     Missing,
@@ -82,7 +82,7 @@ STORAGE_FAULT_RESPONSE = {
 
 def document_storage_faults(schema: dict[str, Any]) -> dict[str, Any]:
     """Every operation that writes can meet a full or read-only database: the OpenAPI schema
-    states its 503 (whose body service.api.docs describes, as for the other errors)."""
+    states its 503 (whose body rnnlab.service.api.docs describes, as for the other errors)."""
     for item in schema.get("paths", {}).values():
         for method, operation in item.items():
             if method in MUTATING_METHODS:

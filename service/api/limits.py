@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.asgi import send_json_error
+from rnnlab.service.api.asgi import send_json_error
 
 UPLOAD_PATHS = frozenset({"/corpora"})
 

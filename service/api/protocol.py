@@ -13,7 +13,7 @@ import logging
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from service.api.request_id import new_request_id
+from rnnlab.service.api.request_id import new_request_id
 
 log = logging.getLogger("service.request")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 
-from service.errors import InvalidInput
+from rnnlab.service.errors import InvalidInput
 
 
 def only_query_params(*allowed: str) -> Any:

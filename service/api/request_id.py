@@ -11,7 +11,7 @@ from contextvars import ContextVar
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.asgi import send_json_error
+from rnnlab.service.api.asgi import send_json_error
 
 log = logging.getLogger("service.request")
 request_id: ContextVar[str] = ContextVar("request_id", default="-")

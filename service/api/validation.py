@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from service.schemas.resources import NO_NUL
+from rnnlab.service.schemas.resources import NO_NUL
 
 # A 422 lists at most this many problems and counts the rest: a body with 600,000 unknown names
 # once answered 82 MB after 13 s.

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.errors import AliasNotFound, model_not_found
-from service.schemas.experiments import AliasPublic
-from service.store.db import Database
-from service.store.tables import ModelAlias, TrainedModel, utcnow
+from rnnlab.service.errors import AliasNotFound, model_not_found
+from rnnlab.service.schemas.experiments import AliasPublic
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import ModelAlias, TrainedModel, utcnow
 
 DEFAULT_ALIAS = "default"
 

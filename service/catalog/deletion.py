@@ -14,10 +14,10 @@ import logging
 from sqlalchemy import delete, select, text
 from sqlalchemy.engine import make_url
 
-from service.errors import InvalidState, JobNotFinished, ModelInUse, job_not_found, model_not_found
-from service.serving.model_cache import ModelCache
-from service.store.db import Database
-from service.store.tables import Job, JobStatus, ModelAlias, TrainedModel
+from rnnlab.service.errors import InvalidState, JobNotFinished, ModelInUse, job_not_found, model_not_found
+from rnnlab.service.serving.model_cache import ModelCache
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import Job, JobStatus, ModelAlias, TrainedModel
 
 log = logging.getLogger(__name__)
 

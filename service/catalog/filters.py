@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import Select, exists, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from service.errors import InvalidInput
-from service.store.tables import Job, JobTag, ModelAlias, TrainedModel
+from rnnlab.service.errors import InvalidInput
+from rnnlab.service.store.tables import Job, JobTag, ModelAlias, TrainedModel
 
 JOB_FILTERS = ("status", "task", "name", "tag", "sweep_id")
 MODEL_FILTERS = ("task", "name", "tag", "alias", "sweep_id", "sort")

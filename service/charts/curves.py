@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from service.tracking.reads import JobState
+from rnnlab.service.tracking.reads import JobState
 
 PANELS = (("loss", "loss"), ("accuracy", "accuracy"))  # (title, what a metric's name contains)
 TITLE_HYPERPARAMS = (

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
-from service.store.tables import Metric
+from rnnlab.service.store.tables import Metric
 
 MAX_POINTS = 10_000  # per series and request: a chart never needs more
 Point = Row[int, str, int, float, datetime]  # id, name, step, value, timestamp

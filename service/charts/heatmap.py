@@ -15,9 +15,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.charts.curves import _render, describe, headline
-from service.charts.curves import _wrap as wrap
-from service.store.tables import JobRecord
+from rnnlab.service.charts.curves import _render, describe, headline
+from rnnlab.service.charts.curves import _wrap as wrap
+from rnnlab.service.store.tables import JobRecord
 
 HEATMAP_COLUMNS = 400
 KIND = "gradient_norms"

@@ -16,10 +16,10 @@ SERVER_COMMANDS = ("serve", "worker", "db")
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in SERVER_COMMANDS:
-        from service.cli import server
+        from rnnlab.service.cli import server
 
         server.main(args)
         return
-    from service.cli.commands import run
+    from rnnlab.service.cli.commands import run
 
     run(args)

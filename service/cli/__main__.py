@@ -1,5 +1,5 @@
-"""`python -m service.cli ...` is the `rnnlab` command."""
+"""`python -m rnnlab.service.cli ...` is the `rnnlab` command."""
 
-from service.cli import main
+from rnnlab.service.cli import main
 
 main()

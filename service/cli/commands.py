@@ -13,10 +13,10 @@ from typing import Annotated
 
 import typer
 
-from service import __version__
-from service.cli import output, train
-from service.cli.client import CliError, ServiceClient, default_url
-from service.cli.follow import follow
+from rnnlab.service import __version__
+from rnnlab.service.cli import output, train
+from rnnlab.service.cli.client import CliError, ServiceClient, default_url
+from rnnlab.service.cli.follow import follow
 
 app = typer.Typer(
     name="rnnlab",

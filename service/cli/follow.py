@@ -24,8 +24,8 @@ from rich.progress import (
 )
 from rich.prompt import Confirm
 
-from service.cli import output
-from service.cli.client import CliError, ServiceClient
+from rnnlab.service.cli import output
+from rnnlab.service.cli.client import CliError, ServiceClient
 
 FINISHED = ("succeeded", "failed", "cancelled")
 EXIT_CODES = {"succeeded": 0, "failed": 1, "cancelled": 3}

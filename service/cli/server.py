@@ -11,10 +11,10 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from service.settings import Settings, get_settings
+from rnnlab.service.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # the CLI imports the service's modules only for the command it runs
-    from service.errors import StorageUnavailable
+    from rnnlab.service.errors import StorageUnavailable
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -29,9 +29,9 @@ def serve(args: argparse.Namespace) -> None:
 
     import uvicorn
 
-    from service.api.protocol import JsonErrorsHttpToolsProtocol
-    from service.api.request_id import RequestIdFilter
-    from service.app import create_app
+    from rnnlab.service.api.protocol import JsonErrorsHttpToolsProtocol
+    from rnnlab.service.api.request_id import RequestIdFilter
+    from rnnlab.service.app import create_app
 
     settings = get_settings()
     _refuse_misconfigured(settings.executor_problem())
@@ -71,11 +71,11 @@ def refuse_unwritable_storage(settings: Settings) -> None:
     """Exit 1 with what to do when the database cannot be written, or cannot take this
     version's migrations (a full disk): found out at start, in one line, not at the first job
     (or at shutdown, when the running jobs are handed back)."""
-    from service.errors import StorageUnavailable
-    from service.store.db import Database
-    from service.store.faults import as_storage_fault
-    from service.store.migrate import upgrade
-    from service.store.probe import refuse_unwritable_storage as refuse
+    from rnnlab.service.errors import StorageUnavailable
+    from rnnlab.service.store.db import Database
+    from rnnlab.service.store.faults import as_storage_fault
+    from rnnlab.service.store.migrate import upgrade
+    from rnnlab.service.store.probe import refuse_unwritable_storage as refuse
 
     database = Database.connect(settings.resolved_database_url)
     try:
@@ -111,7 +111,7 @@ def worker(args: argparse.Namespace) -> None:
         os.environ[variable] = "1"
     settings = get_settings()
     _refuse_misconfigured(_worker_problem(settings))
-    from service.jobs.celery import worker as celery_worker
+    from rnnlab.service.jobs.celery import worker as celery_worker
 
     celery_worker.main(settings, args.concurrency or settings.max_concurrent_jobs)
 
@@ -131,8 +131,8 @@ def _refuse_misconfigured(problem: str | None) -> None:
 
 
 def db_upgrade(args: argparse.Namespace) -> None:
-    from service.store.db import Database
-    from service.store.migrate import upgrade
+    from rnnlab.service.store.db import Database
+    from rnnlab.service.store.migrate import upgrade
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)

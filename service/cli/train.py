@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from service.cli import output
-from service.cli.client import CliError, ServiceClient
-from service.cli.follow import follow
+from rnnlab.service.cli import output
+from rnnlab.service.cli.client import CliError, ServiceClient
+from rnnlab.service.cli.follow import follow
 
 app = typer.Typer(help="Start a training job (then follow it with --follow, or `rnnlab job ID`).")
 

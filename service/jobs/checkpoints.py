@@ -18,9 +18,9 @@ from collections.abc import Callable
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from service.store.blobs import sha256_hex
-from service.store.db import Database
-from service.store.tables import Checkpoint, CheckpointPart, utcnow
+from rnnlab.service.store.blobs import sha256_hex
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import Checkpoint, CheckpointPart, utcnow
 
 PART_BYTES = 1 * 2**20  # a part's insert takes a few ms: the longest a request waits for it
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from service.settings import Settings
-from service.store.db import Database
+from rnnlab.service.settings import Settings
+from rnnlab.service.store.db import Database
 
 
 class Executor(Protocol):
@@ -33,9 +33,9 @@ class Executor(Protocol):
 
 def make_executor(settings: Settings, db: Database) -> Executor:
     if settings.executor == "celery":
-        from service.jobs.celery.executor import CeleryExecutor
+        from rnnlab.service.jobs.celery.executor import CeleryExecutor
 
         return CeleryExecutor(settings, db)
-    from service.jobs.local.supervisor import LocalExecutor
+    from rnnlab.service.jobs.local.supervisor import LocalExecutor
 
     return LocalExecutor(settings, db)

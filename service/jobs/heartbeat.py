@@ -22,9 +22,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from service.jobs.queue import update_held_job
-from service.store.db import Database
-from service.store.tables import utcnow
+from rnnlab.service.jobs.queue import update_held_job
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -21,13 +21,13 @@ from numpy.typing import NDArray
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from models.training import TrainingHooks, TrainingStopped
-from service.jobs import console
-from service.jobs.checkpoints import save_checkpoint
-from service.jobs.queue import update_held_job
-from service.store.blobs import arrays_to_npz
-from service.store.db import Database
-from service.store.tables import Job, JobRecord, JobStatus, Metric, utcnow
+from rnnlab.models.training import TrainingHooks, TrainingStopped
+from rnnlab.service.jobs import console
+from rnnlab.service.jobs.checkpoints import save_checkpoint
+from rnnlab.service.jobs.queue import update_held_job
+from rnnlab.service.store.blobs import arrays_to_npz
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import Job, JobRecord, JobStatus, Metric, utcnow
 
 FLUSH_SECONDS = 0.5
 

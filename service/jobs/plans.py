@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from models.tasks import TASKS, Task
-from models.tasks import Corpus as TaskCorpus
-from models.tasks.memory import mib
-from service.errors import CorpusTooSmall, NoCorpus, OverMemoryBudget
-from service.store.corpora import demo_corpus_id, lock_corpus
-from service.store.tables import Corpus
+from rnnlab.models.tasks import TASKS, Task
+from rnnlab.models.tasks import Corpus as TaskCorpus
+from rnnlab.models.tasks.memory import mib
+from rnnlab.service.errors import CorpusTooSmall, NoCorpus, OverMemoryBudget
+from rnnlab.service.store.corpora import demo_corpus_id, lock_corpus
+from rnnlab.service.store.tables import Corpus
 
 
 def plan_job(

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import Update, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from service.errors import JobFinished, QueueFull, job_not_found
-from service.jobs.checkpoints import delete_checkpoint
-from service.store.db import Database
-from service.store.tables import Job, JobRecord, JobStatus, JobTag, Metric, utcnow
+from rnnlab.service.errors import JobFinished, QueueFull, job_not_found
+from rnnlab.service.jobs.checkpoints import delete_checkpoint
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import Job, JobRecord, JobStatus, JobTag, Metric, utcnow
 
 log = logging.getLogger(__name__)
 

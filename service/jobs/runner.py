@@ -12,20 +12,20 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from models.training import TrainingDiverged, TrainResult
-from service.errors import StorageUnavailable
-from service.jobs import console, train
-from service.jobs.checkpoints import delete_checkpoint, read_checkpoint
-from service.jobs.heartbeat import beat_seconds, job_heartbeat
-from service.jobs.hooks import DatabaseHooks, JobLost, JobStopped, ShuttingDown
-from service.jobs.queue import discard_metrics_after, update_held_job
-from service.jobs.storage_retry import retry_until_written
-from service.settings import Settings
-from service.store.blobs import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
-from service.store.db import Database
-from service.store.faults import FaultLog
-from service.store.tables import Job, JobStatus, Metric, TrainedModel, utcnow
-from service.sweeps.early_stop import make_hooks
+from rnnlab.models.training import TrainingDiverged, TrainResult
+from rnnlab.service.errors import StorageUnavailable
+from rnnlab.service.jobs import console, train
+from rnnlab.service.jobs.checkpoints import delete_checkpoint, read_checkpoint
+from rnnlab.service.jobs.heartbeat import beat_seconds, job_heartbeat
+from rnnlab.service.jobs.hooks import DatabaseHooks, JobLost, JobStopped, ShuttingDown
+from rnnlab.service.jobs.queue import discard_metrics_after, update_held_job
+from rnnlab.service.jobs.storage_retry import retry_until_written
+from rnnlab.service.settings import Settings
+from rnnlab.service.store.blobs import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.faults import FaultLog
+from rnnlab.service.store.tables import Job, JobStatus, Metric, TrainedModel, utcnow
+from rnnlab.service.sweeps.early_stop import make_hooks
 
 log = logging.getLogger(__name__)
 

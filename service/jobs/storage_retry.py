@@ -12,10 +12,10 @@ import os
 import threading
 from collections.abc import Callable
 
-from service.errors import StorageUnavailable
-from service.jobs.queue import claim_next_job
-from service.store.db import Database
-from service.store.faults import FaultLog
+from rnnlab.service.errors import StorageUnavailable
+from rnnlab.service.jobs.queue import claim_next_job
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.faults import FaultLog
 
 log = logging.getLogger(__name__)
 

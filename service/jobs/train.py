@@ -7,10 +7,10 @@ from typing import Any
 
 from numpy.typing import NDArray
 
-from models.tasks import TASKS, Corpus
-from models.training import TrainingHooks, TrainResult
-from service.store.corpora import load_dictionary, load_token_ids
-from service.store.db import Database
+from rnnlab.models.tasks import TASKS, Corpus
+from rnnlab.models.training import TrainingHooks, TrainResult
+from rnnlab.service.store.corpora import load_dictionary, load_token_ids
+from rnnlab.service.store.db import Database
 
 
 def train(

@@ -10,14 +10,14 @@ from typing import Any
 from pydantic import ConfigDict
 from pydantic.config import JsonDict
 
-from service.errors import (
+from rnnlab.service.errors import (
     corpus_not_found,
     job_not_found,
     model_not_found,
     onnx_missing,
     sweep_not_found,
 )
-from service.store.faults import FULL
+from rnnlab.service.store.faults import FULL
 
 BINARY_ADDITION_HYPERPARAMS: JsonDict = {
     "binary_dim": 8,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from models.tasks import TASKS
+from rnnlab.models.tasks import TASKS
 
 TASK_NAMES = tuple(TASKS)
 if TYPE_CHECKING:  # the registry's names are known only at run time

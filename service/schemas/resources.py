@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from models.tasks import TASKS, Task
-from models.tasks.config import BOUND_KEYS
-from service.schemas import examples
-from service.schemas.experiments import RunLabels
+from rnnlab.models.tasks import TASKS, Task
+from rnnlab.models.tasks.config import BOUND_KEYS
+from rnnlab.service.schemas import examples
+from rnnlab.service.schemas.experiments import RunLabels
 
 # Ids are 32-bit integer columns (PostgreSQL's INTEGER): larger ones can't exist, and would
 # overflow the driver instead of answering 404.
@@ -60,7 +60,7 @@ def _camel(task_name: str) -> str:
 
 
 def _field(meta: Mapping[str, Any]) -> tuple[Any, Any]:
-    """The pydantic (annotation, Field) of a config field, from its bounds (models.tasks.config)."""
+    """The pydantic (annotation, Field) of a config field, from its bounds (rnnlab.models.tasks.config)."""
     kinds: dict[str, Any] = {"int": int, "float": float, "bool": bool}
     annotation = kinds.get(meta["kind"]) or Literal[meta["choices"]]
     if meta["nullable"]:

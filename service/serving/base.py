@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from models.text import Dictionary
-from service.serving.answers import CacheStats
-from service.serving.loaded import LoadedModel
+from rnnlab.models.text import Dictionary
+from rnnlab.service.serving.answers import CacheStats
+from rnnlab.service.serving.loaded import LoadedModel
 
 
 class Serving:
     """One task's serving; subclasses set `task`, `query`, `example` and override the methods."""
 
-    task: str  # its name in models.tasks.TASKS
+    task: str  # its name in rnnlab.models.tasks.TASKS
     query: tuple[str, ...]  # the /predict parameters that ask this task, all required
     example: str  # a query, as in the messages: "a=37&b=45"
 

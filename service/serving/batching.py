@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from numpy.typing import NDArray
 from starlette.concurrency import run_in_threadpool
 
-from models.tasks.next_word import NextWordPredictor
+from rnnlab.models.tasks.next_word import NextWordPredictor
 
 Answer = tuple[NDArray, NDArray]  # ids of the top k words, their probabilities
 Pending = tuple[Sequence[int], int, "asyncio.Future[Answer]"]  # context ids, k, its answer

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from models.tasks import TASKS
-from models.text import Dictionary
-from service.errors import InvalidInput
-from service.serving.answers import CacheStats
-from service.serving.base import Serving
-from service.serving.loaded import LoadedModel, SumTable
+from rnnlab.models.tasks import TASKS
+from rnnlab.models.text import Dictionary
+from rnnlab.service.errors import InvalidInput
+from rnnlab.service.serving.answers import CacheStats
+from rnnlab.service.serving.base import Serving
+from rnnlab.service.serving.loaded import LoadedModel, SumTable
 
 # The largest addend any binary-addition model takes (the largest binary_dim); each model takes
 # 0..2^(binary_dim - 1) - 1, and says so in its 422.

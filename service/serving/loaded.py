@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from models.tasks.binary_addition import BinaryAdder
-from models.text import Dictionary
-from service.serving.answers import AnswerCache
-from service.serving.batching import NextWordBatcher
+from rnnlab.models.tasks.binary_addition import BinaryAdder
+from rnnlab.models.text import Dictionary
+from rnnlab.service.serving.answers import AnswerCache
+from rnnlab.service.serving.batching import NextWordBatcher
 
 SUM_TABLE_MAX_PAIRS = 2**16  # binary_dim <= 9: every answer is computed once, at load
 

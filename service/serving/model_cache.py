@@ -18,17 +18,17 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.tasks import TASKS, Corpus
-from models.text import Dictionary
-from service.errors import ModelCorrupted, WrongTask, model_not_found
-from service.serving.answers import AnswerCache, CacheStats
-from service.serving.loaded import LoadedModel, SumTable
-from service.serving.registry import ADAPTERS
-from service.settings import DEFAULT_ANSWER_CACHE_SIZE
-from service.store.blobs import CorruptBlob, npz_to_arrays
-from service.store.corpora import get_corpus
-from service.store.db import Database
-from service.store.tables import TrainedModel
+from rnnlab.models.tasks import TASKS, Corpus
+from rnnlab.models.text import Dictionary
+from rnnlab.service.errors import ModelCorrupted, WrongTask, model_not_found
+from rnnlab.service.serving.answers import AnswerCache, CacheStats
+from rnnlab.service.serving.loaded import LoadedModel, SumTable
+from rnnlab.service.serving.registry import ADAPTERS
+from rnnlab.service.settings import DEFAULT_ANSWER_CACHE_SIZE
+from rnnlab.service.store.blobs import CorruptBlob, npz_to_arrays
+from rnnlab.service.store.corpora import get_corpus
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import TrainedModel
 
 log = logging.getLogger(__name__)
 

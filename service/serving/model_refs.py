@@ -27,14 +27,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from service.catalog.aliases import DEFAULT_ALIAS, alias_not_found, alias_target
-from service.errors import InvalidInput, NoModelYet
-from service.schemas.experiments import ALIAS_PATTERN
-from service.schemas.resources import MAX_ID
-from service.serving.loaded import LoadedModel
-from service.serving.model_cache import ModelCache, load
-from service.store.db import Database
-from service.store.tables import TrainedModel
+from rnnlab.service.catalog.aliases import DEFAULT_ALIAS, alias_not_found, alias_target
+from rnnlab.service.errors import InvalidInput, NoModelYet
+from rnnlab.service.schemas.experiments import ALIAS_PATTERN
+from rnnlab.service.schemas.resources import MAX_ID
+from rnnlab.service.serving.loaded import LoadedModel
+from rnnlab.service.serving.model_cache import ModelCache, load
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import TrainedModel
 
 log = logging.getLogger(__name__)
 

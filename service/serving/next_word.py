@@ -16,13 +16,13 @@ import numpy as np
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from models.text import UNKNOWN_TOKEN, Dictionary, preprocess
-from service.errors import InvalidInput
-from service.schemas.resources import Generation
-from service.serving.answers import AnswerCache, CacheStats
-from service.serving.base import Serving
-from service.serving.batching import NextWordBatcher
-from service.serving.loaded import LoadedModel
+from rnnlab.models.text import UNKNOWN_TOKEN, Dictionary, preprocess
+from rnnlab.service.errors import InvalidInput
+from rnnlab.service.schemas.resources import Generation
+from rnnlab.service.serving.answers import AnswerCache, CacheStats
+from rnnlab.service.serving.base import Serving
+from rnnlab.service.serving.batching import NextWordBatcher
+from rnnlab.service.serving.loaded import LoadedModel
 
 # A context up to this long is read on the event loop (well under a millisecond); a longer one
 # goes to the threadpool so that it never holds up the other requests.

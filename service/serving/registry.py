@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from models.tasks import TASKS
-from service.errors import InvalidInput
-from service.serving.base import Serving
-from service.serving.binary_addition import BinaryAdditionServing
-from service.serving.next_word import NextWordServing
+from rnnlab.models.tasks import TASKS
+from rnnlab.service.errors import InvalidInput
+from rnnlab.service.serving.base import Serving
+from rnnlab.service.serving.binary_addition import BinaryAdditionServing
+from rnnlab.service.serving.next_word import NextWordServing
 
 ADAPTERS: dict[str, Serving] = {s.task: s for s in (BinaryAdditionServing(), NextWordServing())}
-assert set(ADAPTERS) == set(TASKS), "every task in models.tasks.TASKS needs a serving adapter"
+assert set(ADAPTERS) == set(TASKS), "every task in rnnlab.models.tasks.TASKS needs a serving adapter"
 
 
 def _named(serving: Serving) -> str:

@@ -10,11 +10,11 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.tasks import TASKS
-from models.text import Dictionary, build_dictionary, preprocess
-from service.errors import CorpusTooSmall, InvalidInput, corpus_not_found
-from service.store.db import Database
-from service.store.tables import Corpus
+from rnnlab.models.tasks import TASKS
+from rnnlab.models.text import Dictionary, build_dictionary, preprocess
+from rnnlab.service.errors import CorpusTooSmall, InvalidInput, corpus_not_found
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import Corpus
 
 DEMO_CORPUS_NAME = "demo"
 
@@ -112,5 +112,5 @@ def ensure_demo_corpus(db: Database) -> int:
         existing = demo_corpus_id(session)
     if existing is not None:
         return existing
-    text = resources.files("service.store.data").joinpath("demo_corpus.txt").read_text("utf-8")
+    text = resources.files("rnnlab.service.store.data").joinpath("demo_corpus.txt").read_text("utf-8")
     return create_corpus(db, text, DEMO_CORPUS_NAME, unknown_threshold=3).id

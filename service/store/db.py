@@ -19,8 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.errors import StorageReadOnly
-from service.store.faults import READ_ONLY, STATUS, as_storage_fault
+from rnnlab.service.errors import StorageReadOnly
+from rnnlab.service.store.faults import READ_ONLY, STATUS, as_storage_fault
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WAL_SIZE_LIMIT_BYTES = 4 * 2**20
@@ -98,7 +98,7 @@ class Database:
         """A session whose changes are committed on success and rolled back on error.
 
         A storage fault (disk full, read-only, I/O error) is raised as the domain error
-        StorageUnavailable, and remembered for /readyz (service.store.faults.STATUS)."""
+        StorageUnavailable, and remembered for /readyz (rnnlab.service.store.faults.STATUS)."""
         self._refuse_unwritable_file()
         try:
             with self._write() as session, session.begin():

@@ -5,7 +5,7 @@ writable again (or, for a lost connection, the server is back: seconds), and the
 resumes.
 
 `as_storage_fault` recognises them among the errors of SQLite, PostgreSQL and the OS, and turns
-them into the domain errors of service.errors; `STATUS` remembers, per process, the last write
+them into the domain errors of rnnlab.service.errors; `STATUS` remembers, per process, the last write
 that failed and whether one has succeeded since (what /readyz reports); `FaultLog` says what is
 wrong once and then at a bounded rate, where a loop retries every fraction of a second.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
 
-from service.errors import (
+from rnnlab.service.errors import (
     StorageFailing,
     StorageFull,
     StorageReadOnly,
@@ -123,7 +123,7 @@ class Fault:
 
 class StorageStatus:
     """This process's last storage fault, until a probe write succeeds (the supervisor's,
-    every RETRY_SECONDS of service.jobs.storage_retry while there is one)."""
+    every RETRY_SECONDS of rnnlab.service.jobs.storage_retry while there is one)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
-import migrations
-from service.store.db import Database
+from rnnlab import migrations
+from rnnlab.service.store.db import Database
 
 
 def alembic_config(url: str) -> Config:

@@ -13,9 +13,9 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.errors import StorageFull, StorageReadOnly
-from service.store.db import Database
-from service.store.faults import FULL, READ_ONLY, STATUS, as_storage_fault, describe
+from rnnlab.service.errors import StorageFull, StorageReadOnly
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.faults import FULL, READ_ONLY, STATUS, as_storage_fault, describe
 
 log = logging.getLogger(__name__)
 

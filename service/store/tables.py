@@ -168,7 +168,7 @@ class Metric(Base):
 
 
 class JobRecord(Base):
-    """A teaching record a job stored beside its metrics (kinds: models.training.RECORD_KINDS):
+    """A teaching record a job stored beside its metrics (kinds: rnnlab.models.training.RECORD_KINDS):
     the sums it answered, each bit's accuracy, gradient norms over time, generated text."""
 
     __tablename__ = "job_records"

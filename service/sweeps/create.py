@@ -9,15 +9,15 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select, update
 
-from service.errors import InvalidInput, SweepFinished, sweep_not_found
-from service.jobs.plans import plan_job
-from service.jobs.queue import check_queue_room
-from service.schemas.experiments import MAX_SWEEP_RUNS, SweepCreate
-from service.schemas.resources import HYPERPARAMS
-from service.settings import Settings
-from service.store.db import Database
-from service.store.tables import Job, JobStatus, JobTag, Sweep, utcnow
-from service.sweeps.metrics import (
+from rnnlab.service.errors import InvalidInput, SweepFinished, sweep_not_found
+from rnnlab.service.jobs.plans import plan_job
+from rnnlab.service.jobs.queue import check_queue_room
+from rnnlab.service.schemas.experiments import MAX_SWEEP_RUNS, SweepCreate
+from rnnlab.service.schemas.resources import HYPERPARAMS
+from rnnlab.service.settings import Settings
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import Job, JobStatus, JobTag, Sweep, utcnow
+from rnnlab.service.sweeps.metrics import (
     DEFAULT_METRIC,
     DEFAULT_STEP_METRIC,
     check_final_metric,

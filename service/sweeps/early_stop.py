@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from service.jobs.hooks import DatabaseHooks, EarlyStopped
-from service.store.tables import Job, JobStatus, Metric, Sweep
-from service.sweeps.metrics import EARLY_STOPPED, higher_is_better
+from rnnlab.service.jobs.hooks import DatabaseHooks, EarlyStopped
+from rnnlab.service.store.tables import Job, JobStatus, Metric, Sweep
+from rnnlab.service.sweeps.metrics import EARLY_STOPPED, higher_is_better
 
 CHECK_SECONDS = 2.0  # between two looks at the peers
 

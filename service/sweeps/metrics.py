@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from service.errors import InvalidInput
+from rnnlab.service.errors import InvalidInput
 
 # Final metrics of a model (TrainResult.metrics), by task: what a sweep ranks its cells by.
 FINAL_METRICS = {
@@ -19,7 +19,7 @@ STEP_METRICS = {
 }
 DEFAULT_STEP_METRIC = {"binary_addition": "loss", "next_word": "test_loss"}
 
-# The messages of models.training.TrainingDiverged (check_finite, and overflow in a step).
+# The messages of rnnlab.models.training.TrainingDiverged (check_finite, and overflow in a step).
 DIVERGED = re.compile(r"^(loss became (NaN|infinite)|numbers overflowed)")
 EARLY_STOPPED = "early stopped"
 

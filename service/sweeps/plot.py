@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.store.tables import Job, Metric, Sweep
+from rnnlab.service.store.tables import Job, Metric, Sweep
 
 BINS = 200  # points per curve: a batch-1 loss is noise at full resolution
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.schemas.experiments import (
+from rnnlab.service.schemas.experiments import (
     MetricSummary,
     RankEntry,
     SweepCell,
@@ -18,8 +18,8 @@ from service.schemas.experiments import (
     SweepRun,
     SweepSummary,
 )
-from service.store.tables import Job, JobStatus, Sweep
-from service.sweeps.metrics import FINAL_METRICS, higher_is_better, is_diverged, is_early_stopped
+from rnnlab.service.store.tables import Job, JobStatus, Sweep
+from rnnlab.service.sweeps.metrics import FINAL_METRICS, higher_is_better, is_diverged, is_early_stopped
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from anyio import to_thread
 
-from service.store.db import Database
-from service.tracking.reads import (
+from rnnlab.service.store.db import Database
+from rnnlab.service.tracking.reads import (
     Cursor,
     JobState,
     Update,

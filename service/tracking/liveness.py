@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import ColumnElement, and_, or_
 
-from service.store.tables import Job, JobStatus, utcnow
+from rnnlab.service.store.tables import Job, JobStatus, utcnow
 
 
 def awaiting_retry(job: Job, heartbeat_timeout_seconds: float) -> str | None:

@@ -23,11 +23,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from service.errors import InvalidInput
-from service.schemas.resources import MAX_ID
-from service.store.tables import Job, JobRecord, JobStatus, Metric
-from service.tracking.liveness import shown_status
-from service.tracking.timing import elapsed_seconds, eta_seconds
+from rnnlab.service.errors import InvalidInput
+from rnnlab.service.schemas.resources import MAX_ID
+from rnnlab.service.store.tables import Job, JobRecord, JobStatus, Metric
+from rnnlab.service.tracking.liveness import shown_status
+from rnnlab.service.tracking.timing import elapsed_seconds, eta_seconds
 
 READ_BATCH = 5000  # rows per read: a long run's backlog comes in several reads, never one huge one
 

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 from anyio import to_thread
 
-from service.errors import InvalidInput
-from service.store.tables import JobStatus
-from service.tracking.hub import ALL_JOBS, Event, EventHub, Subscription
-from service.tracking.reads import Cursor, JobState, Update, read_jobs, read_update
+from rnnlab.service.errors import InvalidInput
+from rnnlab.service.store.tables import JobStatus
+from rnnlab.service.tracking.hub import ALL_JOBS, Event, EventHub, Subscription
+from rnnlab.service.tracking.reads import Cursor, JobState, Update, read_jobs, read_update
 
 KEEPALIVE = Event("", {})  # sent as an SSE comment: proxies keep an idle stream open
 CLOCK_SLACK = timedelta(seconds=1)  # between the web process's clock and a worker's

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from service.store.tables import Job, JobStatus, utcnow
+from rnnlab.service.store.tables import Job, JobStatus, utcnow
 
 
 def elapsed_seconds(started_at: datetime | None, finished_at: datetime | None) -> float | None:

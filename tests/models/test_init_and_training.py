@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.init import INITS, init_weight
-from models.training import TrainingDiverged, check_finite, rng_from_array, rng_to_array
+from rnnlab.models.init import INITS, init_weight
+from rnnlab.models.training import TrainingDiverged, check_finite, rng_from_array, rng_to_array
 
 F64 = np.float64
 

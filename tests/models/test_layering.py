@@ -7,14 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import models
+from rnnlab import models
 
-FORBIDDEN = ("service", "fastapi", "sqlalchemy", "pydantic", "starlette", "alembic")
+FORBIDDEN = ("rnnlab.service", "service", "fastapi", "sqlalchemy", "pydantic", "starlette", "alembic")
+
+
+def _leaks(module: str) -> bool:
+    return any(module == name or module.startswith(name + ".") for name in FORBIDDEN)
 
 PROBE = """
 import importlib, json, pkgutil, sys
-import models
-names = sorted(m.name for m in pkgutil.walk_packages(models.__path__, "models."))
+from rnnlab import models
+names = sorted(m.name for m in pkgutil.walk_packages(models.__path__, "rnnlab.models."))
 for name in names:
     importlib.import_module(name)
 print(json.dumps({"imported": names, "modules": sorted(sys.modules)}))
@@ -28,13 +32,13 @@ def test_models_import_no_service_layers():
     )
     report = json.loads(out.stdout)
     expected = {
-        "models.layers.lstm",
-        "models.fast.lstm",
-        "models.tasks.binary_addition.train",
-        "models.tasks.next_word.predict",
+        "rnnlab.models.layers.lstm",
+        "rnnlab.models.fast.lstm",
+        "rnnlab.models.tasks.binary_addition.train",
+        "rnnlab.models.tasks.next_word.predict",
     }
     assert expected <= set(report["imported"])
-    leaked = [m for m in report["modules"] if m.split(".")[0] in FORBIDDEN]
+    leaked = [m for m in report["modules"] if _leaks(m)]
     assert not leaked, f"models/ imports {leaked}"
 
 

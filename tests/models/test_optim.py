@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.optim import (
+from rnnlab.models.optim import (
     OPTIMIZERS,
     SGD,
     AdaGrad,

@@ -8,14 +8,14 @@ import sys
 import numpy as np
 import pytest
 
-from models import parallel
-from models.fast.lstm import FastLSTM
-from models.fast.rnn import FastRNN
-from models.fast.softmax import SoftmaxOutput
-from models.layers.lstm import TimeLSTM
-from models.layers.output import AffineSoftmax
-from models.layers.rnn import TimeRNN
-from models.recurrent import CELLS, IMPLEMENTATIONS, make_output, make_recurrent
+from rnnlab.models import parallel
+from rnnlab.models.fast.lstm import FastLSTM
+from rnnlab.models.fast.rnn import FastRNN
+from rnnlab.models.fast.softmax import SoftmaxOutput
+from rnnlab.models.layers.lstm import TimeLSTM
+from rnnlab.models.layers.output import AffineSoftmax
+from rnnlab.models.layers.rnn import TimeRNN
+from rnnlab.models.recurrent import CELLS, IMPLEMENTATIONS, make_output, make_recurrent
 
 
 def test_shards_and_parallel_map():
@@ -30,7 +30,7 @@ def test_shards_and_parallel_map():
 
 
 def test_the_thread_count_is_an_argument_not_the_environment():
-    code = "import models.parallel as p; print(p.TRAIN_THREADS)"
+    code = "import rnnlab.models.parallel as p; print(p.TRAIN_THREADS)"
     env = {"RNNLAB_TRAIN_THREADS": "7", "PATH": ""}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "1", out.stderr

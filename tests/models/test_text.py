@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from models.text import UNKNOWN_TOKEN, Dictionary, build_dictionary, preprocess
+from rnnlab.models.text import UNKNOWN_TOKEN, Dictionary, build_dictionary, preprocess
 
 
 def test_lower_cases():

@@ -61,14 +61,14 @@ def serve(data_dir: Path, **settings: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RNNLAB_")}
     env.update({f"RNNLAB_{k.upper()}": v for k, v in settings.items()})
     env.update(RNNLAB_DATA_DIR=str(data_dir), RNNLAB_PORT=str(free_port()))
-    command = [sys.executable, "-m", "service.cli", "serve", "--no-access-log"]
+    command = [sys.executable, "-m", "rnnlab.service.cli", "serve", "--no-access-log"]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
 
 
 def a_database_in(data_dir: Path, revision: str = "head") -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RNNLAB_")}
     env["RNNLAB_DATA_DIR"] = str(data_dir)
-    upgrade = [sys.executable, "-m", "service.cli", "db", "upgrade", revision]
+    upgrade = [sys.executable, "-m", "rnnlab.service.cli", "db", "upgrade", revision]
     subprocess.run(upgrade, cwd=REPO, env=env, check=True, capture_output=True, timeout=60)
     return data_dir / "rnnlab.db"
 

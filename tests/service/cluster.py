@@ -176,7 +176,7 @@ def start_api(cluster: Cluster, executor: str, **settings: str) -> None:
             "RNNLAB_DATA_DIR": str(cluster.logs / "api"),
         }
     )
-    serve = [sys.executable, "-m", "service.cli", "serve", "--no-access-log"]
+    serve = [sys.executable, "-m", "rnnlab.service.cli", "serve", "--no-access-log"]
     launch(cluster, "api", host, serve, **environment)
     cluster.api_url = f"http://{host.address}:{port}"
     # trust_env=False: a proxy from the environment must not carry the requests elsewhere.
@@ -193,7 +193,7 @@ def start_api(cluster: Cluster, executor: str, **settings: str) -> None:
 def start_worker(cluster: Cluster, name: str, **settings: str) -> None:
     environment = rnnlab_environment(cluster, "celery", **settings)
     environment["RNNLAB_DATA_DIR"] = str(cluster.logs / name)
-    argv = [sys.executable, "-m", "service.cli", "worker", "--concurrency", "1"]
+    argv = [sys.executable, "-m", "rnnlab.service.cli", "worker", "--concurrency", "1"]
     launch(cluster, name, cluster.network.hosts[name], argv, **environment)
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from service.store.db import Database
-from service.store.migrate import upgrade
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.migrate import upgrade
 from tests.conftest import LiveService, postgres_available
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

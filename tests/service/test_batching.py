@@ -9,10 +9,10 @@ import threading
 import numpy as np
 import pytest
 
-from models.tasks.next_word import NextWordConfig, NextWordPredictor
-from models.tasks.next_word.model import NextWordModel
-from service.serving import batching
-from service.serving.batching import NextWordBatcher
+from rnnlab.models.tasks.next_word import NextWordConfig, NextWordPredictor
+from rnnlab.models.tasks.next_word.model import NextWordModel
+from rnnlab.service.serving import batching
+from rnnlab.service.serving.batching import NextWordBatcher
 
 VOCAB = 300
 
@@ -111,8 +111,8 @@ def test_a_repeated_query_is_answered_from_the_answer_cache():
     import itertools
     import json
 
-    from models.text import build_dictionary
-    from service.serving.next_word import NextWordServing
+    from rnnlab.models.text import build_dictionary
+    from rnnlab.service.serving.next_word import NextWordServing
 
     names = ["".join(p) for p in itertools.islice(itertools.product("abcdefgh", repeat=3), 299)]
     dictionary = build_dictionary(names * 4)

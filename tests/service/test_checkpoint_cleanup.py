@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from service.jobs.checkpoints import PART_BYTES, read_checkpoint, save_checkpoint
-from service.jobs.queue import cancel_job, claim_next_job, recover_lost_jobs
-from service.store.blobs import arrays_to_npz
-from service.store.db import Database
-from service.store.migrate import upgrade
-from service.store.tables import Checkpoint, CheckpointPart, Job, JobStatus
+from rnnlab.service.jobs.checkpoints import PART_BYTES, read_checkpoint, save_checkpoint
+from rnnlab.service.jobs.queue import cancel_job, claim_next_job, recover_lost_jobs
+from rnnlab.service.store.blobs import arrays_to_npz
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.migrate import upgrade
+from rnnlab.service.store.tables import Checkpoint, CheckpointPart, Job, JobStatus
 from tests.conftest import LiveService, postgres_available
 from tests.service.test_recovery import wait_for_checkpoint
 

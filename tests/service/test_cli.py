@@ -209,7 +209,7 @@ def test_api_key_comes_from_the_environment(service_factory) -> None:
 
 
 def test_the_event_stream_reader_folds_status_progress_and_loss() -> None:
-    from service.cli.follow import Update, _apply, _event_data
+    from rnnlab.service.cli.follow import Update, _apply, _event_data
 
     lines = [
         "event: status",

@@ -11,9 +11,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 
-from service.store.db import Database
-from service.store.migrate import alembic_config, upgrade
-from service.store.tables import Base, Job, Metric
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.migrate import alembic_config, upgrade
+from rnnlab.service.store.tables import Base, Job, Metric
 from tests.conftest import POSTGRES_URL, postgres_available
 
 POSTGRES_SKIP = pytest.mark.skipif(

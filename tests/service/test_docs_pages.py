@@ -7,8 +7,8 @@ import re
 
 from pydantic import BaseModel
 
-from service.schemas import examples
-from service.schemas import resources as schemas
+from rnnlab.service.schemas import examples
+from rnnlab.service.schemas import resources as schemas
 from tests.conftest import LiveService
 
 ASSET = re.compile(r"""(?:src|href)=["']([^"']+)["']""")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from service.store.db import Database
-from service.store.migrate import upgrade
-from service.store.tables import Job, JobStatus, Metric
-from service.tracking import hub as events
-from service.tracking.hub import EventHub
-from service.tracking.reads import Cursor
-from service.tracking.streams import job_stream
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.migrate import upgrade
+from rnnlab.service.store.tables import Job, JobStatus, Metric
+from rnnlab.service.tracking import hub as events
+from rnnlab.service.tracking.hub import EventHub
+from rnnlab.service.tracking.reads import Cursor
+from rnnlab.service.tracking.streams import job_stream
 
 
 @pytest.fixture

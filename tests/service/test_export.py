@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.text import preprocess
+from rnnlab.models.text import preprocess
 from tests.conftest import LiveService, start_service
 
 ort = pytest.importorskip("onnxruntime")

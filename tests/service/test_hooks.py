@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.jobs.hooks import DatabaseHooks, ShuttingDown
-from service.store.db import Database
-from service.store.migrate import upgrade
-from service.store.tables import Job, JobStatus
+from rnnlab.service.jobs.hooks import DatabaseHooks, ShuttingDown
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.migrate import upgrade
+from rnnlab.service.store.tables import Job, JobStatus
 
 WORKER = "host:1"
 

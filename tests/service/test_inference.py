@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from models.tasks.binary_addition import BinaryAdder, BinaryAdditionConfig
-from models.tasks.binary_addition.model import BinaryAdditionNet
-from service.serving.answers import AnswerCache
-from service.serving.loaded import LoadedModel, SumTable
-from service.serving.model_cache import ModelCache
+from rnnlab.models.tasks.binary_addition import BinaryAdder, BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
+from rnnlab.service.serving.answers import AnswerCache
+from rnnlab.service.serving.loaded import LoadedModel, SumTable
+from rnnlab.service.serving.model_cache import ModelCache
 
 
 def loaded(model_id: int) -> LoadedModel:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from service.api.request_id import RequestId
+from rnnlab.service.api.request_id import RequestId
 
 
 async def failing_app(scope, receive, send):  # type: ignore[no-untyped-def]

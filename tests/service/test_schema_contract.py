@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.schemas.resources import NO_NUL
+from rnnlab.service.schemas.resources import NO_NUL
 from tests.conftest import LiveService, start_service
 
 BUSY = {"iterations": 10_000_000, "learning_rate": 1e-9}

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.store.blobs import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
+from rnnlab.service.store.blobs import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
 from tests.conftest import REPO, LiveService
 
 KEY = "s3cret-key"

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from service.errors import StorageFailing, StorageFull, StorageReadOnly, StorageUnreachable
-from service.store.faults import as_storage_fault
+from rnnlab.service.errors import StorageFailing, StorageFull, StorageReadOnly, StorageUnreachable
+from rnnlab.service.store.faults import as_storage_fault
 from tests.conftest import LiveService
 
 

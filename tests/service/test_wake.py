@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 
-from service.jobs.local.wake import WakeUp
+from rnnlab.service.jobs.local.wake import WakeUp
 
 
 def _wait_in_child(wake: WakeUp, seen: multiprocessing.SimpleQueue) -> None:

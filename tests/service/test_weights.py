@@ -9,13 +9,13 @@ import sqlite3
 import numpy as np
 import pytest
 
-from models.tasks.binary_addition.config import BinaryAdditionConfig
-from models.tasks.binary_addition.model import BinaryAdditionNet
-from service.errors import ModelCorrupted
-from service.serving.model_cache import load_model
-from service.store.blobs import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
-from service.store.db import Database
-from service.store.tables import Job, JobStatus, TrainedModel
+from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
+from rnnlab.service.errors import ModelCorrupted
+from rnnlab.service.serving.model_cache import load_model
+from rnnlab.service.store.blobs import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import Job, JobStatus, TrainedModel
 
 
 def one_weight_changed(blob: bytes) -> bytes:

@@ -3,15 +3,15 @@ predict, memory; ``TASK`` is its registry entry."""
 
 from __future__ import annotations
 
-from models.tasks.binary_addition.config import BinaryAdditionConfig
-from models.tasks.binary_addition.memory import memory_bytes
-from models.tasks.binary_addition.predict import BinaryAdder
-from models.tasks.binary_addition.train import FINAL_METRIC_NAMES, METRIC_NAMES
-from models.tasks.binary_addition.train import train as run_training
+from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.memory import memory_bytes
+from rnnlab.models.tasks.binary_addition.predict import BinaryAdder
+from rnnlab.models.tasks.binary_addition.train import FINAL_METRIC_NAMES, METRIC_NAMES
+from rnnlab.models.tasks.binary_addition.train import train as run_training
 
-# The name `train` stays the submodule (models.tasks.binary_addition.train): the function is
-# reached as models.tasks.binary_addition.train.train, or through TASK.train.
-from models.tasks.task import Task
+# The name `train` stays the submodule (rnnlab.models.tasks.binary_addition.train): the function is
+# reached as rnnlab.models.tasks.binary_addition.train.train, or through TASK.train.
+from rnnlab.models.tasks.task import Task
 
 TASK = Task(
     name="binary_addition",

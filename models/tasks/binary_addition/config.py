@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from models.init import INITS
-from models.layers.activations import ACTIVATIONS
-from models.layers.losses import LOSSES
-from models.optim import OPTIMIZERS
-from models.recurrent import CELLS, IMPLEMENTATIONS
-from models.tasks.config import (
+from rnnlab.models.init import INITS
+from rnnlab.models.layers.activations import ACTIVATIONS
+from rnnlab.models.layers.losses import LOSSES
+from rnnlab.models.optim import OPTIMIZERS
+from rnnlab.models.recurrent import CELLS, IMPLEMENTATIONS
+from rnnlab.models.tasks.config import (
     check,
     clip_norm_param,
     from_dict,

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from models.layers.losses import sigmoid_loss
-from models.tasks.binary_addition.config import BinaryAdditionConfig
-from models.tasks.binary_addition.data import make_inputs, to_bits
-from models.tasks.binary_addition.model import BinaryAdditionNet
+from rnnlab.models.layers.losses import sigmoid_loss
+from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.data import make_inputs, to_bits
+from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
 
 # Pairs per forward pass in evaluation: bounds memory at binary_dim 32, and lets a stop check
 # that fails (most do) end after its first chunk instead of reading every pair.

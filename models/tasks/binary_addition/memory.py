@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from models.tasks.binary_addition.config import BinaryAdditionConfig
-from models.tasks.memory import BASELINE, FLOAT, GATES, OPTIMIZER_COPIES
+from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.memory import BASELINE, FLOAT, GATES, OPTIMIZER_COPIES
 
 # Rows x steps of the largest evaluation batch, bounded: chunks of 2,048 pairs x binary_dim
 # steps, or at most 65,536 bit prefixes in one step of the exhaustive check (binary_dim <= 9).

@@ -13,12 +13,12 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import NDArray
 
-from models.fast.prefix_tree import all_pairs_logits
-from models.layers.affine import TimeAffine
-from models.recurrent import make_recurrent
-from models.tasks.binary_addition.config import BinaryAdditionConfig
-from models.tasks.binary_addition.data import make_inputs
-from models.training import copy_weights, load_weights
+from rnnlab.models.fast.prefix_tree import all_pairs_logits
+from rnnlab.models.layers.affine import TimeAffine
+from rnnlab.models.recurrent import make_recurrent
+from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.data import make_inputs
+from rnnlab.models.training import copy_weights, load_weights
 
 
 class BinaryAdditionNet:

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from models.layers.activations import sigmoid
-from models.tasks.binary_addition.config import BinaryAdditionConfig
-from models.tasks.binary_addition.data import from_bits, make_inputs
-from models.tasks.binary_addition.model import BinaryAdditionNet
+from rnnlab.models.layers.activations import sigmoid
+from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.data import from_bits, make_inputs
+from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
 
 
 def is_int(v: object) -> bool:

@@ -17,11 +17,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from models.layers.gradient_norms import last_step_gradient_norms
-from models.tasks.binary_addition.config import BinaryAdditionConfig
-from models.tasks.binary_addition.data import from_bits, make_inputs
-from models.tasks.binary_addition.model import BinaryAdditionNet
-from models.training import TrainingHooks
+from rnnlab.models.layers.gradient_norms import last_step_gradient_norms
+from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.data import from_bits, make_inputs
+from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
+from rnnlab.models.training import TrainingHooks
 
 SAMPLE_SEED = 1600  # the fixed sums: drawn from their own generator, never the run's
 SAMPLE_SUMS = 4

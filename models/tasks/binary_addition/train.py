@@ -15,14 +15,14 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import NDArray
 
-from models.layers.losses import LossFn, sigmoid_loss
-from models.optim import Optimizer, clip_grads, make_optimizer
-from models.tasks.binary_addition.config import BinaryAdditionConfig
-from models.tasks.binary_addition.data import evaluation_pairs, sample_batch
-from models.tasks.binary_addition.evaluate import EvaluationSet, evaluate_set
-from models.tasks.binary_addition.model import BinaryAdditionNet
-from models.tasks.binary_addition.teaching import Teacher
-from models.training import (
+from rnnlab.models.layers.losses import LossFn, sigmoid_loss
+from rnnlab.models.optim import Optimizer, clip_grads, make_optimizer
+from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.data import evaluation_pairs, sample_batch
+from rnnlab.models.tasks.binary_addition.evaluate import EvaluationSet, evaluate_set
+from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
+from rnnlab.models.tasks.binary_addition.teaching import Teacher
+from rnnlab.models.training import (
     TrainingDiverged,
     TrainingHooks,
     TrainingStopped,

@@ -1,21 +1,21 @@
 """Next-word prediction over a corpus dictionary (notes, s.4): config, data, model, train,
 checkpoint, predict, sampling, memory; ``TASK`` is its registry entry.
 
-The name `train` stays the submodule (models.tasks.next_word.train): the function is reached as
-models.tasks.next_word.train.train, or through TASK.train.
+The name `train` stays the submodule (rnnlab.models.tasks.next_word.train): the function is reached as
+rnnlab.models.tasks.next_word.train.train, or through TASK.train.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from models.tasks.next_word.config import NextWordConfig
-from models.tasks.next_word.data import min_tokens
-from models.tasks.next_word.memory import memory_bytes
-from models.tasks.next_word.predict import NextWordPredictor
-from models.tasks.next_word.train import FINAL_METRIC_NAMES, METRIC_NAMES
-from models.tasks.next_word.train import train as run_training
-from models.tasks.task import Corpus, Task
+from rnnlab.models.tasks.next_word.config import NextWordConfig
+from rnnlab.models.tasks.next_word.data import min_tokens
+from rnnlab.models.tasks.next_word.memory import memory_bytes
+from rnnlab.models.tasks.next_word.predict import NextWordPredictor
+from rnnlab.models.tasks.next_word.train import FINAL_METRIC_NAMES, METRIC_NAMES
+from rnnlab.models.tasks.next_word.train import train as run_training
+from rnnlab.models.tasks.task import Corpus, Task
 
 
 def _corpus(corpus: Corpus | None) -> Corpus:

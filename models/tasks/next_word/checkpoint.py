@@ -14,10 +14,10 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import NDArray
 
-from models.optim import Optimizer
-from models.tasks.next_word.config import NextWordConfig
-from models.tasks.next_word.model import NextWordModel
-from models.training import rng_from_array, rng_to_array
+from rnnlab.models.optim import Optimizer
+from rnnlab.models.tasks.next_word.config import NextWordConfig
+from rnnlab.models.tasks.next_word.model import NextWordModel
+from rnnlab.models.training import rng_from_array, rng_to_array
 
 
 def checkpoint(

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.init import INITS
-from models.optim import OPTIMIZERS
-from models.recurrent import CELLS, IMPLEMENTATIONS
-from models.tasks.config import (
+from rnnlab.models.init import INITS
+from rnnlab.models.optim import OPTIMIZERS
+from rnnlab.models.recurrent import CELLS, IMPLEMENTATIONS
+from rnnlab.models.tasks.config import (
     check,
     clip_norm_param,
     gradient_norms_param,

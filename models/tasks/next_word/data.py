@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import NDArray
 
-from models.tasks.next_word.config import NextWordConfig
+from rnnlab.models.tasks.next_word.config import NextWordConfig
 
 
 def as_ids(token_ids: NDArray, vocab_size: int) -> NDArray:

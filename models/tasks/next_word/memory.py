@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from models.tasks.memory import BASELINE, FLOAT, GATES, OPTIMIZER_COPIES
-from models.tasks.next_word.config import NextWordConfig
+from rnnlab.models.tasks.memory import BASELINE, FLOAT, GATES, OPTIMIZER_COPIES
+from rnnlab.models.tasks.next_word.config import NextWordConfig
 
 
 def memory_bytes(config: NextWordConfig, tokens: int, vocabulary: int) -> int:

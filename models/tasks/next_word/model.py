@@ -15,12 +15,12 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import NDArray
 
-from models.layers.dropout import Dropout
-from models.layers.embedding import Embedding
-from models.layers.gradient_norms import last_step_gradient_norms
-from models.recurrent import make_output, make_recurrent
-from models.tasks.next_word.config import NextWordConfig
-from models.training import copy_weights, load_weights
+from rnnlab.models.layers.dropout import Dropout
+from rnnlab.models.layers.embedding import Embedding
+from rnnlab.models.layers.gradient_norms import last_step_gradient_norms
+from rnnlab.models.recurrent import make_output, make_recurrent
+from rnnlab.models.tasks.next_word.config import NextWordConfig
+from rnnlab.models.training import copy_weights, load_weights
 
 
 class NextWordModel:

@@ -16,13 +16,13 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import NDArray
 
-from models.fast.length_groups import length_groups
-from models.fast.ranking import top_k_indices
-from models.fast.serving_lstm import FrozenLSTM
-from models.layers.losses import softmax
-from models.tasks.next_word.config import NextWordConfig
-from models.tasks.next_word.model import NextWordModel
-from models.tasks.next_word.sampling import sample
+from rnnlab.models.fast.length_groups import length_groups
+from rnnlab.models.fast.ranking import top_k_indices
+from rnnlab.models.fast.serving_lstm import FrozenLSTM
+from rnnlab.models.layers.losses import softmax
+from rnnlab.models.tasks.next_word.config import NextWordConfig
+from rnnlab.models.tasks.next_word.model import NextWordModel
+from rnnlab.models.tasks.next_word.sampling import sample
 
 
 class NextWordPredictor:

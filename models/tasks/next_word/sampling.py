@@ -8,7 +8,7 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import NDArray
 
-from models.layers.losses import softmax
+from rnnlab.models.layers.losses import softmax
 
 
 def sample(

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from models.tasks.next_word.config import NextWordConfig
-from models.tasks.next_word.model import NextWordModel
-from models.tasks.next_word.predict import NextWordPredictor
-from models.training import TrainingHooks
+from rnnlab.models.tasks.next_word.config import NextWordConfig
+from rnnlab.models.tasks.next_word.model import NextWordModel
+from rnnlab.models.tasks.next_word.predict import NextWordPredictor
+from rnnlab.models.training import TrainingHooks
 
 PROMPT_WORDS = 5
 GENERATED_WORDS = 12

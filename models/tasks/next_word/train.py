@@ -10,10 +10,10 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import NDArray
 
-from models.optim import Optimizer, clip_grads, make_optimizer
-from models.tasks.next_word.checkpoint import checkpoint, restore
-from models.tasks.next_word.config import NextWordConfig
-from models.tasks.next_word.data import (
+from rnnlab.models.optim import Optimizer, clip_grads, make_optimizer
+from rnnlab.models.tasks.next_word.checkpoint import checkpoint, restore
+from rnnlab.models.tasks.next_word.config import NextWordConfig
+from rnnlab.models.tasks.next_word.data import (
     BpttBatches,
     ChunkBatches,
     as_ids,
@@ -23,9 +23,9 @@ from models.tasks.next_word.data import (
     split_tokens,
     test_batches,
 )
-from models.tasks.next_word.model import NextWordModel
-from models.tasks.next_word.teaching import Teacher
-from models.training import TrainingHooks, TrainingStopped, TrainResult, check_finite
+from rnnlab.models.tasks.next_word.model import NextWordModel
+from rnnlab.models.tasks.next_word.teaching import Teacher
+from rnnlab.models.training import TrainingHooks, TrainingStopped, TrainResult, check_finite
 
 METRIC_NAMES = (
     "loss",

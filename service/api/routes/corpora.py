@@ -7,19 +7,19 @@ from sqlalchemy import exists, func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from models.text import UNKNOWN_TOKEN
-from service.api.deps import CorpusId, DatabaseDep, ReadSessionDep
-from service.catalog.deletion import CORPUS_TABLES, reclaim_space
-from service.errors import CorpusInUse, InvalidInput, corpus_not_found
-from service.schemas.resources import (
+from rnnlab.models.text import UNKNOWN_TOKEN
+from rnnlab.service.api.deps import CorpusId, DatabaseDep, ReadSessionDep
+from rnnlab.service.catalog.deletion import CORPUS_TABLES, reclaim_space
+from rnnlab.service.errors import CorpusInUse, InvalidInput, corpus_not_found
+from rnnlab.service.schemas.resources import (
     NO_NUL,
     CorporaPublic,
     CorpusPublic,
     DictionaryEntry,
     DictionaryPublic,
 )
-from service.store.corpora import create_corpus, decode_utf8, get_corpus
-from service.store.tables import Corpus, Job, TrainedModel
+from rnnlab.service.store.corpora import create_corpus, decode_utf8, get_corpus
+from rnnlab.service.store.tables import Corpus, Job, TrainedModel
 
 router = APIRouter(prefix="/corpora", tags=["corpora"])
 

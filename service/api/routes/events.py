@@ -13,13 +13,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from service.api.deps import DatabaseDep, JobId
-from service.errors import job_not_found
-from service.schemas.resources import MAX_ID
-from service.store.tables import Job
-from service.tracking.hub import Event, EventHub
-from service.tracking.reads import Cursor
-from service.tracking.streams import MAX_SINCE_MS, job_stream, jobs_stream, parse_since
+from rnnlab.service.api.deps import DatabaseDep, JobId
+from rnnlab.service.errors import job_not_found
+from rnnlab.service.schemas.resources import MAX_ID
+from rnnlab.service.store.tables import Job
+from rnnlab.service.tracking.hub import Event, EventHub
+from rnnlab.service.tracking.reads import Cursor
+from rnnlab.service.tracking.streams import MAX_SINCE_MS, job_stream, jobs_stream, parse_since
 
 router = APIRouter(tags=["events"])
 

@@ -7,10 +7,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
-from service import __version__
-from service.schemas.resources import Health
-from service.store.migrate import current_revision
-from service.store.probe import storage_reasons
+from rnnlab.service import __version__
+from rnnlab.service.schemas.resources import Health
+from rnnlab.service.store.migrate import current_revision
+from rnnlab.service.store.probe import storage_reasons
 
 router = APIRouter(tags=["health"])
 

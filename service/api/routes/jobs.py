@@ -5,17 +5,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy import func, select
 
-from service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, SettingsDep
-from service.api.query import only_query_params
-from service.catalog.deletion import delete_job
-from service.catalog.filters import JOB_FILTERS, filter_jobs
-from service.charts.downsample import MAX_POINTS, read_points
-from service.errors import job_not_found
-from service.jobs.plans import plan_job
-from service.jobs.queue import cancel_job, submit_job
-from service.schemas.examples import documented_error
-from service.schemas.experiments import TAG_PATTERN, TaskName
-from service.schemas.resources import (
+from rnnlab.service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, SettingsDep
+from rnnlab.service.api.query import only_query_params
+from rnnlab.service.catalog.deletion import delete_job
+from rnnlab.service.catalog.filters import JOB_FILTERS, filter_jobs
+from rnnlab.service.charts.downsample import MAX_POINTS, read_points
+from rnnlab.service.errors import job_not_found
+from rnnlab.service.jobs.plans import plan_job
+from rnnlab.service.jobs.queue import cancel_job, submit_job
+from rnnlab.service.schemas.examples import documented_error
+from rnnlab.service.schemas.experiments import TAG_PATTERN, TaskName
+from rnnlab.service.schemas.resources import (
     HYPERPARAMS,
     MAX_ID,
     NO_NUL,
@@ -26,9 +26,9 @@ from service.schemas.resources import (
     MetricPublic,
     MetricsPublic,
 )
-from service.store.tables import Job, JobStatus
-from service.tracking.liveness import shown_as, shown_status
-from service.tracking.timing import job_timing
+from rnnlab.service.store.tables import Job, JobStatus
+from rnnlab.service.tracking.liveness import shown_as, shown_status
+from rnnlab.service.tracking.timing import job_timing
 
 router = APIRouter(tags=["jobs"])
 
@@ -69,7 +69,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such job"
 
 def to_public(job: Job, heartbeat_timeout_seconds: float | None = None) -> JobPublic:
     """The job as a client sees it; given the heartbeat timeout, a `running` row whose worker
-    is silent past it is shown as it is: queued, awaiting retry (service.tracking.liveness)."""
+    is silent past it is shown as it is: queued, awaiting retry (rnnlab.service.tracking.liveness)."""
     status, stalled = shown_status(job, heartbeat_timeout_seconds)
     return JobPublic(
         id=job.id,

@@ -21,9 +21,9 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.store.tables import Job, JobStatus
-from service.store.tables import Metric as MetricRow
-from service.tracking.liveness import shown_as, silent_running
+from rnnlab.service.store.tables import Job, JobStatus
+from rnnlab.service.store.tables import Metric as MetricRow
+from rnnlab.service.tracking.liveness import shown_as, silent_running
 
 router = APIRouter(tags=["health"])
 

@@ -9,12 +9,12 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from models.text import UNKNOWN_TOKEN
-from service.api.deps import ModelId, ReadSessionDep
-from service.errors import ModelCorrupted, model_not_found, onnx_missing
-from service.store.blobs import CorruptBlob, npz_to_arrays
-from service.store.corpora import load_dictionary
-from service.store.tables import TrainedModel
+from rnnlab.models.text import UNKNOWN_TOKEN
+from rnnlab.service.api.deps import ModelId, ReadSessionDep
+from rnnlab.service.errors import ModelCorrupted, model_not_found, onnx_missing
+from rnnlab.service.store.blobs import CorruptBlob, npz_to_arrays
+from rnnlab.service.store.corpora import load_dictionary
+from rnnlab.service.store.tables import TrainedModel
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -83,7 +83,7 @@ def read_onnx(model_id: ModelId, session: ReadSessionDep) -> Response:
     [N, T]), outputs `logits`, `probabilities` [N, V]; the dictionary (ids -> words) and the
     text pre-processing are in the model's metadata (`rnnlab.dictionary`, ...)."""
     try:
-        from service.catalog.onnx_export import export_onnx
+        from rnnlab.service.catalog.onnx_export import export_onnx
     except ModuleNotFoundError as error:
         if error.name != "onnx":
             raise

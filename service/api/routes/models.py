@@ -6,16 +6,16 @@ from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from service.api.deps import DatabaseDep, ModelCacheDep, ModelId, ReadSessionDep
-from service.api.query import only_query_params
-from service.catalog.aliases import aliases_by_model, remove_alias, set_alias
-from service.catalog.deletion import delete_model
-from service.catalog.filters import MODEL_FILTERS, MODEL_SORT_KEYS, filter_models, model_order
-from service.errors import model_not_found
-from service.schemas.examples import documented_error
-from service.schemas.experiments import ALIAS_PATTERN, TAG_PATTERN, AliasPublic, TaskName
-from service.schemas.resources import MAX_ID, ModelPublic, ModelsPublic
-from service.store.tables import TrainedModel
+from rnnlab.service.api.deps import DatabaseDep, ModelCacheDep, ModelId, ReadSessionDep
+from rnnlab.service.api.query import only_query_params
+from rnnlab.service.catalog.aliases import aliases_by_model, remove_alias, set_alias
+from rnnlab.service.catalog.deletion import delete_model
+from rnnlab.service.catalog.filters import MODEL_FILTERS, MODEL_SORT_KEYS, filter_models, model_order
+from rnnlab.service.errors import model_not_found
+from rnnlab.service.schemas.examples import documented_error
+from rnnlab.service.schemas.experiments import ALIAS_PATTERN, TAG_PATTERN, AliasPublic, TaskName
+from rnnlab.service.schemas.resources import MAX_ID, ModelPublic, ModelsPublic
+from rnnlab.service.store.tables import TrainedModel
 
 router = APIRouter(prefix="/models", tags=["models"])
 

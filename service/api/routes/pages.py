@@ -17,13 +17,13 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.api.deps import JobId, ReadSessionDep, SettingsDep
-from service.charts.curves import group_points
-from service.charts.downsample import read_points
-from service.errors import job_not_found
-from service.settings import Settings
-from service.store.tables import Job, JobRecord, TrainedModel
-from service.tracking.reads import JobState, job_state, newest_cursor
+from rnnlab.service.api.deps import JobId, ReadSessionDep, SettingsDep
+from rnnlab.service.charts.curves import group_points
+from rnnlab.service.charts.downsample import read_points
+from rnnlab.service.errors import job_not_found
+from rnnlab.service.settings import Settings
+from rnnlab.service.store.tables import Job, JobRecord, TrainedModel
+from rnnlab.service.tracking.reads import JobState, job_state, newest_cursor
 
 API = Path(__file__).resolve().parents[1]
 templates = Jinja2Templates(directory=API / "templates")

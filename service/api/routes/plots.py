@@ -7,13 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
-from service.api.deps import JobId, ReadSessionDep
-from service.charts.curves import MEDIA_TYPES, Run, compare_plot, group_points, job_plot
-from service.charts.downsample import read_points
-from service.errors import InvalidInput, JobNotFound, job_not_found
-from service.schemas.resources import MAX_ID
-from service.store.tables import Job
-from service.tracking.reads import job_state
+from rnnlab.service.api.deps import JobId, ReadSessionDep
+from rnnlab.service.charts.curves import MEDIA_TYPES, Run, compare_plot, group_points, job_plot
+from rnnlab.service.charts.downsample import read_points
+from rnnlab.service.errors import InvalidInput, JobNotFound, job_not_found
+from rnnlab.service.schemas.resources import MAX_ID
+from rnnlab.service.store.tables import Job
+from rnnlab.service.tracking.reads import job_state
 
 router = APIRouter(tags=["plots"])
 

@@ -23,17 +23,17 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from models.tasks.config import MAX_SEED
-from service.schemas.resources import (
+from rnnlab.models.tasks.config import MAX_SEED
+from rnnlab.service.schemas.resources import (
     NO_NUL,
     BinaryAdditionPrediction,
     Generation,
     NextWordPrediction,
 )
-from service.serving import next_word
-from service.serving.binary_addition import MAX_OPERAND
-from service.serving.model_cache import LoadedModel, ModelCache
-from service.serving.model_refs import (
+from rnnlab.service.serving import next_word
+from rnnlab.service.serving.binary_addition import MAX_OPERAND
+from rnnlab.service.serving.model_cache import LoadedModel, ModelCache
+from rnnlab.service.serving.model_refs import (
     MODEL_REF_DESCRIPTION,
     MODEL_REF_PATTERN,
     ModelRefs,
@@ -42,7 +42,7 @@ from service.serving.model_refs import (
     parse_model_ref,
     resolve_and_load,
 )
-from service.serving.registry import QUERY_PARAMETERS, for_query
+from rnnlab.service.serving.registry import QUERY_PARAMETERS, for_query
 
 router = APIRouter(tags=["predict"])
 

@@ -11,13 +11,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from service.api.deps import JobId, ReadSessionDep
-from service.charts.curves import MEDIA_TYPES
-from service.charts.heatmap import gradient_heatmap, read_columns
-from service.errors import job_not_found
-from service.schemas.resources import MAX_ID
-from service.store.tables import Job
-from service.tracking.reads import job_state, read_records
+from rnnlab.service.api.deps import JobId, ReadSessionDep
+from rnnlab.service.charts.curves import MEDIA_TYPES
+from rnnlab.service.charts.heatmap import gradient_heatmap, read_columns
+from rnnlab.service.errors import job_not_found
+from rnnlab.service.schemas.resources import MAX_ID
+from rnnlab.service.store.tables import Job
+from rnnlab.service.tracking.reads import job_state, read_records
 
 router = APIRouter()  # the records are tagged "records", their heat map "plots"
 

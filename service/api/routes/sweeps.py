@@ -6,24 +6,24 @@ from fastapi import APIRouter, Body, Path, Query, Response, status
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import DatabaseDep, ExecutorDep, ReadSessionDep, SettingsDep
-from service.api.query import only_query_params
-from service.errors import corpus_not_found, sweep_not_found
-from service.schemas.examples import documented_error
-from service.schemas.experiments import (
+from rnnlab.service.api.deps import DatabaseDep, ExecutorDep, ReadSessionDep, SettingsDep
+from rnnlab.service.api.query import only_query_params
+from rnnlab.service.errors import corpus_not_found, sweep_not_found
+from rnnlab.service.schemas.examples import documented_error
+from rnnlab.service.schemas.experiments import (
     TAG_PATTERN,
     SweepCreate,
     SweepPublic,
     SweepsPublic,
     TaskName,
 )
-from service.schemas.resources import MAX_ID
-from service.store.db import Database
-from service.store.tables import Job, Sweep
-from service.sweeps.create import cancel_sweep, create_sweep
-from service.sweeps.metrics import DEFAULT_STEP_METRIC, check_final_metric, check_step_metric
-from service.sweeps.plot import sweep_curves, sweep_svg
-from service.sweeps.summary import sweep_public, sweep_summary
+from rnnlab.service.schemas.resources import MAX_ID
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import Job, Sweep
+from rnnlab.service.sweeps.create import cancel_sweep, create_sweep
+from rnnlab.service.sweeps.metrics import DEFAULT_STEP_METRIC, check_final_metric, check_step_metric
+from rnnlab.service.sweeps.plot import sweep_curves, sweep_svg
+from rnnlab.service.sweeps.summary import sweep_public, sweep_summary
 
 # A metric's name (which names a task has is checked against the task, with the list in the 422)
 METRIC_NAME = r"^[a-z][a-z0-9_]{0,63}$"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from service.settings import Settings
+from rnnlab.service.settings import Settings
 
 RUN_JOB = "rnnlab.run_job"
 RESTORE_CHECKS_PER_TIMEOUT = 4  # look for overdue deliveries this often per visibility timeout

@@ -21,11 +21,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from service.jobs.celery.app import RUN_JOB, make_celery
-from service.jobs.queue import recover_lost_jobs
-from service.settings import Settings
-from service.store.db import Database
-from service.store.tables import Job, JobStatus
+from rnnlab.service.jobs.celery.app import RUN_JOB, make_celery
+from rnnlab.service.jobs.queue import recover_lost_jobs
+from rnnlab.service.settings import Settings
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import Job, JobStatus
 
 log = logging.getLogger(__name__)
 

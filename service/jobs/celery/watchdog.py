@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import NullPool
 
-from service.jobs.heartbeat import CpuWatch, beat_seconds
-from service.jobs.queue import WORKER_UNRESPONSIVE, recover_lost_jobs
-from service.settings import Settings
-from service.store.db import Database
-from service.store.tables import Job, JobStatus, utcnow
+from rnnlab.service.jobs.heartbeat import CpuWatch, beat_seconds
+from rnnlab.service.jobs.queue import WORKER_UNRESPONSIVE, recover_lost_jobs
+from rnnlab.service.settings import Settings
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import Job, JobStatus, utcnow
 
 log = logging.getLogger("rnnlab.jobs.celery")
 

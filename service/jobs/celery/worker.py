@@ -24,10 +24,10 @@ from celery import Celery, signals
 from celery.exceptions import Reject
 from sqlalchemy import select
 
-from service.jobs.celery.app import RUN_JOB, make_celery
-from service.jobs.queue import claim_job, recover_lost_jobs
-from service.settings import Settings
-from service.store.tables import Job, JobStatus
+from rnnlab.service.jobs.celery.app import RUN_JOB, make_celery
+from rnnlab.service.jobs.queue import claim_job, recover_lost_jobs
+from rnnlab.service.settings import Settings
+from rnnlab.service.store.tables import Job, JobStatus
 
 log = logging.getLogger("rnnlab.jobs.celery")
 
@@ -78,7 +78,7 @@ def register(app: Celery) -> None:
 
 def execute(job_id: int) -> str:
     """Claim and run one job in this process; what became of the delivery."""
-    from service.jobs.runner import current_context, run_job  # numpy: after the thread counts
+    from rnnlab.service.jobs.runner import current_context, run_job  # numpy: after the thread counts
 
     context = current_context()
     attempt = claim_job(context.db, job_id, context.worker_id)
@@ -103,8 +103,8 @@ def _release_from_dead_local_worker(job_id: int) -> bool:
     """Requeue (or fail, past RNNLAB_MAX_ATTEMPTS) a running job whose process was on this
     machine and is dead; whether it was one. A job held by another machine is left to the
     heartbeat sweep of the web process."""
-    from service.jobs.local.supervisor import _pid_alive
-    from service.jobs.runner import current_context
+    from rnnlab.service.jobs.local.supervisor import _pid_alive
+    from rnnlab.service.jobs.runner import current_context
 
     context = current_context()
     with context.db.read() as session:
@@ -120,10 +120,10 @@ def _release_from_dead_local_worker(job_id: int) -> bool:
 def _init_pool_process(**_: object) -> None:
     """Each pool process: its own database engine (never one inherited through fork), its
     training threads, and a stop event that HAND_BACK_SIGNAL sets while a job runs."""
-    from models.parallel import set_train_threads
-    from service.jobs.runner import WorkerContext, set_context, worker_identity
-    from service.settings import get_settings
-    from service.store.db import Database
+    from rnnlab.models.parallel import set_train_threads
+    from rnnlab.service.jobs.runner import WorkerContext, set_context, worker_identity
+    from rnnlab.service.settings import get_settings
+    from rnnlab.service.store.db import Database
 
     settings = get_settings()
     set_train_threads(settings.worker_threads)
@@ -136,8 +136,8 @@ def _init_pool_process(**_: object) -> None:
 def _remember_pool(sender: Any = None, **_: object) -> None:
     """Once the worker is ready: remember its pool (a warm stop signals its processes), and
     watch the processes for one that holds a job but has stopped (service/jobs/celery/watchdog)."""
-    from service.jobs.celery.watchdog import PoolWatchdog
-    from service.settings import get_settings
+    from rnnlab.service.jobs.celery.watchdog import PoolWatchdog
+    from rnnlab.service.settings import get_settings
 
     pool = getattr(getattr(sender, "pool", None), "_pool", None)  # billiard's Pool
     if pool is not None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 import time
 
-from service.errors import StorageUnavailable
-from service.jobs.queue import recover_lost_jobs
-from service.jobs.storage_retry import RETRY_SECONDS
-from service.store.db import Database
-from service.store.faults import STATUS, FaultLog
-from service.store.probe import probe_write
+from rnnlab.service.errors import StorageUnavailable
+from rnnlab.service.jobs.queue import recover_lost_jobs
+from rnnlab.service.jobs.storage_retry import RETRY_SECONDS
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.faults import STATUS, FaultLog
+from rnnlab.service.store.probe import probe_write
 
 log = logging.getLogger(__name__)
 

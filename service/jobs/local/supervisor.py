@@ -19,15 +19,15 @@ from multiprocessing.process import BaseProcess
 
 from sqlalchemy import select
 
-from service.errors import StorageUnavailable
-from service.jobs.heartbeat import Liveness
-from service.jobs.local.storage_watch import StorageWatch
-from service.jobs.local.wake import WakeUp
-from service.jobs.local.worker import worker_main
-from service.jobs.queue import WORKER_UNRESPONSIVE, recover_lost_jobs, release_jobs
-from service.settings import Settings
-from service.store.db import Database
-from service.store.tables import Job, JobStatus
+from rnnlab.service.errors import StorageUnavailable
+from rnnlab.service.jobs.heartbeat import Liveness
+from rnnlab.service.jobs.local.storage_watch import StorageWatch
+from rnnlab.service.jobs.local.wake import WakeUp
+from rnnlab.service.jobs.local.worker import worker_main
+from rnnlab.service.jobs.queue import WORKER_UNRESPONSIVE, recover_lost_jobs, release_jobs
+from rnnlab.service.settings import Settings
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import Job, JobStatus
 
 log = logging.getLogger(__name__)
 

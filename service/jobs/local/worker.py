@@ -16,7 +16,7 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
-from service.jobs.local.wake import WakeUp
+from rnnlab.service.jobs.local.wake import WakeUp
 
 IDLE_POLL_SECONDS = 2.0  # a missed wake-up costs at most this long
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -28,7 +28,7 @@ def worker_main(
     settings_json: str, wake: WakeUp, parent_pid: int, ready: Connection, pulse: Any = None
 ) -> None:
     stopping = _stop_on_signals()
-    from service.settings import Settings
+    from rnnlab.service.settings import Settings
 
     settings = Settings.model_validate_json(settings_json)
     # The model's own thread pool (row shards of the output layer) uses the worker's threads;
@@ -44,12 +44,12 @@ def worker_main(
         format="%(asctime)s worker[%(process)d] %(levelname)s %(name)s: %(message)s",
     )
 
-    from models.parallel import set_train_threads
-    from service.jobs.heartbeat import Pulse, beat_seconds
-    from service.jobs.runner import WorkerContext, run_job, set_context, worker_identity
-    from service.jobs.storage_retry import claim_or_wait
-    from service.store.db import Database
-    from service.store.faults import FaultLog
+    from rnnlab.models.parallel import set_train_threads
+    from rnnlab.service.jobs.heartbeat import Pulse, beat_seconds
+    from rnnlab.service.jobs.runner import WorkerContext, run_job, set_context, worker_identity
+    from rnnlab.service.jobs.storage_retry import claim_or_wait
+    from rnnlab.service.store.db import Database
+    from rnnlab.service.store.faults import FaultLog
 
     set_train_threads(settings.worker_threads)  # an argument, not an environment variable
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.fast.length_groups import SHORT_CONTEXT_WORDS, length_groups
-from models.fast.ranking import ARGMAX_ROUNDS_MAX_K, top_k_indices
+from rnnlab.models.fast.length_groups import SHORT_CONTEXT_WORDS, length_groups
+from rnnlab.models.fast.ranking import ARGMAX_ROUNDS_MAX_K, top_k_indices
 
 
 def test_contexts_are_batched_with_others_of_similar_length():

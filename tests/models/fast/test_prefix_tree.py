@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.fast.prefix_tree import all_pairs_logits
-from models.tasks.binary_addition.config import BinaryAdditionConfig
-from models.tasks.binary_addition.data import evaluation_pairs, make_inputs
-from models.tasks.binary_addition.model import BinaryAdditionNet
+from rnnlab.models.fast.prefix_tree import all_pairs_logits
+from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.data import evaluation_pairs, make_inputs
+from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
 
 
 @pytest.mark.parametrize(

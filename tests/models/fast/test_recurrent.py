@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import parallel
-from models.fast.gru import FastGRU
-from models.fast.lstm import FastLSTM
-from models.fast.rnn import FastRNN
-from models.layers.gru import TimeGRU
-from models.layers.lstm import TimeLSTM
-from models.layers.rnn import TimeRNN
+from rnnlab.models import parallel
+from rnnlab.models.fast.gru import FastGRU
+from rnnlab.models.fast.lstm import FastLSTM
+from rnnlab.models.fast.rnn import FastRNN
+from rnnlab.models.layers.gru import TimeGRU
+from rnnlab.models.layers.lstm import TimeLSTM
+from rnnlab.models.layers.rnn import TimeRNN
 from tests.models.gradcheck import (
     assert_gradient_close,
     check_layer_gradients,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.fast.serving_lstm import FrozenLSTM
-from models.layers.lstm import TimeLSTM
+from rnnlab.models.fast.serving_lstm import FrozenLSTM
+from rnnlab.models.layers.lstm import TimeLSTM
 from tests.models.gradcheck import randomize
 
 

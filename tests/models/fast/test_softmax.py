@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import parallel
-from models.fast.softmax import EXP_SAFE, SoftmaxOutput
-from models.layers.output import AffineSoftmax
+from rnnlab.models import parallel
+from rnnlab.models.fast.softmax import EXP_SAFE, SoftmaxOutput
+from rnnlab.models.layers.output import AffineSoftmax
 from tests.models.gradcheck import assert_gradient_close, numerical_gradient, randomize
 
 

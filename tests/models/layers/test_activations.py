@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.layers.activations import ACTIVATIONS, activation, sigmoid
+from rnnlab.models.layers.activations import ACTIVATIONS, activation, sigmoid
 
 
 def test_sigmoid_is_stable_and_correct():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.layers.affine import TimeAffine
-from models.layers.losses import (
+from rnnlab.models.layers.affine import TimeAffine
+from rnnlab.models.layers.losses import (
     TimeSoftmaxCrossEntropy,
     log_softmax,
     sigmoid_bce_loss,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.layers.activations import ACTIVATIONS, sigmoid
-from models.layers.gru import TimeGRU
-from models.layers.lstm import TimeLSTM
-from models.layers.rnn import TimeRNN
+from rnnlab.models.layers.activations import ACTIVATIONS, sigmoid
+from rnnlab.models.layers.gru import TimeGRU
+from rnnlab.models.layers.lstm import TimeLSTM
+from rnnlab.models.layers.rnn import TimeRNN
 from tests.models.gradcheck import check_layer_gradients, randomize
 
 F64 = np.float64

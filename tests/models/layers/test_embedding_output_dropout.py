@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.layers.dropout import Dropout
-from models.layers.embedding import Embedding, scatter_add_rows
-from models.layers.losses import softmax_cross_entropy
-from models.layers.output import AffineSoftmax
+from rnnlab.models.layers.dropout import Dropout
+from rnnlab.models.layers.embedding import Embedding, scatter_add_rows
+from rnnlab.models.layers.losses import softmax_cross_entropy
+from rnnlab.models.layers.output import AffineSoftmax
 from tests.models.gradcheck import assert_gradient_close, numerical_gradient, randomize
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.layers.gru import TimeGRU
-from models.layers.lstm import TimeLSTM
-from models.layers.rnn import TimeRNN
+from rnnlab.models.layers.gru import TimeGRU
+from rnnlab.models.layers.lstm import TimeLSTM
+from rnnlab.models.layers.rnn import TimeRNN
 from tests.models.gradcheck import check_layer_gradients, randomize
 
 CLASSES = [TimeRNN, TimeLSTM, TimeGRU]

@@ -10,12 +10,12 @@ torch = pytest.importorskip(
     "torch", reason="torch is the optional reference: pip install torch==2.13.0 (CPU) to run these"
 )
 
-from models.fast.gru import FastGRU  # noqa: E402
-from models.fast.lstm import FastLSTM  # noqa: E402
-from models.fast.rnn import FastRNN  # noqa: E402
-from models.layers.gru import TimeGRU  # noqa: E402
-from models.layers.lstm import TimeLSTM  # noqa: E402
-from models.layers.rnn import TimeRNN  # noqa: E402
+from rnnlab.models.fast.gru import FastGRU  # noqa: E402
+from rnnlab.models.fast.lstm import FastLSTM  # noqa: E402
+from rnnlab.models.fast.rnn import FastRNN  # noqa: E402
+from rnnlab.models.layers.gru import TimeGRU  # noqa: E402
+from rnnlab.models.layers.lstm import TimeLSTM  # noqa: E402
+from rnnlab.models.layers.rnn import TimeRNN  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

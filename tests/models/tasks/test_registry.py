@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from models.tasks import TASKS, Corpus, Task
-from models.tasks.config import bounds, check, from_stored, param
+from rnnlab.models.tasks import TASKS, Corpus, Task
+from rnnlab.models.tasks.config import bounds, check, from_stored, param
 
 FIELDS = [(name, field) for name in TASKS for field in TASKS[name].bounds()]
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.tasks.binary_addition.config import BinaryAdditionConfig
-from models.tasks.binary_addition.train import train as train_binary_addition
-from models.tasks.next_word.config import NextWordConfig
-from models.tasks.next_word.train import train as train_next_word
-from models.text import build_dictionary, preprocess
-from models.training import TrainingHooks, TrainingStopped
+from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.train import train as train_binary_addition
+from rnnlab.models.tasks.next_word.config import NextWordConfig
+from rnnlab.models.tasks.next_word.train import train as train_next_word
+from rnnlab.models.text import build_dictionary, preprocess
+from rnnlab.models.training import TrainingHooks, TrainingStopped
 
 LOG_EVERY = 4
 

@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from models.training import TrainResult
-from service.jobs.heartbeat import JobHeartbeat
-from service.jobs.hooks import DatabaseHooks, JobLost
-from service.jobs.queue import claim_job, recover_lost_jobs
-from service.jobs.runner import WorkerContext, _finish, _publish
-from service.settings import Settings
-from service.store.db import Database
-from service.store.migrate import upgrade
-from service.store.tables import Checkpoint, Job, JobStatus, Metric, TrainedModel
+from rnnlab.models.training import TrainResult
+from rnnlab.service.jobs.heartbeat import JobHeartbeat
+from rnnlab.service.jobs.hooks import DatabaseHooks, JobLost
+from rnnlab.service.jobs.queue import claim_job, recover_lost_jobs
+from rnnlab.service.jobs.runner import WorkerContext, _finish, _publish
+from rnnlab.service.settings import Settings
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.migrate import upgrade
+from rnnlab.service.store.tables import Checkpoint, Job, JobStatus, Metric, TrainedModel
 from tests.conftest import postgres_available
 
 WORKER = "host-a:4242"

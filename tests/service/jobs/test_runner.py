@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from service.jobs.runner import _load_checkpoint
-from service.store.blobs import arrays_to_npz, npz_to_arrays, sha256_hex
-from service.store.db import Database
-from service.store.tables import Checkpoint, Job, JobStatus, Metric
+from rnnlab.service.jobs.runner import _load_checkpoint
+from rnnlab.service.store.blobs import arrays_to_npz, npz_to_arrays, sha256_hex
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import Checkpoint, Job, JobStatus, Metric
 
 NAMES = ("loss", "test_loss")
 
@@ -108,7 +108,7 @@ def test_a_checkpoint_that_differs_from_its_sha256_is_not_resumed_from(
             checkpoint.sha256 = checkpoint.sha256[:-1] + (
                 "0" if checkpoint.sha256[-1] != "0" else "1"
             )
-    with caplog.at_level(logging.WARNING, logger="service.jobs.runner"):
+    with caplog.at_level(logging.WARNING, logger="rnnlab.service.jobs.runner"):
         assert _load_checkpoint(migrated_db, job_id) is None  # starts over
     assert steps_left(migrated_db, job_id) == {name: [] for name in NAMES}
     # the one sign an operator gets that a job lost its progress

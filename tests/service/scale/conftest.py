@@ -87,7 +87,7 @@ class Cluster:
         env["RNNLAB_DATA_DIR"] = str(self.data_dir)
         log_path = self.data_dir / f"worker-{len(self.workers)}.log"
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "worker", f"--concurrency={concurrency}"],
+            [sys.executable, "-m", "rnnlab.service.cli", "worker", f"--concurrency={concurrency}"],
             cwd=REPO,
             env=env,
             stdout=log_path.open("wb"),

@@ -16,7 +16,7 @@ def rnnlab(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RNNLAB_")}
     env.update({f"RNNLAB_{k.upper()}": v for k, v in settings.items()})
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
+        [sys.executable, "-m", "rnnlab.service.cli", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -28,9 +28,9 @@ def rnnlab(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
 def test_the_default_executor_never_imports_celery(tmp_path) -> None:
     code = (
         "import sys\n"
-        "from service.app import create_app\n"
-        "from service.jobs.executor import make_executor\n"
-        "from service.settings import Settings\n"
+        "from rnnlab.service.app import create_app\n"
+        "from rnnlab.service.jobs.executor import make_executor\n"
+        "from rnnlab.service.settings import Settings\n"
         f"settings = Settings(data_dir={str(tmp_path)!r})\n"
         "create_app(settings)\n"
         "print(type(make_executor(settings, None)).__name__)\n"

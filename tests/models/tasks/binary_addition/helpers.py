@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-from models.training import TrainingHooks
+from rnnlab.models.training import TrainingHooks
 
 NOTES_CONFIG = dict(  # the study notes' run: one sample per step, plain SGD, sigmoid, no biases
     batch_size=1,

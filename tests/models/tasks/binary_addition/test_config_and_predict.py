@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.tasks.binary_addition import BinaryAdder, BinaryAdditionConfig
-from models.tasks.binary_addition.data import (
+from rnnlab.models.tasks.binary_addition import BinaryAdder, BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.data import (
     evaluation_pairs,
     from_bits,
 )
-from models.tasks.binary_addition.train import train
+from rnnlab.models.tasks.binary_addition.train import train
 
 
 @pytest.mark.parametrize(

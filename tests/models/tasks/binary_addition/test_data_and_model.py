@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.layers.losses import sigmoid_loss
-from models.tasks.binary_addition import BinaryAdditionConfig
-from models.tasks.binary_addition.data import (
+from rnnlab.models.layers.losses import sigmoid_loss
+from rnnlab.models.tasks.binary_addition import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.data import (
     evaluation_pairs,
     from_bits,
     make_inputs,
     sample_batch,
     to_bits,
 )
-from models.tasks.binary_addition.evaluate import EvaluationSet, evaluate_set
-from models.tasks.binary_addition.model import BinaryAdditionNet
+from rnnlab.models.tasks.binary_addition.evaluate import EvaluationSet, evaluate_set
+from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
 from tests.models.gradcheck import assert_gradient_close, numerical_gradient
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.tasks.binary_addition.config import BinaryAdditionConfig
-from models.tasks.binary_addition.predict import BinaryAdder
-from models.tasks.binary_addition.teaching import SAMPLE_SUMS, sample_pairs
-from models.tasks.binary_addition.train import train
-from models.training import RECORD_KINDS, TrainingStopped
+from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.predict import BinaryAdder
+from rnnlab.models.tasks.binary_addition.teaching import SAMPLE_SUMS, sample_pairs
+from rnnlab.models.tasks.binary_addition.train import train
+from rnnlab.models.training import RECORD_KINDS, TrainingStopped
 from tests.models.tasks.binary_addition.helpers import NOTES_CONFIG, Recorder, npz_round_trip
 
 

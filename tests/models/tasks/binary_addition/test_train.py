@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from models.tasks.binary_addition import BinaryAdder, BinaryAdditionConfig
-from models.tasks.binary_addition.train import train
-from models.training import TrainingDiverged, TrainingStopped
+from rnnlab.models.tasks.binary_addition import BinaryAdder, BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.train import train
+from rnnlab.models.training import TrainingDiverged, TrainingStopped
 from tests.models.tasks.binary_addition.helpers import NOTES_CONFIG, Recorder, npz_round_trip
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from models.text import build_dictionary, preprocess
-from models.training import TrainingHooks
+from rnnlab.models.text import build_dictionary, preprocess
+from rnnlab.models.training import TrainingHooks
 
 SENTENCE = "the quick brown fox jumps over the lazy dog and runs away "
 SMALL = dict(hidden_size=16, embedding_size=8, batch_size=4, seq_len=5, log_every=5)

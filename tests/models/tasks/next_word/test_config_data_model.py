@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from models.tasks.next_word import NextWordConfig, min_tokens
-from models.tasks.next_word.data import enough_tokens
-from models.tasks.next_word.model import NextWordModel
-from models.tasks.next_word.train import train
+from rnnlab.models.tasks.next_word import NextWordConfig, min_tokens
+from rnnlab.models.tasks.next_word.data import enough_tokens
+from rnnlab.models.tasks.next_word.model import NextWordModel
+from rnnlab.models.tasks.next_word.train import train
 from tests.models.gradcheck import assert_gradient_close, numerical_gradient
 from tests.models.tasks.next_word.helpers import SMALL
 

@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from models.tasks.next_word import NextWordConfig, NextWordPredictor
-from models.tasks.next_word.model import NextWordModel
-from models.tasks.next_word.sampling import sample
-from models.tasks.next_word.train import train
-from models.text import build_dictionary, preprocess
+from rnnlab.models.tasks.next_word import NextWordConfig, NextWordPredictor
+from rnnlab.models.tasks.next_word.model import NextWordModel
+from rnnlab.models.tasks.next_word.sampling import sample
+from rnnlab.models.tasks.next_word.train import train
+from rnnlab.models.text import build_dictionary, preprocess
 from tests.models.tasks.next_word.helpers import SENTENCE, SMALL, corpus
 
 

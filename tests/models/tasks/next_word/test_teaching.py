@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.tasks.next_word.config import NextWordConfig
-from models.tasks.next_word.teaching import GENERATED_WORDS, PROMPT_WORDS
-from models.tasks.next_word.train import train
-from models.text import build_dictionary, preprocess
-from models.training import RECORD_KINDS, TrainingStopped
+from rnnlab.models.tasks.next_word.config import NextWordConfig
+from rnnlab.models.tasks.next_word.teaching import GENERATED_WORDS, PROMPT_WORDS
+from rnnlab.models.tasks.next_word.train import train
+from rnnlab.models.text import build_dictionary, preprocess
+from rnnlab.models.training import RECORD_KINDS, TrainingStopped
 from tests.models.tasks.next_word.helpers import SENTENCE, SMALL, Recorder
 
 

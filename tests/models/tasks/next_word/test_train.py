@@ -9,11 +9,11 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from models.tasks.next_word import NextWordConfig, NextWordPredictor, min_tokens
-from models.tasks.next_word.model import NextWordModel
-from models.tasks.next_word.sampling import sample
-from models.tasks.next_word.train import train
-from models.training import TrainingDiverged, TrainingStopped
+from rnnlab.models.tasks.next_word import NextWordConfig, NextWordPredictor, min_tokens
+from rnnlab.models.tasks.next_word.model import NextWordModel
+from rnnlab.models.tasks.next_word.sampling import sample
+from rnnlab.models.tasks.next_word.train import train
+from rnnlab.models.training import TrainingDiverged, TrainingStopped
 from tests.models.tasks.next_word.helpers import SMALL, Recorder, corpus
 
 
@@ -143,7 +143,7 @@ def test_big_corpus_never_allocates_tokens_times_vocabulary():
 
 def test_training_is_bit_identical_on_one_or_two_threads():
     """The thread count changes the speed, never the weights (fixed shards, fixed sum order)."""
-    from models import parallel
+    from rnnlab.models import parallel
 
     ids, vocab = corpus(repeat=20)
     config = NextWordConfig(epochs=2, **SMALL)

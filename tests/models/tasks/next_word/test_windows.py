@@ -13,11 +13,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from models.tasks.next_word import data
-from models.tasks.next_word.config import NextWordConfig
-from models.tasks.next_word.data import BpttBatches, ChunkBatches
-from models.tasks.next_word.model import NextWordModel
-from models.tasks.next_word.train import evaluate, train
+from rnnlab.models.tasks.next_word import data
+from rnnlab.models.tasks.next_word.config import NextWordConfig
+from rnnlab.models.tasks.next_word.data import BpttBatches, ChunkBatches
+from rnnlab.models.tasks.next_word.model import NextWordModel
+from rnnlab.models.tasks.next_word.train import evaluate, train
 
 FAST = settings(max_examples=150, deadline=None)
 MODEL = settings(max_examples=25, deadline=None)
