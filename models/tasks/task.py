@@ -39,6 +39,12 @@ class Task:
     memory_bytes: Callable[[Any, Corpus | None], int]
     metric_names: tuple[str, ...]  # logged while training, on the step axis
     final_metric_names: tuple[str, ...]  # the figures of a trained model
+    # What runs are compared by: the final figures a sweep may rank by and the step metrics its
+    # curves and early stopping may follow, the first of each being the default; and which of
+    # all these grow as the model gets better (the others shrink).
+    ranked_metrics: tuple[str, ...] = ()
+    curve_metrics: tuple[str, ...] = ()
+    higher_is_better_metrics: frozenset[str] = frozenset()
     needs_corpus: bool = False
     # min_tokens(config): the fewest corpus tokens a job of `config` trains on (corpus tasks)
     min_tokens: Callable[[Any], int] | None = None
@@ -50,3 +56,15 @@ class Task:
     def bounds(self) -> dict[str, Mapping[str, Any]]:
         """Each hyperparameter's kind, default and bounds (see rnnlab.models.tasks.config)."""
         return config_tools.bounds(self.config_class)
+
+    @property
+    def default_ranked_metric(self) -> str:
+        return self.ranked_metrics[0]
+
+    @property
+    def default_curve_metric(self) -> str:
+        return self.curve_metrics[0]
+
+    def higher_is_better(self, metric: str) -> bool:
+        """Whether a larger value of `metric` means a better model (accuracy), not a worse one."""
+        return metric in self.higher_is_better_metrics

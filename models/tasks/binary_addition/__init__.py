@@ -21,6 +21,9 @@ TASK = Task(
     memory_bytes=lambda config, corpus: memory_bytes(config),
     metric_names=METRIC_NAMES,
     final_metric_names=FINAL_METRIC_NAMES,
+    ranked_metrics=("final_loss", "final_accuracy", "final_bit_accuracy", "steps"),
+    curve_metrics=("loss", "accuracy"),
+    higher_is_better_metrics=frozenset({"accuracy", "final_accuracy", "final_bit_accuracy"}),
 )
 
 __all__ = ["TASK", "BinaryAdder", "BinaryAdditionConfig", "memory_bytes"]

@@ -41,6 +41,9 @@ TASK = Task(
     ),
     metric_names=METRIC_NAMES,
     final_metric_names=FINAL_METRIC_NAMES,
+    ranked_metrics=("test_perplexity", "test_loss", "test_accuracy", "train_loss"),
+    curve_metrics=("test_loss", "loss", "train_loss", "test_perplexity", "test_accuracy"),
+    higher_is_better_metrics=frozenset({"test_accuracy", "tokens_per_second"}),
     needs_corpus=True,
     min_tokens=min_tokens,
 )
