@@ -14,7 +14,13 @@ import logging
 from sqlalchemy import delete, select, text
 from sqlalchemy.engine import make_url
 
-from rnnlab.service.errors import InvalidState, JobNotFinished, ModelInUse, job_not_found, model_not_found
+from rnnlab.service.errors import (
+    InvalidState,
+    JobNotFinished,
+    ModelInUse,
+    job_not_found,
+    model_not_found,
+)
 from rnnlab.service.serving.model_cache import ModelCache
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.tables import Job, JobStatus, ModelAlias, TrainedModel

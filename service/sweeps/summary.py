@@ -19,7 +19,12 @@ from rnnlab.service.schemas.experiments import (
     SweepSummary,
 )
 from rnnlab.service.store.tables import Job, JobStatus, Sweep
-from rnnlab.service.sweeps.metrics import FINAL_METRICS, higher_is_better, is_diverged, is_early_stopped
+from rnnlab.service.sweeps.metrics import (
+    FINAL_METRICS,
+    higher_is_better,
+    is_diverged,
+    is_early_stopped,
+)
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 

@@ -10,7 +10,12 @@ from rnnlab.service.api.deps import DatabaseDep, ModelCacheDep, ModelId, ReadSes
 from rnnlab.service.api.query import only_query_params
 from rnnlab.service.catalog.aliases import aliases_by_model, remove_alias, set_alias
 from rnnlab.service.catalog.deletion import delete_model
-from rnnlab.service.catalog.filters import MODEL_FILTERS, MODEL_SORT_KEYS, filter_models, model_order
+from rnnlab.service.catalog.filters import (
+    MODEL_FILTERS,
+    MODEL_SORT_KEYS,
+    filter_models,
+    model_order,
+)
 from rnnlab.service.errors import model_not_found
 from rnnlab.service.schemas.examples import documented_error
 from rnnlab.service.schemas.experiments import ALIAS_PATTERN, TAG_PATTERN, AliasPublic, TaskName
