@@ -10,8 +10,8 @@ from numpy.typing import DTypeLike, NDArray
 
 from rnnlab.models.fast.lstm import sigmoid_
 from rnnlab.models.fast.rnn import HiddenState
-from rnnlab.models.layers.gradient_norms import RecordsGradientNorms, norm
 from rnnlab.models.layers.gru import gru_parameters
+from rnnlab.models.teaching import RecordsGradientNorms, norm
 
 
 class FastGRU(HiddenState, RecordsGradientNorms):

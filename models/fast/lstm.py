@@ -17,9 +17,9 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
-from rnnlab.models.layers.gradient_norms import RecordsGradientNorms, norm
 from rnnlab.models.layers.lstm import lstm_parameters
 from rnnlab.models.parallel import parallel_map, shard_slices
+from rnnlab.models.teaching import RecordsGradientNorms, norm
 
 
 def sigmoid_(x: NDArray) -> NDArray:

@@ -9,8 +9,8 @@ from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
 from rnnlab.models.layers.activations import activation as get_activation
-from rnnlab.models.layers.gradient_norms import RecordsGradientNorms, norm
 from rnnlab.models.layers.rnn import rnn_parameters
+from rnnlab.models.teaching import RecordsGradientNorms, norm
 
 
 class HiddenState:

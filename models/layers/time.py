@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from rnnlab.models.layers.gradient_norms import RecordsGradientNorms, norm
+from rnnlab.models.teaching import RecordsGradientNorms, norm
 
 State = tuple[NDArray, ...]
 

@@ -10,10 +10,10 @@ import pytest
 from rnnlab.models.fast.gru import FastGRU
 from rnnlab.models.fast.lstm import FastLSTM
 from rnnlab.models.fast.rnn import FastRNN
-from rnnlab.models.layers.gradient_norms import last_step_gradient_norms
 from rnnlab.models.layers.gru import TimeGRU
 from rnnlab.models.layers.lstm import TimeLSTM
 from rnnlab.models.layers.rnn import TimeRNN
+from rnnlab.models.teaching import last_step_gradient_norms
 from tests.models.gradcheck import numerical_gradient, randomize
 
 N, T, D, H = 3, 5, 3, 4
