@@ -1,6 +1,6 @@
 """The GRU of models/layers/gru.py, faster: the input part of every step is one matrix product
 over the whole window, the loop runs time-major (T, N, 3H) and activates the gates in place (r and
-z as 0.5 tanh(x/2) + 0.5, see fast/lstm.py). Same parameters, names and gate order (r, z, n)."""
+z through tanh, fast/sigmoid.py). Same parameters, names and gate order (r, z, n)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
-from rnnlab.models.fast.lstm import sigmoid_
 from rnnlab.models.fast.rnn import HiddenState
+from rnnlab.models.fast.sigmoid import sigmoid_
 from rnnlab.models.layers.gru import gru_parameters
 from rnnlab.models.teaching import RecordsGradientNorms, norm
 

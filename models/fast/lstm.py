@@ -3,9 +3,9 @@
 What changes against the reference (same parameters, same names, same gate order):
 - the window runs time-major (T, N, 4H), and the input part x_t Wx + b of every step is one
   matrix product before the loop, which then adds h_{t-1} Wh;
-- all four gates are activated by one tanh pass: sigmoid(x) = 0.5 tanh(x/2) + 0.5, and the x/2
-  is folded into copies of Wx, Wh, b scaled by 0.5 (exact: a power of two), so a step takes four
-  element-wise passes over its gates instead of two sigmoids and a tanh;
+- all four gates are activated by one tanh pass (fast/sigmoid.py: the sigmoid gates' x/2 is
+  folded into copies of Wx, Wh, b), so a step takes four element-wise passes over its gates
+  instead of two sigmoids and a tanh;
 - the backward pass writes into preallocated buffers, and the whole-window weight gradients are
   three matrix products split into two column halves on the training thread pool
   (rnnlab.models.parallel), summed in a fixed order so that the thread count never changes a number.
@@ -17,18 +17,10 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import DTypeLike, NDArray
 
+from rnnlab.models.fast.sigmoid import GateActivation, halved, sigmoid_of_halved_
 from rnnlab.models.layers.lstm import lstm_parameters
 from rnnlab.models.parallel import parallel_map, shard_slices
 from rnnlab.models.teaching import RecordsGradientNorms, norm
-
-
-def sigmoid_(x: NDArray) -> NDArray:
-    """sigmoid(x) in place, as 0.5 tanh(x/2) + 0.5: one transcendental, and no overflow."""
-    x *= 0.5
-    np.tanh(x, out=x)
-    x *= 0.5
-    x += 0.5
-    return x
 
 
 class FastLSTM(RecordsGradientNorms):
@@ -186,22 +178,15 @@ class FastLSTM(RecordsGradientNorms):
         return dxs
 
 
-def gate_affine(H: int, dtype: np.dtype) -> tuple[NDArray, NDArray]:
-    """Per-column (scale, shift) (4H,) after the one tanh: 0.5, 0.5 (a sigmoid) for i, f, o;
-    1, 0 (the tanh itself) for g."""
-    scale = np.full(4 * H, 0.5, dtype)
-    scale[2 * H : 3 * H] = 1.0
-    shift = np.full(4 * H, 0.5, dtype)
-    shift[2 * H : 3 * H] = 0.0
-    return scale, shift
+LSTM_GATES = "ssts"  # i, f, g, o: sigmoids but for the candidate g (see GateActivation)
 
 
 def scaled_weights(params: list[NDArray]) -> tuple[NDArray, NDArray, NDArray]:
-    """Wx, Wh, b of an LSTM with the sigmoid gates' columns halved (see gate_affine)."""
+    """Copies of an LSTM's Wx, Wh, b with the sigmoid gates' columns halved (GateActivation)."""
     Wx = params[0]
-    scale, _ = gate_affine(Wx.shape[1] // 4, Wx.dtype)
-    scaled_Wx, Wh, b = (q * scale for q in params[:3])
-    return scaled_Wx, Wh, b
+    gates = GateActivation(LSTM_GATES, Wx.shape[1] // 4, Wx.dtype)
+    halved_Wx, halved_Wh, halved_b = (gates.halve(q) for q in params[:3])
+    return halved_Wx, halved_Wh, halved_b
 
 
 class FusedStep:
@@ -211,8 +196,8 @@ class FusedStep:
     def __init__(self, Wh: NDArray, p: NDArray | None) -> None:
         H = Wh.shape[0]
         self.H, self.Wh = H, Wh
-        self.scale, self.shift = gate_affine(H, Wh.dtype)
-        self.p = None if p is None else p * 0.5  # scaled like the pre-activations of i, f, o
+        self.gates = GateActivation(LSTM_GATES, H, Wh.dtype)
+        self.p = None if p is None else halved(p)  # the peepholes feed i, f, o: sigmoids
         # without peepholes all four gates activate at once; with them o waits for c_t
         self.width = 4 * H if self.p is None else 3 * H
 
@@ -231,18 +216,13 @@ class FusedStep:
         if p is not None:
             a[:, :H] += c_prev * p[0]
             a[:, H : 2 * H] += c_prev * p[1]
-        act = a[:, :width]
-        np.tanh(act, out=act)
-        act *= self.scale[:width]
-        act += self.shift[:width]
+        self.gates.activate_(a[:, :width])
         i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         np.multiply(f, c_prev, out=c_t)
         c_t += i * g
         if p is not None:
             o += c_t * p[2]  # half the pre-activation: a_o and p were halved
-            np.tanh(o, out=o)
-            o *= 0.5
-            o += 0.5
+            sigmoid_of_halved_(o)
         np.tanh(c_t, out=tanh_c)
         np.multiply(o, tanh_c, out=h_t)
 
