@@ -14,63 +14,20 @@ What changes against the reference (same parameters, same names, same gate order
 from __future__ import annotations
 
 import numpy as np
-from numpy.random import Generator
-from numpy.typing import DTypeLike, NDArray
+from numpy.typing import NDArray
 
 from rnnlab.models.fast.sigmoid import GateActivation, halved, sigmoid_of_halved_
-from rnnlab.models.layers.lstm import lstm_parameters
+from rnnlab.models.layers.lstm import LSTMParameters
+from rnnlab.models.layers.time import CarriedState
 from rnnlab.models.parallel import parallel_map, shard_slices
 from rnnlab.models.teaching import RecordsGradientNorms, norm
 
 
-class FastLSTM(RecordsGradientNorms):
-    """forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs) -> dxs; stateful as TimeRecurrent."""
+class FastLSTM(LSTMParameters, CarriedState, RecordsGradientNorms):
+    """Built as LSTMCell is (LSTMParameters). forward(xs (N, T, D)) -> hs (N, T, H);
+    backward(dhs) -> dxs; stateful as TimeRecurrent."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        rng: Generator,
-        *,
-        init: str = "xavier",
-        init_std: float = 1.0,
-        peephole: bool = False,
-        dtype: DTypeLike = np.float32,
-    ) -> None:
-        D, H = input_size, hidden_size
-        self.dtype = np.dtype(dtype)
-        self.hidden_size = H
-        self.peephole = peephole
-        self.params, self.param_names = lstm_parameters(
-            D, H, rng, init=init, init_std=init_std, peephole=peephole, dtype=self.dtype
-        )
-        self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
-        self.stateful = False
-        self.h: NDArray | None = None  # (N, H) carried hidden state
-        self.c: NDArray | None = None  # (N, H) carried cell state
-        self._cache: tuple[NDArray, ...] | None = None
-
-    # -- state ---------------------------------------------------------------------------------
-    def reset_state(self) -> None:
-        self.h = self.c = None
-
-    def get_state(self) -> dict[str, NDArray]:
-        if self.h is None or self.c is None:
-            return {}
-        return {"h": self.h.copy(), "c": self.c.copy()}
-
-    def set_state(self, d: dict[str, NDArray]) -> None:
-        if d.get("h") is None or d.get("c") is None:
-            self.reset_state()
-            return
-        self.h = np.array(d["h"], dtype=self.dtype)
-        self.c = np.array(d["c"], dtype=self.dtype)
-
-    def _initial_state(self, N: int) -> tuple[NDArray, NDArray]:
-        H = self.hidden_size
-        if self.stateful and self.h is not None and self.c is not None and len(self.h) == N:
-            return self.h, self.c
-        return np.zeros((N, H), self.dtype), np.zeros((N, H), self.dtype)
+    _cache: tuple[NDArray, ...] | None = None
 
     # -- forward -------------------------------------------------------------------------------
     def forward(self, xs: NDArray) -> NDArray:
@@ -90,8 +47,7 @@ class FastLSTM(RecordsGradientNorms):
             step(gates[t], h, c, cs[t], tanh_cs[t], hs[t])
             h, c = hs[t], cs[t]
         self._cache = (xs_tm, h0, c0, gates, cs, tanh_cs, hs)
-        if self.stateful:
-            self.h, self.c = hs[-1].copy(), cs[-1].copy()
+        self._carry((hs[-1], cs[-1]))
         return hs.transpose(1, 0, 2)  # (N, T, H) view of the time-major buffer
 
     # -- backward ------------------------------------------------------------------------------
