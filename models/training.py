@@ -38,7 +38,7 @@ class TrainingHooks:
         """A teaching record of `kind` at `step`: JSON-ready numbers, strings and lists."""
 
 
-# What a loop can record besides metrics (models/teaching.py says what each payload holds).
+# What a loop can record besides metrics (each task's teaching.py says what its payloads hold).
 RECORD_KINDS = ("sums", "bit_accuracy", "gradient_norms", "generated")
 
 

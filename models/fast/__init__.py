@@ -4,8 +4,10 @@ Each module computes what a reference layer computes, faster, and a test in test
 holds it to that reference (to float rounding):
 
     rnn.py, lstm.py, gru.py   time-major recurrent layers: one input product for the whole
-                              window, gates activated in place; the LSTM and GRU take every
-                              sigmoid as 0.5 tanh(x/2) + 0.5 (one transcendental, no overflow)
+                              window, gates activated in place; built by the textbook cell's
+                              constructor (same parameters, names and draw order)
+    sigmoid.py                the sigmoid through tanh the LSTM and GRU gates use, and the
+                              LSTM's one tanh pass over all four gates
     serving_lstm.py           the LSTM frozen for serving: scaled weights kept, the input
                               projection of the embedding looked up, rows stopped at their length
     softmax.py                the output affine fused with softmax cross-entropy, in row shards

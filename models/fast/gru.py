@@ -1,51 +1,29 @@
 """The GRU of models/layers/gru.py, faster: the input part of every step is one matrix product
 over the whole window, the loop runs time-major (T, N, 3H) and activates the gates in place (r and
-z as 0.5 tanh(x/2) + 0.5, see fast/lstm.py). Same parameters, names and gate order (r, z, n)."""
+z through tanh, fast/sigmoid.py). Same parameters, names and gate order (r, z, n)."""
 
 from __future__ import annotations
 
 import numpy as np
-from numpy.random import Generator
-from numpy.typing import DTypeLike, NDArray
+from numpy.typing import NDArray
 
-from rnnlab.models.fast.lstm import sigmoid_
-from rnnlab.models.fast.rnn import HiddenState
-from rnnlab.models.layers.gradient_norms import RecordsGradientNorms, norm
-from rnnlab.models.layers.gru import gru_parameters
+from rnnlab.models.fast.sigmoid import sigmoid_
+from rnnlab.models.layers.gru import GRUParameters
+from rnnlab.models.layers.time import CarriedState
+from rnnlab.models.teaching import RecordsGradientNorms, norm
 
 
-class FastGRU(HiddenState, RecordsGradientNorms):
-    """forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs) -> dxs; stateful as TimeRecurrent."""
+class FastGRU(GRUParameters, CarriedState, RecordsGradientNorms):
+    """Built as GRUCell is (GRUParameters). forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs)
+    -> dxs; stateful as TimeRecurrent."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        rng: Generator,
-        *,
-        init: str = "xavier",
-        init_std: float = 1.0,
-        dtype: DTypeLike = np.float32,
-    ) -> None:
-        D, H = input_size, hidden_size
-        self.dtype = np.dtype(dtype)
-        self.hidden_size = H
-        self.params, self.param_names = gru_parameters(
-            D, H, rng, init=init, init_std=init_std, dtype=self.dtype
-        )
-        self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
-        self.stateful = False
-        self.h: NDArray | None = None  # (N, H) carried state
-        self._cache: tuple[NDArray, ...] | None = None
+    _cache: tuple[NDArray, ...] | None = None
 
     def forward(self, xs: NDArray) -> NDArray:
         N, T, D = xs.shape
         H = self.hidden_size
         Wx, Wh, b, bh = self.params
-        if self.stateful and self.h is not None and len(self.h) == N:
-            h0 = self.h
-        else:
-            h0 = np.zeros((N, H), self.dtype)
+        (h0,) = self._initial_state(N)
 
         xs_tm = np.ascontiguousarray(xs.transpose(1, 0, 2), dtype=self.dtype)  # (T, N, D)
         gates = (xs_tm.reshape(T * N, D) @ Wx).reshape(T, N, 3 * H)  # becomes r, z, n in place
@@ -70,8 +48,7 @@ class FastGRU(HiddenState, RecordsGradientNorms):
             h = h_new
 
         self._cache = (xs_tm, h0, gates, hn, hs)
-        if self.stateful:
-            self.h = hs[-1].copy()
+        self._carry((hs[-1],))
         return hs.transpose(1, 0, 2)  # (N, T, H)
 
     def backward(self, dhs: NDArray) -> NDArray:

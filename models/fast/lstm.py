@@ -3,9 +3,9 @@
 What changes against the reference (same parameters, same names, same gate order):
 - the window runs time-major (T, N, 4H), and the input part x_t Wx + b of every step is one
   matrix product before the loop, which then adds h_{t-1} Wh;
-- all four gates are activated by one tanh pass: sigmoid(x) = 0.5 tanh(x/2) + 0.5, and the x/2
-  is folded into copies of Wx, Wh, b scaled by 0.5 (exact: a power of two), so a step takes four
-  element-wise passes over its gates instead of two sigmoids and a tanh;
+- all four gates are activated by one tanh pass (fast/sigmoid.py: the sigmoid gates' x/2 is
+  folded into copies of Wx, Wh, b), so a step takes four element-wise passes over its gates
+  instead of two sigmoids and a tanh;
 - the backward pass writes into preallocated buffers, and the whole-window weight gradients are
   three matrix products split into two column halves on the training thread pool
   (rnnlab.models.parallel), summed in a fixed order so that the thread count never changes a number.
@@ -14,71 +14,20 @@ What changes against the reference (same parameters, same names, same gate order
 from __future__ import annotations
 
 import numpy as np
-from numpy.random import Generator
-from numpy.typing import DTypeLike, NDArray
+from numpy.typing import NDArray
 
-from rnnlab.models.layers.gradient_norms import RecordsGradientNorms, norm
-from rnnlab.models.layers.lstm import lstm_parameters
+from rnnlab.models.fast.sigmoid import GateActivation, halved, sigmoid_of_halved_
+from rnnlab.models.layers.lstm import LSTMParameters
+from rnnlab.models.layers.time import CarriedState
 from rnnlab.models.parallel import parallel_map, shard_slices
+from rnnlab.models.teaching import RecordsGradientNorms, norm
 
 
-def sigmoid_(x: NDArray) -> NDArray:
-    """sigmoid(x) in place, as 0.5 tanh(x/2) + 0.5: one transcendental, and no overflow."""
-    x *= 0.5
-    np.tanh(x, out=x)
-    x *= 0.5
-    x += 0.5
-    return x
+class FastLSTM(LSTMParameters, CarriedState, RecordsGradientNorms):
+    """Built as LSTMCell is (LSTMParameters). forward(xs (N, T, D)) -> hs (N, T, H);
+    backward(dhs) -> dxs; stateful as TimeRecurrent."""
 
-
-class FastLSTM(RecordsGradientNorms):
-    """forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs) -> dxs; stateful as TimeRecurrent."""
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        rng: Generator,
-        *,
-        init: str = "xavier",
-        init_std: float = 1.0,
-        peephole: bool = False,
-        dtype: DTypeLike = np.float32,
-    ) -> None:
-        D, H = input_size, hidden_size
-        self.dtype = np.dtype(dtype)
-        self.hidden_size = H
-        self.peephole = peephole
-        self.params, self.param_names = lstm_parameters(
-            D, H, rng, init=init, init_std=init_std, peephole=peephole, dtype=self.dtype
-        )
-        self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
-        self.stateful = False
-        self.h: NDArray | None = None  # (N, H) carried hidden state
-        self.c: NDArray | None = None  # (N, H) carried cell state
-        self._cache: tuple[NDArray, ...] | None = None
-
-    # -- state ---------------------------------------------------------------------------------
-    def reset_state(self) -> None:
-        self.h = self.c = None
-
-    def get_state(self) -> dict[str, NDArray]:
-        if self.h is None or self.c is None:
-            return {}
-        return {"h": self.h.copy(), "c": self.c.copy()}
-
-    def set_state(self, d: dict[str, NDArray]) -> None:
-        if d.get("h") is None or d.get("c") is None:
-            self.reset_state()
-            return
-        self.h = np.array(d["h"], dtype=self.dtype)
-        self.c = np.array(d["c"], dtype=self.dtype)
-
-    def _initial_state(self, N: int) -> tuple[NDArray, NDArray]:
-        H = self.hidden_size
-        if self.stateful and self.h is not None and self.c is not None and len(self.h) == N:
-            return self.h, self.c
-        return np.zeros((N, H), self.dtype), np.zeros((N, H), self.dtype)
+    _cache: tuple[NDArray, ...] | None = None
 
     # -- forward -------------------------------------------------------------------------------
     def forward(self, xs: NDArray) -> NDArray:
@@ -98,8 +47,7 @@ class FastLSTM(RecordsGradientNorms):
             step(gates[t], h, c, cs[t], tanh_cs[t], hs[t])
             h, c = hs[t], cs[t]
         self._cache = (xs_tm, h0, c0, gates, cs, tanh_cs, hs)
-        if self.stateful:
-            self.h, self.c = hs[-1].copy(), cs[-1].copy()
+        self._carry((hs[-1], cs[-1]))
         return hs.transpose(1, 0, 2)  # (N, T, H) view of the time-major buffer
 
     # -- backward ------------------------------------------------------------------------------
@@ -186,22 +134,15 @@ class FastLSTM(RecordsGradientNorms):
         return dxs
 
 
-def gate_affine(H: int, dtype: np.dtype) -> tuple[NDArray, NDArray]:
-    """Per-column (scale, shift) (4H,) after the one tanh: 0.5, 0.5 (a sigmoid) for i, f, o;
-    1, 0 (the tanh itself) for g."""
-    scale = np.full(4 * H, 0.5, dtype)
-    scale[2 * H : 3 * H] = 1.0
-    shift = np.full(4 * H, 0.5, dtype)
-    shift[2 * H : 3 * H] = 0.0
-    return scale, shift
+LSTM_GATES = "ssts"  # i, f, g, o: sigmoids but for the candidate g (see GateActivation)
 
 
 def scaled_weights(params: list[NDArray]) -> tuple[NDArray, NDArray, NDArray]:
-    """Wx, Wh, b of an LSTM with the sigmoid gates' columns halved (see gate_affine)."""
+    """Copies of an LSTM's Wx, Wh, b with the sigmoid gates' columns halved (GateActivation)."""
     Wx = params[0]
-    scale, _ = gate_affine(Wx.shape[1] // 4, Wx.dtype)
-    scaled_Wx, Wh, b = (q * scale for q in params[:3])
-    return scaled_Wx, Wh, b
+    gates = GateActivation(LSTM_GATES, Wx.shape[1] // 4, Wx.dtype)
+    halved_Wx, halved_Wh, halved_b = (gates.halve(q) for q in params[:3])
+    return halved_Wx, halved_Wh, halved_b
 
 
 class FusedStep:
@@ -211,8 +152,8 @@ class FusedStep:
     def __init__(self, Wh: NDArray, p: NDArray | None) -> None:
         H = Wh.shape[0]
         self.H, self.Wh = H, Wh
-        self.scale, self.shift = gate_affine(H, Wh.dtype)
-        self.p = None if p is None else p * 0.5  # scaled like the pre-activations of i, f, o
+        self.gates = GateActivation(LSTM_GATES, H, Wh.dtype)
+        self.p = None if p is None else halved(p)  # the peepholes feed i, f, o: sigmoids
         # without peepholes all four gates activate at once; with them o waits for c_t
         self.width = 4 * H if self.p is None else 3 * H
 
@@ -231,18 +172,13 @@ class FusedStep:
         if p is not None:
             a[:, :H] += c_prev * p[0]
             a[:, H : 2 * H] += c_prev * p[1]
-        act = a[:, :width]
-        np.tanh(act, out=act)
-        act *= self.scale[:width]
-        act += self.shift[:width]
+        self.gates.activate_(a[:, :width])
         i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         np.multiply(f, c_prev, out=c_t)
         c_t += i * g
         if p is not None:
             o += c_t * p[2]  # half the pre-activation: a_o and p were halved
-            np.tanh(o, out=o)
-            o *= 0.5
-            o += 0.5
+            sigmoid_of_halved_(o)
         np.tanh(c_t, out=tanh_c)
         np.multiply(o, tanh_c, out=h_t)
 

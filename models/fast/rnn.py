@@ -5,73 +5,29 @@ reads and writes one contiguous block."""
 from __future__ import annotations
 
 import numpy as np
-from numpy.random import Generator
-from numpy.typing import DTypeLike, NDArray
+from numpy.typing import NDArray
 
-from rnnlab.models.layers.activations import activation as get_activation
-from rnnlab.models.layers.gradient_norms import RecordsGradientNorms, norm
-from rnnlab.models.layers.rnn import rnn_parameters
-
-
-class HiddenState:
-    """The carried state of a layer whose state is one hidden array `h` (RNN, GRU)."""
-
-    h: NDArray | None
-    dtype: np.dtype
-
-    def reset_state(self) -> None:
-        self.h = None
-
-    def get_state(self) -> dict[str, NDArray]:
-        return {} if self.h is None else {"h": self.h.copy()}
-
-    def set_state(self, d: dict[str, NDArray]) -> None:
-        self.h = None if d.get("h") is None else np.array(d["h"], dtype=self.dtype)
+from rnnlab.models.layers.rnn import RNNParameters
+from rnnlab.models.layers.time import CarriedState
+from rnnlab.models.teaching import RecordsGradientNorms, norm
 
 
-class FastRNN(HiddenState, RecordsGradientNorms):
+class FastRNN(RNNParameters, CarriedState, RecordsGradientNorms):
     """rnnlab.models.layers.rnn.TimeRNN, time-major with one input product for the whole window.
 
-    forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs (N, T, H)) -> dxs (N, T, D); ``dh`` is
-    then the gradient of the initial state. ``stateful`` as in TimeRecurrent.
+    Built as RNNCell is (RNNParameters). forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs
+    (N, T, H)) -> dxs (N, T, D); ``dh`` is then the gradient of the initial state. ``stateful``
+    as in TimeRecurrent.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        rng: Generator,
-        *,
-        activation: str = "tanh",
-        init: str = "xavier",
-        init_std: float = 1.0,
-        bias: bool = True,
-        dtype: DTypeLike = np.float32,
-    ) -> None:
-        self.act = get_activation(activation)
-        self.dtype = np.dtype(dtype)
-        D, H = input_size, hidden_size
-        self.params, self.param_names = rnn_parameters(
-            D, H, rng, init=init, init_std=init_std, bias=bias, dtype=self.dtype
-        )
-        self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
-        self.hidden_size = H
-        self.stateful = False
-        self.h: NDArray | None = None  # (N, H) carried state
-        self.dh: NDArray | None = None  # (N, H) gradient w.r.t. the initial state
-        self._cache: tuple[NDArray, NDArray, NDArray, NDArray] | None = None  # time-major
-
-    @property
-    def bias(self) -> bool:
-        return len(self.params) == 3
+    dh: NDArray | None = None  # (N, H) gradient w.r.t. the initial state, after backward
+    _cache: tuple[NDArray, NDArray, NDArray, NDArray] | None = None  # time-major
 
     def forward(self, xs: NDArray) -> NDArray:
         N, T, D = xs.shape
         Wx, Wh = self.params[0], self.params[1]
         H = self.hidden_size
-        h0 = self.h if self.stateful and self.h is not None and len(self.h) == N else None
-        if h0 is None:
-            h0 = np.zeros((N, H), dtype=self.dtype)
+        (h0,) = self._initial_state(N)
         # time-major buffers: each step then reads and writes contiguous (N, H) blocks
         xs_tm = np.ascontiguousarray(xs.transpose(1, 0, 2)).reshape(T * N, D)
         # the input projection of every step in one matmul
@@ -84,8 +40,7 @@ class FastRNN(HiddenState, RecordsGradientNorms):
             us[t] += h @ Wh  # us[t] now holds the pre-activation u_t
             h = hs[t] = self.act.fn(us[t])
         self._cache = (xs_tm, h0, us, hs)
-        if self.stateful:
-            self.h = h.copy()
+        self._carry((h,))
         return np.ascontiguousarray(hs.transpose(1, 0, 2))  # (N, T, H)
 
     def backward(self, dhs: NDArray) -> NDArray:

@@ -24,9 +24,15 @@ layout (``weight_ih_l0`` is Wx.T). The gated cells keep their gates side by side
 
 Every layer follows one contract (deep-learning-from-scratch-2's): ``params`` and ``grads`` are
 lists in the same order, named by ``param_names`` (the keys of saved weights); ``forward``
-keeps what ``backward`` needs; ``backward(dout)`` returns the gradient of its input and writes
-the parameter gradients into ``grads`` in place (``grads[0][...] = dW``), so an optimiser that
-holds those arrays always sees the current ones. Inputs are batch-first: (N, T, D).
+keeps what ``backward`` needs; ``backward(dout)`` returns the gradient of its input and leaves
+the parameter gradients in the arrays of ``grads`` themselves, never new ones, so an optimiser
+that holds those arrays always sees the current ones. A layer over a window overwrites them
+(``grads[0][...] = dW``); a one-step cell adds its step's share (``grads[0] += dW``) into
+arrays the loop over time (time.py) zeroed first. Inputs are batch-first: (N, T, D).
+
+A recurrent cell and its fast version in models/fast are built by one constructor, the
+cell's parameter set (``RNNParameters``, ``LSTMParameters``, ``GRUParameters``): one seed, one
+draw order, the same names.
 
 Files: activations (sigmoid, tanh, relu), rnn / lstm / gru (one-step cells), time (the loop over
 a window, truncated BPTT), affine, embedding, dropout, losses (sigmoid and softmax losses) and

@@ -24,32 +24,14 @@ from rnnlab.models.layers.activations import sigmoid
 from rnnlab.models.layers.time import State, TimeRecurrent
 
 
-def gru_parameters(
-    input_size: int,
-    hidden_size: int,
-    rng: Generator,
-    *,
-    init: str = "xavier",
-    init_std: float = 1.0,
-    dtype: DTypeLike = np.float32,
-) -> tuple[list[NDArray], list[str]]:
-    """Wx (D, 3H), Wh (H, 3H), b (3H,) and bh (H,), the bias inside r * (.).
+class GRUParameters:
+    """What a GRU layer holds: Wx (D, 3H), Wh (H, 3H), b (3H,) and bh (H,), the bias inside
+    r * (.); and their gradients.
 
-    Drawn in this order from `rng`, so that a seed gives the same weights to this cell and to
-    models/fast/gru.py.
+    The weights are drawn from `rng` in this order. GRUCell below and models/fast/gru.py's
+    FastGRU are both built by this constructor, so that a seed gives them the same weights under
+    the same names.
     """
-    D, H = input_size, hidden_size
-    params = [
-        init_weight(init, rng, (D, 3 * H), init_std, dtype),  # Wx
-        init_weight(init, rng, (H, 3 * H), init_std, dtype),  # Wh
-        np.zeros(3 * H, dtype=dtype),  # b
-        np.zeros(H, dtype=dtype),  # bh
-    ]
-    return params, ["Wx", "Wh", "b", "bh"]
-
-
-class GRUCell:
-    """One step: forward(x (N, D), (h_prev,)) -> ((h,), cache)."""
 
     state_names = ("h",)
 
@@ -66,10 +48,18 @@ class GRUCell:
         D, H = input_size, hidden_size
         self.dtype = np.dtype(dtype)
         self.hidden_size = H
-        self.params, self.param_names = gru_parameters(
-            D, H, rng, init=init, init_std=init_std, dtype=self.dtype
-        )
+        self.params = [
+            init_weight(init, rng, (D, 3 * H), init_std, self.dtype),  # Wx
+            init_weight(init, rng, (H, 3 * H), init_std, self.dtype),  # Wh
+            np.zeros(3 * H, dtype=self.dtype),  # b
+            np.zeros(H, dtype=self.dtype),  # bh
+        ]
+        self.param_names = ["Wx", "Wh", "b", "bh"]
         self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
+
+
+class GRUCell(GRUParameters):
+    """One step: forward(x (N, D), (h_prev,)) -> ((h,), cache)."""
 
     def forward(self, x: NDArray, state: State) -> tuple[State, tuple[NDArray, ...]]:
         (h_prev,) = state

@@ -30,38 +30,14 @@ from rnnlab.models.layers.time import State, TimeRecurrent
 FORGET_BIAS = 1.0
 
 
-def lstm_parameters(
-    input_size: int,
-    hidden_size: int,
-    rng: Generator,
-    *,
-    init: str = "xavier",
-    init_std: float = 1.0,
-    peephole: bool = False,
-    dtype: DTypeLike = np.float32,
-) -> tuple[list[NDArray], list[str]]:
-    """Wx (D, 4H), Wh (H, 4H), b (4H,) with the forget bias, and p (3, H) with peepholes.
+class LSTMParameters:
+    """What an LSTM layer holds: Wx (D, 4H), Wh (H, 4H), b (4H,) with the forget bias, and with
+    peepholes p (3, H); and their gradients.
 
-    Drawn in this order from `rng`, so that a seed gives the same weights to this cell and to
-    models/fast/lstm.py: the two are interchangeable mid-training.
+    The weights are drawn from `rng` in this order. LSTMCell below and models/fast/lstm.py's
+    FastLSTM are both built by this constructor, so that a seed gives them the same weights
+    under the same names: the two are interchangeable mid-training.
     """
-    D, H = input_size, hidden_size
-    b = np.zeros(4 * H, dtype=dtype)
-    b[H : 2 * H] = FORGET_BIAS
-    params = [
-        init_weight(init, rng, (D, 4 * H), init_std, dtype),  # Wx
-        init_weight(init, rng, (H, 4 * H), init_std, dtype),  # Wh
-        b,
-    ]
-    names = ["Wx", "Wh", "b"]
-    if peephole:
-        params.append(np.zeros((3, H), dtype=dtype))  # p: rows i, f, o
-        names.append("p")
-    return params, names
-
-
-class LSTMCell:
-    """One step: forward(x (N, D), (h_prev, c_prev)) -> ((h, c), cache)."""
 
     state_names = ("h", "c")
 
@@ -80,10 +56,22 @@ class LSTMCell:
         self.dtype = np.dtype(dtype)
         self.hidden_size = H
         self.peephole = peephole
-        self.params, self.param_names = lstm_parameters(
-            D, H, rng, init=init, init_std=init_std, peephole=peephole, dtype=self.dtype
-        )
+        b = np.zeros(4 * H, dtype=self.dtype)
+        b[H : 2 * H] = FORGET_BIAS
+        self.params = [
+            init_weight(init, rng, (D, 4 * H), init_std, self.dtype),  # Wx
+            init_weight(init, rng, (H, 4 * H), init_std, self.dtype),  # Wh
+            b,
+        ]
+        self.param_names = ["Wx", "Wh", "b"]
+        if peephole:
+            self.params.append(np.zeros((3, H), dtype=self.dtype))  # p: rows i, f, o
+            self.param_names.append("p")
         self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
+
+
+class LSTMCell(LSTMParameters):
+    """One step: forward(x (N, D), (h_prev, c_prev)) -> ((h, c), cache)."""
 
     def forward(self, x: NDArray, state: State) -> tuple[State, tuple[NDArray, ...]]:
         h_prev, c_prev = state

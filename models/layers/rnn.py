@@ -17,32 +17,14 @@ from rnnlab.models.layers.activations import activation as get_activation
 from rnnlab.models.layers.time import State, TimeRecurrent
 
 
-def rnn_parameters(
-    input_size: int,
-    hidden_size: int,
-    rng: Generator,
-    *,
-    init: str = "xavier",
-    init_std: float = 1.0,
-    bias: bool = True,
-    dtype: DTypeLike = np.float32,
-) -> tuple[list[NDArray], list[str]]:
-    """Wx = W_in^T (D, H), Wh = W^T (H, H) and, with `bias`, b (H,); drawn in this order from
-    `rng`, so that a seed gives the same weights to this cell and to models/fast/rnn.py."""
-    H = hidden_size
-    params = [
-        init_weight(init, rng, (input_size, H), init_std, dtype),
-        init_weight(init, rng, (H, H), init_std, dtype),
-    ]
-    names = ["Wx", "Wh"]
-    if bias:
-        params.append(np.zeros(H, dtype=dtype))
-        names.append("b")
-    return params, names
+class RNNParameters:
+    """What an Elman layer holds: Wx = W_in^T (D, H), Wh = W^T (H, H) and, with `bias`, b (H,),
+    their gradients, and f, the activation.
 
-
-class RNNCell:
-    """One step: forward(x (N, D), (h_prev,)) -> ((h,), cache); backward adds into grads."""
+    The weights are drawn from `rng` in this order. RNNCell below and models/fast/rnn.py's
+    FastRNN are both built by this constructor, so that a seed gives them the same weights under
+    the same names: the two are interchangeable mid-training.
+    """
 
     state_names = ("h",)
 
@@ -61,17 +43,27 @@ class RNNCell:
         self.act = get_activation(activation)
         self.dtype = np.dtype(dtype)
         self.hidden_size = H = hidden_size
-        self.params, self.param_names = rnn_parameters(
-            input_size, H, rng, init=init, init_std=init_std, bias=bias, dtype=self.dtype
-        )
+        self.bias = bias
+        self.params = [
+            init_weight(init, rng, (input_size, H), init_std, self.dtype),  # Wx
+            init_weight(init, rng, (H, H), init_std, self.dtype),  # Wh
+        ]
+        self.param_names = ["Wx", "Wh"]
+        if bias:
+            self.params.append(np.zeros(H, dtype=self.dtype))
+            self.param_names.append("b")
         self.grads: list[NDArray] = [np.zeros_like(p) for p in self.params]
+
+
+class RNNCell(RNNParameters):
+    """One step: forward(x (N, D), (h_prev,)) -> ((h,), cache); backward adds into grads."""
 
     def forward(self, x: NDArray, state: State) -> tuple[State, tuple[NDArray, ...]]:
         (h_prev,) = state
         Wx, Wh = self.params[0], self.params[1]
         u = x @ Wx + h_prev @ Wh
-        if len(self.params) == 3:
-            u += self.params[2]
+        if self.bias:
+            u += self.params[2]  # b
         h = self.act.fn(u)
         return (h,), (x, h_prev, u, h)
 
@@ -83,7 +75,7 @@ class RNNCell:
         du = dh * self.act.grad(u, h)  # delta_t of the notes
         self.grads[0] += x.T @ du
         self.grads[1] += h_prev.T @ du
-        if len(self.params) == 3:
+        if self.bias:
             self.grads[2] += du.sum(axis=0)
         return du @ Wx.T, (du @ Wh.T,)
 

@@ -8,6 +8,7 @@ A cell's state is a tuple whose first entry is the hidden state h (RNN, GRU: ``(
 ``(h, c)``). With ``stateful = True`` the last state of one forward() is the first state of the
 next, which is truncated BPTT: the carried state is a constant for backward, so no gradient
 flows into the previous window. The carried state is dropped when the batch size changes.
+``CarriedState`` keeps it, for this loop and for the fast layers of models/fast alike.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from rnnlab.models.layers.gradient_norms import RecordsGradientNorms, norm
+from rnnlab.models.teaching import RecordsGradientNorms, norm
 
 State = tuple[NDArray, ...]
 
@@ -37,7 +38,43 @@ class Cell(Protocol):
     def backward(self, dstate: State, cache: Any) -> tuple[NDArray, State]: ...
 
 
-class TimeRecurrent(RecordsGradientNorms):
+class CarriedState:
+    """The state a layer carries from one window to the next when ``stateful``: ``state``, one
+    (N, H) array per name in ``state_names`` (h first), or None before the first window."""
+
+    state_names: tuple[str, ...]
+    hidden_size: int
+    dtype: np.dtype
+    stateful: bool = False
+    state: State | None = None
+
+    def _initial_state(self, N: int) -> State:
+        """The carried state when there is one for N rows, else zeros."""
+        if self.stateful and self.state is not None and len(self.state[0]) == N:
+            return self.state
+        return tuple(np.zeros((N, self.hidden_size), self.dtype) for _ in self.state_names)
+
+    def _carry(self, last: State) -> None:
+        """Keep a copy of a window's last state for the next window, when stateful."""
+        if self.stateful:
+            self.state = tuple(s.copy() for s in last)
+
+    def reset_state(self) -> None:
+        self.state = None
+
+    def get_state(self) -> dict[str, NDArray]:
+        if self.state is None:
+            return {}
+        return {name: s.copy() for name, s in zip(self.state_names, self.state, strict=True)}
+
+    def set_state(self, d: dict[str, NDArray]) -> None:
+        if any(d.get(name) is None for name in self.state_names):
+            self.reset_state()
+            return
+        self.state = tuple(np.array(d[name], dtype=self.dtype) for name in self.state_names)
+
+
+class TimeRecurrent(CarriedState, RecordsGradientNorms):
     """A cell over T steps: forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs) -> dxs."""
 
     def __init__(self, cell: Cell) -> None:
@@ -45,10 +82,9 @@ class TimeRecurrent(RecordsGradientNorms):
         self.params = cell.params  # the very same arrays: one set of weights and gradients
         self.grads = cell.grads
         self.param_names = cell.param_names
+        self.state_names = cell.state_names
         self.hidden_size = cell.hidden_size
         self.dtype = cell.dtype
-        self.stateful = False
-        self.state: State | None = None  # carried between windows when stateful
         self._caches: list[Any] = []
 
     def forward(self, xs: NDArray) -> NDArray:
@@ -60,8 +96,7 @@ class TimeRecurrent(RecordsGradientNorms):
             state, cache = self.cell.forward(xs[:, t], state)
             hs[:, t] = state[0]
             self._caches.append(cache)
-        if self.stateful:
-            self.state = tuple(s.copy() for s in state)
+        self._carry(state)
         return hs
 
     def backward(self, dhs: NDArray) -> NDArray:
@@ -70,9 +105,7 @@ class TimeRecurrent(RecordsGradientNorms):
         for g in self.grads:
             g[...] = 0  # the steps add theirs
         dxs: NDArray | None = None
-        dstate: State = tuple(
-            np.zeros((N, self.hidden_size), self.dtype) for _ in self.cell.state_names
-        )
+        dstate: State = tuple(np.zeros((N, self.hidden_size), self.dtype) for _ in self.state_names)
         norms = self._gradient_norms_buffer(T)
         for t in reversed(range(T)):
             dstate = (dstate[0] + dhs[:, t], *dstate[1:])  # h_t feeds the output and step t+1
@@ -84,22 +117,3 @@ class TimeRecurrent(RecordsGradientNorms):
             dxs[:, t] = dx
         assert dxs is not None
         return dxs
-
-    def _initial_state(self, N: int) -> State:
-        if self.stateful and self.state is not None and len(self.state[0]) == N:
-            return self.state
-        return tuple(np.zeros((N, self.hidden_size), self.dtype) for _ in self.cell.state_names)
-
-    def reset_state(self) -> None:
-        self.state = None
-
-    def get_state(self) -> dict[str, NDArray]:
-        if self.state is None:
-            return {}
-        return {name: s.copy() for name, s in zip(self.cell.state_names, self.state, strict=True)}
-
-    def set_state(self, d: dict[str, NDArray]) -> None:
-        if any(d.get(name) is None for name in self.cell.state_names):
-            self.reset_state()
-            return
-        self.state = tuple(np.array(d[name], dtype=self.dtype) for name in self.cell.state_names)

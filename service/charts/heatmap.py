@@ -2,7 +2,7 @@
 how far back in time from the loss it reached (y), on a log colour scale, as the notes explain
 it: sigmoid's error fades within a few steps, tanh's travels further, ReLU's may blow up.
 
-Columns are the job's `gradient_norms` records (models/layers/gradient_norms.py), at most
+Columns are the job's `gradient_norms` records (models/teaching.py), at most
 HEATMAP_COLUMNS of them spread evenly over the run, so a long run draws from one bounded read.
 """
 

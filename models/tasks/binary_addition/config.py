@@ -50,7 +50,8 @@ class BinaryAdditionConfig:
         True,
         description="Record a few fixed sums and each bit's accuracy at each log step.",
     )
-    # every 100 steps, as the notes plot: about 0.5% of a step at the default sizes
+    # every 100 steps, as the notes plot: rare enough that tracing is a small share of a run
+    # (bench/teaching.py measures it)
     gradient_norms_every: int | None = gradient_norms_param(100)
     implementation: str = implementation_param(IMPLEMENTATIONS)
 

@@ -1,7 +1,10 @@
 """The binary-addition network: stacked recurrent layers and a per-step affine to one logit.
 
-notes:  u_t = x_t W_in + z_{t-1} W,  z_t = f(u_t),  y_t = sigmoid(z_t W_out)
-code:   the recurrent layer's Wx, Wh (and b unless bias=False), then out.W (and out.b)
+    notes:  u_t = W_in x_t + W z_{t-1},   z_t = f(u_t),   y_t = sigmoid(W_out z_t)
+    code:   rnn0.Wx = W_in^T, rnn0.Wh = W^T, out.W = W_out^T   (cell rnn; rows: layers/__init__)
+
+The notes' network has no biases (``bias=False``); by default the recurrent layers add b and
+the output c (``out.b``).
 """
 
 from __future__ import annotations
@@ -31,29 +34,28 @@ class BinaryAdditionNet:
     def __init__(
         self, config: BinaryAdditionConfig, rng: Generator, dtype: Any = np.float32
     ) -> None:
-        c = config
-        self.implementation = c.implementation
+        self.implementation = config.implementation
         self.layers: list[Any] = []
         self.names: list[str] = []
         size = 2
-        for i in range(c.num_layers):
+        for i in range(config.num_layers):
             layer = make_recurrent(
-                c.cell,
+                config.cell,
                 size,
-                c.hidden_size,
+                config.hidden_size,
                 rng,
-                implementation=c.implementation,
-                activation=c.activation,
-                init=c.init,
-                init_std=c.init_std,
+                implementation=config.implementation,
+                activation=config.activation,
+                init=config.init,
+                init_std=config.init_std,
                 dtype=dtype,
-                bias=c.bias,
+                bias=config.bias,
             )
             self.layers.append(layer)
             self.names.append(f"rnn{i}")
-            size = c.hidden_size
+            size = config.hidden_size
         self.layers.append(
-            TimeAffine(size, 1, rng, c.init, dtype, init_std=c.init_std, bias=c.bias)
+            TimeAffine(size, 1, rng, config.init, dtype, init_std=config.init_std, bias=config.bias)
         )
         self.names.append("out")
         self.logits: NDArray | None = None  # (N, T) of the last forward

@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from rnnlab.models.layers.gradient_norms import last_step_gradient_norms
 from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
 from rnnlab.models.tasks.binary_addition.data import from_bits, make_inputs
 from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
+from rnnlab.models.teaching import last_step_gradient_norms
 from rnnlab.models.training import TrainingHooks
 
 SAMPLE_SEED = 1600  # the fixed sums: drawn from their own generator, never the run's

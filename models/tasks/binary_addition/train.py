@@ -144,45 +144,44 @@ def train(
     Reports METRIC_NAMES every log_every steps; raises TrainingDiverged on NaN, inf or
     overflow, and TrainingStopped when hooks.should_stop().
     """
-    c = config
     hooks = hooks or TrainingHooks()
-    rng = np.random.default_rng(c.seed)
-    net = BinaryAdditionNet(c, rng)
-    opt = make_optimizer(c.optimizer, c.learning_rate)
-    loss_fn = sigmoid_loss(c.loss)
-    eval_set = EvaluationSet.build(*evaluation_pairs(c.binary_dim), c.binary_dim)
+    rng = np.random.default_rng(config.seed)
+    net = BinaryAdditionNet(config, rng)
+    opt = make_optimizer(config.optimizer, config.learning_rate)
+    loss_fn = sigmoid_loss(config.loss)
+    eval_set = EvaluationSet.build(*evaluation_pairs(config.binary_dim), config.binary_dim)
     stop_check = StopCheck(eval_set.pairs)
     step = 0
     if resume is not None:
         rng, step = restore(resume, net, opt, stop_check)
     final: dict[str, float] | None = None
-    teacher = Teacher(c, hooks)
+    teacher = Teacher(config, hooks)
 
-    while step < c.iterations and final is None:
+    while step < config.iterations and final is None:
         if hooks.should_stop():
             raise TrainingStopped(f"stopped at step {step}")
         step += 1
-        xs, ts = sample_batch(rng, c.batch_size, c.binary_dim)
+        xs, ts = sample_batch(rng, config.batch_size, config.binary_dim)
         trace = partial(teacher.trace, net, step=step) if teacher.traces_at(step) else None
-        loss = train_step(net, opt, loss_fn, c.clip_norm, xs, ts, step, trace)
+        loss = train_step(net, opt, loss_fn, config.clip_norm, xs, ts, step, trace)
         logits: NDArray = net.logits  # type: ignore[assignment]  # set by the forward pass
         hits = (logits > 0) == ts
         teacher.count(hits)
         right = int(hits.all(axis=1).sum())
-        if stop_check.due(right, c.batch_size, c.stop_at_accuracy):
-            final = evaluate_set(net, c, eval_set, give_up_below=c.stop_at_accuracy)
+        if stop_check.due(right, config.batch_size, config.stop_at_accuracy):
+            final = evaluate_set(net, config, eval_set, give_up_below=config.stop_at_accuracy)
             if final is None:
                 stop_check.missed()
-        done = final is not None or step == c.iterations
-        if step % c.log_every == 0 or done:
-            progress = 1.0 if done else step / c.iterations
-            hooks.report(step, {"loss": loss, "accuracy": right / c.batch_size}, progress)
+        done = final is not None or step == config.iterations
+        if step % config.log_every == 0 or done:
+            progress = 1.0 if done else step / config.iterations
+            hooks.report(step, {"loss": loss, "accuracy": right / config.batch_size}, progress)
             teacher.log(net, step)
         if final is None and hooks.checkpoint_due():
             hooks.save_checkpoint(step, checkpoint(net, opt, rng, step, stop_check))
 
     if final is None:
-        final = evaluate_set(net, c, eval_set)
+        final = evaluate_set(net, config, eval_set)
         assert final is not None
     return TrainResult(weights=net.weights(), metrics=_final_metrics(final, step), steps=step)
 

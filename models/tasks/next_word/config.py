@@ -2,9 +2,9 @@
 API's).
 
 Defaults are the benchmark's (embedding 100, hidden 128, Adam 0.005, clip 5, window 20) except
-``batch_size=32`` and ``epochs=10``: on the few-thousand-word demo corpus that is ~70 updates in
-a couple of seconds, enough to learn its frequent phrases; a big corpus wants ``batch_size=64``
-and fewer epochs.
+``batch_size=32`` and ``epochs=10``: on the few-thousand-word demo corpus that is about 70
+updates, enough to learn its frequent phrases; a big corpus wants ``batch_size=64`` and fewer
+epochs.
 """
 
 from __future__ import annotations

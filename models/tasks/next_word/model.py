@@ -17,9 +17,9 @@ from numpy.typing import NDArray
 
 from rnnlab.models.layers.dropout import Dropout
 from rnnlab.models.layers.embedding import Embedding
-from rnnlab.models.layers.gradient_norms import last_step_gradient_norms
 from rnnlab.models.recurrent import make_output, make_recurrent
 from rnnlab.models.tasks.next_word.config import NextWordConfig
+from rnnlab.models.teaching import last_step_gradient_norms
 from rnnlab.models.training import copy_weights, load_weights
 
 
@@ -113,7 +113,7 @@ class NextWordModel:
 
         targets (N, T') with T' <= T: the loss is on the last T' steps (T' = 1 in chunk mode).
         With `trace`, self.gradient_norms is then ||dL_T/dh_t|| of the top recurrent layer for
-        each step t: the last step's loss travelling back in time (gradient_norms.py).
+        each step t: the last step's loss travelling back in time (models/teaching.py).
         """
         hs = self.hidden(ids, rng)
         T = hs.shape[1]

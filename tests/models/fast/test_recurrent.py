@@ -8,27 +8,15 @@ import numpy as np
 import pytest
 
 from rnnlab.models import parallel
-from rnnlab.models.fast.gru import FastGRU
 from rnnlab.models.fast.lstm import FastLSTM
 from rnnlab.models.fast.rnn import FastRNN
-from rnnlab.models.layers.gru import TimeGRU
-from rnnlab.models.layers.lstm import TimeLSTM
-from rnnlab.models.layers.rnn import TimeRNN
 from tests.models.gradcheck import (
     assert_gradient_close,
     check_layer_gradients,
     numerical_gradient,
     randomize,
 )
-
-PAIRS = [
-    (TimeRNN, FastRNN, {"activation": "sigmoid"}),
-    (TimeRNN, FastRNN, {"activation": "relu", "bias": False}),
-    (TimeLSTM, FastLSTM, {}),
-    (TimeLSTM, FastLSTM, {"peephole": True}),
-    (TimeGRU, FastGRU, {}),
-]
-IDS = ["rnn-sigmoid", "rnn-relu-nobias", "lstm", "lstm-peephole", "gru"]
+from tests.models.layer_pairs import IDS, PAIRS
 
 
 def _pair(reference_cls, fast_cls, options, seed=0, dtype=np.float64):

@@ -1,4 +1,8 @@
-"""The error signal travelling back in time: ||dL/dh_t|| for each step t of a window.
+"""What the teaching views measure inside a network: ||dL/dh_t|| for each step t of a window.
+
+The views themselves (which records a task keeps, and when) live in each task's teaching.py;
+this is the instrument they read, which every recurrent layer carries. It is not a layer: it
+adds nothing to the computation, it only looks at it.
 
 BPTT hands each hidden state h_t the gradient of the loss with respect to it (the notes' delta
 before the activation's derivative). Its norm step by step shows the vanishing gradient (it

@@ -7,24 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnlab.models.fast.gru import FastGRU
-from rnnlab.models.fast.lstm import FastLSTM
-from rnnlab.models.fast.rnn import FastRNN
-from rnnlab.models.layers.gradient_norms import last_step_gradient_norms
-from rnnlab.models.layers.gru import TimeGRU
-from rnnlab.models.layers.lstm import TimeLSTM
-from rnnlab.models.layers.rnn import TimeRNN
+from rnnlab.models.teaching import last_step_gradient_norms
 from tests.models.gradcheck import numerical_gradient, randomize
+from tests.models.layer_pairs import IDS, PAIRS
 
 N, T, D, H = 3, 5, 3, 4
-PAIRS = [
-    (TimeRNN, FastRNN, {"activation": "sigmoid"}),
-    (TimeRNN, FastRNN, {"activation": "relu", "bias": False}),
-    (TimeLSTM, FastLSTM, {}),
-    (TimeLSTM, FastLSTM, {"peephole": True}),
-    (TimeGRU, FastGRU, {}),
-]
-IDS = ["rnn-sigmoid", "rnn-relu-nobias", "lstm", "lstm-peephole", "gru"]
 
 
 def _layers(reference_cls, fast_cls, options):
