@@ -3,8 +3,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
-from sqlalchemy import func, select
-
 from rnnlab.service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, SettingsDep
 from rnnlab.service.api.query import only_query_params
 from rnnlab.service.catalog.deletion import delete_job
@@ -13,7 +11,7 @@ from rnnlab.service.charts.downsample import MAX_POINTS, read_points
 from rnnlab.service.errors import job_not_found
 from rnnlab.service.jobs.plans import plan_job
 from rnnlab.service.jobs.queue import cancel_job, submit_job
-from rnnlab.service.schemas.examples import documented_error
+from rnnlab.service.schemas.examples import NOTES_RUN, documented_error
 from rnnlab.service.schemas.experiments import TAG_PATTERN, TaskName
 from rnnlab.service.schemas.resources import (
     HYPERPARAMS,
@@ -29,6 +27,7 @@ from rnnlab.service.schemas.resources import (
 from rnnlab.service.store.tables import Job, JobStatus
 from rnnlab.service.tracking.liveness import shown_as, shown_status
 from rnnlab.service.tracking.timing import job_timing
+from sqlalchemy import func, select
 
 router = APIRouter(tags=["jobs"])
 
@@ -46,22 +45,7 @@ TRAIN_EXAMPLES = {
     },
     "notes": {
         "summary": "The study notes' binary-addition run (batch 1, SGD, sigmoid)",
-        "value": {
-            "task": "binary_addition",
-            "name": "notes-original",
-            "tags": ["notes"],
-            "hyperparams": {
-                "batch_size": 1,
-                "optimizer": "sgd",
-                "learning_rate": 0.1,
-                "activation": "sigmoid",
-                "init": "normal",
-                "init_std": 1.0,
-                "iterations": 10000,
-                "loss": "mse",
-                "bias": False,
-            },
-        },
+        "value": NOTES_RUN,
     },
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such job"}}
@@ -69,7 +53,8 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such job"
 
 def to_public(job: Job, heartbeat_timeout_seconds: float | None = None) -> JobPublic:
     """The job as a client sees it; given the heartbeat timeout, a `running` row whose worker
-    is silent past it is shown as it is: queued, awaiting retry (rnnlab.service.tracking.liveness)."""
+    is silent past it is shown as it is: queued, awaiting retry
+    (rnnlab.service.tracking.liveness)."""
     status, stalled = shown_status(job, heartbeat_timeout_seconds)
     return JobPublic(
         id=job.id,

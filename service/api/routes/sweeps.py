@@ -3,13 +3,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
-from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
-
 from rnnlab.service.api.deps import DatabaseDep, ExecutorDep, ReadSessionDep, SettingsDep
 from rnnlab.service.api.query import only_query_params
 from rnnlab.service.errors import corpus_not_found, sweep_not_found
-from rnnlab.service.schemas.examples import documented_error
+from rnnlab.service.schemas.examples import NOTES_SWEEP, documented_error
 from rnnlab.service.schemas.experiments import (
     TAG_PATTERN,
     SweepCreate,
@@ -24,6 +21,8 @@ from rnnlab.service.sweeps.create import cancel_sweep, create_sweep
 from rnnlab.service.sweeps.metrics import DEFAULT_STEP_METRIC, check_final_metric, check_step_metric
 from rnnlab.service.sweeps.plot import sweep_curves, sweep_svg
 from rnnlab.service.sweeps.summary import sweep_public, sweep_summary
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 # A metric's name (which names a task has is checked against the task, with the list in the 422)
 METRIC_NAME = r"^[a-z][a-z0-9_]{0,63}$"
@@ -34,28 +33,7 @@ SweepId = Annotated[int, Path(ge=1, le=MAX_ID, description="A sweep id from POST
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such sweep"}}
 NOTES_TABLE = {
     "summary": "The notes' init x activation table (SEEDS.md section 1), five seeds",
-    "value": {
-        "task": "binary_addition",
-        "name": "notes-init-activation",
-        "tags": ["notes"],
-        "hyperparams": {
-            "batch_size": 1,
-            "optimizer": "sgd",
-            "learning_rate": 0.1,
-            "iterations": 10000,
-            "loss": "mse",
-            "bias": False,
-            "hidden_size": 16,
-        },
-        "cells": [
-            {"init": "normal", "activation": "sigmoid"},
-            {"init": "xavier", "activation": "sigmoid"},
-            {"init": "xavier", "activation": "tanh"},
-            {"init": "he", "activation": "relu"},
-        ],
-        "seeds": [0, 1, 2, 3, 4],
-        "metric": "steps",
-    },
+    "value": NOTES_SWEEP,
 }
 GRID = {
     "summary": "A product grid with early stopping",
