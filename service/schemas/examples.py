@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 from pydantic.config import JsonDict
+
 from rnnlab.service.errors import (
     corpus_not_found,
     job_not_found,

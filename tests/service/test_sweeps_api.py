@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from rnnlab.service.schemas.examples import NOTES_SWEEP
 
+from rnnlab.service.schemas.examples import NOTES_SWEEP
 from tests.conftest import LiveService, start_service
 from tests.service.live_databases import live  # noqa: F401  (fixture)
 

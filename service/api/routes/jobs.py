@@ -3,14 +3,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
+from sqlalchemy import func, select
+
 from rnnlab.service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, SettingsDep
 from rnnlab.service.api.query import only_query_params
-from rnnlab.service.catalog.deletion import delete_job
+from rnnlab.service.catalog import deletion
 from rnnlab.service.catalog.filters import JOB_FILTERS, filter_jobs
 from rnnlab.service.charts.downsample import MAX_POINTS, read_points
 from rnnlab.service.errors import job_not_found
+from rnnlab.service.jobs import queue
 from rnnlab.service.jobs.plans import plan_job
-from rnnlab.service.jobs.queue import cancel_job, submit_job
 from rnnlab.service.schemas.examples import NOTES_RUN, documented_error
 from rnnlab.service.schemas.experiments import TAG_PATTERN, TaskName
 from rnnlab.service.schemas.resources import (
@@ -27,7 +29,6 @@ from rnnlab.service.schemas.resources import (
 from rnnlab.service.store.tables import Job, JobStatus
 from rnnlab.service.tracking.liveness import shown_as, shown_status
 from rnnlab.service.tracking.timing import job_timing
-from sqlalchemy import func, select
 
 router = APIRouter(tags=["jobs"])
 
@@ -103,7 +104,7 @@ def create_job(
         hyperparams, corpus_id = plan_job(
             session, body.task, body.hyperparams, settings.job_memory_budget
         )
-        job = submit_job(
+        job = queue.submit_job(
             session,
             body.task,
             hyperparams,
@@ -158,17 +159,19 @@ def read_job(job_id: JobId, session: ReadSessionDep, settings: SettingsDep) -> J
     "/jobs/{job_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Cancel a job",
+    operation_id="cancel_jobs__job_id__cancel_post",
     responses={**NOT_FOUND, 409: {"description": "The job already finished"}},
 )
-def cancel(job_id: JobId, db: DatabaseDep) -> JobPublic:
+def cancel_job(job_id: JobId, db: DatabaseDep) -> JobPublic:
     """A queued job never starts; a running job stops at its next check and stores no model."""
-    return to_public(cancel_job(db, job_id))
+    return to_public(queue.cancel_job(db, job_id))
 
 
 @router.delete(
     "/jobs/{job_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a finished job",
+    operation_id="delete_jobs__job_id__delete",
     responses={
         **NOT_FOUND,
         409: documented_error(
@@ -177,14 +180,19 @@ def cancel(job_id: JobId, db: DatabaseDep) -> JobPublic:
         ),
     },
 )
-def delete(job_id: JobId, db: DatabaseDep) -> None:
+def delete_job(job_id: JobId, db: DatabaseDep) -> None:
     """With its metrics and checkpoint; the space is returned. Refused while the job is queued
     or running (cancel it first) and while the model it trained exists (delete that first)."""
-    delete_job(db, job_id)
+    deletion.delete_job(db, job_id)
 
 
-@router.get("/jobs/{job_id}/metrics", summary="Read a job's metrics", responses=NOT_FOUND)
-def read_metrics(
+@router.get(
+    "/jobs/{job_id}/metrics",
+    summary="Read a job's metrics",
+    operation_id="read_metrics_jobs__job_id__metrics_get",
+    responses=NOT_FOUND,
+)
+def read_job_metrics(
     job_id: JobId,
     session: ReadSessionDep,
     name: Annotated[

@@ -8,9 +8,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from rnnlab.service.api.deps import DatabaseDep, ModelCacheDep, ModelId, ReadSessionDep
 from rnnlab.service.api.query import only_query_params
+from rnnlab.service.catalog import deletion
 from rnnlab.service.catalog.aliases import aliases_by_model, remove_alias, set_alias
-from rnnlab.service.catalog.deletion import delete_model
-from rnnlab.service.catalog.filters import MODEL_FILTERS, MODEL_SORT_KEYS, filter_models, model_order
+from rnnlab.service.catalog.filters import (
+    MODEL_FILTERS,
+    MODEL_SORT_KEYS,
+    filter_models,
+    model_order,
+)
 from rnnlab.service.errors import model_not_found
 from rnnlab.service.schemas.examples import documented_error
 from rnnlab.service.schemas.experiments import ALIAS_PATTERN, TAG_PATTERN, AliasPublic, TaskName
@@ -102,6 +107,7 @@ def read_model(model_id: ModelId, session: ReadSessionDep) -> ModelPublic:
     "/{model_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a model",
+    operation_id="delete_models__model_id__delete",
     responses={
         **NOT_FOUND,
         409: documented_error(
@@ -112,10 +118,10 @@ def read_model(model_id: ModelId, session: ReadSessionDep) -> ModelPublic:
         ),
     },
 )
-def delete(model_id: ModelId, db: DatabaseDep, cache: ModelCacheDep) -> None:
+def delete_model(model_id: ModelId, db: DatabaseDep, cache: ModelCacheDep) -> None:
     """Its weights are deleted and the space returned; refused while an alias points at it.
     The job that trained it stays (DELETE /jobs/{id} removes it next)."""
-    delete_model(db, cache, model_id)
+    deletion.delete_model(db, cache, model_id)
 
 
 @router.put(
