@@ -409,7 +409,7 @@ def worker_env(impl: str, args: argparse.Namespace) -> dict[str, str]:
     elif impl.startswith("torch"):
         env["OPENBLAS_NUM_THREADS"] = "1"  # numpy's, imported by torch, stays idle
         # Whole runs: torch's threads sleep when idle rather than spin, as numpy's do; a
-        # spinning pool on a busy host ran 4x slower (the paired steps try both).
+        # spinning pool on a busy host ran several times slower (the paired steps try both).
         env["OMP_WAIT_POLICY"] = "PASSIVE"
         if impl.startswith("torch-"):  # its OpenMP pool no larger than the threads it uses
             threads = impl.removeprefix("torch-")

@@ -180,10 +180,12 @@ def generate(
 def plot(
     ctx: typer.Context,
     job_id: Annotated[int, typer.Argument()],
-    out: Annotated[Path, typer.Option("--output", "-o", help="Where to write (.png or .svg).")],
+    image_path: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write (.png or .svg).")
+    ],
 ) -> None:
     """Save a job's loss and metric curves as an image."""
-    suffix = "svg" if out.suffix.lower() == ".svg" else "png"
+    suffix = "svg" if image_path.suffix.lower() == ".svg" else "png"
     ctx.obj.get(f"/jobs/{job_id}")  # an unknown job is the job's 404, not the plot's
     try:
         image = ctx.obj.request("GET", f"/jobs/{job_id}/plot.{suffix}").content
@@ -194,8 +196,8 @@ def plot(
                 "than this client): upgrade the service to get plots"
             ) from error
         raise
-    out.write_bytes(image)
-    output.console.print(f"wrote {out} ({len(image):,} bytes)")
+    image_path.write_bytes(image)
+    output.console.print(f"wrote {image_path} ({len(image):,} bytes)")
 
 
 # Listed for --help; main() runs them before this module is imported (service/cli/server.py).

@@ -132,10 +132,10 @@ def corpus_line(corpus: dict[str, Any]) -> str:
     )
 
 
-def sum_line(a: str, b: str, answer: dict[str, Any]) -> str:
+def sum_line(first: str, second: str, answer: dict[str, Any]) -> str:
     bits = "".join(str(bit) for bit in answer["bits"])
     return (
-        f"{a} + {b} = {answer['sum']}  (bits {bits}, most significant first; "
+        f"{first} + {second} = {answer['sum']}  (bits {bits}, most significant first; "
         f"model {answer['model_id']})"
     )
 

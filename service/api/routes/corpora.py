@@ -111,7 +111,7 @@ async def create_corpus(
 def read_corpora(session: ReadSessionDep) -> CorporaPublic:
     """Every corpus, newest first."""
     corpora = session.scalars(select(Corpus).order_by(Corpus.id.desc())).all()
-    return CorporaPublic(corpora=[to_public(c) for c in corpora], count=len(corpora))
+    return CorporaPublic(corpora=[to_public(corpus) for corpus in corpora], count=len(corpora))
 
 
 @router.get("/{corpus_id}", summary="Read a corpus", responses=NOT_FOUND)
@@ -128,8 +128,8 @@ def read_dictionary(corpus_id: CorpusId, session: ReadSessionDep) -> DictionaryP
         corpus_id=corpus_id,
         unknown_token=UNKNOWN_TOKEN,
         words={
-            word: DictionaryEntry(id=i, count=count)
-            for i, (word, count) in enumerate(
+            word: DictionaryEntry(id=word_id, count=count)
+            for word_id, (word, count) in enumerate(
                 zip(dictionary["words"], dictionary["counts"], strict=True)
             )
         },

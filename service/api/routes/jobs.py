@@ -219,9 +219,11 @@ def read_job_metrics(
     return MetricsPublic(
         job_id=job_id,
         metrics=[
-            MetricPublic(name=m.name, step=m.step, value=m.value, timestamp=m.timestamp)
-            for m in rows
+            MetricPublic(
+                name=point.name, step=point.step, value=point.value, timestamp=point.timestamp
+            )
+            for point in rows
         ],
         downsampled=downsampled,
-        last_step=max((m.step for m in rows), default=since_step),
+        last_step=max((point.step for point in rows), default=since_step),
     )

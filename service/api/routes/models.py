@@ -53,8 +53,8 @@ def to_public(model: TrainedModel, aliases: list[str] | None = None) -> ModelPub
 
 
 def _publics(session: Session, models: list[TrainedModel]) -> list[ModelPublic]:
-    aliases = aliases_by_model(session, [m.id for m in models])
-    return [to_public(m, aliases.get(m.id)) for m in models]
+    aliases = aliases_by_model(session, [model.id for model in models])
+    return [to_public(model, aliases.get(model.id)) for model in models]
 
 
 @router.get(

@@ -95,5 +95,7 @@ def teaching_records(session: Session, job_id: int, up_to_id: int) -> dict[str, 
             .order_by(JobRecord.id.desc())
             .limit(keep)
         ).all()
-        latest[kind] = [{"id": r.id, "step": r.step, "payload": r.payload} for r in rows[::-1]]
+        latest[kind] = [
+            {"id": row.id, "step": row.step, "payload": row.payload} for row in rows[::-1]
+        ]
     return latest

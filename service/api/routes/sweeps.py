@@ -108,10 +108,10 @@ def read_sweeps(
         query = query.where(Sweep.name == name)
     sweeps = list(session.scalars(query.order_by(Sweep.id.desc())))
     if tag is not None:  # tags are a short JSON list per sweep
-        sweeps = [s for s in sweeps if tag in s.tags]
+        sweeps = [sweep for sweep in sweeps if tag in sweep.tags]
     total = len(sweeps)
     page = sweeps[offset : offset + limit]
-    return SweepsPublic(sweeps=[sweep_summary(session, s) for s in page], count=total)
+    return SweepsPublic(sweeps=[sweep_summary(session, sweep) for sweep in page], count=total)
 
 
 @router.get(
