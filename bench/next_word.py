@@ -294,8 +294,24 @@ def paired_steps(args: argparse.Namespace, vocab: int) -> None:
     host needs) takes --probe-steps turns, and only the fastest goes on. Every --gemm-every steps
     two more processes take their turn: a large square float32 product on every core with
     numpy's BLAS and with torch's, the faster being the machine's GEMM peak of that moment."""
-    torches = [f"torch-{t}" for t in args.torch_threads]
-    impls = ["numpy", *torches, "gemm-numpy", "gemm-torch"]
+    torches = [f"torch-{threads}" for threads in args.torch_threads]
+    workers = start_lockstep_workers(["numpy", *torches, "gemm-numpy", "gemm-torch"], args)
+    probe = min(args.probe_steps, args.paired_steps // 2) if len(torches) > 1 else 0
+    try:
+        times, fastest = take_turns(workers, torches, probe, args)
+    finally:
+        for process in workers.values():
+            process.kill()
+    # The probe's steps (or the first 5) pay for allocations and the choice: not counted.
+    warm = max(probe, 5) if args.paired_steps > 10 else 0
+    config = bench_config(args.cell, 1)
+    emit_paired_steps(times, fastest, warm, config)
+    emit_gemm_peak(times, fastest, warm, step_flops(config, vocab), args)
+
+
+def start_lockstep_workers(
+    impls: list[str], args: argparse.Namespace
+) -> dict[str, subprocess.Popen]:
     workers = {}
     for impl in impls:
         cmd = [sys.executable, __file__, "--lockstep-worker", impl, "--corpus", str(args.corpus)]
@@ -307,6 +323,13 @@ def paired_steps(args: argparse.Namespace, vocab: int) -> None:
             stdout=subprocess.PIPE,
             text=True,
         )
+    return workers
+
+
+def take_turns(
+    workers: dict[str, subprocess.Popen], torches: list[str], probe: int, args: argparse.Namespace
+) -> tuple[dict[str, list[float]], str]:
+    """Every step's seconds by worker, and the torch variant kept after the probe."""
 
     def turn(impl: str) -> float:
         process = workers[impl]
@@ -316,43 +339,43 @@ def paired_steps(args: argparse.Namespace, vocab: int) -> None:
         return float(process.stdout.readline())
 
     med = statistics.median
-    times: dict[str, list[float]] = {impl: [] for impl in impls}
+    times: dict[str, list[float]] = {impl: [] for impl in workers}
     trainers = ["numpy", *torches]
-    probe = min(args.probe_steps, args.paired_steps // 2) if len(torches) > 1 else 0
-    try:
-        for worker_process in workers.values():
-            assert worker_process.stdout is not None
-            assert worker_process.stdout.readline().strip() == "ready"
-        for k in range(args.paired_steps):
-            if k == probe and len(trainers) > 2:
-                fastest = min(torches, key=lambda impl: med(times[impl]))
-                for impl in torches:
-                    if impl != fastest:
-                        workers[impl].kill()
-                trainers = ["numpy", fastest]
-                emit(
-                    summary="torch_threads_probe",
-                    steps=probe,
-                    step_ms={impl: round(med(times[impl]) * 1e3, 1) for impl in torches},
-                    kept=fastest,
-                )
-            for impl in trainers if k % 2 == 0 else trainers[::-1]:
+    for worker_process in workers.values():
+        assert worker_process.stdout is not None
+        assert worker_process.stdout.readline().strip() == "ready"
+    for step in range(args.paired_steps):
+        if step == probe and len(trainers) > 2:
+            fastest = min(torches, key=lambda impl: med(times[impl]))
+            for impl in torches:
+                if impl != fastest:
+                    workers[impl].kill()
+            trainers = ["numpy", fastest]
+            emit(
+                summary="torch_threads_probe",
+                steps=probe,
+                step_ms={impl: round(med(times[impl]) * 1e3, 1) for impl in torches},
+                kept=fastest,
+            )
+        for impl in trainers if step % 2 == 0 else trainers[::-1]:
+            times[impl].append(turn(impl))
+        if step % args.gemm_every == 0:
+            for impl in ("gemm-numpy", "gemm-torch"):
                 times[impl].append(turn(impl))
-            if k % args.gemm_every == 0:
-                for impl in ("gemm-numpy", "gemm-torch"):
-                    times[impl].append(turn(impl))
-    finally:
-        for process in workers.values():
-            process.kill()
-    fastest = trainers[1]
-    # The probe's steps (or the first 5) pay for allocations and the choice: not counted.
-    warm = max(probe, 5) if args.paired_steps > 10 else 0
+    return times, trainers[1]
+
+
+def emit_paired_steps(
+    times: dict[str, list[float]], fastest: str, warm: int, config: NextWordConfig
+) -> None:
+    med = statistics.median
     numpy_s = times["numpy"][warm:]
     torch_s = times[fastest][warm:]
     torch_ms = {fastest: round(med(torch_s) * 1e3, 1)}
-    config = bench_config(args.cell, 1)
     tokens = config.batch_size * config.seq_len
-    ratios = sorted(t / n for n, t in zip(numpy_s, torch_s, strict=True))
+    ratios = sorted(
+        torch_step / numpy_step for numpy_step, torch_step in zip(numpy_s, torch_s, strict=True)
+    )
     ratio = med(ratios)
     emit(
         summary="paired_steps",
@@ -371,13 +394,23 @@ def paired_steps(args: argparse.Namespace, vocab: int) -> None:
         target=f">= {SPEED_TARGET}",
         holds=ratio >= SPEED_TARGET,
     )
-    # The step against the machine's peak: each GEMM round with the numpy steps around it.
-    flops = step_flops(config, vocab)
+
+
+def emit_gemm_peak(
+    times: dict[str, list[float]], fastest: str, warm: int, flops: float, args: argparse.Namespace
+) -> None:
+    """The step against the machine's peak: each GEMM round with the numpy steps around it."""
+    med = statistics.median
+    numpy_s = times["numpy"][warm:]
+    torch_s = times[fastest][warm:]
     gemm = 2.0 * args.gemm_size**3
     fractions, peaks = [], []
-    for r, (gn, gt) in enumerate(zip(times["gemm-numpy"], times["gemm-torch"], strict=True)):
-        around = times["numpy"][max(warm, r * args.gemm_every) : (r + 1) * args.gemm_every]
-        peak = gemm / min(gn, gt)
+    rounds = zip(times["gemm-numpy"], times["gemm-torch"], strict=True)
+    for gemm_round, (numpy_gemm, torch_gemm) in enumerate(rounds):
+        around = times["numpy"][
+            max(warm, gemm_round * args.gemm_every) : (gemm_round + 1) * args.gemm_every
+        ]
+        peak = gemm / min(numpy_gemm, torch_gemm)
         peaks.append(peak)
         if around:
             fractions.append(flops / med(around) / peak)

@@ -45,8 +45,10 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import httpx
 from common import (
     SHARED,
+    Service,
     emit,
     free_port,
     launch,
@@ -249,15 +251,7 @@ def main() -> None:
         service = start_rnnlab(tmp / "data")
         try:
             with service.client(timeout=600) as client:
-                train(client, "binary_addition", {})
-                corpus_id = upload_corpus(client, args.corpus)
-                train(
-                    client,
-                    "next_word",
-                    {"epochs": args.epochs} | ({"corpus_id": corpus_id} if corpus_id else {}),
-                )
-                for path in (BINARY_QUERY, NEXT_WORD_QUERY):  # load both into the cache
-                    assert client.get(path).status_code == 200
+                corpus_id = train_models(client, args)
                 rounds = [
                     throughput_round(r + 1, bare, service, shares[r], mixed, args, tmp)
                     for r in range(args.rounds)
@@ -274,26 +268,62 @@ def main() -> None:
                         "next_word_unique", service.base_url, shares[-2], rate, args, tmp
                     ),
                 }
-                job_id = start_long_job(client, corpus_id)
-                try:
-                    busy = scenario("binary_busy", service.base_url, BINARY_QUERY, args, tmp)
-                    busy_bare = scenario("bare", bare.base_url, BARE_QUERY, args, tmp)
-                    latency["binary_busy"] = open_loop(
-                        "binary_busy", service.base_url, [BINARY_QUERY], rate, args, tmp
-                    )
-                    latency["next_word_unique_busy"] = open_loop(
-                        "next_word_unique_busy", service.base_url, shares[-1], rate, args, tmp
-                    )
-                    assert client.get(f"/jobs/{job_id}").json()["status"] == "running"
-                finally:
-                    client.post(f"/jobs/{job_id}/cancel")
+                busy_ratio, busy_latency = while_a_job_trains(
+                    client, corpus_id, (bare, service), shares[-1], rate, args, tmp
+                )
         finally:
             service.stop()
             bare.stop()
+    report(rounds, busy_ratio, latency | busy_latency)
 
+
+def train_models(client: httpx.Client, args: argparse.Namespace) -> int | None:
+    """A model of each task, both loaded into the cache; the corpus the next-word one read."""
+    train(client, "binary_addition", {})
+    corpus_id = upload_corpus(client, args.corpus)
+    train(
+        client,
+        "next_word",
+        {"epochs": args.epochs} | ({"corpus_id": corpus_id} if corpus_id else {}),
+    )
+    for path in (BINARY_QUERY, NEXT_WORD_QUERY):
+        assert client.get(path).status_code == 200
+    return corpus_id
+
+
+def while_a_job_trains(
+    client: httpx.Client,
+    corpus_id: int | None,
+    servers: tuple[Service, Service],
+    share: list[str],
+    rate: float,
+    args: argparse.Namespace,
+    tmp: Path,
+) -> tuple[float, dict[str, dict]]:
+    """Binary throughput over bare's, and both open loops, while a long next-word job trains."""
+    bare, service = servers
+    job_id = start_long_job(client, corpus_id)
+    try:
+        busy = scenario("binary_busy", service.base_url, BINARY_QUERY, args, tmp)
+        busy_bare = scenario("bare", bare.base_url, BARE_QUERY, args, tmp)
+        latency = {
+            "binary_busy": open_loop(
+                "binary_busy", service.base_url, [BINARY_QUERY], rate, args, tmp
+            ),
+            "next_word_unique_busy": open_loop(
+                "next_word_unique_busy", service.base_url, share, rate, args, tmp
+            ),
+        }
+        assert client.get(f"/jobs/{job_id}").json()["status"] == "running"
+    finally:
+        client.post(f"/jobs/{job_id}/cancel")
+    return busy["rps"] / busy_bare["rps"], latency
+
+
+def report(rounds: list, busy_ratio: float, latency: dict[str, dict]) -> None:
     for name in ("binary", "next_word", "next_word_mixed", "next_word_unique"):
         ratio_figure(f"{name}_over_bare", [r[name] for r, _ in rounds], TARGETS.get(name))
-    ratio_figure("binary_busy_over_bare", [busy["rps"] / busy_bare["rps"]], None)
+    ratio_figure("binary_busy_over_bare", [busy_ratio], None)
     for name, result in latency.items():
         figures: dict[str, object] = {"figure": "open_loop_p99_ms", "of": name}
         figures |= {"rate": result["rate"], "p99_ms": result["p99_ms"]}
