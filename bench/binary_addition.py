@@ -28,7 +28,6 @@ The search is in bench/torch_search.py, the service's figure in bench/train_late
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -39,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO, emit, median, ms
+from optional_torch import torch_runs
 from torch_search import TORCH_GRID, label, search_torch
 from train_latency import bench_service
 
@@ -225,16 +225,11 @@ def main() -> None:
     numpy = start_numpy()
     torch = None
     finalists = TORCH_FINALISTS
-    if args.no_torch:
-        emit(torch="skipped: --no-torch")
-    else:
-        if importlib.util.find_spec("torch") is None:
-            emit(torch="skipped: not installed")
-        else:
-            torch = start_torch()
-            emit(torch_version=torch.hello["torch_version"])
-            if not args.no_search:
-                finalists = search_torch(torch, args)
+    if torch_runs(args.no_torch):
+        torch = start_torch()
+        emit(torch_version=torch.hello["torch_version"])
+        if not args.no_search:
+            finalists = search_torch(torch, args)
     try:
         race(numpy, torch, finalists, args)
     finally:

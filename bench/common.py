@@ -77,12 +77,12 @@ def stop_process(process: subprocess.Popen, grace_seconds: float = 15) -> None:
             process.wait(timeout=5)
 
 
-def redis_command(port: int, directory: Path) -> list[str]:
-    """A redis-server of one's own on 127.0.0.1: nothing saved, so a restart starts empty."""
+def redis_command(port: int, directory: Path, address: str = "127.0.0.1") -> list[str]:
+    """A redis-server of one's own on `address`: nothing saved, so a restart starts empty."""
     return [
         "redis-server",
         "--bind",
-        "127.0.0.1",
+        address,
         "--port",
         str(port),
         "--save",

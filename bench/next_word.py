@@ -27,7 +27,6 @@ bench/paired_steps.py.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -50,6 +49,7 @@ from rnnlab.models.training import TrainingHooks
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # as `python bench/next_word.py` has it
 
 from next_word_engines import bench_config, emit, load_corpus, torch_trainer, worker_env
+from optional_torch import torch_runs
 from paired_steps import lockstep_worker, paired_steps
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared/corpora/tinyshakespeare.txt"
@@ -214,17 +214,10 @@ def main() -> None:
         preprocess_seconds=round(time.perf_counter() - start, 3),
         load_average=os.getloadavg(),
     )
-    impls = ["numpy"]
-    if args.no_torch:
-        emit(torch="skipped: --no-torch")
-    else:
-        if importlib.util.find_spec("torch") is None:
-            emit(torch="skipped: not installed")
-        else:
-            impls.append("torch")
+    impls = ["numpy", "torch"] if torch_runs(args.no_torch) else ["numpy"]
     runs: dict[str, list[list[dict]]] = {impl: [] for impl in impls}
-    for r in range(args.repeat):
-        for impl in impls if r % 2 == 0 else impls[::-1]:
+    for repeat in range(args.repeat):
+        for impl in impls if repeat % 2 == 0 else impls[::-1]:
             runs[impl].append(run_worker(impl, args))
     if args.repeat:
         summarise(runs, args.epochs)
