@@ -14,42 +14,35 @@ never the two in one: OpenBLAS's spinning threads and a shared allocator slow to
              threads for the fastest of those; --no-search races TORCH_FINALISTS instead;
   race       numpy and every torch finalist train seed by seed in turn (numpy seed 0, each
              finalist seed 0, numpy seed 1, ...), so that the machine's drift reaches all alike.
-             numpy trains what a default job trains (`rnnlab.models.tasks.binary_addition.train` with the
-             default config), on a worker's thread settings;
+             numpy trains what a default job trains (`rnnlab.models.tasks.binary_addition.train`
+             with the default config), on a worker's thread settings;
   ratio      numpy's median time / the fastest finalist's median time (target <= 0.10), with the
              per-seed ratios' spread;
   service    POST /train -> job `succeeded` as a client sees it on a warm service, and its parts
              from the job's timestamps (queue wait, run), median over --jobs default jobs
              (target <= 50 ms).
+
+The search is in bench/torch_search.py, the service's figure in bench/train_latency.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import itertools
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, emit, median, ms, start_rnnlab
+from common import REPO, emit, median, ms
+from optional_torch import torch_runs
+from torch_search import TORCH_GRID, label, search_torch
+from train_latency import bench_service
 
 RATIO_TARGET = 0.10
-GIVE_UP = 10  # the search stops a run this many times slower than the stage's fastest
-SERVICE_TARGET_MS = 50.0
-# What torch's search covers: its batch size, Adam's learning rate and when the exhaustive check
-# runs (see bench/binary_torch.py); then 1 or 2 threads for the fastest of them.
-TORCH_GRID = {
-    "batch_size": [32, 64, 128, 256, 512],
-    "learning_rate": [0.01, 0.02, 0.05, 0.1],
-    "check": ["batch", "window", "every:10", "every:25", "every:50"],
-}
 # The fastest of the grid in the last full search on a 2-vCPU AMD EPYC (AVX-512): --no-search
 # races these.
 TORCH_FINALISTS = [
@@ -156,66 +149,6 @@ def start_torch() -> Runner:
     return Runner([sys.executable, str(REPO / "bench/binary_torch.py")], env)
 
 
-# --- torch's search ------------------------------------------------------------------------------
-
-
-def label(setting: dict) -> str:
-    return ",".join(f"{k}={v}" for k, v in setting.items())
-
-
-def torch_medians(torch: Runner, settings: list[dict], seeds: range, max_steps: int) -> list:
-    """(median seconds, setting) of each setting, seeds in turn across the settings. A run that
-    misses 100% counts as never (inf); so does one slower than GIVE_UP x the fastest run so far
-    of the stage, stopped there (two threads spinning on a busy host took 10-16 s a run)."""
-    for setting in settings:  # warm-up of each thread count and batch shape
-        torch.ask(setting | {"seed": 10_000, "max_steps": 20})
-    times: dict[str, list[float]] = {label(s): [] for s in settings}
-    fastest = float("inf")
-    for seed in seeds:
-        for setting in settings:
-            limit = {"max_steps": max_steps, "max_seconds": GIVE_UP * fastest}
-            row = torch.ask(setting | {"seed": seed} | limit)
-            seconds = row["seconds"] if row["reached"] else float("inf")
-            times[label(setting)].append(seconds)
-            fastest = min(fastest, seconds)
-    return sorted(((median(times[label(s)]), s) for s in settings), key=lambda row: row[0])
-
-
-def search_torch(torch: Runner, args: argparse.Namespace) -> list[dict]:
-    """Batch size x learning rate (the check when a batch is all right), then the check rule of
-    the best few, then their thread count; the fastest `--finalists` go to the race."""
-    emit(torch_search={"grid": TORCH_GRID, "threads": [1, 2], "seeds": args.search_seeds})
-    seeds = range(100, 100 + args.search_seeds)  # not the race's seeds
-    keep = args.finalists
-    stages = [
-        (
-            "search_batch_lr",
-            lambda best: [
-                {"batch_size": b, "learning_rate": lr, "check": "batch", "threads": 1}
-                for b, lr in itertools.product(
-                    TORCH_GRID["batch_size"], TORCH_GRID["learning_rate"]
-                )
-            ],
-        ),
-        (
-            "search_check",
-            lambda best: [s | {"check": c} for s in best for c in TORCH_GRID["check"]],
-        ),
-        ("search_threads", lambda best: [s | {"threads": t} for s in best for t in (1, 2)]),
-    ]
-    best: list[dict] = []
-    for name, candidates in stages:
-        ranked = torch_medians(torch, candidates(best), seeds, args.torch_steps)
-        for seconds, setting in ranked:
-            gave_up = seconds == float("inf")  # JSON has no infinity: null, and why
-            figures = (
-                {"median_ms": None, "gave_up": True} if gave_up else {"median_ms": ms(seconds)}
-            )
-            emit(impl="torch", figure=name, **figures, **setting)
-        best = [setting for _, setting in ranked[:keep]]
-    return best
-
-
 # --- the race ------------------------------------------------------------------------------------
 
 
@@ -279,68 +212,6 @@ def race(numpy: Runner, torch: Runner | None, finalists: list[dict], args) -> No
     )
 
 
-# --- through the service ------------------------------------------------------------------------
-
-
-def bench_service(jobs: int, worker_nice: str | None) -> None:
-    from datetime import datetime
-
-    with tempfile.TemporaryDirectory(prefix="rnnlab-bench-") as tmp:
-        settings = {} if worker_nice is None else {"worker_nice": worker_nice}
-        service = start_rnnlab(Path(tmp), **settings)
-        try:
-            with service.client() as client:
-                first = _job_latency(client)  # the worker's first imports and first job
-                time.sleep(0.5)  # a warm service is an idle one: no job just finished
-                rows = []
-                for _ in range(jobs):
-                    rows.append(_job_latency(client))
-                    time.sleep(0.2)
-        finally:
-            service.stop()
-
-    def seconds(a: str, b: str) -> float:
-        return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
-
-    value = median([r[0] for r in rows])
-    emit(
-        impl="service",
-        figure="post_train_to_succeeded",
-        worker_nice=worker_nice or "default",
-        first_job_ms=ms(first[0]),
-        jobs=len(rows),
-        median_ms=ms(value),
-        min_ms=ms(min(r[0] for r in rows)),
-        max_ms=ms(max(r[0] for r in rows)),
-        queue_wait_ms=ms(median([seconds(j["created_at"], j["started_at"]) for _, j in rows])),
-        run_ms=ms(median([seconds(j["started_at"], j["finished_at"]) for _, j in rows])),
-        created_to_finished_ms=ms(
-            median([seconds(j["created_at"], j["finished_at"]) for _, j in rows])
-        ),
-        median_steps=median([j["steps"] for _, j in rows]),
-        target_ms=SERVICE_TARGET_MS,
-        holds=value * 1000 <= SERVICE_TARGET_MS,
-    )
-
-
-def _job_latency(client) -> tuple[float, dict]:  # type: ignore[no-untyped-def]
-    """POST a default job and poll it every 2 ms until it has succeeded."""
-    start = time.perf_counter()
-    response = client.post("/train", json={"task": "binary_addition", "hyperparams": {}})
-    assert response.status_code == 202, response.text
-    job_id = response.json()["id"]
-    while True:
-        job = client.get(f"/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            break
-        time.sleep(0.002)
-    latency = time.perf_counter() - start
-    assert job["status"] == "succeeded", job
-    model = client.get(f"/models/{job['model_id']}").json()
-    job["steps"] = model["metrics"]["steps"]
-    return latency, job
-
-
 def main() -> None:
     args = parse_args()
     if args.runner == "numpy":
@@ -354,16 +225,11 @@ def main() -> None:
     numpy = start_numpy()
     torch = None
     finalists = TORCH_FINALISTS
-    if args.no_torch:
-        emit(torch="skipped: --no-torch")
-    else:
-        if importlib.util.find_spec("torch") is None:
-            emit(torch="skipped: not installed")
-        else:
-            torch = start_torch()
-            emit(torch_version=torch.hello["torch_version"])
-            if not args.no_search:
-                finalists = search_torch(torch, args)
+    if torch_runs(args.no_torch):
+        torch = start_torch()
+        emit(torch_version=torch.hello["torch_version"])
+        if not args.no_search:
+            finalists = search_torch(torch, args)
     try:
         race(numpy, torch, finalists, args)
     finally:

@@ -15,7 +15,15 @@ import uuid
 from pathlib import Path
 
 import httpx
-from common import REPO, Service, free_port, launch, rnnlab_command, service_env
+from common import (
+    REPO,
+    Service,
+    free_port,
+    launch,
+    redis_command,
+    rnnlab_command,
+    service_env,
+)
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 READY_SECONDS = 120  # a worker's start on a busy 2-core machine: imports and a broker connection
@@ -48,22 +56,7 @@ class LocalCluster:
         with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{self.database}"')
         broker_port = free_port()
-        self.spawn(
-            "redis",
-            [
-                "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(broker_port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-        )
+        self.spawn("redis", redis_command(broker_port, self.directory))
         settings = {
             "executor": "celery",
             "broker_url": f"redis://127.0.0.1:{broker_port}/0",

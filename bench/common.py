@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: JSON lines, medians, a live `rnnlab serve`, wrk.
+"""Helpers shared by the benchmarks (and by the tests, which start services the same way):
+JSON lines, medians, a live `rnnlab serve`, wrk.
 
 Every benchmark prints one JSON object per line and per figure (`emit`), so that its output can
 be diffed, grepped or loaded with `jq -s`.
@@ -46,7 +47,8 @@ def free_port() -> int:
 
 
 def rnnlab_command() -> list[str]:
-    """The installed console script next to this interpreter, else `python -m rnnlab.service.cli`."""
+    """The installed console script beside this interpreter, else
+    `python -m rnnlab.service.cli`."""
     script = Path(sys.executable).with_name("rnnlab")
     if script.exists():
         return [str(script), "serve", "--no-access-log"]
@@ -55,12 +57,41 @@ def rnnlab_command() -> list[str]:
 
 def service_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
     """This process's environment without any RNNLAB_ setting, plus the given ones."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RNNLAB_")}
+    env = {name: value for name, value in os.environ.items() if not name.startswith("RNNLAB_")}
     env.update(
         {"RNNLAB_DATA_DIR": str(data_dir), "RNNLAB_PORT": str(port), "RNNLAB_HOST": "127.0.0.1"}
     )
-    env.update({f"RNNLAB_{k.upper()}": v for k, v in settings.items()})
+    env.update({f"RNNLAB_{name.upper()}": value for name, value in settings.items()})
     return env
+
+
+def stop_process(process: subprocess.Popen, grace_seconds: float = 15) -> None:
+    """SIGINT, which a service takes as a clean shutdown (running jobs checkpoint), then SIGKILL
+    if it is still there after `grace_seconds`."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def redis_command(port: int, directory: Path, address: str = "127.0.0.1") -> list[str]:
+    """A redis-server of one's own on `address`: nothing saved, so a restart starts empty."""
+    return [
+        "redis-server",
+        "--bind",
+        address,
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+    ]
 
 
 @dataclass
@@ -77,13 +108,7 @@ class Service:
         return httpx.Client(base_url=self.base_url, timeout=timeout)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
 
 
 def launch(

@@ -19,12 +19,14 @@ of the numpy training process <= 250 MiB.
 (OPENBLAS_NUM_THREADS=1) unless ``--blas-threads``. Both runs use the same pre-processing,
 dictionary, train/test split, parallel streams, windows, carried state (truncated BPTT), Adam 0.005
 and clipping at norm 5. torch is optional.
+
+The two engines, set up alike, are in bench/next_word_engines.py; the paired steps in
+bench/paired_steps.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -42,17 +44,16 @@ from rnnlab.models.parallel import set_train_threads
 from rnnlab.models.tasks.next_word import NextWordConfig
 from rnnlab.models.tasks.next_word.data import BpttBatches, split_tokens
 from rnnlab.models.tasks.next_word.train import train
-from rnnlab.models.text import build_dictionary, preprocess
 from rnnlab.models.training import TrainingHooks
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # as `python bench/next_word.py` has it
+
+from next_word_engines import bench_config, emit, load_corpus, torch_trainer, worker_env
+from optional_torch import torch_runs
+from paired_steps import lockstep_worker, paired_steps
+
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared/corpora/tinyshakespeare.txt"
-SPEED_TARGET = 1.5  # numpy's tokens/s over torch's, paired step by step
-PEAK_TARGET = 0.6  # a numpy step's matrix-product GFLOP/s over the machine's GEMM peak
 RSS_TARGET_MB = 250
-
-
-def emit(**figures: object) -> None:
-    print(json.dumps(figures), flush=True)
 
 
 def peak_rss_mb() -> float:
@@ -92,59 +93,6 @@ class EpochPrinter(TrainingHooks):
                 test_accuracy=round(metrics["test_accuracy"], 4),
                 train_loss=round(metrics["train_loss"], 4),
             )
-
-
-def torch_trainer(config: NextWordConfig, vocab: int):  # type: ignore[no-untyped-def]
-    """The torch reference: (model, step) where step(x, y, state) trains on one window and
-    returns the state to carry, detached (truncated BPTT, as ours)."""
-    import torch
-
-    torch.manual_seed(config.seed)
-
-    class Model(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.embed = torch.nn.Embedding(vocab, config.embedding_size)
-            self.lstm = torch.nn.LSTM(config.embedding_size, config.hidden_size, batch_first=True)
-            self.out = torch.nn.Linear(config.hidden_size, vocab)
-
-        def forward(self, x, state):
-            hs, state = self.lstm(self.embed(x), state)
-            return self.out(hs), state
-
-    model = Model()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step(x: np.ndarray, y: np.ndarray, state):  # type: ignore[no-untyped-def]
-        x_t, y_t = (torch.from_numpy(np.ascontiguousarray(a)) for a in (x, y))
-        logits, state = model(x_t, state)
-        loss = loss_fn(logits.reshape(-1, vocab), y_t.reshape(-1))
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-        optimizer.step()
-        return tuple(s.detach() for s in state)
-
-    return model, step
-
-
-def numpy_trainer(config: NextWordConfig, vocab: int):  # type: ignore[no-untyped-def]
-    """The same for models/: what `rnnlab.models.tasks.next_word.train` does in one step."""
-    from rnnlab.models.optim import clip_grads, make_optimizer
-    from rnnlab.models.tasks.next_word.model import NextWordModel
-
-    rng = np.random.default_rng(config.seed)
-    model = NextWordModel(config, vocab, rng)
-    model.set_stateful(True)
-    optimizer = make_optimizer(config.optimizer, config.learning_rate)
-
-    def step(x: np.ndarray, y: np.ndarray, state: None) -> None:
-        model.train_step(x, y, rng)
-        clip_grads(model.grads, config.clip_norm)
-        optimizer.update(model.params, model.grads)
-
-    return model, step
 
 
 def run_torch(config: NextWordConfig, ids: np.ndarray, vocab: int) -> list[dict[str, float]]:
@@ -193,27 +141,6 @@ def run_torch(config: NextWordConfig, ids: np.ndarray, vocab: int) -> list[dict[
     return results
 
 
-def load_corpus(path: Path) -> tuple[np.ndarray, int]:
-    words = preprocess(path.read_text(encoding="utf-8"))
-    dictionary = build_dictionary(words)
-    return dictionary.encode(words), dictionary.size
-
-
-def bench_config(cell: str, epochs: int) -> NextWordConfig:
-    return NextWordConfig(
-        cell=cell,
-        embedding_size=100,
-        hidden_size=128,
-        seq_len=20,
-        batch_size=64,
-        optimizer="adam",
-        learning_rate=0.005,
-        clip_norm=5.0,
-        epochs=epochs,
-        log_every=10**9,
-    )
-
-
 def worker(impl: str, args: argparse.Namespace) -> None:
     """One training run in this process: a JSON line per epoch, then its peak RSS."""
     set_train_threads(int(os.environ.get("RNNLAB_TRAIN_THREADS", "1")))  # the bench's --threads
@@ -230,197 +157,6 @@ def worker(impl: str, args: argparse.Namespace) -> None:
         emit(impl="torch", torch_version=torch.__version__, torch_threads=torch.get_num_threads())
         run_torch(config, ids, vocab)
     emit(impl=impl, peak_rss_mb=round(peak_rss_mb(), 1))
-
-
-def gemm_worker(library: str, size: int) -> None:
-    """One float32 (size x size) @ (size x size) product on every core per line on stdin; its
-    seconds on stdout. The machine's GEMM peak, measured beside the steps it bounds."""
-    if library == "torch":
-        import torch
-
-        a, b = torch.rand(size, size), torch.rand(size, size)
-    else:
-        a, b = (np.random.default_rng(0).random((size, size), np.float32) for _ in range(2))
-    a @ b  # warm-up: threads, pages
-    print("ready", flush=True)
-    for _ in sys.stdin:
-        start = time.perf_counter()
-        a @ b
-        print(time.perf_counter() - start, flush=True)
-
-
-def step_flops(config: NextWordConfig, vocab: int) -> float:
-    """The floating-point operations of one training step's matrix products (each weight's
-    forward product and its two backward ones): the output layer's and the LSTM's."""
-    n = config.batch_size * config.seq_len
-    e, h = config.embedding_size, config.hidden_size
-    output = 3 * 2 * n * h * vocab
-    lstm = 3 * 2 * n * (e + h) * 4 * h
-    return float(output + lstm)
-
-
-def lockstep_worker(impl: str, args: argparse.Namespace) -> None:
-    """Training steps one at a time, each when a line arrives on stdin; its seconds on stdout."""
-    if impl.startswith("gemm-"):
-        gemm_worker(impl.removeprefix("gemm-"), args.gemm_size)
-        return
-    set_train_threads(int(os.environ.get("RNNLAB_TRAIN_THREADS", "1")))  # the bench's --threads
-    ids, vocab = load_corpus(args.corpus)
-    config = bench_config(args.cell, 1)
-    train_ids = ids[: split_tokens(config, len(ids))].astype(np.int64)
-    batches = BpttBatches(train_ids, config.batch_size, config.seq_len)
-    if impl.startswith("torch-"):
-        import torch
-
-        torch.set_num_threads(int(impl.removeprefix("torch-").rstrip("p")))
-    _, step = (numpy_trainer if impl == "numpy" else torch_trainer)(config, vocab)
-    state = None
-    print("ready", flush=True)
-    for k, _ in enumerate(sys.stdin):
-        x, y = batches.get(k % batches.count)
-        start = time.perf_counter()
-        state = step(x, y, state)
-        print(time.perf_counter() - start, flush=True)
-
-
-def paired_steps(args: argparse.Namespace, vocab: int) -> None:
-    """numpy and torch train in processes that take turns step by step (who goes first
-    alternates). A step's time is then compared with the other's of the same moment: the
-    machine's drift over seconds and minutes, which moves whole runs by 10-50% on a shared
-    host, cancels out of the median of the paired ratios.
-
-    torch first looks for its own best threading: one process per --torch-threads variant
-    (1 thread; 2 threads; 2 threads whose OpenMP pool sleeps instead of spinning, which a busy
-    host needs) takes --probe-steps turns, and only the fastest goes on. Every --gemm-every steps
-    two more processes take their turn: a large square float32 product on every core with
-    numpy's BLAS and with torch's, the faster being the machine's GEMM peak of that moment."""
-    torches = [f"torch-{t}" for t in args.torch_threads]
-    impls = ["numpy", *torches, "gemm-numpy", "gemm-torch"]
-    workers = {}
-    for impl in impls:
-        cmd = [sys.executable, __file__, "--lockstep-worker", impl, "--corpus", str(args.corpus)]
-        cmd += ["--cell", args.cell, "--gemm-size", str(args.gemm_size)]
-        workers[impl] = subprocess.Popen(
-            cmd,
-            env=worker_env(impl, args),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def turn(impl: str) -> float:
-        process = workers[impl]
-        assert process.stdin is not None and process.stdout is not None
-        process.stdin.write("step\n")
-        process.stdin.flush()
-        return float(process.stdout.readline())
-
-    med = statistics.median
-    times: dict[str, list[float]] = {impl: [] for impl in impls}
-    trainers = ["numpy", *torches]
-    probe = min(args.probe_steps, args.paired_steps // 2) if len(torches) > 1 else 0
-    try:
-        for worker_process in workers.values():
-            assert worker_process.stdout is not None
-            assert worker_process.stdout.readline().strip() == "ready"
-        for k in range(args.paired_steps):
-            if k == probe and len(trainers) > 2:
-                fastest = min(torches, key=lambda impl: med(times[impl]))
-                for impl in torches:
-                    if impl != fastest:
-                        workers[impl].kill()
-                trainers = ["numpy", fastest]
-                emit(
-                    summary="torch_threads_probe",
-                    steps=probe,
-                    step_ms={impl: round(med(times[impl]) * 1e3, 1) for impl in torches},
-                    kept=fastest,
-                )
-            for impl in trainers if k % 2 == 0 else trainers[::-1]:
-                times[impl].append(turn(impl))
-            if k % args.gemm_every == 0:
-                for impl in ("gemm-numpy", "gemm-torch"):
-                    times[impl].append(turn(impl))
-    finally:
-        for process in workers.values():
-            process.kill()
-    fastest = trainers[1]
-    # The probe's steps (or the first 5) pay for allocations and the choice: not counted.
-    warm = max(probe, 5) if args.paired_steps > 10 else 0
-    numpy_s = times["numpy"][warm:]
-    torch_s = times[fastest][warm:]
-    torch_ms = {fastest: round(med(torch_s) * 1e3, 1)}
-    config = bench_config(args.cell, 1)
-    tokens = config.batch_size * config.seq_len
-    ratios = sorted(t / n for n, t in zip(numpy_s, torch_s, strict=True))
-    ratio = med(ratios)
-    emit(
-        summary="paired_steps",
-        steps=len(numpy_s),
-        step_ms={"numpy": round(med(numpy_s) * 1e3, 1), **torch_ms},
-        torch=fastest,
-        tokens_per_second={
-            "numpy": round(tokens / med(numpy_s)),
-            "torch": round(tokens / med(torch_s)),
-        },
-        tokens_per_second_ratio=round(ratio, 3),
-        ratio_quartiles=[
-            round(ratios[len(ratios) // 4], 3),
-            round(ratios[3 * len(ratios) // 4], 3),
-        ],
-        target=f">= {SPEED_TARGET}",
-        holds=ratio >= SPEED_TARGET,
-    )
-    # The step against the machine's peak: each GEMM round with the numpy steps around it.
-    flops = step_flops(config, vocab)
-    gemm = 2.0 * args.gemm_size**3
-    fractions, peaks = [], []
-    for r, (gn, gt) in enumerate(zip(times["gemm-numpy"], times["gemm-torch"], strict=True)):
-        around = times["numpy"][max(warm, r * args.gemm_every) : (r + 1) * args.gemm_every]
-        peak = gemm / min(gn, gt)
-        peaks.append(peak)
-        if around:
-            fractions.append(flops / med(around) / peak)
-    fraction = med(fractions)
-    emit(
-        summary="gemm_peak",
-        size=args.gemm_size,
-        rounds=len(peaks),
-        peak_gflops={"median": round(med(peaks) / 1e9, 1), "max": round(max(peaks) / 1e9, 1)},
-        numpy_gflops=round(gemm / med(times["gemm-numpy"]) / 1e9, 1),
-        torch_gflops=round(gemm / med(times["gemm-torch"]) / 1e9, 1),
-        step_gflop=round(flops / 1e9, 2),
-        numpy_step_gflops=round(flops / med(numpy_s) / 1e9, 1),
-        torch_step_gflops=round(flops / med(torch_s) / 1e9, 1),
-        numpy_fraction_of_peak=round(fraction, 3),
-        fraction_range=[round(min(fractions), 3), round(max(fractions), 3)],
-        # The strictest reading: the median step against the fastest product of the whole run.
-        numpy_fraction_of_max_peak=round(flops / med(numpy_s) / max(peaks), 3),
-        target=f">= {PEAK_TARGET}",
-        holds=fraction >= PEAK_TARGET,
-    )
-
-
-def worker_env(impl: str, args: argparse.Namespace) -> dict[str, str]:
-    env = dict(os.environ)
-    if impl.startswith("gemm-"):  # every core
-        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[variable] = str(os.cpu_count() or 1)
-    elif impl.startswith("torch"):
-        env["OPENBLAS_NUM_THREADS"] = "1"  # numpy's, imported by torch, stays idle
-        # Whole runs: torch's threads sleep when idle rather than spin, as numpy's do; a
-        # spinning pool on a busy host ran 4x slower (the paired steps try both).
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
-        if impl.startswith("torch-"):  # its OpenMP pool no larger than the threads it uses
-            threads = impl.removeprefix("torch-")
-            env["OMP_NUM_THREADS"] = threads.rstrip("p")
-            if threads.endswith("p"):
-                env["OMP_WAIT_POLICY"] = "PASSIVE"
-    elif impl == "numpy":
-        env["RNNLAB_TRAIN_THREADS"] = str(args.threads)
-        blas = args.blas_threads if args.blas_threads else (1 if args.threads > 1 else 2)
-        env["OPENBLAS_NUM_THREADS"] = str(blas)
-    return env
 
 
 def run_worker(impl: str, args: argparse.Namespace) -> list[dict]:
@@ -478,17 +214,10 @@ def main() -> None:
         preprocess_seconds=round(time.perf_counter() - start, 3),
         load_average=os.getloadavg(),
     )
-    impls = ["numpy"]
-    if args.no_torch:
-        emit(torch="skipped: --no-torch")
-    else:
-        if importlib.util.find_spec("torch") is None:
-            emit(torch="skipped: not installed")
-        else:
-            impls.append("torch")
+    impls = ["numpy", "torch"] if torch_runs(args.no_torch) else ["numpy"]
     runs: dict[str, list[list[dict]]] = {impl: [] for impl in impls}
-    for r in range(args.repeat):
-        for impl in impls if r % 2 == 0 else impls[::-1]:
+    for repeat in range(args.repeat):
+        for impl in impls if repeat % 2 == 0 else impls[::-1]:
             runs[impl].append(run_worker(impl, args))
     if args.repeat:
         summarise(runs, args.epochs)

@@ -116,8 +116,8 @@ def measure(cluster: LocalCluster, workers: int, args: argparse.Namespace, resul
     batch with /predict asked meanwhile."""
     rates, latencies = results["rates"], results["latencies"]
     # Warm-up, untimed: one next-word job per worker (each holds one job at a time, so every
-    # worker gets one), so that every pool process has paid its first job's imports (1-2 s under
-    # load) and a binary model is there for /predict.
+    # worker gets one), so that every pool process has paid its first job's imports and a binary
+    # model is there for /predict.
     run_batch(cluster.client, "next_word", workers)
     run_batch(cluster.client, "binary_addition", 1)
     rate = timed_batch(workers, cluster.client, "binary_addition", args.binary_jobs)

@@ -12,7 +12,8 @@ rounds, after it in even ones): a ratio is taken between neighbours (the host's 
 10-50% over minutes), then the median over rounds:
   bare          an `async def` FastAPI endpoint validating two ints and returning a small JSON,
                 served by this script itself (`--serve-bare PORT`) with uvicorn's defaults
-                (uvloop + httptools when installed, as `rnnlab serve` gets them);
+                (uvloop + httptools when installed; `rnnlab serve` runs asyncio's loop with
+                httptools, and service/cli/server.py says why);
   binary        GET /predict?a=37&b=45 on a default binary-addition model (target >= 0.85 x bare);
   next_word     GET /predict?text=...&k=5 on a next-word model trained for --epochs on
                 tinyshakespeare (vocabulary ~3.9k): one query, an answer-cache hit;
@@ -33,36 +34,36 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import httpx
 from common import (
     SHARED,
+    Service,
     emit,
     free_port,
     launch,
     run_wrk,
     service_env,
     start_rnnlab,
-    wait_for_job,
     wrk_path,
 )
-
-from rnnlab.models.text import preprocess  # after common, which puts the repository on sys.path
+from serving_setup import (
+    BINARY_QUERY,
+    NEXT_WORD_QUERY,
+    contexts,
+    start_long_job,
+    train_models,
+)
 
 SHAKESPEARE = SHARED / "corpora/tinyshakespeare.txt"
-DEMO_CORPUS = Path(__file__).resolve().parents[1] / "service/store/data/demo_corpus.txt"
-NEXT_WORD_QUERY = "/predict?text=first%20citizen%20we%20are%20accounted&k=5"
-BINARY_QUERY = "/predict?a=37&b=45"
 BARE_QUERY = "/add?a=37&b=45"
 TARGETS = {"binary": 0.85, "next_word_unique": 0.6}  # x the bare endpoint's requests/s
 P99_TARGET_MS = 10.0  # at half the bare endpoint's saturated throughput
@@ -117,39 +118,6 @@ def start_bare(tmp: Path):  # type: ignore[no-untyped-def]
 # --- the rnnlab scenarios ------------------------------------------------------------------------
 
 
-def train(client, task: str, hyperparams: dict) -> dict:  # type: ignore[no-untyped-def]
-    response = client.post("/train", json={"task": task, "hyperparams": hyperparams})
-    assert response.status_code == 202, response.text
-    job = wait_for_job(client, response.json()["id"])
-    assert job["status"] == "succeeded", job
-    return job
-
-
-def upload_corpus(client, corpus: str) -> int | None:  # type: ignore[no-untyped-def]
-    """The corpus id of the next-word model; None means the demo corpus."""
-    if corpus == "demo":
-        return None
-    text = Path(corpus).read_bytes()
-    response = client.post(
-        "/corpora",
-        params={"name": Path(corpus).stem},
-        content=text,
-        headers={"content-type": "text/plain"},
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-def start_long_job(client, corpus_id: int | None) -> int:  # type: ignore[no-untyped-def]
-    """A next-word job that trains for far longer than a wrk run; returns once it is running."""
-    hyperparams = {"epochs": 10_000} | ({"corpus_id": corpus_id} if corpus_id else {})
-    job = client.post("/train", json={"task": "next_word", "hyperparams": hyperparams}).json()
-    while client.get(f"/jobs/{job['id']}").json()["status"] == "queued":
-        time.sleep(0.05)
-    time.sleep(0.5)  # past the job's start-up (corpus load), into the steady training loop
-    return job["id"]
-
-
 def scenario(
     name: str,
     base_url: str,
@@ -176,21 +144,6 @@ def open_loop(name: str, base_url: str, paths: Sequence[str], rate: float, args,
     result = json.loads(out.splitlines()[-1])
     emit(latency=name, **result)
     return result
-
-
-def contexts(corpus: str, count: int, seed: int) -> list[str]:
-    """/predict paths of `count` different (context, k): 3-12 consecutive words at random places
-    of the corpus, k in 1..10."""
-    text = DEMO_CORPUS.read_text() if corpus == "demo" else Path(corpus).read_text()
-    words = text.split()
-    rng = random.Random(seed)
-    paths: dict[str, None] = {}  # ordered, without repeats
-    while len(paths) < count:
-        start, length = rng.randrange(len(words) - 12), rng.randint(3, 12)
-        context = " ".join(words[start : start + length])
-        if preprocess(context):  # at least one word the service reads (else: a 400)
-            paths[f"/predict?text={quote(context)}&k={rng.randint(1, 10)}"] = None
-    return list(paths)
 
 
 def ratio_figure(name: str, values: list[float], target: float | None) -> None:
@@ -249,15 +202,7 @@ def main() -> None:
         service = start_rnnlab(tmp / "data")
         try:
             with service.client(timeout=600) as client:
-                train(client, "binary_addition", {})
-                corpus_id = upload_corpus(client, args.corpus)
-                train(
-                    client,
-                    "next_word",
-                    {"epochs": args.epochs} | ({"corpus_id": corpus_id} if corpus_id else {}),
-                )
-                for path in (BINARY_QUERY, NEXT_WORD_QUERY):  # load both into the cache
-                    assert client.get(path).status_code == 200
+                corpus_id = train_models(client, args)
                 rounds = [
                     throughput_round(r + 1, bare, service, shares[r], mixed, args, tmp)
                     for r in range(args.rounds)
@@ -274,26 +219,48 @@ def main() -> None:
                         "next_word_unique", service.base_url, shares[-2], rate, args, tmp
                     ),
                 }
-                job_id = start_long_job(client, corpus_id)
-                try:
-                    busy = scenario("binary_busy", service.base_url, BINARY_QUERY, args, tmp)
-                    busy_bare = scenario("bare", bare.base_url, BARE_QUERY, args, tmp)
-                    latency["binary_busy"] = open_loop(
-                        "binary_busy", service.base_url, [BINARY_QUERY], rate, args, tmp
-                    )
-                    latency["next_word_unique_busy"] = open_loop(
-                        "next_word_unique_busy", service.base_url, shares[-1], rate, args, tmp
-                    )
-                    assert client.get(f"/jobs/{job_id}").json()["status"] == "running"
-                finally:
-                    client.post(f"/jobs/{job_id}/cancel")
+                busy_ratio, busy_latency = while_a_job_trains(
+                    client, corpus_id, (bare, service), shares[-1], rate, args, tmp
+                )
         finally:
             service.stop()
             bare.stop()
+    report(rounds, busy_ratio, latency | busy_latency)
 
+
+def while_a_job_trains(
+    client: httpx.Client,
+    corpus_id: int | None,
+    servers: tuple[Service, Service],
+    share: list[str],
+    rate: float,
+    args: argparse.Namespace,
+    tmp: Path,
+) -> tuple[float, dict[str, dict]]:
+    """Binary throughput over bare's, and both open loops, while a long next-word job trains."""
+    bare, service = servers
+    job_id = start_long_job(client, corpus_id)
+    try:
+        busy = scenario("binary_busy", service.base_url, BINARY_QUERY, args, tmp)
+        busy_bare = scenario("bare", bare.base_url, BARE_QUERY, args, tmp)
+        latency = {
+            "binary_busy": open_loop(
+                "binary_busy", service.base_url, [BINARY_QUERY], rate, args, tmp
+            ),
+            "next_word_unique_busy": open_loop(
+                "next_word_unique_busy", service.base_url, share, rate, args, tmp
+            ),
+        }
+        assert client.get(f"/jobs/{job_id}").json()["status"] == "running"
+    finally:
+        client.post(f"/jobs/{job_id}/cancel")
+    return busy["rps"] / busy_bare["rps"], latency
+
+
+def report(rounds: list, busy_ratio: float, latency: dict[str, dict]) -> None:
     for name in ("binary", "next_word", "next_word_mixed", "next_word_unique"):
         ratio_figure(f"{name}_over_bare", [r[name] for r, _ in rounds], TARGETS.get(name))
-    ratio_figure("binary_busy_over_bare", [busy["rps"] / busy_bare["rps"]], None)
+    ratio_figure("binary_busy_over_bare", [busy_ratio], None)
     for name, result in latency.items():
         figures: dict[str, object] = {"figure": "open_loop_p99_ms", "of": name}
         figures |= {"rate": result["rate"], "p99_ms": result["p99_ms"]}

@@ -4,8 +4,9 @@ Run against a service (`make serve` in another terminal):
 
     python docs/notes_table.py [--url http://127.0.0.1:8000] [--iterations 10000] [--seeds 5]
 
-It POSTs one sweep, waits for it, prints the table as Markdown and saves the plot beside this
-file (docs/notes-sweep.svg). Only the standard library is needed.
+It POSTs one sweep (the service's own example of it, read from its /openapi.json), waits for
+it, prints the table as Markdown and saves the plot beside this file (docs/notes-sweep.svg).
+Only the standard library is needed.
 """
 
 from __future__ import annotations
@@ -16,13 +17,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-CELLS = [
-    {"init": "normal", "activation": "sigmoid"},
-    {"init": "xavier", "activation": "sigmoid"},
-    {"init": "xavier", "activation": "tanh"},
-    {"init": "he", "activation": "relu"},
-]
-
 
 def call(url: str, method: str = "GET", body: dict | None = None) -> bytes:
     data = None if body is None else json.dumps(body).encode()
@@ -32,24 +26,15 @@ def call(url: str, method: str = "GET", body: dict | None = None) -> bytes:
         return response.read()
 
 
-def sweep_body(iterations: int, seeds: int) -> dict:
-    return {
-        "task": "binary_addition",
-        "name": "notes-init-activation",
-        "tags": ["notes"],
-        "hyperparams": {
-            "batch_size": 1,
-            "optimizer": "sgd",
-            "learning_rate": 0.1,
-            "iterations": iterations,
-            "loss": "mse",
-            "bias": False,
-            "hidden_size": 16,
-        },
-        "cells": CELLS,
-        "seeds": list(range(seeds)),
-        "metric": "steps",
-    }
+def sweep_body(url: str, iterations: int, seeds: int) -> dict:
+    """The service's own example of the notes' sweep (the one /docs shows for POST /sweeps, kept
+    in rnnlab.service.schemas.examples), with this run's iterations and seeds."""
+    openapi = json.loads(call(f"{url}/openapi.json"))
+    request_body = openapi["paths"]["/sweeps"]["post"]["requestBody"]
+    body = request_body["content"]["application/json"]["examples"]["notes"]["value"]
+    body["hyperparams"]["iterations"] = iterations
+    body["seeds"] = list(range(seeds))
+    return body
 
 
 def table(sweep: dict) -> str:
@@ -58,12 +43,12 @@ def table(sweep: dict) -> str:
         "| final accuracy: mean (min) | final loss: mean | diverged | failed |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for cell in sorted(sweep["cells"], key=lambda c: (c["rank"] is None, c["rank"])):
-        m = cell["metrics"]
-        learned = sum(1 for j in cell["jobs"] if j["metrics"].get("final_accuracy") == 1.0)
-        steps = m.get("steps", {})
-        accuracy = m.get("final_accuracy", {})
-        loss = m.get("final_loss", {})
+    for cell in sorted(sweep["cells"], key=lambda ranked: (ranked["rank"] is None, ranked["rank"])):
+        metrics = cell["metrics"]
+        learned = sum(1 for job in cell["jobs"] if job["metrics"].get("final_accuracy") == 1.0)
+        steps = metrics.get("steps", {})
+        accuracy = metrics.get("final_accuracy", {})
+        loss = metrics.get("final_loss", {})
         lines.append(
             f"| {cell['rank']} | {cell['params']['init']} | {cell['params']['activation']} "
             f"| {learned}/{cell['runs']} "
@@ -81,7 +66,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--plot", type=Path, default=Path(__file__).with_name("notes-sweep.svg"))
     args = parser.parse_args()
-    sweep = json.loads(call(f"{args.url}/sweeps", "POST", sweep_body(args.iterations, args.seeds)))
+    body = sweep_body(args.url, args.iterations, args.seeds)
+    sweep = json.loads(call(f"{args.url}/sweeps", "POST", body))
     started = time.monotonic()
     while sweep["status"] in ("queued", "running"):
         time.sleep(2)

@@ -45,8 +45,9 @@ UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
 }
 
 
-# Routes are matched in order, router by router: the hot path (/predict) comes first, which
-# took ~100 us off each prediction. The order of the /docs page is OPENAPI_TAGS's.
+# Routes are matched in order, router by router: the hot path (/predict) comes first, so a
+# prediction is not compared with every other route before its own (bench/README.md, "Serving:
+# the settings behind the figures"). The order of the /docs page is OPENAPI_TAGS's.
 ROUTERS = (
     predict,
     health,
@@ -122,9 +123,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.executor = executor
     app.state.model_cache = ModelCache(settings.model_cache_size, settings.answer_cache_size)
     app.state.model_refs = ModelRefs.for_database(db, app.state.model_cache)
-    # Everything built so far (modules, routes, schemas: ~130k objects) lives as long as the
-    # service. Left to the collector, each full collection walked them all and stalled the event
-    # loop ~90 ms every few seconds under load (p99 of a binary /predict 99 ms -> see README).
+    # Everything built so far (modules, routes, schemas) lives as long as the service. Left to
+    # the collector, each full collection walks all of it and stalls the event loop, which every
+    # open request then waits for (bench/README.md, "Serving: the settings behind the figures").
     gc.collect()
     gc.freeze()
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.common import free_port, service_env, stop_process
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 POSTGRES_URL = os.environ.get(
     "RNNLAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -48,13 +43,7 @@ class LiveService:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
         self.client.close()
 
     def wait_for_job(
@@ -94,11 +83,7 @@ class PortTaken(RuntimeError):
 
 
 def _start_service_on(port: int, data_dir: Path, log_dir: Path, **settings: str) -> LiveService:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RNNLAB_")}
-    env.update(
-        {"RNNLAB_DATA_DIR": str(data_dir), "RNNLAB_PORT": str(port), "RNNLAB_HOST": "127.0.0.1"}
-    )
-    env.update({f"RNNLAB_{k.upper()}": v for k, v in settings.items()})
+    env = service_env(data_dir, port, **settings)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"service-{port}.log"
     process = subprocess.Popen(

@@ -1,12 +1,12 @@
 """Prometheus series of every HTTP request: a count and a latency histogram by method, route
 template (`/jobs/{job_id}`, never the id itself) and status.
 
-This runs on every request, /predict included, whose whole in-process cost is ~70 us: a
-request only adds one to a plain list slot and its seconds to a sum (prometheus_client's own
-Histogram takes a lock per bucket and per sum, which with its Counter cost a prediction 8%),
-and the exposition is built from those numbers when Prometheus scrapes (`collect`).
-bench/README.md has the measured cost. prometheus_client itself is imported at the first
-scrape, not at start-up (its exposition module pulls in http.server: ~0.1 s).
+This runs on every request, /predict included, whose whole in-process cost is small, so this
+must be smaller still: a request only adds one to a plain list slot and its seconds to a sum
+(prometheus_client's own Histogram takes a lock per bucket and per sum), and the exposition is
+built from those numbers when Prometheus scrapes (`collect`). bench/README.md has the measured
+cost ("What /metrics costs a prediction"). prometheus_client itself is imported at the first
+scrape, not at start-up: its exposition module pulls in http.server.
 """
 
 from __future__ import annotations

@@ -27,12 +27,18 @@ def alias_not_found(task: str, alias: str) -> AliasNotFound:
     )
 
 
+def _task_of(session: Session, model_id: int) -> str:
+    """The task of the model; 404 when there is no such model."""
+    task = session.scalar(select(TrainedModel.task).where(TrainedModel.id == model_id))
+    if task is None:
+        raise model_not_found(model_id)
+    return task
+
+
 def set_alias(db: Database, model_id: int, alias: str) -> AliasPublic:
     """Point `alias` of the model's task at `model_id` (moved from any other model)."""
     with db.write() as session:
-        task = session.scalar(select(TrainedModel.task).where(TrainedModel.id == model_id))
-        if task is None:
-            raise model_not_found(model_id)
+        task = _task_of(session, model_id)
         row = session.get(ModelAlias, (task, alias))
         previous = row.model_id if row is not None else None
         if row is None:
@@ -53,9 +59,7 @@ def set_alias(db: Database, model_id: int, alias: str) -> AliasPublic:
 def remove_alias(db: Database, model_id: int, alias: str) -> None:
     """Remove `alias` from the model; 404 when the model does not carry it."""
     with db.write() as session:
-        task = session.scalar(select(TrainedModel.task).where(TrainedModel.id == model_id))
-        if task is None:
-            raise model_not_found(model_id)
+        task = _task_of(session, model_id)
         row = session.get(ModelAlias, (task, alias))
         if row is None or row.model_id != model_id:
             raise AliasNotFound(

@@ -29,7 +29,7 @@ def read_columns(session: Session, job_id: int) -> list[tuple[int, list[float]]]
     ids = session.scalars(select(JobRecord.id).where(*where).order_by(JobRecord.id)).all()
     if len(ids) > HEATMAP_COLUMNS:
         picks = np.linspace(0, len(ids) - 1, HEATMAP_COLUMNS).round().astype(int)
-        ids = [ids[i] for i in sorted(set(picks.tolist()))]
+        ids = [ids[pick] for pick in sorted(set(picks.tolist()))]
     rows = session.execute(
         select(JobRecord.step, JobRecord.payload)
         .where(*where, JobRecord.id.in_(ids))
@@ -42,9 +42,9 @@ def norms_grid(columns: Sequence[tuple[int, list[float]]]) -> np.ndarray:
     """(steps back from the loss, column) norms; NaN where a column's window was shorter."""
     depth = max((len(norms) for _, norms in columns), default=0)
     grid = np.full((depth, len(columns)), np.nan)
-    for j, (_, norms) in enumerate(columns):
+    for column, (_, norms) in enumerate(columns):
         back = np.asarray(norms, dtype=float)[::-1]  # row k: k steps back from the loss
-        grid[: len(back), j] = back
+        grid[: len(back), column] = back
     return grid
 
 

@@ -73,10 +73,7 @@ def list_jobs(
     if status:
         params["status"] = status
     answer = ctx.obj.get("/jobs", params=params)
-    if as_json:
-        output.print_json(answer)
-    else:
-        output.console.print(output.jobs_table(answer["jobs"]))
+    output.show(answer, as_json, lambda: output.jobs_table(answer["jobs"]))
 
 
 @app.command("job")
@@ -90,25 +87,17 @@ def show_job(
     if follow_it:
         raise typer.Exit(follow(ctx.obj, job_id, as_json))
     job = ctx.obj.get(f"/jobs/{job_id}")
-    metrics = ctx.obj.get(f"/jobs/{job_id}/metrics")["metrics"]
-    if as_json:
-        output.print_json({**job, "metrics": output.latest_values(metrics)})
-    else:
-        output.console.print(output.job_table(job, output.latest_values(metrics)))
+    latest = output.latest_values(ctx.obj.get(f"/jobs/{job_id}/metrics")["metrics"])
+    output.show({**job, "metrics": latest}, as_json, lambda: output.job_table(job, latest))
 
 
 @app.command("cancel")
-def cancel(
+def cancel_job(
     ctx: typer.Context, job_id: Annotated[int, typer.Argument()], as_json: JsonOption = False
 ) -> None:
     """Cancel a queued job (it never starts) or a running one (it stops within a second)."""
     job = ctx.obj.post(f"/jobs/{job_id}/cancel")
-    if as_json:
-        output.print_json(job)
-    elif job["status"] == "cancelled":
-        output.console.print(f"job {job_id} cancelled")
-    else:
-        output.console.print(f"job {job_id} {job['status']}: it stops at its next step")
+    output.show(job, as_json, lambda: output.cancel_line(job))
 
 
 @app.command("models")
@@ -119,10 +108,7 @@ def list_models(
 ) -> None:
     """Trained models with their headline figure, newest first."""
     answer = ctx.obj.get("/models", params={"task": task} if task else {})
-    if as_json:
-        output.print_json(answer)
-    else:
-        output.console.print(output.models_table(answer["models"]))
+    output.show(answer, as_json, lambda: output.models_table(answer["models"]))
 
 
 @corpus_app.command("upload")
@@ -137,23 +123,14 @@ def corpus_upload(
 ) -> None:
     """Upload a text; next-word jobs train on it with --corpus ID."""
     corpus = train.upload(ctx.obj, file, name, unknown_threshold)
-    if as_json:
-        output.print_json(corpus)
-    else:
-        output.console.print(
-            f"corpus {corpus['id']} ({corpus['name']}): {corpus['tokens']:,} tokens, "
-            f"vocabulary {corpus['vocabulary_size']:,}"
-        )
+    output.show(corpus, as_json, lambda: output.corpus_line(corpus))
 
 
 @corpus_app.command("list")
 def corpus_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Every corpus, newest first."""
     answer = ctx.obj.get("/corpora")
-    if as_json:
-        output.print_json(answer)
-    else:
-        output.console.print(output.corpora_table(answer["corpora"]))
+    output.show(answer, as_json, lambda: output.corpora_table(answer["corpora"]))
 
 
 @app.command("predict")
@@ -168,24 +145,16 @@ def predict(
 ) -> None:
     """`rnnlab predict 37 45` adds; `rnnlab predict "to be or not"` guesses the next word."""
     params: dict[str, str | int] = {"model": model} if model else {}
-    numbers = len(query) == 2 and all(q.lstrip("-").isdigit() for q in query)
+    numbers = len(query) == 2 and all(word.lstrip("-").isdigit() for word in query)
     if numbers:
         params.update(a=query[0], b=query[1])
     else:
         params.update(text=" ".join(query), k=k)
     answer = ctx.obj.get("/predict", params=params)
-    if as_json:
-        output.print_json(answer)
-    elif numbers:
-        bits = "".join(str(bit) for bit in answer["bits"])
-        output.console.print(
-            f"{query[0]} + {query[1]} = {answer['sum']}  (bits {bits}, most significant first; "
-            f"model {answer['model_id']})"
-        )
+    if numbers:
+        output.show(answer, as_json, lambda: output.sum_line(query[0], query[1], answer))
     else:
-        words = {p["word"]: p["probability"] for p in answer["predictions"]}
-        output.console.print(f"after {' '.join(answer['context'])!r} (model {answer['model_id']}):")
-        output.console.print(output.metrics_table(words, ("next word", "probability")))
+        output.show(answer, as_json, lambda: output.next_words(answer))
 
 
 @app.command("generate")
@@ -202,21 +171,21 @@ def generate(
     """Continue a text word by word with a next-word model."""
     params = {"text": text, "words": words, "temperature": temperature, "top_k": top_k}
     params.update(seed=seed, model=model)
-    answer = ctx.obj.get("/generate", params={k: v for k, v in params.items() if v is not None})
-    if as_json:
-        output.print_json(answer)
-    else:
-        output.console.print(answer["text"])
+    given = {name: value for name, value in params.items() if value is not None}
+    answer = ctx.obj.get("/generate", params=given)
+    output.show(answer, as_json, lambda: answer["text"])
 
 
 @app.command("plot")
 def plot(
     ctx: typer.Context,
     job_id: Annotated[int, typer.Argument()],
-    out: Annotated[Path, typer.Option("--output", "-o", help="Where to write (.png or .svg).")],
+    image_path: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write (.png or .svg).")
+    ],
 ) -> None:
     """Save a job's loss and metric curves as an image."""
-    suffix = "svg" if out.suffix.lower() == ".svg" else "png"
+    suffix = "svg" if image_path.suffix.lower() == ".svg" else "png"
     ctx.obj.get(f"/jobs/{job_id}")  # an unknown job is the job's 404, not the plot's
     try:
         image = ctx.obj.request("GET", f"/jobs/{job_id}/plot.{suffix}").content
@@ -227,8 +196,8 @@ def plot(
                 "than this client): upgrade the service to get plots"
             ) from error
         raise
-    out.write_bytes(image)
-    output.console.print(f"wrote {out} ({len(image):,} bytes)")
+    image_path.write_bytes(image)
+    output.console.print(f"wrote {image_path} ({len(image):,} bytes)")
 
 
 # Listed for --help; main() runs them before this module is imported (service/cli/server.py).

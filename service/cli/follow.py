@@ -127,7 +127,7 @@ def _apply(state: Update, data: dict[str, Any]) -> bool:
         state.progress, changed = float(data["progress"]), True
     metrics = data.get("metrics")
     if isinstance(metrics, dict):
-        metrics = [{"name": k, "value": v} for k, v in metrics.items()]
+        metrics = [{"name": name, "value": value} for name, value in metrics.items()]
     if not isinstance(metrics, list):
         metrics = [data] if "name" in data else []
     for metric in metrics:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
 console = Console()
@@ -18,6 +19,15 @@ HEADLINE_METRICS = ("final_accuracy", "test_perplexity", "test_accuracy")
 def print_json(data: Any) -> None:
     # print(), not rich: a script reads exactly the service's JSON, never wrapped or coloured.
     print(json.dumps(data, indent=2))
+
+
+def show(answer: Any, as_json: bool, for_people: Callable[[], RenderableType]) -> None:
+    """The service's `answer` as JSON with --json, else what `for_people` makes of it (built
+    only then: a script never pays for a table)."""
+    if as_json:
+        print_json(answer)
+    else:
+        console.print(for_people())
 
 
 def when(timestamp: str | None) -> str:
@@ -59,7 +69,8 @@ def job_table(job: dict[str, Any], latest: dict[str, float]) -> Table:
     table.add_row("progress", f"{job['progress']:.1%}")
     for name in ("created_at", "started_at", "finished_at"):
         table.add_row(name.removesuffix("_at"), when(job.get(name)))
-    table.add_row("hyperparams", " ".join(f"{k}={v}" for k, v in job["hyperparams"].items()))
+    settings = " ".join(f"{name}={value}" for name, value in job["hyperparams"].items())
+    table.add_row("hyperparams", settings)
     for name, value in latest.items():
         table.add_row(f"last {name}", figure(value))
     return table
@@ -70,9 +81,9 @@ def models_table(models: list[dict[str, Any]]) -> Table:
     for model in models:
         headline = next(
             (
-                f"{n} {figure(model['metrics'][n])}"
-                for n in HEADLINE_METRICS
-                if n in model["metrics"]
+                f"{name} {figure(model['metrics'][name])}"
+                for name in HEADLINE_METRICS
+                if name in model["metrics"]
             ),
             "",
         )
@@ -108,9 +119,38 @@ def corpora_table(corpora: list[dict[str, Any]]) -> Table:
     return table
 
 
+def cancel_line(job: dict[str, Any]) -> str:
+    if job["status"] == "cancelled":
+        return f"job {job['id']} cancelled"
+    return f"job {job['id']} {job['status']}: it stops at its next step"
+
+
+def corpus_line(corpus: dict[str, Any]) -> str:
+    return (
+        f"corpus {corpus['id']} ({corpus['name']}): {corpus['tokens']:,} tokens, "
+        f"vocabulary {corpus['vocabulary_size']:,}"
+    )
+
+
+def sum_line(first: str, second: str, answer: dict[str, Any]) -> str:
+    bits = "".join(str(bit) for bit in answer["bits"])
+    return (
+        f"{first} + {second} = {answer['sum']}  (bits {bits}, most significant first; "
+        f"model {answer['model_id']})"
+    )
+
+
+def next_words(answer: dict[str, Any]) -> Group:
+    words = {guess["word"]: guess["probability"] for guess in answer["predictions"]}
+    return Group(
+        f"after {' '.join(answer['context'])!r} (model {answer['model_id']}):",
+        metrics_table(words, ("next word", "probability")),
+    )
+
+
 def latest_values(metrics: list[dict[str, Any]]) -> dict[str, float]:
     """The last logged value of each metric name."""
     latest: dict[str, float] = {}
-    for metric in sorted(metrics, key=lambda m: m["step"]):
+    for metric in sorted(metrics, key=lambda metric: metric["step"]):
         latest[metric["name"]] = metric["value"]
     return latest

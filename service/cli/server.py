@@ -21,8 +21,8 @@ BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THR
 
 def serve(args: argparse.Namespace) -> None:
     # One BLAS thread in the web process, set before numpy is imported (BLAS reads it once):
-    # a request's products are far too small to share, and a second OpenBLAS thread fighting the
-    # event loop and the workers turned a next-word answer of ~0.2 ms into ~7 ms on 2 cores.
+    # a request's products are far too small to share, and a second OpenBLAS thread fights the
+    # event loop and the workers for the cores, which slows every answer (bench/README.md).
     # Workers set their own count (RNNLAB_WORKER_THREADS).
     for variable in BLAS_THREAD_VARIABLES:
         os.environ.setdefault(variable, "1")
@@ -56,9 +56,8 @@ def serve(args: argparse.Namespace) -> None:
         access_log=not args.no_access_log,
         # asyncio's own loop, not uvloop: under a saturating load uvloop serves newly read
         # requests before it finishes those already running (MagicStack/uvloop#123), so a few
-        # wait for hundreds of ms. Measured with wrk -t2 -c50, at the same throughput (+-3%):
-        # p99 of next-word /predict 300-450 ms -> 50 ms; of a bare FastAPI endpoint that
-        # spins 100 us, 105 -> 26 ms. httptools still parses the HTTP.
+        # wait far longer than the rest; asyncio's loop keeps the same throughput with a much
+        # shorter tail (bench/README.md). httptools still parses the HTTP.
         loop="asyncio",
         # A request the HTTP parser refuses is answered in JSON with a request id too.
         http=JsonErrorsHttpToolsProtocol,

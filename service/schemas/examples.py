@@ -42,6 +42,43 @@ BINARY_ADDITION_HYPERPARAMS: JsonDict = {
     "gradient_norms_every": 100,
 }
 
+# The study notes' binary-addition run, by hand (batch 1, SGD 0.1, MSE, no biases): POST /train
+# shows it once as the notes ran it, POST /sweeps over the notes' four init x activation pairs
+# and five seeds. docs/notes_table.py posts the sweep as /openapi.json shows it.
+NOTES_HYPERPARAMS: JsonDict = {
+    "batch_size": 1,
+    "optimizer": "sgd",
+    "learning_rate": 0.1,
+    "iterations": 10000,
+    "loss": "mse",
+    "bias": False,
+}
+NOTES_RUN: JsonDict = {
+    "task": "binary_addition",
+    "name": "notes-original",
+    "tags": ["notes"],
+    "hyperparams": {
+        **NOTES_HYPERPARAMS,
+        "activation": "sigmoid",
+        "init": "normal",
+        "init_std": 1.0,
+    },
+}
+NOTES_SWEEP: JsonDict = {
+    "task": "binary_addition",
+    "name": "notes-init-activation",
+    "tags": ["notes"],
+    "hyperparams": {**NOTES_HYPERPARAMS, "hidden_size": 16},
+    "cells": [
+        {"init": "normal", "activation": "sigmoid"},
+        {"init": "xavier", "activation": "sigmoid"},
+        {"init": "xavier", "activation": "tanh"},
+        {"init": "he", "activation": "relu"},
+    ],
+    "seeds": [0, 1, 2, 3, 4],
+    "metric": "steps",
+}
+
 JOB: JsonDict = {
     "id": 1,
     "task": "binary_addition",

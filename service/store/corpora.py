@@ -30,7 +30,11 @@ def decode_utf8(data: bytes) -> str:
 
 def min_corpus_tokens() -> int:
     """The fewest tokens of a corpus: what the corpus tasks need with their default settings."""
-    needs = [t.min_tokens(t.config_class()) for t in TASKS.values() if t.min_tokens is not None]
+    needs = [
+        task.min_tokens(task.config_class())
+        for task in TASKS.values()
+        if task.min_tokens is not None
+    ]
     return max(needs, default=1)
 
 
@@ -112,5 +116,6 @@ def ensure_demo_corpus(db: Database) -> int:
         existing = demo_corpus_id(session)
     if existing is not None:
         return existing
-    text = resources.files("rnnlab.service.store.data").joinpath("demo_corpus.txt").read_text("utf-8")
+    demo = resources.files("rnnlab.service.store.data").joinpath("demo_corpus.txt")
+    text = demo.read_text("utf-8")
     return create_corpus(db, text, DEMO_CORPUS_NAME, unknown_threshold=3).id

@@ -113,7 +113,7 @@ class Database:
     def _refuse_unwritable_file(self) -> None:
         """A SQLite file made read-only (chattr +i, a read-only mount) still takes writes from
         connections opened before, into its WAL, which can then never be checkpointed into it:
-        one access() call (~1 us) refuses them all alike, and at once."""
+        one access() call, cheap beside any write, refuses them all alike, and at once."""
         if self.file is not None and not os.access(self.file, os.W_OK) and self.file.exists():
             fault = StorageReadOnly(READ_ONLY, "the database file is not writable")
             STATUS.failed(fault)

@@ -63,7 +63,7 @@ class Cursor:
         if not text:
             return cls()
         parts = text.strip().split(".")
-        if len(parts) not in (2, 3) or not all(p.isdigit() and len(p) < 19 for p in parts):
+        if len(parts) not in (2, 3) or not all(part.isdigit() and len(part) < 19 for part in parts):
             raise InvalidInput(
                 f"Last-Event-ID {text[:40]!r} is not an id of this stream: send back the `id` of "
                 "the last event received (`<version>.<metric id>.<record id>`), or no header "

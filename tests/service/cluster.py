@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.common import redis_command
 from tests.conftest import free_port
 from tests.service.hosts import Host, Network, network_of_hosts
 
@@ -111,21 +112,8 @@ def start_broker(cluster: Cluster) -> None:
         cluster,
         "broker",
         host,
-        [
-            "redis-server",
-            "--bind",
-            host.address,
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "no",
-            "--dir",
-            str(cluster.logs),
-        ],
+        # Reached from the other hosts' addresses, not only from its own loopback
+        [*redis_command(port, cluster.logs, host.address), "--protected-mode", "no"],
     )
     cluster.broker_url = f"redis://{host.address}:{port}/0"
     wait_until(cluster, "broker", lambda: cluster.broker_peers() is not None, "PING answer")

@@ -7,29 +7,17 @@ import time
 
 import pytest
 
+from rnnlab.service.schemas.examples import NOTES_SWEEP
 from tests.conftest import LiveService, start_service
 from tests.service.live_databases import live  # noqa: F401  (fixture)
 
+# The README's notes sweep, short: 1,500 iterations, two seeds
 NOTES = {
-    "task": "binary_addition",
+    **NOTES_SWEEP,
     "name": "notes-short",
     "tags": ["notes", "ci"],
-    "hyperparams": {
-        "batch_size": 1,
-        "optimizer": "sgd",
-        "learning_rate": 0.1,
-        "iterations": 1500,
-        "loss": "mse",
-        "bias": False,
-    },
-    "cells": [
-        {"init": "normal", "activation": "sigmoid"},
-        {"init": "xavier", "activation": "sigmoid"},
-        {"init": "xavier", "activation": "tanh"},
-        {"init": "he", "activation": "relu"},
-    ],
+    "hyperparams": {**NOTES_SWEEP["hyperparams"], "iterations": 1500},
     "seeds": [0, 1],
-    "metric": "steps",
 }
 # Overflows at its first step: the loss cannot be computed.
 EXPLODING = {

@@ -18,7 +18,8 @@ from rnnlab.service.schemas.resources import (
     DictionaryEntry,
     DictionaryPublic,
 )
-from rnnlab.service.store.corpora import create_corpus, decode_utf8, get_corpus
+from rnnlab.service.store import corpora as corpus_store
+from rnnlab.service.store.corpora import decode_utf8, get_corpus
 from rnnlab.service.store.tables import Corpus, Job, TrainedModel
 
 router = APIRouter(prefix="/corpora", tags=["corpora"])
@@ -84,12 +85,13 @@ async def _read_text(request: Request) -> str:
     status_code=status.HTTP_201_CREATED,
     summary="Upload a corpus",
     openapi_extra=UPLOAD_BODY,
+    operation_id="create_corpus_endpoint_corpora_post",
     responses={
         413: {"description": "Body over RNNLAB_MAX_UPLOAD_BYTES"},
         422: {"description": "Not UTF-8, empty, or too short"},
     },
 )
-async def create_corpus_endpoint(
+async def create_corpus(
     request: Request,
     response: Response,
     db: DatabaseDep,
@@ -98,7 +100,9 @@ async def create_corpus_endpoint(
 ) -> CorpusPublic:
     """Pre-process the text as the notes do; words seen <= unknown_threshold times are unknown."""
     text = await _read_text(request)
-    corpus = await run_in_threadpool(create_corpus, db, text, name or "corpus", unknown_threshold)
+    corpus = await run_in_threadpool(
+        corpus_store.create_corpus, db, text, name or "corpus", unknown_threshold
+    )
     response.headers["Location"] = f"/corpora/{corpus.id}"
     return to_public(corpus)
 
@@ -107,7 +111,7 @@ async def create_corpus_endpoint(
 def read_corpora(session: ReadSessionDep) -> CorporaPublic:
     """Every corpus, newest first."""
     corpora = session.scalars(select(Corpus).order_by(Corpus.id.desc())).all()
-    return CorporaPublic(corpora=[to_public(c) for c in corpora], count=len(corpora))
+    return CorporaPublic(corpora=[to_public(corpus) for corpus in corpora], count=len(corpora))
 
 
 @router.get("/{corpus_id}", summary="Read a corpus", responses=NOT_FOUND)
@@ -124,8 +128,8 @@ def read_dictionary(corpus_id: CorpusId, session: ReadSessionDep) -> DictionaryP
         corpus_id=corpus_id,
         unknown_token=UNKNOWN_TOKEN,
         words={
-            word: DictionaryEntry(id=i, count=count)
-            for i, (word, count) in enumerate(
+            word: DictionaryEntry(id=word_id, count=count)
+            for word_id, (word, count) in enumerate(
                 zip(dictionary["words"], dictionary["counts"], strict=True)
             )
         },

@@ -7,13 +7,13 @@ from sqlalchemy import func, select
 
 from rnnlab.service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, SettingsDep
 from rnnlab.service.api.query import only_query_params
-from rnnlab.service.catalog.deletion import delete_job
+from rnnlab.service.catalog import deletion
 from rnnlab.service.catalog.filters import JOB_FILTERS, filter_jobs
 from rnnlab.service.charts.downsample import MAX_POINTS, read_points
 from rnnlab.service.errors import job_not_found
+from rnnlab.service.jobs import queue
 from rnnlab.service.jobs.plans import plan_job
-from rnnlab.service.jobs.queue import cancel_job, submit_job
-from rnnlab.service.schemas.examples import documented_error
+from rnnlab.service.schemas.examples import NOTES_RUN, documented_error
 from rnnlab.service.schemas.experiments import TAG_PATTERN, TaskName
 from rnnlab.service.schemas.resources import (
     HYPERPARAMS,
@@ -46,22 +46,7 @@ TRAIN_EXAMPLES = {
     },
     "notes": {
         "summary": "The study notes' binary-addition run (batch 1, SGD, sigmoid)",
-        "value": {
-            "task": "binary_addition",
-            "name": "notes-original",
-            "tags": ["notes"],
-            "hyperparams": {
-                "batch_size": 1,
-                "optimizer": "sgd",
-                "learning_rate": 0.1,
-                "activation": "sigmoid",
-                "init": "normal",
-                "init_std": 1.0,
-                "iterations": 10000,
-                "loss": "mse",
-                "bias": False,
-            },
-        },
+        "value": NOTES_RUN,
     },
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such job"}}
@@ -69,7 +54,8 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such job"
 
 def to_public(job: Job, heartbeat_timeout_seconds: float | None = None) -> JobPublic:
     """The job as a client sees it; given the heartbeat timeout, a `running` row whose worker
-    is silent past it is shown as it is: queued, awaiting retry (rnnlab.service.tracking.liveness)."""
+    is silent past it is shown as it is: queued, awaiting retry
+    (rnnlab.service.tracking.liveness)."""
     status, stalled = shown_status(job, heartbeat_timeout_seconds)
     return JobPublic(
         id=job.id,
@@ -118,7 +104,7 @@ def create_job(
         hyperparams, corpus_id = plan_job(
             session, body.task, body.hyperparams, settings.job_memory_budget
         )
-        job = submit_job(
+        job = queue.submit_job(
             session,
             body.task,
             hyperparams,
@@ -173,17 +159,19 @@ def read_job(job_id: JobId, session: ReadSessionDep, settings: SettingsDep) -> J
     "/jobs/{job_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Cancel a job",
+    operation_id="cancel_jobs__job_id__cancel_post",
     responses={**NOT_FOUND, 409: {"description": "The job already finished"}},
 )
-def cancel(job_id: JobId, db: DatabaseDep) -> JobPublic:
+def cancel_job(job_id: JobId, db: DatabaseDep) -> JobPublic:
     """A queued job never starts; a running job stops at its next check and stores no model."""
-    return to_public(cancel_job(db, job_id))
+    return to_public(queue.cancel_job(db, job_id))
 
 
 @router.delete(
     "/jobs/{job_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a finished job",
+    operation_id="delete_jobs__job_id__delete",
     responses={
         **NOT_FOUND,
         409: documented_error(
@@ -192,14 +180,19 @@ def cancel(job_id: JobId, db: DatabaseDep) -> JobPublic:
         ),
     },
 )
-def delete(job_id: JobId, db: DatabaseDep) -> None:
+def delete_job(job_id: JobId, db: DatabaseDep) -> None:
     """With its metrics and checkpoint; the space is returned. Refused while the job is queued
     or running (cancel it first) and while the model it trained exists (delete that first)."""
-    delete_job(db, job_id)
+    deletion.delete_job(db, job_id)
 
 
-@router.get("/jobs/{job_id}/metrics", summary="Read a job's metrics", responses=NOT_FOUND)
-def read_metrics(
+@router.get(
+    "/jobs/{job_id}/metrics",
+    summary="Read a job's metrics",
+    operation_id="read_metrics_jobs__job_id__metrics_get",
+    responses=NOT_FOUND,
+)
+def read_job_metrics(
     job_id: JobId,
     session: ReadSessionDep,
     name: Annotated[
@@ -226,9 +219,11 @@ def read_metrics(
     return MetricsPublic(
         job_id=job_id,
         metrics=[
-            MetricPublic(name=m.name, step=m.step, value=m.value, timestamp=m.timestamp)
-            for m in rows
+            MetricPublic(
+                name=point.name, step=point.step, value=point.value, timestamp=point.timestamp
+            )
+            for point in rows
         ],
         downsampled=downsampled,
-        last_step=max((m.step for m in rows), default=since_step),
+        last_step=max((point.step for point in rows), default=since_step),
     )

@@ -37,6 +37,7 @@ _registry_lock = threading.Lock()
 @router.get(
     "/metrics",
     summary="Prometheus metrics",
+    operation_id="read_metrics_metrics_get",
     response_class=Response,
     responses={
         200: {
@@ -45,7 +46,7 @@ _registry_lock = threading.Lock()
         }
     },
 )
-def read_metrics(request: Request) -> Response:
+def read_prometheus_metrics(request: Request) -> Response:
     """Requests by route and status with latencies, jobs by status, queue depth, running
     jobs' steps/s and tokens/s, model- and answer-cache hits and misses, worker restarts."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

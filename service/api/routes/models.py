@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from rnnlab.service.api.deps import DatabaseDep, ModelCacheDep, ModelId, ReadSessionDep
 from rnnlab.service.api.query import only_query_params
+from rnnlab.service.catalog import deletion
 from rnnlab.service.catalog.aliases import aliases_by_model, remove_alias, set_alias
-from rnnlab.service.catalog.deletion import delete_model
 from rnnlab.service.catalog.filters import (
     MODEL_FILTERS,
     MODEL_SORT_KEYS,
@@ -53,8 +53,8 @@ def to_public(model: TrainedModel, aliases: list[str] | None = None) -> ModelPub
 
 
 def _publics(session: Session, models: list[TrainedModel]) -> list[ModelPublic]:
-    aliases = aliases_by_model(session, [m.id for m in models])
-    return [to_public(m, aliases.get(m.id)) for m in models]
+    aliases = aliases_by_model(session, [model.id for model in models])
+    return [to_public(model, aliases.get(model.id)) for model in models]
 
 
 @router.get(
@@ -107,6 +107,7 @@ def read_model(model_id: ModelId, session: ReadSessionDep) -> ModelPublic:
     "/{model_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a model",
+    operation_id="delete_models__model_id__delete",
     responses={
         **NOT_FOUND,
         409: documented_error(
@@ -117,10 +118,10 @@ def read_model(model_id: ModelId, session: ReadSessionDep) -> ModelPublic:
         ),
     },
 )
-def delete(model_id: ModelId, db: DatabaseDep, cache: ModelCacheDep) -> None:
+def delete_model(model_id: ModelId, db: DatabaseDep, cache: ModelCacheDep) -> None:
     """Its weights are deleted and the space returned; refused while an alias points at it.
     The job that trained it stays (DELETE /jobs/{id} removes it next)."""
-    delete_model(db, cache, model_id)
+    deletion.delete_model(db, cache, model_id)
 
 
 @router.put(

@@ -42,7 +42,9 @@ def shown(job: Job, settings: Settings) -> JobState:
 
 
 @router.get("/", response_class=HTMLResponse)
-def dashboard(request: Request, session: ReadSessionDep, settings: SettingsDep) -> HTMLResponse:
+def show_dashboard(
+    request: Request, session: ReadSessionDep, settings: SettingsDep
+) -> HTMLResponse:
     jobs = session.scalars(select(Job).order_by(Job.id.desc()).limit(LISTED)).unique()
     models = session.scalars(select(TrainedModel).order_by(TrainedModel.id.desc()).limit(LISTED))
     return templates.TemplateResponse(
@@ -53,7 +55,7 @@ def dashboard(request: Request, session: ReadSessionDep, settings: SettingsDep) 
 
 
 @router.get("/jobs/{job_id}/view", response_class=HTMLResponse)
-def job_page(
+def show_job_page(
     request: Request, job_id: JobId, session: ReadSessionDep, settings: SettingsDep
 ) -> HTMLResponse:
     job = session.get(Job, job_id)
@@ -93,5 +95,7 @@ def teaching_records(session: Session, job_id: int, up_to_id: int) -> dict[str, 
             .order_by(JobRecord.id.desc())
             .limit(keep)
         ).all()
-        latest[kind] = [{"id": r.id, "step": r.step, "payload": r.payload} for r in rows[::-1]]
+        latest[kind] = [
+            {"id": row.id, "step": row.step, "payload": row.payload} for row in rows[::-1]
+        ]
     return latest

@@ -43,10 +43,11 @@ def _job_plot(job_id: int, session: Session, fmt: str) -> Response:
 @router.get(
     "/jobs/{job_id}/plot.svg",
     summary="Plot a job's curves (SVG)",
+    operation_id="job_plot_svg_jobs__job_id__plot_svg_get",
     response_class=Response,
     responses={**_picture("svg", "Loss and accuracy by step"), **NOT_FOUND},
 )
-def job_plot_svg(job_id: JobId, session: ReadSessionDep) -> Response:
+def plot_job_svg(job_id: JobId, session: ReadSessionDep) -> Response:
     """Loss and accuracy by step, titled with the job's hyperparameters; a running job's curves
     so far."""
     return _job_plot(job_id, session, "svg")
@@ -55,10 +56,11 @@ def job_plot_svg(job_id: JobId, session: ReadSessionDep) -> Response:
 @router.get(
     "/jobs/{job_id}/plot.png",
     summary="Plot a job's curves (PNG)",
+    operation_id="job_plot_png_jobs__job_id__plot_png_get",
     response_class=Response,
     responses={**_picture("png", "Loss and accuracy by step"), **NOT_FOUND},
 )
-def job_plot_png(job_id: JobId, session: ReadSessionDep) -> Response:
+def plot_job_png(job_id: JobId, session: ReadSessionDep) -> Response:
     """The same picture as plot.svg, 900 x 360 pixels."""
     return _job_plot(job_id, session, "png")
 
@@ -88,6 +90,7 @@ def parse_job_ids(text: str) -> list[int]:
 @router.get(
     "/plots/compare.svg",
     summary="Overlay several jobs' curves (SVG)",
+    operation_id="compare_svg_plots_compare_svg_get",
     response_class=Response,
     responses={
         **_picture("svg", "Each job's loss and accuracy on shared axes"),
@@ -95,7 +98,7 @@ def parse_job_ids(text: str) -> list[int]:
         422: {"description": "`jobs` is not a list of 1 to 12 job ids"},
     },
 )
-def compare_svg(jobs: Annotated[str, JOBS_QUERY], session: ReadSessionDep) -> Response:
+def compare_jobs_svg(jobs: Annotated[str, JOBS_QUERY], session: ReadSessionDep) -> Response:
     """Each job's `loss` and `accuracy` (or the first series whose name contains them) on the
     same axes, labelled with the hyperparameters that differ between the jobs."""
     ids = parse_job_ids(jobs)

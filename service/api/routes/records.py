@@ -93,6 +93,7 @@ def _heatmap(job_id: int, session: ReadSessionDep, fmt: str) -> Response:
 @router.get(
     "/jobs/{job_id}/gradients.svg",
     summary="Plot the gradient's norm over time steps and training (SVG)",
+    operation_id="gradients_svg_jobs__job_id__gradients_svg_get",
     response_class=Response,
     tags=["plots"],
     responses={
@@ -100,7 +101,7 @@ def _heatmap(job_id: int, session: ReadSessionDep, fmt: str) -> Response:
         **NOT_FOUND,
     },
 )
-def gradients_svg(job_id: JobId, session: ReadSessionDep) -> Response:
+def plot_gradients_svg(job_id: JobId, session: ReadSessionDep) -> Response:
     """The job's `gradient_norms` records as a heat map: training step across, steps back in
     time from the loss up, ||dL/dh_t|| as colour on a log scale (up to 400 columns spread over
     the run). Vanishing gradients fade towards the top; exploding ones brighten."""
@@ -110,6 +111,7 @@ def gradients_svg(job_id: JobId, session: ReadSessionDep) -> Response:
 @router.get(
     "/jobs/{job_id}/gradients.png",
     summary="Plot the gradient's norm over time steps and training (PNG)",
+    operation_id="gradients_png_jobs__job_id__gradients_png_get",
     response_class=Response,
     tags=["plots"],
     responses={
@@ -117,6 +119,6 @@ def gradients_svg(job_id: JobId, session: ReadSessionDep) -> Response:
         **NOT_FOUND,
     },
 )
-def gradients_png(job_id: JobId, session: ReadSessionDep) -> Response:
+def plot_gradients_png(job_id: JobId, session: ReadSessionDep) -> Response:
     """The same picture as gradients.svg, 900 x 360 pixels."""
     return _heatmap(job_id, session, "png")

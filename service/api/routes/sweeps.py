@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from rnnlab.service.api.deps import DatabaseDep, ExecutorDep, ReadSessionDep, SettingsDep
 from rnnlab.service.api.query import only_query_params
 from rnnlab.service.errors import corpus_not_found, sweep_not_found
-from rnnlab.service.schemas.examples import documented_error
+from rnnlab.service.schemas.examples import NOTES_SWEEP, documented_error
 from rnnlab.service.schemas.experiments import (
     TAG_PATTERN,
     SweepCreate,
@@ -20,7 +20,7 @@ from rnnlab.service.schemas.experiments import (
 from rnnlab.service.schemas.resources import MAX_ID
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.tables import Job, Sweep
-from rnnlab.service.sweeps.create import cancel_sweep, create_sweep
+from rnnlab.service.sweeps import create as sweep_jobs
 from rnnlab.service.sweeps.metrics import DEFAULT_STEP_METRIC, check_final_metric, check_step_metric
 from rnnlab.service.sweeps.plot import sweep_curves, sweep_svg
 from rnnlab.service.sweeps.summary import sweep_public, sweep_summary
@@ -34,28 +34,7 @@ SweepId = Annotated[int, Path(ge=1, le=MAX_ID, description="A sweep id from POST
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such sweep"}}
 NOTES_TABLE = {
     "summary": "The notes' init x activation table (SEEDS.md section 1), five seeds",
-    "value": {
-        "task": "binary_addition",
-        "name": "notes-init-activation",
-        "tags": ["notes"],
-        "hyperparams": {
-            "batch_size": 1,
-            "optimizer": "sgd",
-            "learning_rate": 0.1,
-            "iterations": 10000,
-            "loss": "mse",
-            "bias": False,
-            "hidden_size": 16,
-        },
-        "cells": [
-            {"init": "normal", "activation": "sigmoid"},
-            {"init": "xavier", "activation": "sigmoid"},
-            {"init": "xavier", "activation": "tanh"},
-            {"init": "he", "activation": "relu"},
-        ],
-        "seeds": [0, 1, 2, 3, 4],
-        "metric": "steps",
-    },
+    "value": NOTES_SWEEP,
 }
 GRID = {
     "summary": "A product grid with early stopping",
@@ -79,13 +58,14 @@ def _sweep(session: ReadSessionDep, sweep_id: int) -> Sweep:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a sweep",
+    operation_id="create_sweeps_post",
     responses={
         404: documented_error("The corpus does not exist", corpus_not_found(7).detail),
         422: {"description": "An invalid cell, seed or metric; or too many runs"},
         429: {"description": "The queue has no room for every run"},
     },
 )
-def create(
+def create_sweep(
     body: Annotated[SweepCreate, Body(openapi_examples={"notes": NOTES_TABLE, "grid": GRID})],
     response: Response,
     db: DatabaseDep,
@@ -95,7 +75,7 @@ def create(
     """One job per cell and seed, queued together (all or none): cells are every combination
     of `grid`, each combined with every entry of `cells`. Every run is checked first; a bad
     cell is a 422 naming it. Poll `GET /sweeps/{id}` (the Location)."""
-    sweep, _ = create_sweep(db, settings, body)
+    sweep, _ = sweep_jobs.create_sweep(db, settings, body)
     with db.read() as session:
         job_ids = session.scalars(
             select(Job.id).where(Job.sweep_id == sweep.id).order_by(Job.id)
@@ -128,10 +108,10 @@ def read_sweeps(
         query = query.where(Sweep.name == name)
     sweeps = list(session.scalars(query.order_by(Sweep.id.desc())))
     if tag is not None:  # tags are a short JSON list per sweep
-        sweeps = [s for s in sweeps if tag in s.tags]
+        sweeps = [sweep for sweep in sweeps if tag in sweep.tags]
     total = len(sweeps)
     page = sweeps[offset : offset + limit]
-    return SweepsPublic(sweeps=[sweep_summary(session, s) for s in page], count=total)
+    return SweepsPublic(sweeps=[sweep_summary(session, sweep) for sweep in page], count=total)
 
 
 @router.get(
@@ -159,6 +139,7 @@ def read_sweep(
 @router.get(
     "/{sweep_id}/plot.svg",
     summary="Plot a sweep's curves",
+    operation_id="plot_sweeps__sweep_id__plot_svg_get",
     response_class=Response,
     dependencies=[only_query_params("metric", "log_y")],
     responses={
@@ -170,7 +151,7 @@ def read_sweep(
         422: {"description": "An unknown metric"},
     },
 )
-async def plot(
+async def plot_sweep(
     sweep_id: SweepId,
     db: DatabaseDep,
     metric: Annotated[str | None, Query(pattern=METRIC_NAME, description="A step metric")] = None,
@@ -178,11 +159,11 @@ async def plot(
 ) -> Response:
     """Every cell's curve of `metric` (default `loss` or `test_loss`): the mean over its seeds,
     and a band from the lowest to the highest seed."""
-    svg = await run_in_threadpool(_plot, db, sweep_id, metric, log_y)
+    svg = await run_in_threadpool(_sweep_svg, db, sweep_id, metric, log_y)
     return Response(svg, media_type="image/svg+xml")
 
 
-def _plot(db: Database, sweep_id: int, metric: str | None, log_y: bool | None) -> bytes:
+def _sweep_svg(db: Database, sweep_id: int, metric: str | None, log_y: bool | None) -> bytes:
     with db.read() as session:
         sweep = _sweep(session, sweep_id)
         name = check_step_metric(sweep.task, metric or DEFAULT_STEP_METRIC[sweep.task])
@@ -194,12 +175,13 @@ def _plot(db: Database, sweep_id: int, metric: str | None, log_y: bool | None) -
     "/{sweep_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Cancel a sweep",
+    operation_id="cancel_sweeps__sweep_id__cancel_post",
     responses={**NOT_FOUND, 409: {"description": "Every run already finished"}},
 )
-def cancel(sweep_id: SweepId, db: DatabaseDep) -> SweepPublic:
+def cancel_sweep(sweep_id: SweepId, db: DatabaseDep) -> SweepPublic:
     """Queued runs never start; running ones stop at their next check. Finished runs and
     their models stay."""
-    cancel_sweep(db, sweep_id)
+    sweep_jobs.cancel_sweep(db, sweep_id)
     with db.read() as session:
         sweep = _sweep(session, sweep_id)
         return sweep_public(session, sweep, sweep.metric)

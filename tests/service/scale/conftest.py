@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import redis_command
 from tests.conftest import REPO, LiveService, free_port, postgres_available, start_service
 
 REDIS_URL = os.environ.get("RNNLAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -175,19 +176,7 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
+            redis_command(self.port, self.directory),
             stdout=(self.directory / "redis.log").open("ab"),
             stderr=subprocess.STDOUT,
         )
