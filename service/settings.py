@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     events_keepalive_seconds: float = Field(
         15.0, gt=0, description="Idle seconds before an event stream sends a keep-alive comment."
     )
+    task_modules: str = Field(
+        "",
+        description="Importable modules, comma-separated, each registering a task of its own "
+        "(rnnlab.models.tasks.register): read by every process, web and workers, when it "
+        "first imports the task registry.",
+    )
     api_key: str | None = Field(None, description="When set, mutating endpoints require it.")
     protect_reads: bool = Field(False, description="Require the API key for reads too.")
 

@@ -1,8 +1,8 @@
 """What the registry holds for a task: everything the service needs, behind one shape.
 
-The service looks a task up by name (rnnlab.models.tasks.TASKS) and calls these; it never branches on
-a task's name. A task that trains on a corpus says so (``needs_corpus``), and then receives
-its token ids in a ``Corpus``; the others receive None.
+The service looks a task up by name (rnnlab.models.tasks.TASKS) and calls these; it never
+branches on a task's name. A task that trains on a corpus says so (``needs_corpus``), and then
+receives its token ids in a ``Corpus``; the others receive None.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ class Task:
     needs_corpus: bool = False
     # min_tokens(config): the fewest corpus tokens a job of `config` trains on (corpus tasks)
     min_tokens: Callable[[Any], int] | None = None
+    # step_tokens(config): the tokens one training step reads (tasks that read tokens)
+    step_tokens: Callable[[Any], int] | None = None
 
     def make_config(self, hyperparams: Mapping[str, Any]) -> Any:
         """The config of stored hyperparameters (names it does not know are left out)."""
@@ -64,6 +66,10 @@ class Task:
     @property
     def default_curve_metric(self) -> str:
         return self.curve_metrics[0]
+
+    def tokens_per_step(self, config: Any) -> int | None:
+        """The tokens one training step of `config` reads; None for a task without tokens."""
+        return None if self.step_tokens is None else self.step_tokens(config)
 
     def higher_is_better(self, metric: str) -> bool:
         """Whether a larger value of `metric` means a better model (accuracy), not a worse one."""

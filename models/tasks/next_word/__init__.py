@@ -1,8 +1,8 @@
 """Next-word prediction over a corpus dictionary (notes, s.4): config, data, model, train,
 checkpoint, predict, sampling, memory; ``TASK`` is its registry entry.
 
-The name `train` stays the submodule (rnnlab.models.tasks.next_word.train): the function is reached as
-rnnlab.models.tasks.next_word.train.train, or through TASK.train.
+The name `train` stays the submodule (rnnlab.models.tasks.next_word.train): the function is
+reached as rnnlab.models.tasks.next_word.train.train, or through TASK.train.
 """
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ def _train(config: NextWordConfig, corpus: Corpus | None, hooks: Any, resume: An
     return run_training(config, c.token_ids, c.vocabulary_size, hooks, resume, c.words)  # type: ignore[arg-type]
 
 
+def _step_tokens(config: NextWordConfig) -> int:
+    """A step reads batch_size windows of seq_len (bptt) or chunk_size words."""
+    window = config.seq_len if config.mode == "bptt" else config.chunk_size
+    return config.batch_size * window
+
+
 TASK = Task(
     name="next_word",
     config_class=NextWordConfig,
@@ -46,6 +52,7 @@ TASK = Task(
     higher_is_better_metrics=frozenset({"test_accuracy", "tokens_per_second"}),
     needs_corpus=True,
     min_tokens=min_tokens,
+    step_tokens=_step_tokens,
 )
 
 __all__ = ["TASK", "NextWordConfig", "NextWordPredictor", "memory_bytes", "min_tokens"]
