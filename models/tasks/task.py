@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from numpy.typing import NDArray
 
 from rnnlab.models.tasks import config as config_tools
+from rnnlab.models.tasks.serving import TaskServing
 from rnnlab.models.training import TrainingHooks, TrainResult
 
 
@@ -48,6 +49,8 @@ class Task:
     needs_corpus: bool = False
     # min_tokens(config): the fewest corpus tokens a job of `config` trains on (corpus tasks)
     min_tokens: Callable[[Any], int] | None = None
+    # How it answers from a trained model (/predict); None: it is trained, never served.
+    serving: TaskServing | None = None
     # step_tokens(config): the tokens one training step reads (tasks that read tokens)
     step_tokens: Callable[[Any], int] | None = None
 

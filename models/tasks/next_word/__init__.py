@@ -1,5 +1,5 @@
 """Next-word prediction over a corpus dictionary (notes, s.4): config, data, model, train,
-checkpoint, predict, sampling, memory; ``TASK`` is its registry entry.
+checkpoint, predict, serving, sampling, memory; ``TASK`` is its registry entry.
 
 The name `train` stays the submodule (rnnlab.models.tasks.next_word.train): the function is
 reached as rnnlab.models.tasks.next_word.train.train, or through TASK.train.
@@ -13,6 +13,7 @@ from rnnlab.models.tasks.next_word.config import NextWordConfig
 from rnnlab.models.tasks.next_word.data import min_tokens
 from rnnlab.models.tasks.next_word.memory import memory_bytes
 from rnnlab.models.tasks.next_word.predict import NextWordPredictor
+from rnnlab.models.tasks.next_word.serving import SERVING
 from rnnlab.models.tasks.next_word.train import FINAL_METRIC_NAMES, METRIC_NAMES
 from rnnlab.models.tasks.next_word.train import train as run_training
 from rnnlab.models.tasks.task import Corpus, Task
@@ -53,6 +54,7 @@ TASK = Task(
     needs_corpus=True,
     min_tokens=min_tokens,
     step_tokens=_step_tokens,
+    serving=SERVING,
 )
 
 __all__ = ["TASK", "NextWordConfig", "NextWordPredictor", "memory_bytes", "min_tokens"]
