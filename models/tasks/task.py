@@ -51,6 +51,9 @@ class Task:
     min_tokens: Callable[[Any], int] | None = None
     # How it answers from a trained model (/predict); None: it is trained, never served.
     serving: TaskServing | None = None
+    # export_graph(config, weights, dictionary words or None): the model as a portable graph
+    # (models/tasks/export.py's GraphSpec); None: it has no export.
+    export_graph: Callable[[Any, Mapping[str, NDArray], Sequence[str] | None], Any] | None = None
     # step_tokens(config): the tokens one training step reads (tasks that read tokens)
     step_tokens: Callable[[Any], int] | None = None
 

@@ -1,9 +1,10 @@
 """Binary addition with a recurrent network (notes, s.1): config, data, model, evaluate, train,
-predict, serving, memory; ``TASK`` is its registry entry."""
+predict, serving, export, memory; ``TASK`` is its registry entry."""
 
 from __future__ import annotations
 
 from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.export import export_graph
 from rnnlab.models.tasks.binary_addition.memory import memory_bytes
 from rnnlab.models.tasks.binary_addition.predict import BinaryAdder
 from rnnlab.models.tasks.binary_addition.serving import SERVING
@@ -26,6 +27,7 @@ TASK = Task(
     curve_metrics=("loss", "accuracy"),
     higher_is_better_metrics=frozenset({"accuracy", "final_accuracy", "final_bit_accuracy"}),
     serving=SERVING,
+    export_graph=export_graph,
 )
 
 __all__ = ["TASK", "BinaryAdder", "BinaryAdditionConfig", "memory_bytes"]

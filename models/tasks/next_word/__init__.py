@@ -1,5 +1,5 @@
 """Next-word prediction over a corpus dictionary (notes, s.4): config, data, model, train,
-checkpoint, predict, serving, sampling, memory; ``TASK`` is its registry entry.
+checkpoint, predict, serving, export, sampling, memory; ``TASK`` is its registry entry.
 
 The name `train` stays the submodule (rnnlab.models.tasks.next_word.train): the function is
 reached as rnnlab.models.tasks.next_word.train.train, or through TASK.train.
@@ -11,6 +11,7 @@ from typing import Any
 
 from rnnlab.models.tasks.next_word.config import NextWordConfig
 from rnnlab.models.tasks.next_word.data import min_tokens
+from rnnlab.models.tasks.next_word.export import export_graph
 from rnnlab.models.tasks.next_word.memory import memory_bytes
 from rnnlab.models.tasks.next_word.predict import NextWordPredictor
 from rnnlab.models.tasks.next_word.serving import SERVING
@@ -55,6 +56,7 @@ TASK = Task(
     min_tokens=min_tokens,
     step_tokens=_step_tokens,
     serving=SERVING,
+    export_graph=export_graph,
 )
 
 __all__ = ["TASK", "NextWordConfig", "NextWordPredictor", "memory_bytes", "min_tokens"]
