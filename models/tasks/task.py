@@ -47,6 +47,7 @@ class Task:
     curve_metrics: tuple[str, ...] = ()
     higher_is_better_metrics: frozenset[str] = frozenset()
     needs_corpus: bool = False
+    summary: str = ""  # one line on what a model of it learns, for help texts
     # min_tokens(config): the fewest corpus tokens a job of `config` trains on (corpus tasks)
     min_tokens: Callable[[Any], int] | None = None
     # How it answers from a trained model (/predict); None: it is trained, never served.

@@ -26,6 +26,7 @@ TASK = Task(
     ranked_metrics=("final_loss", "final_accuracy", "final_bit_accuracy", "steps"),
     curve_metrics=("loss", "accuracy"),
     higher_is_better_metrics=frozenset({"accuracy", "final_accuracy", "final_bit_accuracy"}),
+    summary="An RNN learns to add two integers bit by bit.",
     serving=SERVING,
     export_graph=export_graph,
 )

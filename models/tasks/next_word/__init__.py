@@ -55,6 +55,7 @@ TASK = Task(
     needs_corpus=True,
     min_tokens=min_tokens,
     step_tokens=_step_tokens,
+    summary="An LSTM language model over a corpus (the demo corpus by default).",
     serving=SERVING,
     export_graph=export_graph,
 )
