@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_ANSWER_CACHE_SIZE = 4096  # ~0.5 kB each: ~2 MB per loaded next-word model
+DEFAULT_ANSWER_CACHE_SIZE = 4096  # encoded /predict answers kept per loaded model
 
 
 def _default_worker_threads() -> int:
@@ -86,7 +86,8 @@ class Settings(BaseSettings):
     answer_cache_size: int = Field(
         DEFAULT_ANSWER_CACHE_SIZE,
         ge=0,
-        description="Next-word /predict answers kept encoded per model (0: none).",
+        description="/predict answers kept encoded per model (0: none; a task may ask to keep "
+        "more, e.g. every answer of a table computed at load).",
     )
     events_poll_seconds: float = Field(
         0.1, gt=0, le=10, description="How often a watched job's new points are read."

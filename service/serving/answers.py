@@ -23,8 +23,8 @@ class AnswerCache:
     pre-processing, the model and the JSON. It also keeps a repeated query's answer identical to
     the bit while it stays here (a batched pass may differ from a lone one in the last bits).
     Used on the event loop only, hence no lock. At most `capacity` entries. An OrderedDict
-    rather than cachetools.LRUCache: its hit and its insert with eviction are the cheaper
-    (bench/README.md).
+    rather than cachetools.LRUCache: measured paired in process, its hit and its insert with
+    eviction were the cheaper.
     """
 
     def __init__(self, capacity: int, stats: CacheStats | None = None) -> None:

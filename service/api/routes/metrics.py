@@ -166,7 +166,7 @@ def _cache_series(cache: Any) -> Iterator[Any]:
 
     for name, stats, what in (
         ("rnnlab_model_cache", cache.model_stats, "Predictions whose model was already loaded"),
-        ("rnnlab_answer_cache", cache.answer_stats, "Next-word answers kept from an earlier ask"),
+        ("rnnlab_answer_cache", cache.answer_stats, "Answers kept from an earlier ask"),
     ):
         family = CounterMetricFamily(
             f"{name}_lookups", f"{what} (hit) or not (miss)", labels=["result"]
