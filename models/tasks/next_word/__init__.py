@@ -33,8 +33,7 @@ def _train(config: NextWordConfig, corpus: Corpus | None, hooks: Any, resume: An
 
 def _step_tokens(config: NextWordConfig) -> int:
     """A step reads batch_size windows of seq_len (bptt) or chunk_size words."""
-    window = config.seq_len if config.mode == "bptt" else config.chunk_size
-    return config.batch_size * window
+    return config.batch_size * config.window
 
 
 TASK = Task(
