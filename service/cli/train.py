@@ -3,6 +3,7 @@ any registered through RNNLAB_TASK_MODULES), named after it with hyphens."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -122,18 +123,10 @@ CorpusOption = Annotated[
 
 
 def _command(task: Task) -> Callable[..., None]:
-    """`rnnlab train <task>`: its hyperparameters by --set, and --corpus when it trains on one."""
+    """`rnnlab train <task>`: its hyperparameters by --set, and --corpus when it trains on one
+    (the option is left out of the signature, so out of the help, of a task without one)."""
 
     def train_task(
-        ctx: typer.Context,
-        settings: SetOption = None,
-        follow_it: FollowOption = False,
-        as_json: JsonOption = False,
-        quiet: QuietOption = False,
-    ) -> None:
-        submit(ctx, task.name, parse_settings(settings or []), follow_it, as_json, quiet)
-
-    def train_task_on_corpus(
         ctx: typer.Context,
         corpus: CorpusOption = None,
         settings: SetOption = None,
@@ -146,9 +139,12 @@ def _command(task: Task) -> Callable[..., None]:
             hyperparams["corpus_id"] = corpus_id(ctx.obj, corpus)
         submit(ctx, task.name, hyperparams, follow_it, as_json, quiet)
 
-    command = train_task_on_corpus if task.needs_corpus else train_task
-    command.__doc__ = task.summary or f"Train a {task.name.replace('_', ' ')} model."
-    return command
+    if not task.needs_corpus:
+        signature = inspect.signature(train_task)
+        kept = [p for p in signature.parameters.values() if p.name != "corpus"]
+        train_task.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
+    train_task.__doc__ = task.summary or f"Train a {task.name.replace('_', ' ')} model."
+    return train_task
 
 
 for _task in TASKS.values():
