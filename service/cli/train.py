@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -140,9 +141,13 @@ def _command(task: Task) -> Callable[..., None]:
         submit(ctx, task.name, hyperparams, follow_it, as_json, quiet)
 
     if not task.needs_corpus:
-        signature = inspect.signature(train_task)
-        kept = [p for p in signature.parameters.values() if p.name != "corpus"]
-        train_task.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
+        hints = typing.get_type_hints(train_task, include_extras=True)
+        kept = [
+            p.replace(annotation=hints[p.name])
+            for p in inspect.signature(train_task).parameters.values()
+            if p.name != "corpus"
+        ]
+        train_task.__signature__ = inspect.Signature(kept)  # type: ignore[attr-defined]
     train_task.__doc__ = task.summary or f"Train a {task.name.replace('_', ' ')} model."
     return train_task
 
