@@ -116,7 +116,7 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     ]
 
 
-def _parse_query(request: Request) -> PredictQuery:
+def _parse_query(request: Request) -> BaseModel:
     """The query validated in one call; errors answer 422 exactly as FastAPI's would."""
     try:
         return PredictQuery.model_validate(dict(request.query_params))
