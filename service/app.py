@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
 
+from rnnlab.models.tasks import TASK_MODULES_VARIABLE, task_module_names
 from rnnlab.service import __version__
 from rnnlab.service.api import docs, errors
 from rnnlab.service.api.limits import BodySizeLimit
@@ -135,8 +137,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db.dispose()
 
 
+def _check_task_modules(settings: Settings) -> None:
+    """The task modules these settings name were imported with the registry (the schemas are
+    made from it at import): a module named only in code came too late for them."""
+    late = [name for name in task_module_names(settings.task_modules) if name not in sys.modules]
+    if late:
+        raise RuntimeError(
+            f"task modules {', '.join(late)} were not imported with the task registry: name "
+            f"them in the environment variable {TASK_MODULES_VARIABLE} before starting"
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    _check_task_modules(settings)
     app = FastAPI(
         # Any request can be malformed below the application (a body that is not JSON, a URL
         # over the HTTP parser's limit): the server answers 400 then. Any body can pass its cap:

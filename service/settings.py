@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_ANSWER_CACHE_SIZE = 4096  # ~0.5 kB each: ~2 MB per loaded next-word model
+DEFAULT_ANSWER_CACHE_SIZE = 4096  # encoded /predict answers kept per loaded model
 
 
 def _default_worker_threads() -> int:
@@ -86,13 +86,20 @@ class Settings(BaseSettings):
     answer_cache_size: int = Field(
         DEFAULT_ANSWER_CACHE_SIZE,
         ge=0,
-        description="Next-word /predict answers kept encoded per model (0: none).",
+        description="/predict answers kept encoded per model (0: none; a task may ask to keep "
+        "more, e.g. every answer of a table computed at load).",
     )
     events_poll_seconds: float = Field(
         0.1, gt=0, le=10, description="How often a watched job's new points are read."
     )
     events_keepalive_seconds: float = Field(
         15.0, gt=0, description="Idle seconds before an event stream sends a keep-alive comment."
+    )
+    task_modules: str = Field(
+        "",
+        description="Importable modules, comma-separated, each registering a task of its own "
+        "(rnnlab.models.tasks.register): read by every process, web and workers, when it "
+        "first imports the task registry.",
     )
     api_key: str | None = Field(None, description="When set, mutating endpoints require it.")
     protect_reads: bool = Field(False, description="Require the API key for reads too.")

@@ -1,8 +1,8 @@
 """What the registry holds for a task: everything the service needs, behind one shape.
 
-The service looks a task up by name (rnnlab.models.tasks.TASKS) and calls these; it never branches on
-a task's name. A task that trains on a corpus says so (``needs_corpus``), and then receives
-its token ids in a ``Corpus``; the others receive None.
+The service looks a task up by name (rnnlab.models.tasks.TASKS) and calls these; it never
+branches on a task's name. A task that trains on a corpus says so (``needs_corpus``), and then
+receives its token ids in a ``Corpus``; the others receive None.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from numpy.typing import NDArray
 
 from rnnlab.models.tasks import config as config_tools
+from rnnlab.models.tasks.serving import TaskServing
 from rnnlab.models.training import TrainingHooks, TrainResult
 
 
@@ -46,8 +47,16 @@ class Task:
     curve_metrics: tuple[str, ...] = ()
     higher_is_better_metrics: frozenset[str] = frozenset()
     needs_corpus: bool = False
+    summary: str = ""  # one line on what a model of it learns, for help texts
     # min_tokens(config): the fewest corpus tokens a job of `config` trains on (corpus tasks)
     min_tokens: Callable[[Any], int] | None = None
+    # How it answers from a trained model (/predict); None: it is trained, never served.
+    serving: TaskServing | None = None
+    # export_graph(config, weights, dictionary words or None): the model as a portable graph
+    # (models/tasks/export.py's GraphSpec); None: it has no export.
+    export_graph: Callable[[Any, Mapping[str, NDArray], Sequence[str] | None], Any] | None = None
+    # step_tokens(config): the tokens one training step reads (tasks that read tokens)
+    step_tokens: Callable[[Any], int] | None = None
 
     def make_config(self, hyperparams: Mapping[str, Any]) -> Any:
         """The config of stored hyperparameters (names it does not know are left out)."""
@@ -64,6 +73,10 @@ class Task:
     @property
     def default_curve_metric(self) -> str:
         return self.curve_metrics[0]
+
+    def tokens_per_step(self, config: Any) -> int | None:
+        """The tokens one training step of `config` reads; None for a task without tokens."""
+        return None if self.step_tokens is None else self.step_tokens(config)
 
     def higher_is_better(self, metric: str) -> bool:
         """Whether a larger value of `metric` means a better model (accuracy), not a worse one."""

@@ -1,4 +1,5 @@
-"""A trained model as an ONNX graph, built with the `onnx` package from its stored npz arrays.
+"""A trained model as an ONNX graph, built with the `onnx` package from the portable graph its
+task writes (`Task.export_graph`, models/tasks/export.py) over its stored npz arrays.
 
 The recurrent layers become ONNX's own RNN, LSTM and GRU operators; what differs between their
 conventions and ours is a reordering of the fused gate blocks (ours are torch's):
@@ -7,12 +8,6 @@ conventions and ours is a reordering of the fused gate blocks (ours are torch's)
 - GRU: ours (r, z, n) -> ONNX (z, r, h), with `linear_before_reset=1` (the reset gate multiplies
   the hidden projection with its bias `bh`, as torch and ours do).
 - Weights are transposed: ours multiply from the right (x Wx), ONNX's from the left (W x).
-
-Graphs:
-- binary_addition: inputs `a`, `b` (int64, [N]); outputs `sum` (int64 [N]), `bits` and
-  `probabilities` ([N, binary_dim], most significant first), as GET /predict answers.
-- next_word: input `ids` (int64 [N, T], ids of the dictionary in the metadata, one context
-  length per batch); outputs `logits` and `probabilities` ([N, V]) of the word after each context.
 """
 
 from __future__ import annotations
@@ -26,13 +21,12 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
+from rnnlab.models.tasks import Task
+from rnnlab.models.tasks.export import GraphSpec, Node, RecurrentStep
+
 OPSET = 17
 ONNX_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu"}
-PREPROCESSING = (
-    "lower-case; newline -> space; delete every character but a-z, space, apostrophe and "
-    "hyphen; split on spaces; drop words starting with '-'; a word not in the dictionary is "
-    "id 0, the unknown token"
-)
+ELEMENT_TYPES = {"int64": TensorProto.INT64, "float": TensorProto.FLOAT}
 
 
 def _blocks(a: NDArray, order: Sequence[int], hidden: int, axis: int = -1) -> NDArray:
@@ -120,99 +114,53 @@ class _Graph:
         return model.SerializeToString()
 
 
-def _rename(graph: _Graph, source: str, name: str) -> None:
-    graph.nodes.append(helper.make_node("Identity", [source], [name]))
+def _onnx_attrs(node: Node) -> dict[str, Any]:
+    """The node's attributes, an element type (Cast's `to`) as ONNX's number for it."""
+    return {k: ELEMENT_TYPES[v] if k == "to" else v for k, v in node.attrs.items()}
 
 
-def binary_addition_onnx(hyperparams: dict[str, Any], w: dict[str, NDArray]) -> _Graph:
-    T = int(hyperparams["binary_dim"])
+def _build(spec: GraphSpec) -> _Graph:
+    """The ONNX nodes and initialisers of a task's portable graph."""
     g = _Graph()
-    powers = g.const("powers_of_two", (2 ** np.arange(T)).astype(np.int64))  # bit t is worth 2^t
-    two = g.const("two", np.array(2, np.int64))
-    axis1, axis2 = (
-        g.const("axis1", np.array([1], np.int64)),
-        g.const("axis2", np.array([2], np.int64)),
-    )
-    bits = []
-    for operand in ("a", "b"):  # [N] -> [N, T, 1], least significant bit first
-        shifted = g.op("Div", [g.op("Unsqueeze", [operand, axis1]), powers])
-        bits.append(g.op("Unsqueeze", [g.op("Mod", [shifted, two]), axis2]))
-    x = g.op("Cast", [g.op("Concat", bits, axis=2)], to=TensorProto.FLOAT)  # [N, T, 2]
-    h = g.op("Transpose", [x], perm=[1, 0, 2])  # [T, N, 2]
-    for i in range(int(hyperparams["num_layers"])):
-        h, _ = g.recurrent(hyperparams["cell"], h, w, f"rnn{i}", hyperparams["activation"])
-    logits = g.op("MatMul", [h, g.const("out.W", w["out.W"])])  # [T, N, 1]
-    if "out.b" in w:
-        logits = g.op("Add", [logits, g.const("out.b", w["out.b"])])
-    logits = g.op("Transpose", [g.op("Squeeze", [logits, axis2])], perm=[1, 0])  # [N, T]
-    probabilities = g.op("Sigmoid", [logits])
-    bit_values = g.op(
-        "Cast",
-        [g.op("Greater", [probabilities, g.const("half", np.array(0.5, np.float32))])],
-        to=TensorProto.INT64,
-    )
-    total = g.op("ReduceSum", [g.op("Mul", [bit_values, powers]), axis1], keepdims=0)
-    reverse = g.const("most_significant_first", np.arange(T - 1, -1, -1, dtype=np.int64))
-    _rename(g, total, "sum")
-    _rename(g, g.op("Gather", [bit_values, reverse], axis=1), "bits")
-    _rename(g, g.op("Gather", [probabilities, reverse], axis=1), "probabilities")
+    for name, value in spec.constants.items():
+        g.const(name, value)
+    for step in spec.steps:
+        if isinstance(step, RecurrentStep):
+            y, y_last = g.recurrent(step.cell, step.x, spec.weights, step.prefix, step.activation)
+            g.nodes.append(helper.make_node("Identity", [y], [step.y]))
+            g.nodes.append(helper.make_node("Identity", [y_last], [step.y_last]))
+        else:
+            g.nodes.append(
+                helper.make_node(
+                    step.op, list(step.inputs), list(step.outputs), **_onnx_attrs(step)
+                )
+            )
     return g
 
 
-def next_word_onnx(hyperparams: dict[str, Any], w: dict[str, NDArray]) -> _Graph:
-    g = _Graph()
-    x = g.op("Gather", [g.const("embed.W", w["embed.W"]), "ids"])  # [N, T, E]
-    h = g.op("Transpose", [x], perm=[1, 0, 2])  # [T, N, E]
-    cell = hyperparams["cell"]
-    last = h
-    for i in range(int(hyperparams["num_layers"])):
-        h, last = g.recurrent(cell, h, w, f"{cell}{i}", "tanh")
-    logits = g.op(
-        "Add", [g.op("MatMul", [last, g.const("out.W", w["out.W"])]), g.const("out.b", w["out.b"])]
-    )
-    _rename(g, logits, "logits")
-    _rename(g, g.op("Softmax", [logits], axis=-1), "probabilities")
-    return g
-
-
-def _tensor(name: str, kind: int, shape: list[Any]) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, kind, shape)
+def _tensor(name: str, kind: str, shape: Sequence[Any]) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, ELEMENT_TYPES[kind], list(shape))
 
 
 def export_onnx(
     model_id: int,
-    task: str,
+    task: Task,
     hyperparams: dict[str, Any],
     weights: dict[str, NDArray],
-    words: list[str] | None = None,
-    unknown_token: str | None = None,
+    words: Sequence[str] | None = None,
 ) -> bytes:
-    """The serialized ONNX model; for next word, `words` (the dictionary, by id) goes into its
-    metadata so that a client can turn text into ids and ids into words."""
+    """The serialized ONNX model of the graph `task` writes; a task on a corpus gets `words`
+    (its dictionary, by id), which it may put in the metadata for a client to read."""
+    if task.export_graph is None:
+        raise ValueError(f"a {task.name} model has no ONNX export")
     w = {name: np.asarray(a, np.float32) for name, a in weights.items()}
+    spec = task.export_graph(task.make_config(hyperparams), w, words)
     metadata = {
         "rnnlab.model_id": str(model_id),
-        "rnnlab.task": task,
+        "rnnlab.task": task.name,
         "rnnlab.hyperparams": json.dumps(hyperparams, sort_keys=True),
+        **spec.metadata,
     }
-    if task == "binary_addition":
-        T = int(hyperparams["binary_dim"])
-        graph = binary_addition_onnx(hyperparams, w)
-        inputs = [_tensor(n, TensorProto.INT64, ["N"]) for n in ("a", "b")]
-        outputs = [
-            _tensor("sum", TensorProto.INT64, ["N"]),
-            _tensor("bits", TensorProto.INT64, ["N", T]),
-            _tensor("probabilities", TensorProto.FLOAT, ["N", T]),
-        ]
-        doc = f"a + b for a, b in 0..{2 ** (T - 1) - 1}; bits and P(bit = 1) most significant first"
-    else:
-        assert words is not None
-        V = len(words)
-        graph = next_word_onnx(hyperparams, w)
-        inputs = [_tensor("ids", TensorProto.INT64, ["N", "T"])]
-        outputs = [_tensor(n, TensorProto.FLOAT, ["N", V]) for n in ("logits", "probabilities")]
-        doc = "the distribution of the word after each context of ids (rnnlab.dictionary)"
-        metadata["rnnlab.dictionary"] = json.dumps(words)
-        metadata["rnnlab.unknown_token"] = unknown_token or ""
-        metadata["rnnlab.preprocessing"] = PREPROCESSING
-    return graph.model(inputs, outputs, doc, metadata)
+    inputs = [_tensor(t.name, t.kind, t.shape) for t in spec.inputs]
+    outputs = [_tensor(t.name, t.kind, t.shape) for t in spec.outputs]
+    return _build(spec).model(inputs, outputs, spec.doc, metadata)

@@ -1,13 +1,18 @@
-"""`rnnlab train binary-addition` and `rnnlab train next-word`."""
+"""`rnnlab train <task>`: one command per task of the registry (binary-addition, next-word, and
+any registered through RNNLAB_TASK_MODULES), named after it with hyphens."""
 
 from __future__ import annotations
 
+import inspect
 import json
+import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from rnnlab.models.tasks import TASKS, Task
 from rnnlab.service.cli import output
 from rnnlab.service.cli.client import CliError, ServiceClient
 from rnnlab.service.cli.follow import follow
@@ -109,35 +114,43 @@ def submit(
         )
 
 
-@app.command("binary-addition")
-def binary_addition(
-    ctx: typer.Context,
-    settings: SetOption = None,
-    follow_it: FollowOption = False,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
-) -> None:
-    """An RNN learns to add two integers bit by bit (under a second with the defaults)."""
-    submit(ctx, "binary_addition", parse_settings(settings or []), follow_it, as_json, quiet)
+CorpusOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="FILE_OR_ID",
+        help="A text file to upload, or a corpus id; default the demo corpus.",
+    ),
+]
 
 
-@app.command("next-word")
-def next_word(
-    ctx: typer.Context,
-    corpus: Annotated[
-        str | None,
-        typer.Option(
-            metavar="FILE_OR_ID",
-            help="A text file to upload, or a corpus id; default the demo corpus.",
-        ),
-    ] = None,
-    settings: SetOption = None,
-    follow_it: FollowOption = False,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
-) -> None:
-    """An LSTM language model over a corpus (a few seconds on the demo corpus)."""
-    hyperparams = parse_settings(settings or [])
-    if corpus is not None:
-        hyperparams["corpus_id"] = corpus_id(ctx.obj, corpus)
-    submit(ctx, "next_word", hyperparams, follow_it, as_json, quiet)
+def _command(task: Task) -> Callable[..., None]:
+    """`rnnlab train <task>`: its hyperparameters by --set, and --corpus when it trains on one
+    (the option is left out of the signature, so out of the help, of a task without one)."""
+
+    def train_task(
+        ctx: typer.Context,
+        corpus: CorpusOption = None,
+        settings: SetOption = None,
+        follow_it: FollowOption = False,
+        as_json: JsonOption = False,
+        quiet: QuietOption = False,
+    ) -> None:
+        hyperparams = parse_settings(settings or [])
+        if corpus is not None:
+            hyperparams["corpus_id"] = corpus_id(ctx.obj, corpus)
+        submit(ctx, task.name, hyperparams, follow_it, as_json, quiet)
+
+    if not task.needs_corpus:
+        hints = typing.get_type_hints(train_task, include_extras=True)
+        kept = [
+            p.replace(annotation=hints[p.name])
+            for p in inspect.signature(train_task).parameters.values()
+            if p.name != "corpus"
+        ]
+        train_task.__signature__ = inspect.Signature(kept)  # type: ignore[attr-defined]
+    train_task.__doc__ = task.summary or f"Train a {task.name.replace('_', ' ')} model."
+    return train_task
+
+
+for _task in TASKS.values():
+    app.command(_task.name.replace("_", "-"))(_command(_task))

@@ -101,9 +101,6 @@ HYPERPARAMS: dict[str, type[_Hyperparams]] = {
     name: hyperparams_model(task) for name, task in TASKS.items()
 }
 JOB_CREATES = tuple(job_create_model(TASKS[name], model) for name, model in HYPERPARAMS.items())
-# The published names, importable as before.
-BinaryAdditionHyperparams = HYPERPARAMS["binary_addition"]
-NextWordHyperparams = HYPERPARAMS["next_word"]
 
 if TYPE_CHECKING:
     JobCreate = _JobCreate

@@ -1,3 +1,4 @@
-"""Answering from saved weights: the model cache, the answer cache, batching and the per-task
-adapters that turn a trained model into answers. The routes in service/api/routes/predict.py
-stay thin and call these."""
+"""Answering from saved weights, the same for every task: the model cache, which model a request
+means, the answer cache, batching and threads. What a task answers and how is its own
+(rnnlab.models.tasks.serving); the routes in service/api/routes/predict.py turn these answers
+into responses."""

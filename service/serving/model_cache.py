@@ -1,5 +1,5 @@
 """The model cache: find the model a request means, load its weights once (through its task's
-registry entry and serving adapter), and keep it in an LRU cache.
+registry entry and its answerer), and keep it in an LRU cache.
 
 The hot path of GET /predict is `ModelCache.cached`: "this model, already loaded?", without an
 ORM session and without the threadpool (which model a request means: `service.model_refs`); a
@@ -22,9 +22,9 @@ from rnnlab.models.tasks import TASKS, Corpus
 from rnnlab.models.text import Dictionary
 from rnnlab.service.errors import ModelCorrupted, WrongTask, model_not_found
 from rnnlab.service.serving.answers import AnswerCache, CacheStats
-from rnnlab.service.serving.loaded import LoadedModel, SumTable
-from rnnlab.service.serving.registry import ADAPTERS
-from rnnlab.service.settings import DEFAULT_ANSWER_CACHE_SIZE
+from rnnlab.service.serving.loaded import LoadedModel
+from rnnlab.service.serving.registry import SERVINGS
+from rnnlab.service.settings import DEFAULT_ANSWER_CACHE_SIZE as DEFAULT_SIZE
 from rnnlab.service.store.blobs import CorruptBlob, npz_to_arrays
 from rnnlab.service.store.corpora import get_corpus
 from rnnlab.service.store.db import Database
@@ -35,19 +35,20 @@ log = logging.getLogger(__name__)
 
 class ModelCache:
     """At most `capacity` loaded models, least recently used evicted first; thread-safe.
-    Each next-word model keeps up to `answers_per_model` encoded answers (`AnswerCache`).
+    Each model keeps up to `answers_per_model` encoded answers (`AnswerCache`), or what its
+    answerer asks for.
 
     An OrderedDict under a lock rather than cachetools.LRUCache: a hit, on every /predict, is
-    one C-level move_to_end, where LRUCache's pure-Python bookkeeping was ~1.5x slower.
+    one C-level move_to_end, where LRUCache's pure-Python bookkeeping is the slower.
     """
 
-    def __init__(self, capacity: int, answers_per_model: int = DEFAULT_ANSWER_CACHE_SIZE) -> None:
+    def __init__(self, capacity: int, answers_per_model: int = DEFAULT_SIZE) -> None:
         self.capacity = capacity
         self.answers_per_model = answers_per_model
         self._items: OrderedDict[int, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
         # A request finds its model loaded (hit) or loads it (miss); the answers of every
-        # next-word model count together.
+        # model count together.
         self.model_stats = CacheStats()
         self.answer_stats = CacheStats()
 
@@ -109,25 +110,21 @@ def load(db: Database, cache: ModelCache, task: str, model_id: int) -> LoadedMod
             raise model_not_found(model_id)
         if found_task != task:
             raise wrong_task(model_id, found_task, task)
-        return cache.get(
-            model_id,
-            lambda: load_model(session, model_id, cache.answers_per_model, cache.answer_stats),
-        )
+        return cache.get(model_id, lambda: load_model(session, model_id, cache))
 
 
 def wrong_task(model_id: int, found_task: str, task: str) -> WrongTask:
+    found = SERVINGS.get(found_task)
+    instead = f"query with {found.asks}" if found is not None else "it is not served"
     return WrongTask(
-        f"model {model_id} is a {found_task} model; this request ({ADAPTERS[task].asks}) "
-        f"needs a {task} model: pass one of those, or query with {ADAPTERS[found_task].asks}"
+        f"model {model_id} is a {found_task} model; this request ({SERVINGS[task].asks}) "
+        f"needs a {task} model: pass one of those, or {instead}"
     )
 
 
-def load_model(
-    session: Session,
-    model_id: int,
-    answers: int = DEFAULT_ANSWER_CACHE_SIZE,
-    answer_stats: CacheStats | None = None,
-) -> LoadedModel:
+def load_model(session: Session, model_id: int, cache: ModelCache | None = None) -> LoadedModel:
+    """The model built from its stored weights by its task, ready to answer; the answer cache
+    it gets is sized by `cache` (else the default) unless its answerer asks for another."""
     row = session.get(TrainedModel, model_id)
     if row is None:
         raise model_not_found(model_id)
@@ -139,6 +136,7 @@ def load_model(
             f"with POST /train"
         ) from error
     task = TASKS[row.task]
+    assert task.serving is not None  # the route asked for this task by its query
     config = task.make_config(row.hyperparams)
     dictionary, corpus = None, None
     if task.needs_corpus:
@@ -146,15 +144,16 @@ def load_model(
         stored = get_corpus(session, row.corpus_id)
         dictionary = Dictionary.from_json(stored.dictionary)
         corpus = Corpus(None, stored.tokens, dictionary.size)
-    predictor = task.predictor(config, weights, corpus)
-    return ADAPTERS[row.task].load(model_id, config, predictor, dictionary, answers, answer_stats)
+    answerer = task.serving.answerer(task.predictor(config, weights, corpus), dictionary)
+    size, stats = (cache.answers_per_model, cache.answer_stats) if cache else (DEFAULT_SIZE, None)
+    answers = AnswerCache(answerer.cache_capacity(size), stats)
+    return LoadedModel.of(model_id, row.task, answerer, answers)
 
 
 __all__ = [
     "AnswerCache",
     "LoadedModel",
     "ModelCache",
-    "SumTable",
     "load",
     "load_model",
 ]

@@ -9,9 +9,9 @@ is current. A model is seen by the first request after its job's success commits
 process or machine wrote it. The same refresh drops deleted models from the model cache, so
 that a deletion made by any process is never answered from memory.
 
-On SQLite the check is a few microseconds on the event loop; on PostgreSQL it is a round trip,
-made in the threadpool (a network call never blocks the event loop), still far cheaper than an
-ORM session and two queries (bench/predict_backends.py compares the two databases).
+On SQLite the check is a read of a local file, made on the event loop; on PostgreSQL it is a
+round trip, made in the threadpool (a network call never blocks the event loop), still far
+cheaper than an ORM session and two queries (bench/predict_backends.py compares the two databases).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def resolve_and_load(
 class SQLiteCatalog:
     """A private connection to a SQLite file, outside the ORM."""
 
-    on_event_loop = True  # a read of a local file: microseconds
+    on_event_loop = True  # a read of a local file
     errors: tuple[type[Exception], ...] = (sqlite3.Error,)
 
     def __init__(self, path: str) -> None:

@@ -17,12 +17,7 @@ from rnnlab.service.schemas.resources import HYPERPARAMS
 from rnnlab.service.settings import Settings
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.tables import Job, JobStatus, JobTag, Sweep, utcnow
-from rnnlab.service.sweeps.metrics import (
-    DEFAULT_METRIC,
-    DEFAULT_STEP_METRIC,
-    check_final_metric,
-    check_step_metric,
-)
+from rnnlab.service.sweeps.metrics import curve_metric, ranked_metric
 
 
 def expand_cells(grid: dict[str, list[Any]], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -64,11 +59,11 @@ def create_sweep(db: Database, settings: Settings, body: SweepCreate) -> tuple[S
     """Queue the sweep's jobs; (the sweep, how many jobs)."""
     task = body.task
     _check_names(task, body)
-    metric = check_final_metric(task, body.metric or DEFAULT_METRIC[task])
+    metric = ranked_metric(task, body.metric)
     early = None
     if body.early_stopping is not None:
         early = body.early_stopping.model_dump()
-        early["metric"] = check_step_metric(task, early["metric"] or DEFAULT_STEP_METRIC[task])
+        early["metric"] = curve_metric(task, early["metric"])
     cells = expand_cells(body.grid, body.cells)
     runs = len(cells) * len(body.seeds)
     limit = min(MAX_SWEEP_RUNS, settings.max_queued_jobs)

@@ -1,23 +1,13 @@
-"""The metrics a sweep compares, which way is better, and how a run ended."""
+"""The metrics a sweep compares and how a run ended. Which metrics a task has, its defaults and
+which way is better are the task's to say (rnnlab.models.tasks.Task); this module checks a
+request's metric against them."""
 
 from __future__ import annotations
 
 import re
 
+from rnnlab.models.tasks import TASKS
 from rnnlab.service.errors import InvalidInput
-
-# Final metrics of a model (TrainResult.metrics), by task: what a sweep ranks its cells by.
-FINAL_METRICS = {
-    "binary_addition": ("final_loss", "final_accuracy", "final_bit_accuracy", "steps"),
-    "next_word": ("test_perplexity", "test_loss", "test_accuracy", "train_loss"),
-}
-DEFAULT_METRIC = {"binary_addition": "final_loss", "next_word": "test_perplexity"}
-# Metrics logged along the steps: what the plot draws and early stopping watches.
-STEP_METRICS = {
-    "binary_addition": ("loss", "accuracy"),
-    "next_word": ("loss", "train_loss", "test_loss", "test_perplexity", "test_accuracy"),
-}
-DEFAULT_STEP_METRIC = {"binary_addition": "loss", "next_word": "test_loss"}
 
 # The messages of rnnlab.models.training.TrainingDiverged (check_finite, and overflow in a step).
 DIVERGED = re.compile(r"^(loss became (NaN|infinite)|numbers overflowed)")
@@ -25,7 +15,9 @@ EARLY_STOPPED = "early stopped"
 
 
 def higher_is_better(metric: str) -> bool:
-    return "accuracy" in metric
+    """Whether a larger `metric` is better, for a caller that knows only the metric's name:
+    asked of every task (no two tasks disagree about a metric they share)."""
+    return any(task.higher_is_better(metric) for task in TASKS.values())
 
 
 def is_diverged(error: str | None) -> bool:
@@ -36,18 +28,23 @@ def is_early_stopped(error: str | None) -> bool:
     return error is not None and error.startswith(EARLY_STOPPED)
 
 
-def check_final_metric(task: str, metric: str) -> str:
-    if metric not in FINAL_METRICS[task]:
-        raise InvalidInput(
-            f"unknown metric {metric!r} for {task}: use one of {', '.join(FINAL_METRICS[task])}"
-        )
-    return metric
+def ranked_metric(task: str, metric: str | None) -> str:
+    """`metric` (default: the task's first ranked metric) checked to be one a sweep of `task`
+    ranks by; InvalidInput listing them when it is not."""
+    known = TASKS[task].ranked_metrics
+    chosen = metric or TASKS[task].default_ranked_metric
+    if chosen not in known:
+        raise InvalidInput(f"unknown metric {chosen!r} for {task}: use one of {', '.join(known)}")
+    return chosen
 
 
-def check_step_metric(task: str, metric: str) -> str:
-    if metric not in STEP_METRICS[task]:
+def curve_metric(task: str, metric: str | None) -> str:
+    """`metric` (default: the task's first curve metric) checked to be one logged along the
+    steps, which curves and early stopping follow; InvalidInput listing them when it is not."""
+    known = TASKS[task].curve_metrics
+    chosen = metric or TASKS[task].default_curve_metric
+    if chosen not in known:
         raise InvalidInput(
-            f"unknown metric {metric!r} for {task}'s curves: use one of "
-            f"{', '.join(STEP_METRICS[task])}"
+            f"unknown metric {chosen!r} for {task}'s curves: use one of {', '.join(known)}"
         )
-    return metric
+    return chosen

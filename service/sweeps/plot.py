@@ -60,7 +60,7 @@ def sweep_svg(
     metric: str,
     log_y: bool | None = None,
 ) -> bytes:
-    import matplotlib  # lazily: ~0.5 s and 40 MB the first time
+    import matplotlib  # lazily: its first import is slow and large
     from matplotlib.figure import Figure
 
     # text as <text> (searchable, 3x smaller than glyph paths); fixed ids: same data, same bytes

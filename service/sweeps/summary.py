@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rnnlab.models.tasks import TASKS
 from rnnlab.service.schemas.experiments import (
     MetricSummary,
     RankEntry,
@@ -19,12 +20,7 @@ from rnnlab.service.schemas.experiments import (
     SweepSummary,
 )
 from rnnlab.service.store.tables import Job, JobStatus, Sweep
-from rnnlab.service.sweeps.metrics import (
-    FINAL_METRICS,
-    higher_is_better,
-    is_diverged,
-    is_early_stopped,
-)
+from rnnlab.service.sweeps.metrics import is_diverged, is_early_stopped
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
@@ -44,7 +40,7 @@ def _run(job: Job) -> SweepRun:
 
 def _summaries(task: str, runs: list[SweepRun]) -> dict[str, MetricSummary]:
     found: dict[str, MetricSummary] = {}
-    for name in FINAL_METRICS[task]:
+    for name in TASKS[task].ranked_metrics:
         values = [float(r.metrics[name]) for r in runs if r.metrics.get(name) is not None]
         values = [v for v in values if math.isfinite(v)]
         if values:
@@ -79,10 +75,10 @@ def _cell(task: str, index: int, params: dict[str, Any], jobs: list[Job]) -> Swe
     )
 
 
-def rank_cells(cells: list[SweepCell], metric: str) -> list[RankEntry]:
-    """Cells with a result, best mean first (lower is better unless it is an accuracy)."""
+def rank_cells(cells: list[SweepCell], metric: str, higher_is_better: bool) -> list[RankEntry]:
+    """Cells with a result, best mean first (the largest when `higher_is_better`)."""
     scored = [c for c in cells if metric in c.metrics]
-    sign = -1.0 if higher_is_better(metric) else 1.0
+    sign = -1.0 if higher_is_better else 1.0
     scored.sort(key=lambda c: (sign * c.metrics[metric].mean, c.index))
     ranking = []
     for rank, cell in enumerate(scored, start=1):
@@ -146,7 +142,8 @@ def sweep_public(session: Session, sweep: Sweep, metric: str) -> SweepPublic:
         if job.sweep_cell is not None:
             by_cell.setdefault(job.sweep_cell, []).append(job)
     cells = [_cell(sweep.task, i, sweep.cells[i], by_cell[i]) for i in range(len(sweep.cells))]
-    ranking = rank_cells(cells, metric)
+    higher_is_better = TASKS[sweep.task].higher_is_better(metric)
+    ranking = rank_cells(cells, metric, higher_is_better)
     return SweepPublic(
         **summarize(sweep, jobs).model_dump(),
         hyperparams=sweep.hyperparams,
@@ -154,7 +151,7 @@ def sweep_public(session: Session, sweep: Sweep, metric: str) -> SweepPublic:
         seeds=sweep.seeds,
         early_stopping=sweep.early_stopping,  # type: ignore[arg-type]
         ranked_by=metric,
-        order="descending" if higher_is_better(metric) else "ascending",
+        order="descending" if higher_is_better else "ascending",
         ranking=ranking,
         cells=cells,
     )

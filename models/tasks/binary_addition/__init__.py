@@ -1,11 +1,13 @@
 """Binary addition with a recurrent network (notes, s.1): config, data, model, evaluate, train,
-predict, memory; ``TASK`` is its registry entry."""
+predict, serving, export, memory; ``TASK`` is its registry entry."""
 
 from __future__ import annotations
 
 from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.export import export_graph
 from rnnlab.models.tasks.binary_addition.memory import memory_bytes
 from rnnlab.models.tasks.binary_addition.predict import BinaryAdder
+from rnnlab.models.tasks.binary_addition.serving import SERVING
 from rnnlab.models.tasks.binary_addition.train import FINAL_METRIC_NAMES, METRIC_NAMES
 from rnnlab.models.tasks.binary_addition.train import train as run_training
 
@@ -24,6 +26,9 @@ TASK = Task(
     ranked_metrics=("final_loss", "final_accuracy", "final_bit_accuracy", "steps"),
     curve_metrics=("loss", "accuracy"),
     higher_is_better_metrics=frozenset({"accuracy", "final_accuracy", "final_bit_accuracy"}),
+    summary="An RNN learns to add two integers bit by bit.",
+    serving=SERVING,
+    export_graph=export_graph,
 )
 
 __all__ = ["TASK", "BinaryAdder", "BinaryAdditionConfig", "memory_bytes"]

@@ -1,8 +1,8 @@
 """Next-word prediction over a corpus dictionary (notes, s.4): config, data, model, train,
-checkpoint, predict, sampling, memory; ``TASK`` is its registry entry.
+checkpoint, predict, serving, export, sampling, memory; ``TASK`` is its registry entry.
 
-The name `train` stays the submodule (rnnlab.models.tasks.next_word.train): the function is reached as
-rnnlab.models.tasks.next_word.train.train, or through TASK.train.
+The name `train` stays the submodule (rnnlab.models.tasks.next_word.train): the function is
+reached as rnnlab.models.tasks.next_word.train.train, or through TASK.train.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from typing import Any
 
 from rnnlab.models.tasks.next_word.config import NextWordConfig
 from rnnlab.models.tasks.next_word.data import min_tokens
+from rnnlab.models.tasks.next_word.export import export_graph
 from rnnlab.models.tasks.next_word.memory import memory_bytes
 from rnnlab.models.tasks.next_word.predict import NextWordPredictor
+from rnnlab.models.tasks.next_word.serving import SERVING
 from rnnlab.models.tasks.next_word.train import FINAL_METRIC_NAMES, METRIC_NAMES
 from rnnlab.models.tasks.next_word.train import train as run_training
 from rnnlab.models.tasks.task import Corpus, Task
@@ -27,6 +29,11 @@ def _corpus(corpus: Corpus | None) -> Corpus:
 def _train(config: NextWordConfig, corpus: Corpus | None, hooks: Any, resume: Any) -> Any:
     c = _corpus(corpus)
     return run_training(config, c.token_ids, c.vocabulary_size, hooks, resume, c.words)  # type: ignore[arg-type]
+
+
+def _step_tokens(config: NextWordConfig) -> int:
+    """A step reads batch_size windows of seq_len (bptt) or chunk_size words."""
+    return config.batch_size * config.window
 
 
 TASK = Task(
@@ -46,6 +53,10 @@ TASK = Task(
     higher_is_better_metrics=frozenset({"test_accuracy", "tokens_per_second"}),
     needs_corpus=True,
     min_tokens=min_tokens,
+    step_tokens=_step_tokens,
+    summary="An LSTM language model over a corpus (the demo corpus by default).",
+    serving=SERVING,
+    export_graph=export_graph,
 )
 
 __all__ = ["TASK", "NextWordConfig", "NextWordPredictor", "memory_bytes", "min_tokens"]

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from rnnlab.models.tasks import TASKS
 from rnnlab.service.store.tables import Job, JobStatus
 from rnnlab.service.store.tables import Metric as MetricRow
 from rnnlab.service.tracking.liveness import shown_as, silent_running
@@ -114,7 +115,7 @@ def _job_series(session: Session, heartbeat_timeout_seconds: float) -> Iterator[
     )
     tokens = GaugeMetricFamily(
         "rnnlab_job_tokens_per_second",
-        "Training tokens a second of each running next-word job, over its last 30 s",
+        "Training tokens a second of each running job whose task reads tokens, over its last 30 s",
         labels=["job_id"],
     )
     running = session.execute(
@@ -127,8 +128,9 @@ def _job_series(session: Session, heartbeat_timeout_seconds: float) -> Iterator[
         if rate is None:
             continue
         steps.add_metric([str(job_id), task], rate)
-        if task == "next_word":
-            tokens.add_metric([str(job_id)], rate * tokens_per_step(hyperparams))
+        per_step = tokens_per_step(task, hyperparams)
+        if per_step is not None:
+            tokens.add_metric([str(job_id)], rate * per_step)
     yield steps
     yield tokens
 
@@ -153,10 +155,11 @@ def steps_per_second(session: Session, job_id: int) -> float | None:
     return (last_step - first_step) / seconds if seconds > 0 else None
 
 
-def tokens_per_step(hyperparams: dict[str, Any]) -> int:
-    """A next-word step reads batch_size windows of seq_len (bptt) or chunk_size words."""
-    window = hyperparams["seq_len"] if hyperparams["mode"] == "bptt" else hyperparams["chunk_size"]
-    return int(hyperparams["batch_size"]) * int(window)
+def tokens_per_step(task_name: str, hyperparams: dict[str, Any]) -> int | None:
+    """The tokens a step of this job reads, as its task says; None when its task reads none
+    (or is not registered in this process)."""
+    task = TASKS.get(task_name)
+    return None if task is None else task.tokens_per_step(task.make_config(hyperparams))
 
 
 def _cache_series(cache: Any) -> Iterator[Any]:
@@ -164,7 +167,7 @@ def _cache_series(cache: Any) -> Iterator[Any]:
 
     for name, stats, what in (
         ("rnnlab_model_cache", cache.model_stats, "Predictions whose model was already loaded"),
-        ("rnnlab_answer_cache", cache.answer_stats, "Next-word answers kept from an earlier ask"),
+        ("rnnlab_answer_cache", cache.answer_stats, "Answers kept from an earlier ask"),
     ):
         family = CounterMetricFamily(
             f"{name}_lookups", f"{what} (hit) or not (miss)", labels=["result"]

@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from rnnlab.models.text import UNKNOWN_TOKEN
+from rnnlab.models.tasks import TASKS
 from rnnlab.service.api.deps import ModelId, ReadSessionDep
-from rnnlab.service.errors import ModelCorrupted, model_not_found, onnx_missing
+from rnnlab.service.errors import InvalidInput, ModelCorrupted, model_not_found, onnx_missing
 from rnnlab.service.store.blobs import CorruptBlob, npz_to_arrays
 from rnnlab.service.store.corpora import load_dictionary
 from rnnlab.service.store.tables import TrainedModel
@@ -96,7 +96,10 @@ def read_onnx(model_id: ModelId, session: ReadSessionDep) -> Response:
     words = None
     if model.corpus_id is not None:
         words = load_dictionary(session, model.corpus_id).words
-    data = export_onnx(model_id, model.task, model.hyperparams, weights, words, UNKNOWN_TOKEN)
+    task = TASKS.get(model.task)
+    if task is None or task.export_graph is None:
+        raise InvalidInput(f"a {model.task} model has no ONNX export: take weights.npz instead")
+    data = export_onnx(model_id, task, model.hyperparams, weights, words)
     return Response(
         data, media_type=ONNX_MEDIA_TYPE, headers=_digest_headers(data, f"model-{model_id}.onnx")
     )

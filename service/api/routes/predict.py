@@ -3,12 +3,12 @@
 /predict is the hot path, so it is an `async def` that, once its model is loaded, touches
 neither the threadpool nor an ORM session (`ModelCache.cached`), and answers with a
 JSONResponse built from plain lists (same fields and OpenAPI schema as the response_model, no
-pydantic validation of our own output). Its five optional query parameters are validated as
-one pydantic model (`PredictQuery`) instead of FastAPI's per-parameter path, which was about
-half of the in-process cost of a prediction; the schema documents them all the same.
-Which task a query asks is the serving adapters' to say (service/serving/registry.py), and
-how it is answered is theirs too (service/serving/: batching, answer cache, sum table); which
-model it means (an id, an alias, the default alias or the newest) is for
+pydantic validation of our own output). Its optional query parameters, every served task's
+(`TaskServing.query`) and `model`, are validated as one pydantic model (`PredictQuery`) instead
+of FastAPI's per-parameter path, the costlier of the two; the schema documents them all the
+same. Which task a query asks is the registry's to say (service/serving/registry.py), and how
+it is answered the task's answerer's, through service/serving/ (answer cache, batching,
+threads); which model it means (an id, an alias, the default alias or the newest) is for
 service/serving/model_refs.py to say. What can take long runs in the threadpool: loading a model
 (`resolve_and_load`), a long next-word context, and every /generate.
 """
@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 from starlette.concurrency import run_in_threadpool
 
 from rnnlab.models.tasks.config import MAX_SEED
@@ -30,8 +30,6 @@ from rnnlab.service.schemas.resources import (
     Generation,
     NextWordPrediction,
 )
-from rnnlab.service.serving import next_word
-from rnnlab.service.serving.binary_addition import MAX_OPERAND
 from rnnlab.service.serving.model_cache import LoadedModel, ModelCache
 from rnnlab.service.serving.model_refs import (
     MODEL_REF_DESCRIPTION,
@@ -42,7 +40,7 @@ from rnnlab.service.serving.model_refs import (
     parse_model_ref,
     resolve_and_load,
 )
-from rnnlab.service.serving.registry import QUERY_PARAMETERS, for_query
+from rnnlab.service.serving.registry import ASKING_PARAMETERS, QUERY_PARAMS, for_query, generating
 
 router = APIRouter(tags=["predict"])
 
@@ -84,21 +82,23 @@ def _selected(body: bytes, selected_by: str) -> Response:
     )
 
 
-ADDEND = "a model takes 0..2^(binary_dim-1)-1 (0..127 for the default binary_dim 8)"
-
-
-class PredictQuery(BaseModel):
-    """The query of /predict."""
-
-    a: int | None = Field(None, ge=0, le=MAX_OPERAND, description=f"First addend; {ADDEND}")
-    b: int | None = Field(None, ge=0, le=MAX_OPERAND, description=f"Second addend; {ADDEND}")
-    text: str | None = Field(
-        None, max_length=10_000, pattern=NO_NUL, description="Context (next word)"
+def _predict_query() -> type[BaseModel]:
+    """The query of /predict: every served task's parameters, then `model`."""
+    fields: dict[str, Any] = {
+        param.name: (
+            param.kind | None if param.asks else param.kind,
+            Field(param.default, description=param.description, **param.bounds),
+        )
+        for param in QUERY_PARAMS.values()
+    }
+    fields["model"] = (
+        str | None,
+        Field(None, pattern=MODEL_REF_PATTERN, description=MODEL_REF_DESCRIPTION),
     )
-    k: int = Field(
-        5, ge=1, description="How many next words (next word); at most the model's vocabulary"
-    )
-    model: str | None = Field(None, pattern=MODEL_REF_PATTERN, description=MODEL_REF_DESCRIPTION)
+    return create_model("PredictQuery", **fields)  # type: ignore[call-overload,no-any-return]
+
+
+PredictQuery = _predict_query()
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -116,7 +116,7 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     ]
 
 
-def _parse_query(request: Request) -> PredictQuery:
+def _parse_query(request: Request) -> BaseModel:
     """The query validated in one call; errors answer 422 exactly as FastAPI's would."""
     try:
         return PredictQuery.model_validate(dict(request.query_params))
@@ -136,7 +136,7 @@ def _parse_query(request: Request) -> PredictQuery:
 async def predict(request: Request) -> Any:
     """`?a=37&b=45` asks a binary-addition model; `?text=the cat&k=5` a next-word model."""
     query = vars(_parse_query(request))  # the fields by name, without a model_dump's copy
-    serving = for_query([name for name in QUERY_PARAMETERS if query[name] is not None])
+    serving = for_query([name for name in ASKING_PARAMETERS if query[name] is not None])
     loaded, selected_by = await _loaded(request, serving.task, query["model"])
     body = await serving.predict(loaded, query)
     return _selected(body, selected_by)
@@ -160,7 +160,9 @@ async def generate(
     model: ModelQuery = None,
 ) -> Generation:
     """Sample a continuation word by word, carrying the recurrent state (never `<unk>`)."""
-    loaded, selected_by = await _loaded(request, for_query(["text"]).task, model)
-    generation = await next_word.generate(loaded, text, words, temperature, top_k, seed)
-    generation.model_selected_by = selected_by
-    return generation
+    serving = generating()
+    loaded, selected_by = await _loaded(request, serving.task, model)
+    fields = await serving.generate(
+        loaded, text=text, words=words, temperature=temperature, top_k=top_k, seed=seed
+    )
+    return Generation(**fields, model_selected_by=selected_by)

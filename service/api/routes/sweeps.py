@@ -21,7 +21,7 @@ from rnnlab.service.schemas.resources import MAX_ID
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.tables import Job, Sweep
 from rnnlab.service.sweeps import create as sweep_jobs
-from rnnlab.service.sweeps.metrics import DEFAULT_STEP_METRIC, check_final_metric, check_step_metric
+from rnnlab.service.sweeps.metrics import curve_metric, ranked_metric
 from rnnlab.service.sweeps.plot import sweep_curves, sweep_svg
 from rnnlab.service.sweeps.summary import sweep_public, sweep_summary
 
@@ -132,7 +132,7 @@ def read_sweep(
     seeds (succeeded runs), how many diverged (NaN, the error says when) or failed otherwise;
     then the cells ranked by `metric` (default the sweep's)."""
     sweep = _sweep(session, sweep_id)
-    ranked_by = check_final_metric(sweep.task, metric or sweep.metric)
+    ranked_by = ranked_metric(sweep.task, metric or sweep.metric)
     return sweep_public(session, sweep, ranked_by)
 
 
@@ -166,7 +166,7 @@ async def plot_sweep(
 def _sweep_svg(db: Database, sweep_id: int, metric: str | None, log_y: bool | None) -> bytes:
     with db.read() as session:
         sweep = _sweep(session, sweep_id)
-        name = check_step_metric(sweep.task, metric or DEFAULT_STEP_METRIC[sweep.task])
+        name = curve_metric(sweep.task, metric)
         curves = sweep_curves(session, sweep, name)
     return sweep_svg(sweep, curves, name, log_y)
 

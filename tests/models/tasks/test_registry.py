@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from rnnlab.models.tasks import TASKS, Corpus, Task
+from rnnlab.models.tasks import TASKS, Corpus, Task, register, task_module_names
 from rnnlab.models.tasks.config import bounds, check, from_stored, param
 
 FIELDS = [(name, field) for name in TASKS for field in TASKS[name].bounds()]
@@ -95,7 +95,7 @@ def test_memory_estimates_grow_with_the_sizes_that_cost_memory():
         nw.memory_bytes(config, None)
 
 
-def test_a_third_task_is_a_package_and_one_line():
+def test_a_third_task_is_a_package_that_registers_itself():
     """What the registry asks of a task, shown on a toy one: a config made of `param` fields,
     and the callables; nothing else in models/ or the service has to know its name."""
 
@@ -120,3 +120,52 @@ def test_a_third_task_is_a_package_and_one_line():
     with pytest.raises(ValueError, match="width must be an integer from 1 to 10; got 11"):
         echo.make_config({"width": 11})
     assert np.int64(echo.memory_bytes(echo.make_config({}), None)) == 24
+    assert echo.tokens_per_step(echo.make_config({})) is None  # it reads no tokens
+    assert echo.serving is None and echo.export_graph is None  # trained, never served
+    try:
+        assert register(echo) is echo and TASKS["echo"] is echo
+        assert register(echo) is echo  # again: nothing changes
+        with pytest.raises(ValueError, match="already registered"):
+            register(dataclasses.replace(echo, summary="another"))
+    finally:
+        TASKS.pop("echo", None)
+
+
+def test_task_modules_are_named_comma_separated(monkeypatch):
+    assert task_module_names(" a.b , c,,") == ["a.b", "c"]
+    monkeypatch.setenv("RNNLAB_TASK_MODULES", "tests.toy")
+    assert task_module_names() == ["tests.toy"]
+    monkeypatch.delenv("RNNLAB_TASK_MODULES")
+    assert task_module_names() == []
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_a_task_says_what_its_runs_are_compared_by(name):
+    task = TASKS[name]
+    assert set(task.ranked_metrics) <= set(task.final_metric_names)
+    assert set(task.curve_metrics) <= set(task.metric_names)
+    assert task.default_ranked_metric == task.ranked_metrics[0]
+    assert (
+        task.higher_is_better("final_loss" if "final_loss" in task.ranked_metrics else "loss")
+        is False
+    )
+    assert any(task.higher_is_better(metric) for metric in task.ranked_metrics)
+
+
+def test_tokens_a_step_come_from_the_task():
+    next_word = TASKS["next_word"]
+    bptt = next_word.make_config({"batch_size": 8, "seq_len": 12, "mode": "bptt"})
+    assert next_word.tokens_per_step(bptt) == 96
+    chunks = next_word.make_config({"batch_size": 8, "chunk_size": 20, "mode": "chunk"})
+    assert next_word.tokens_per_step(chunks) == 160
+    assert (
+        TASKS["binary_addition"].tokens_per_step(TASKS["binary_addition"].make_config({})) is None
+    )
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_a_served_task_says_which_query_asks_it_and_how_to_export_it(name):
+    task = TASKS[name]
+    assert task.serving is not None and task.serving.asking
+    assert all(param.name.isidentifier() for param in task.serving.query)
+    assert task.export_graph is not None
