@@ -79,6 +79,37 @@ NOTES_SWEEP: JsonDict = {
     "metric": "steps",
 }
 
+# The bodies /docs offers to try, by name: POST /train and POST /sweeps.
+TRAIN_REQUESTS: dict[str, Any] = {
+    "binary_addition": {
+        "summary": "Binary addition with the defaults",
+        "value": {"task": "binary_addition", "hyperparams": BINARY_ADDITION_HYPERPARAMS},
+    },
+    "next_word": {
+        "summary": "Next word on the demo corpus with the defaults",
+        "value": {"task": "next_word", "hyperparams": {}},
+    },
+    "notes": {
+        "summary": "The study notes' binary-addition run (batch 1, SGD, sigmoid)",
+        "value": NOTES_RUN,
+    },
+}
+SWEEP_REQUESTS: dict[str, Any] = {
+    "notes": {
+        "summary": "The notes' init x activation table (SEEDS.md section 1), five seeds",
+        "value": NOTES_SWEEP,
+    },
+    "grid": {
+        "summary": "A product grid with early stopping",
+        "value": {
+            "task": "binary_addition",
+            "grid": {"hidden_size": [8, 16], "learning_rate": [0.01, 0.05]},
+            "seeds": [0, 1, 2],
+            "early_stopping": {"metric": "loss", "min_progress": 0.25, "min_peers": 3},
+        },
+    },
+}
+
 JOB: JsonDict = {
     "id": 1,
     "task": "binary_addition",

@@ -13,10 +13,9 @@ from rnnlab.service.charts.downsample import MAX_POINTS, read_points
 from rnnlab.service.errors import job_not_found
 from rnnlab.service.jobs import queue
 from rnnlab.service.jobs.plans import plan_job
-from rnnlab.service.schemas.examples import NOTES_RUN, documented_error
+from rnnlab.service.schemas.examples import TRAIN_REQUESTS, documented_error
 from rnnlab.service.schemas.experiments import TAG_PATTERN, TaskName
 from rnnlab.service.schemas.resources import (
-    HYPERPARAMS,
     MAX_ID,
     NO_NUL,
     JobCreate,
@@ -32,23 +31,6 @@ from rnnlab.service.tracking.timing import job_timing
 
 router = APIRouter(tags=["jobs"])
 
-TRAIN_EXAMPLES = {
-    "binary_addition": {
-        "summary": "Binary addition with the defaults",
-        "value": {
-            "task": "binary_addition",
-            "hyperparams": HYPERPARAMS["binary_addition"]().model_dump(),
-        },
-    },
-    "next_word": {
-        "summary": "Next word on the demo corpus with the defaults",
-        "value": {"task": "next_word", "hyperparams": {}},
-    },
-    "notes": {
-        "summary": "The study notes' binary-addition run (batch 1, SGD, sigmoid)",
-        "value": NOTES_RUN,
-    },
-}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such job"}}
 
 
@@ -93,7 +75,7 @@ def to_public(job: Job, heartbeat_timeout_seconds: float | None = None) -> JobPu
     },
 )
 def create_job(
-    body: Annotated[JobCreate, Body(openapi_examples=TRAIN_EXAMPLES)],
+    body: Annotated[JobCreate, Body(openapi_examples=TRAIN_REQUESTS)],
     response: Response,
     db: DatabaseDep,
     executor: ExecutorDep,

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from rnnlab.service.api.deps import DatabaseDep, ExecutorDep, ReadSessionDep, SettingsDep
 from rnnlab.service.api.query import only_query_params
 from rnnlab.service.errors import corpus_not_found, sweep_not_found
-from rnnlab.service.schemas.examples import NOTES_SWEEP, documented_error
+from rnnlab.service.schemas.examples import SWEEP_REQUESTS, documented_error
 from rnnlab.service.schemas.experiments import (
     TAG_PATTERN,
     SweepCreate,
@@ -32,19 +32,6 @@ router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
 SweepId = Annotated[int, Path(ge=1, le=MAX_ID, description="A sweep id from POST /sweeps")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such sweep"}}
-NOTES_TABLE = {
-    "summary": "The notes' init x activation table (SEEDS.md section 1), five seeds",
-    "value": NOTES_SWEEP,
-}
-GRID = {
-    "summary": "A product grid with early stopping",
-    "value": {
-        "task": "binary_addition",
-        "grid": {"hidden_size": [8, 16], "learning_rate": [0.01, 0.05]},
-        "seeds": [0, 1, 2],
-        "early_stopping": {"metric": "loss", "min_progress": 0.25, "min_peers": 3},
-    },
-}
 
 
 def _sweep(session: ReadSessionDep, sweep_id: int) -> Sweep:
@@ -66,7 +53,7 @@ def _sweep(session: ReadSessionDep, sweep_id: int) -> Sweep:
     },
 )
 def create_sweep(
-    body: Annotated[SweepCreate, Body(openapi_examples={"notes": NOTES_TABLE, "grid": GRID})],
+    body: Annotated[SweepCreate, Body(openapi_examples=SWEEP_REQUESTS)],
     response: Response,
     db: DatabaseDep,
     executor: ExecutorDep,
