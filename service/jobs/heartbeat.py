@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from rnnlab.service.jobs.processes import cpu_ticks
 from rnnlab.service.jobs.queue import update_held_job
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.tables import utcnow
@@ -86,18 +87,6 @@ class CpuWatch:
         if ticks is None or ticks != self._ticks:
             self._ticks, self._moved_at = ticks, now
         return now - self._moved_at
-
-
-def cpu_ticks(pid: int | None) -> int | None:
-    """User + system CPU time of `pid` in clock ticks (/proc/<pid>/stat); None if unknown."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
 
 
 class JobHeartbeat:

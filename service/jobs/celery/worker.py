@@ -22,12 +22,12 @@ from typing import Any
 
 from celery import Celery, signals
 from celery.exceptions import Reject
-from sqlalchemy import select
-
 from rnnlab.service.jobs.celery.app import RUN_JOB, make_celery
+from rnnlab.service.jobs.processes import pid_alive
 from rnnlab.service.jobs.queue import claim_job, recover_lost_jobs
 from rnnlab.service.settings import Settings
 from rnnlab.service.store.tables import Job, JobStatus
+from sqlalchemy import select
 
 log = logging.getLogger("rnnlab.jobs.celery")
 
@@ -78,7 +78,10 @@ def register(app: Celery) -> None:
 
 def execute(job_id: int) -> str:
     """Claim and run one job in this process; what became of the delivery."""
-    from rnnlab.service.jobs.runner import current_context, run_job  # numpy: after the thread counts
+    from rnnlab.service.jobs.runner import (  # numpy: after the thread counts
+        current_context,
+        run_job,
+    )
 
     context = current_context()
     attempt = claim_job(context.db, job_id, context.worker_id)
@@ -103,7 +106,6 @@ def _release_from_dead_local_worker(job_id: int) -> bool:
     """Requeue (or fail, past RNNLAB_MAX_ATTEMPTS) a running job whose process was on this
     machine and is dead; whether it was one. A job held by another machine is left to the
     heartbeat sweep of the web process."""
-    from rnnlab.service.jobs.local.supervisor import _pid_alive
     from rnnlab.service.jobs.runner import current_context
 
     context = current_context()
@@ -111,7 +113,7 @@ def _release_from_dead_local_worker(job_id: int) -> bool:
         job = session.get(Job, job_id)
         owner = job.worker_id if job is not None and job.status == JobStatus.RUNNING else None
     host, _, pid = (owner or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or _pid_alive(int(pid)):
+    if host != socket.gethostname() or not pid.isdigit() or pid_alive(int(pid)):
         return False
     assert owner is not None
     return bool(recover_lost_jobs(context.db, [owner], context.settings.max_attempts, None))
