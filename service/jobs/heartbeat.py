@@ -7,7 +7,7 @@ releases the GIL inside BLAS and its ufunc loops, so they run while a step compu
 
 - `Pulse` stamps a float in memory shared with the supervisor (the web process), idle or busy.
   A worker whose pulse is older than the timeout has stopped answering (SIGSTOP, a debugger, a
-  frozen process) and the supervisor kills and replaces it (service/jobs/local/supervisor.py).
+  frozen process) and the supervisor kills and replaces it (jobs/local/executor.py).
 - `JobHeartbeat` writes the running job's `heartbeat_at`, one short UPDATE in its own
   transaction, so that the job's owner is known to be alive by anyone who reads the database
   (the supervisor's sweep, the next start).

@@ -1,5 +1,7 @@
-"""Runs in the web process: keeps `max_concurrent_jobs` worker processes alive, wakes them when
-a job is queued, and puts the jobs of a dead worker back in the queue (or fails them)."""
+"""The local executor: worker processes on this machine, and their supervisor (what the rest
+of the job system calls the supervisor). Runs in the web process: keeps `max_concurrent_jobs`
+worker processes alive, wakes them when a job is queued, and puts the jobs of a dead worker
+back in the queue (or fails them)."""
 
 from __future__ import annotations
 
