@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from rnnlab.service.errors import InvalidInput
+from rnnlab.service.jobs.early_stop import EARLY_STOPPED
 
 # Final metrics of a model (TrainResult.metrics), by task: what a sweep ranks its cells by.
 FINAL_METRICS = {
@@ -21,7 +22,6 @@ DEFAULT_STEP_METRIC = {"binary_addition": "loss", "next_word": "test_loss"}
 
 # The messages of rnnlab.models.training.TrainingDiverged (check_finite, and overflow in a step).
 DIVERGED = re.compile(r"^(loss became (NaN|infinite)|numbers overflowed)")
-EARLY_STOPPED = "early stopped"
 
 
 def higher_is_better(metric: str) -> bool:

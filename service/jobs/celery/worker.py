@@ -22,12 +22,13 @@ from typing import Any
 
 from celery import Celery, signals
 from celery.exceptions import Reject
+from sqlalchemy import select
+
 from rnnlab.service.jobs.celery.app import RUN_JOB, make_celery
 from rnnlab.service.jobs.processes import pid_alive
 from rnnlab.service.jobs.queue import claim_job, recover_lost_jobs
 from rnnlab.service.settings import Settings
 from rnnlab.service.store.tables import Job, JobStatus
-from sqlalchemy import select
 
 log = logging.getLogger("rnnlab.jobs.celery")
 
@@ -78,10 +79,8 @@ def register(app: Celery) -> None:
 
 def execute(job_id: int) -> str:
     """Claim and run one job in this process; what became of the delivery."""
-    from rnnlab.service.jobs.runner import (  # numpy: after the thread counts
-        current_context,
-        run_job,
-    )
+    # numpy, through the runner: imported only after the thread counts are set
+    from rnnlab.service.jobs.runner import current_context, run_job
 
     context = current_context()
     attempt = claim_job(context.db, job_id, context.worker_id)

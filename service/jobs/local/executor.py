@@ -19,6 +19,8 @@ from datetime import timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from sqlalchemy import select
+
 from rnnlab.service.errors import StorageUnavailable
 from rnnlab.service.jobs.heartbeat import Liveness
 from rnnlab.service.jobs.local.storage_watch import StorageWatch
@@ -29,7 +31,6 @@ from rnnlab.service.jobs.queue import WORKER_UNRESPONSIVE, recover_lost_jobs, re
 from rnnlab.service.settings import Settings
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.tables import Job, JobStatus
-from sqlalchemy import select
 
 log = logging.getLogger(__name__)
 
