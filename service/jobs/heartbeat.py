@@ -1,7 +1,7 @@
 """Heartbeats that do not depend on the training loop's pace.
 
-A single numpy step can take longer than RNNLAB_HEARTBEAT_TIMEOUT_SECONDS (hidden_size 4096,
-batch_size 256: ~45 s a step on two cores), so the loop's own writes cannot be what tells a
+A single numpy step can take longer than RNNLAB_HEARTBEAT_TIMEOUT_SECONDS (a large
+hidden_size and batch_size on a small machine), so the loop's own writes cannot be what tells a
 slow worker from a dead or stuck one. Two threads of the worker process beat instead; numpy
 releases the GIL inside BLAS and its ufunc loops, so they run while a step computes:
 
@@ -30,7 +30,7 @@ from rnnlab.service.store.tables import utcnow
 log = logging.getLogger(__name__)
 
 BEATS_PER_TIMEOUT = 4  # a beat may be late three times before the timeout is reached
-LONGEST_BEAT_SECONDS = 5.0  # with the default 30 s timeout: a write every 5 s, not every 7.5
+LONGEST_BEAT_SECONDS = 5.0  # however long the timeout, a running job is heard from this often
 
 
 def beat_seconds(timeout_seconds: float) -> float:
@@ -61,7 +61,7 @@ class Liveness:
 
     A sign of life is a pulse, or CPU time spent (read from /proc, as the OS counts it). The
     second matters because a thread beats only when it gets the GIL, and some C calls hold the
-    GIL for a second or more (a blob of hundreds of MB copied into SQLite): a worker busy in one
+    GIL for long (a blob of hundreds of MB copied into SQLite): a worker busy in one
     spends CPU time. A stopped process (SIGSTOP) or one stuck in a lock spends none.
     """
 
