@@ -84,7 +84,7 @@ class DatabaseHooks(TrainingHooks):
         """Raises the JobStopped saying why, once the job must stop (never inside a write,
         which would roll back the metrics it flushed); False until then."""
         now = time.monotonic()
-        stop = _first_answer(rule.at_step(now) for rule in self._step_rules)
+        stop = self._stop_at_step(now)
         if stop is not None:
             self.stopped = stop
         elif now - self._last_flush >= FLUSH_SECONDS:
@@ -94,9 +94,17 @@ class DatabaseHooks(TrainingHooks):
             raise self.stopped
         return False
 
+    def _stop_at_step(self, now: float) -> JobStopped | None:
+        for rule in self._step_rules:
+            stop = rule.at_step(now)
+            if stop is not None:
+                return stop
+        return None
+
     def checkpoint_due(self) -> bool:
-        if any(rule.wants_checkpoint() for rule in self._checkpoint_rules):
-            return True
+        for rule in self._checkpoint_rules:
+            if rule.wants_checkpoint():
+                return True
         return time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
 
     def save_checkpoint(self, step: int, state: dict[str, NDArray]) -> None:
