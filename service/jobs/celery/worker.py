@@ -79,8 +79,10 @@ def register(app: Celery) -> None:
 
 def execute(job_id: int) -> str:
     """Claim and run one job in this process; what became of the delivery."""
-    # numpy, through the runner: imported only after the thread counts are set
-    from rnnlab.service.jobs.runner import current_context, run_job
+    from rnnlab.service.jobs.runner import (  # numpy: after the thread counts
+        current_context,
+        run_job,
+    )
 
     context = current_context()
     attempt = claim_job(context.db, job_id, context.worker_id)
