@@ -1,13 +1,13 @@
 """A job's checkpoint in the database, written in parts so that no write holds the lock long.
 
 SQLite has one write lock. A checkpoint of tens of MB (weights and the optimiser's moments)
-written in one transaction held it for a second and more, and a cancel or a submit waited
-behind it. So its bytes go in parts of PART_BYTES, each in its own transaction, under a new
-`generation`; one short transaction then points the job's `checkpoints` row at that
-generation (with the metrics flushed beside it), and the previous generation's parts are
-deleted one per transaction. A crash in between leaves parts no row points at: the next
-checkpoint or the job's end deletes them. PostgreSQL writes the same parts; there they only
-keep each transaction short.
+written in one transaction held it for as long as the whole blob took to write, and a cancel
+or a submit waited behind it. So its bytes go in parts of PART_BYTES, each in its own
+transaction, under a new `generation`; one short transaction then points the job's
+`checkpoints` row at that generation (with the metrics flushed beside it), and the previous
+generation's parts are deleted one per transaction. A crash in between leaves parts no row
+points at: the next checkpoint or the job's end deletes them. PostgreSQL writes the same
+parts; there they only keep each transaction short.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rnnlab.service.store.blobs import sha256_hex
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.tables import Checkpoint, CheckpointPart, utcnow
 
-PART_BYTES = 1 * 2**20  # a part's insert takes a few ms: the longest a request waits for it
+PART_BYTES = 1 * 2**20  # one part's insert: the longest a request waits for the write lock
 
 
 def save_checkpoint(

@@ -36,6 +36,6 @@ def make_executor(settings: Settings, db: Database) -> Executor:
         from rnnlab.service.jobs.celery.executor import CeleryExecutor
 
         return CeleryExecutor(settings, db)
-    from rnnlab.service.jobs.local.supervisor import LocalExecutor
+    from rnnlab.service.jobs.local.executor import LocalExecutor
 
     return LocalExecutor(settings, db)

@@ -1,13 +1,13 @@
 """Heartbeats that do not depend on the training loop's pace.
 
-A single numpy step can take longer than RNNLAB_HEARTBEAT_TIMEOUT_SECONDS (hidden_size 4096,
-batch_size 256: ~45 s a step on two cores), so the loop's own writes cannot be what tells a
+A single numpy step can take longer than RNNLAB_HEARTBEAT_TIMEOUT_SECONDS (a large
+hidden_size and batch_size on a small machine), so the loop's own writes cannot be what tells a
 slow worker from a dead or stuck one. Two threads of the worker process beat instead; numpy
 releases the GIL inside BLAS and its ufunc loops, so they run while a step computes:
 
 - `Pulse` stamps a float in memory shared with the supervisor (the web process), idle or busy.
   A worker whose pulse is older than the timeout has stopped answering (SIGSTOP, a debugger, a
-  frozen process) and the supervisor kills and replaces it (service/jobs/local/supervisor.py).
+  frozen process) and the supervisor kills and replaces it (jobs/local/executor.py).
 - `JobHeartbeat` writes the running job's `heartbeat_at`, one short UPDATE in its own
   transaction, so that the job's owner is known to be alive by anyone who reads the database
   (the supervisor's sweep, the next start).
@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from rnnlab.service.jobs.processes import cpu_ticks
 from rnnlab.service.jobs.queue import update_held_job
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.tables import utcnow
@@ -29,7 +30,7 @@ from rnnlab.service.store.tables import utcnow
 log = logging.getLogger(__name__)
 
 BEATS_PER_TIMEOUT = 4  # a beat may be late three times before the timeout is reached
-LONGEST_BEAT_SECONDS = 5.0  # with the default 30 s timeout: a write every 5 s, not every 7.5
+LONGEST_BEAT_SECONDS = 5.0  # however long the timeout, a running job is heard from this often
 
 
 def beat_seconds(timeout_seconds: float) -> float:
@@ -60,7 +61,7 @@ class Liveness:
 
     A sign of life is a pulse, or CPU time spent (read from /proc, as the OS counts it). The
     second matters because a thread beats only when it gets the GIL, and some C calls hold the
-    GIL for a second or more (a blob of hundreds of MB copied into SQLite): a worker busy in one
+    GIL for long (a blob of hundreds of MB copied into SQLite): a worker busy in one
     spends CPU time. A stopped process (SIGSTOP) or one stuck in a lock spends none.
     """
 
@@ -86,18 +87,6 @@ class CpuWatch:
         if ticks is None or ticks != self._ticks:
             self._ticks, self._moved_at = ticks, now
         return now - self._moved_at
-
-
-def cpu_ticks(pid: int | None) -> int | None:
-    """User + system CPU time of `pid` in clock ticks (/proc/<pid>/stat); None if unknown."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
 
 
 class JobHeartbeat:

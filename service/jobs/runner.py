@@ -17,15 +17,15 @@ from rnnlab.service.errors import StorageUnavailable
 from rnnlab.service.jobs import console, train
 from rnnlab.service.jobs.checkpoints import delete_checkpoint, read_checkpoint
 from rnnlab.service.jobs.heartbeat import beat_seconds, job_heartbeat
-from rnnlab.service.jobs.hooks import DatabaseHooks, JobLost, JobStopped, ShuttingDown
+from rnnlab.service.jobs.hooks import DatabaseHooks, make_hooks
 from rnnlab.service.jobs.queue import discard_metrics_after, update_held_job
+from rnnlab.service.jobs.stop_rules import JobLost, JobStopped, ShuttingDown
 from rnnlab.service.jobs.storage_retry import retry_until_written
 from rnnlab.service.settings import Settings
 from rnnlab.service.store.blobs import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.faults import FaultLog
 from rnnlab.service.store.tables import Job, JobStatus, Metric, TrainedModel, utcnow
-from rnnlab.service.sweeps.early_stop import make_hooks
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def _run_claimed(context: WorkerContext, job_id: int, attempt: int) -> None:
         job = session.get(Job, job_id)
         if job is None or job.attempt != attempt or job.worker_id != context.worker_id:
             return  # taken back meanwhile
-        task, hyperparams, progress = job.task, dict(job.hyperparams), job.progress
+        task, hyperparams = job.task, dict(job.hyperparams)
         # A job that never ran (no checkpoint, no metric; a clean shutdown can hand a started
         # job back with its attempt count unchanged) has nothing to restore or clean up:
         # skipping _load_checkpoint saves a write transaction, and a wait for the write lock.
@@ -129,14 +129,12 @@ def _run_claimed(context: WorkerContext, job_id: int, attempt: int) -> None:
             session,
             job,
             db=context.db,
-            job_id=job_id,
             worker_id=context.worker_id,
             attempt=attempt,
             checkpoint_seconds=context.settings.checkpoint_seconds,
             time_limit_seconds=context.settings.job_time_limit_seconds,
             parent_pid=context.parent_pid,
             stopping=context.stopping,
-            progress=progress,
         )
 
     console.started(job_id, task, hyperparams, resumed=not fresh)

@@ -8,11 +8,11 @@ at most every minute, and when it is over.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 
 from rnnlab.service.errors import StorageUnavailable
+from rnnlab.service.jobs.processes import parent_gone
 from rnnlab.service.jobs.queue import claim_next_job
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.faults import FaultLog
@@ -35,7 +35,7 @@ def retry_until_written(
     succeeded, False when the worker is told to stop (or its service is gone) first."""
     faults.failed(fault)
     while not stopping.wait(RETRY_SECONDS):
-        if parent_pid is not None and os.getppid() != parent_pid:
+        if parent_gone(parent_pid):
             return False
         try:
             write()

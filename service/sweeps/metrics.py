@@ -8,10 +8,10 @@ import re
 
 from rnnlab.models.tasks import TASKS
 from rnnlab.service.errors import InvalidInput
+from rnnlab.service.jobs.early_stop import EARLY_STOPPED
 
 # The messages of rnnlab.models.training.TrainingDiverged (check_finite, and overflow in a step).
 DIVERGED = re.compile(r"^(loss became (NaN|infinite)|numbers overflowed)")
-EARLY_STOPPED = "early stopped"
 
 
 def higher_is_better(metric: str) -> bool:

@@ -49,7 +49,7 @@ def _transport_options(settings: Settings) -> dict[str, object]:
         # Every key of this service starts with its queue's name: services sharing a Redis
         # never see each other's messages, nor redeliver them.
         "global_keyprefix": f"{settings.broker_queue}:",
-        # Overdue deliveries are looked for every 10 s (kombu's default), sooner when the
+        # Overdue deliveries are looked for at kombu's default interval, sooner when the
         # timeout is shorter, and on every look (kombu's default looks one time in ten).
         "unacked_restore_interval": min(10.0, timeout / RESTORE_CHECKS_PER_TIMEOUT),
         "unacked_restore_throttle": 1,

@@ -25,6 +25,7 @@ from celery.exceptions import Reject
 from sqlalchemy import select
 
 from rnnlab.service.jobs.celery.app import RUN_JOB, make_celery
+from rnnlab.service.jobs.processes import pid_alive
 from rnnlab.service.jobs.queue import claim_job, recover_lost_jobs
 from rnnlab.service.settings import Settings
 from rnnlab.service.store.tables import Job, JobStatus
@@ -106,7 +107,6 @@ def _release_from_dead_local_worker(job_id: int) -> bool:
     """Requeue (or fail, past RNNLAB_MAX_ATTEMPTS) a running job whose process was on this
     machine and is dead; whether it was one. A job held by another machine is left to the
     heartbeat sweep of the web process."""
-    from rnnlab.service.jobs.local.supervisor import _pid_alive
     from rnnlab.service.jobs.runner import current_context
 
     context = current_context()
@@ -114,7 +114,7 @@ def _release_from_dead_local_worker(job_id: int) -> bool:
         job = session.get(Job, job_id)
         owner = job.worker_id if job is not None and job.status == JobStatus.RUNNING else None
     host, _, pid = (owner or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or _pid_alive(int(pid)):
+    if host != socket.gethostname() or not pid.isdigit() or pid_alive(int(pid)):
         return False
     assert owner is not None
     return bool(recover_lost_jobs(context.db, [owner], context.settings.max_attempts, None))

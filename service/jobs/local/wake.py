@@ -10,8 +10,8 @@ class WakeUp:
 
     A counting semaphore shared with the workers: `notify` posts it in the caller's own thread,
     so a waiting worker runs at once. A `multiprocessing.Queue` hands its items to a feeder
-    thread, which must first win the GIL from the busy event loop (Python's switch interval is
-    5 ms): the job then sat in the queue for milliseconds before any worker heard of it.
+    thread, which must first win the GIL from the busy event loop (it waits out Python's switch
+    interval): the job then sat in the queue before any worker heard of it.
     Wake-ups posted while every worker is busy are kept; a spare one only costs a worker an
     empty claim.
     """

@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from rnnlab.service.jobs.local.wake import WakeUp
+from rnnlab.service.jobs.processes import parent_gone
 
 IDLE_POLL_SECONDS = 2.0  # a missed wake-up costs at most this long
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -62,7 +63,7 @@ def worker_main(
     ready.send(os.getpid())  # /readyz counts this worker from now on
     ready.close()
     claims = FaultLog(logging.getLogger(__name__), f"worker {worker_id} claiming a job")
-    while os.getppid() == parent_pid and not stopping.is_set():
+    while not parent_gone(parent_pid) and not stopping.is_set():
         job_id = claim_or_wait(db, worker_id, claims, stopping)
         if job_id is not None:
             run_job(job_id)
@@ -90,4 +91,4 @@ def _die_with_parent() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
-        pass  # not Linux: the parent-pid checks in the loops still stop an orphan
+        pass  # not Linux: the loops' parent_gone checks still stop an orphan

@@ -18,9 +18,10 @@ from sqlalchemy import func, select
 
 from rnnlab.models.training import TrainResult
 from rnnlab.service.jobs.heartbeat import JobHeartbeat
-from rnnlab.service.jobs.hooks import DatabaseHooks, JobLost
+from rnnlab.service.jobs.hooks import DatabaseHooks
 from rnnlab.service.jobs.queue import claim_job, recover_lost_jobs
 from rnnlab.service.jobs.runner import WorkerContext, _finish, _publish
+from rnnlab.service.jobs.stop_rules import JobLost
 from rnnlab.service.settings import Settings
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.migrate import upgrade
@@ -96,7 +97,7 @@ def test_a_run_that_lost_its_attempt_writes_nothing(migrated_db: Database) -> No
     db = migrated_db
     job_id = queued_job(db)
     assert claim_job(db, job_id, WORKER) == 1
-    stale = DatabaseHooks(db, job_id, WORKER, 60, 60, attempt=1)
+    stale = DatabaseHooks(db, job_id, WORKER, 60, attempt=1)
     stale.report(10, {"loss": 1.0}, 0.1)
     assert recover_lost_jobs(db, [WORKER], max_attempts=3, stale_after=None) == [job_id]
     assert claim_job(db, job_id, WORKER) == 2
@@ -123,7 +124,7 @@ def test_a_run_that_lost_its_attempt_writes_nothing(migrated_db: Database) -> No
 
     assert JobHeartbeat(db, job_id, WORKER, attempt=2, seconds=60).beat()
 
-    current = DatabaseHooks(db, job_id, WORKER, 60, 60, attempt=2)
+    current = DatabaseHooks(db, job_id, WORKER, 60, attempt=2)
     current.report(10, {"loss": 1.0}, 0.1)
     with db.write() as session:
         current.flush(session)  # the run that holds the job writes as before

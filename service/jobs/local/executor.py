@@ -1,5 +1,7 @@
-"""Runs in the web process: keeps `max_concurrent_jobs` worker processes alive, wakes them when
-a job is queued, and puts the jobs of a dead worker back in the queue (or fails them)."""
+"""The local executor: worker processes on this machine, and their supervisor (what the rest
+of the job system calls the supervisor). Runs in the web process: keeps `max_concurrent_jobs`
+worker processes alive, wakes them when a job is queued, and puts the jobs of a dead worker
+back in the queue (or fails them)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from rnnlab.service.jobs.heartbeat import Liveness
 from rnnlab.service.jobs.local.storage_watch import StorageWatch
 from rnnlab.service.jobs.local.wake import WakeUp
 from rnnlab.service.jobs.local.worker import worker_main
+from rnnlab.service.jobs.processes import pid_alive
 from rnnlab.service.jobs.queue import WORKER_UNRESPONSIVE, recover_lost_jobs, release_jobs
 from rnnlab.service.settings import Settings
 from rnnlab.service.store.db import Database
@@ -34,27 +37,6 @@ log = logging.getLogger(__name__)
 MONITOR_SECONDS = 0.2
 HEARTBEAT_SWEEP_SECONDS = 5.0
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether `pid` runs; a zombie (a killed worker nobody has reaped yet) counts as dead.
-
-    One read of /proc/<pid>/stat rather than psutil.Process(pid).status(), which reads the
-    same file behind more layers and was 2.5x slower, for no answer this does not give.
-    """
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
 
 
 @contextlib.contextmanager
@@ -189,7 +171,7 @@ class LocalExecutor:
 
     def _is_dead_local_worker(self, worker_id: str) -> bool:
         host, _, pid = worker_id.rpartition(":")
-        return host == self._hostname and pid.isdigit() and not _pid_alive(int(pid))
+        return host == self._hostname and pid.isdigit() and not pid_alive(int(pid))
 
     def _watch(self) -> None:
         last_sweep = time.monotonic()
