@@ -1,4 +1,5 @@
-"""Alembic environment: runs against the connection `rnnlab.service.store.migrate` hands in, or a URL."""
+"""Alembic environment: runs against the connection `rnnlab.service.store.migrate` hands in,
+or a URL."""
 
 from alembic import context
 from sqlalchemy import create_engine

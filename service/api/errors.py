@@ -1,4 +1,4 @@
-"""Domain errors to HTTP, in one place: each kind of rnnlab.service.errors gets its status code here,
+"""Domain errors to HTTP, in one place: each kind of service/errors.py gets its status code here,
 and the few that need one their headers (Retry-After, WWW-Authenticate). Nothing else in the
 service names a status code for an error it raises."""
 

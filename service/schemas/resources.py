@@ -60,7 +60,8 @@ def _camel(task_name: str) -> str:
 
 
 def _field(meta: Mapping[str, Any]) -> tuple[Any, Any]:
-    """The pydantic (annotation, Field) of a config field, from its bounds (rnnlab.models.tasks.config)."""
+    """The pydantic (annotation, Field) of a config field, from its bounds
+    (rnnlab.models.tasks.config)."""
     kinds: dict[str, Any] = {"int": int, "float": float, "bool": bool}
     annotation = kinds.get(meta["kind"]) or Literal[meta["choices"]]
     if meta["nullable"]:

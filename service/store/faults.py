@@ -5,7 +5,7 @@ writable again (or, for a lost connection, the server is back: seconds), and the
 resumes.
 
 `as_storage_fault` recognises them among the errors of SQLite, PostgreSQL and the OS, and turns
-them into the domain errors of rnnlab.service.errors; `STATUS` remembers, per process, the last write
+them into the domain errors of service/errors.py; `STATUS` remembers, per process, the last write
 that failed and whether one has succeeded since (what /readyz reports); `FaultLog` says what is
 wrong once and then at a bounded rate, where a loop retries every fraction of a second.
 """

@@ -168,7 +168,7 @@ class Metric(Base):
 
 
 class JobRecord(Base):
-    """A teaching record a job stored beside its metrics (kinds: rnnlab.models.training.RECORD_KINDS):
+    """A teaching record a job stored beside its metrics (kinds: models/training.py RECORD_KINDS):
     the sums it answered, each bit's accuracy, gradient norms over time, generated text."""
 
     __tablename__ = "job_records"
@@ -237,7 +237,8 @@ class Checkpoint(Base):
 
 
 class CheckpointPart(Base):
-    """A few MB of a checkpoint, written in a transaction of its own (service/jobs/hooks.py)."""
+    """A few MB of a checkpoint, written in a transaction of its own
+    (service/jobs/checkpoints.py)."""
 
     __tablename__ = "checkpoint_parts"
 

@@ -9,11 +9,20 @@ from pathlib import Path
 
 from rnnlab import models
 
-FORBIDDEN = ("rnnlab.service", "service", "fastapi", "sqlalchemy", "pydantic", "starlette", "alembic")
+FORBIDDEN = (
+    "rnnlab.service",
+    "service",
+    "fastapi",
+    "sqlalchemy",
+    "pydantic",
+    "starlette",
+    "alembic",
+)
 
 
 def _leaks(module: str) -> bool:
     return any(module == name or module.startswith(name + ".") for name in FORBIDDEN)
+
 
 PROBE = """
 import importlib, json, pkgutil, sys
