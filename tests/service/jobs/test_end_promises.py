@@ -25,7 +25,14 @@ from rnnlab.service.jobs.queue import cancel_job, claim_job
 from rnnlab.service.jobs.runner import WorkerContext, run_job, set_context
 from rnnlab.service.settings import Settings
 from rnnlab.service.store.db import Database
-from rnnlab.service.store.tables import Checkpoint, CheckpointPart, Job, JobStatus, Metric
+from rnnlab.service.store.tables import (
+    Checkpoint,
+    CheckpointPart,
+    Job,
+    JobStatus,
+    Metric,
+    TrainedModel,
+)
 from sqlalchemy import func, select
 
 STEERED = "steered-addition"
@@ -41,7 +48,15 @@ HYPERPARAMS = {
     "seed": 5,
 }
 SHUTDOWN_AT = 4  # the first run of a resumed job is asked to stop there
-END_AT = {"failed": 12, "cancelled": 12, "time limit": 12, "succeeded": None}
+# "cancelled late": the cancel comes after the loop's last check, while its last step runs; the
+# run then ends as a cancel, without a model.
+END_AT = {
+    "failed": 12,
+    "cancelled": 12,
+    "cancelled late": HYPERPARAMS["iterations"],
+    "time limit": 12,
+    "succeeded": None,
+}
 
 
 class Steering(TrainingHooks):
@@ -136,7 +151,7 @@ def stored(db: Database, job_id: int) -> tuple[dict[int, int], int, Job]:
 
 def ending(run: Run, end: str) -> Callable[[], None]:
     def act() -> None:
-        if end == "cancelled":
+        if end.startswith("cancelled"):
             cancel_job(run.db, run.job_id)  # as POST /jobs/{id}/cancel does
         elif end == "failed":
             raise TrainingDiverged("diverged on purpose")
@@ -150,6 +165,7 @@ EXPECTED = {
     "succeeded": (JobStatus.SUCCEEDED, None),
     "failed": (JobStatus.FAILED, "diverged on purpose"),
     "cancelled": (JobStatus.CANCELLED, None),
+    "cancelled late": (JobStatus.CANCELLED, None),
     "time limit": (JobStatus.FAILED, "time limit"),
 }
 
@@ -193,5 +209,8 @@ def test_an_ended_job_keeps_its_metrics_and_no_checkpoint(
     assert left == 0, f"{end}: {left} checkpoint rows and parts outlived the job"
     lost = {i: s for i, s in {**kept_from_lost_run, **steered.seen}.items() if i not in metrics}
     assert lost == {}, f"{end}: metric points stored before the end were dropped"
+    with migrated_db.read() as session:
+        models = session.scalar(select(func.count()).where(TrainedModel.job_id == job.id))
+    assert models == (1 if end == "succeeded" else 0)
     if end == "succeeded":
         assert max(metrics.values()) == HYPERPARAMS["iterations"]
