@@ -314,8 +314,8 @@ def test_the_feed_reads_each_row_past_its_position_once(
 @pytest.mark.xfail(
     strict=True,
     reason="a stream that starts at a finished job sends its rows before its status, with ids "
-    "of version -1 ('-1.1.0'), and Last-Event-ID refuses them (400): a client that drops "
-    "before the end event cannot resume",
+    "of version -1 ('-1.1.0'), and Last-Event-ID refuses them (422 over HTTP, the header's "
+    "pattern; 400 from Cursor.parse): a client that drops before the end event cannot resume",
 )
 def test_every_id_the_stream_sends_is_taken_back_as_last_event_id(database: Database) -> None:
     writer = Writer.new_job(database)
