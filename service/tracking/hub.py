@@ -141,11 +141,18 @@ class JobFeed(Feed):
 
     async def read(self, position: Cursor) -> tuple[Update | None, Cursor, bool, bool]:
         update = await to_thread.run_sync(self._read, position)
+        return self.digest(position, update)
+
+    def digest(self, position: Cursor, update: Update) -> tuple[Update | None, Cursor, bool, bool]:
+        """What a read means for the feed (see `Feed.read`). The read that ends the feed is
+        always published: it is what brings the end event, even when it brings nothing new (the
+        read before it, cut by the batch limit at its last row, saw the job finished already)."""
         changed = bool(update.metrics or update.records) or update.state != self._last_state
         self._last_state = update.state
         finished = update.state is None or (update.state.finished and update.complete)
         again = not update.complete
-        return (update if changed else None), advance(position, update), again, finished
+        published = update if changed or finished else None
+        return published, advance(position, update), again, finished
 
     def _newest_cursor(self) -> Cursor:
         with self.db.read() as session:

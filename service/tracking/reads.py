@@ -49,9 +49,13 @@ def status_version(status: str, attempt: int, cancel_requested: bool) -> int:
 @dataclass(frozen=True)
 class Cursor:
     """Where a client is in a job's stream; written `version.metric_id.record_id` as the SSE id
-    (an id of two parts, from before records were streamed, reads as record id 0)."""
+    (an id of two parts, from before records were streamed, reads as record id 0).
 
-    version: int = -1  # -1: no state sent yet
+    Version 0 means no state sent yet: every status version is above it (`status_version`), and
+    it is written like any other id, so the rows a stream sends before its first status (those
+    of a job already finished, whose status comes after its rows) carry ids it takes back."""
+
+    version: int = 0
     metric_id: int = 0
     record_id: int = 0
 
@@ -232,7 +236,7 @@ def newest_metric_id(session: Session, job_id: int) -> int:
     return session.scalar(select(func.max(Metric.id)).where(Metric.job_id == job_id)) or 0
 
 
-def newest_cursor(session: Session, job_id: int, version: int = -1) -> Cursor:
+def newest_cursor(session: Session, job_id: int, version: int = 0) -> Cursor:
     """A cursor past every point and record the job has stored so far."""
     newest_record = select(func.max(JobRecord.id)).where(JobRecord.job_id == job_id)
     record_id = session.scalar(newest_record) or 0

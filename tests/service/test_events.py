@@ -130,6 +130,22 @@ def test_a_finished_job_resumed_from_its_last_id_only_ends(service: LiveService)
     assert [m.event for m in again if m.event != "message"] == ["end"]
 
 
+def test_a_finished_job_resumes_from_any_id_mid_backlog(service: LiveService) -> None:
+    """A stream that starts at a finished job sends its rows before its status: a client that
+    drops after any of them resumes with its id and gets the rest, then the status and the end."""
+    job = service.wait_for_job(service.train("binary_addition", log_every=50)["id"])
+    path = f"/jobs/{job['id']}/events"
+    events = [m for m in stream(service, path) if m.event != "message"]
+    assert [m.event for m in events][-2:] == ["status", "end"]
+    rows = [m for m in events if m.event == "metric" or m.event in RECORD_KINDS]
+    assert rows and events.index(rows[-1]) < len(events) - 2, "rows come before the status"
+    for dropped_after in (rows[0], rows[len(rows) // 2], rows[-1]):
+        headers = {"Last-Event-ID": dropped_after.id}
+        again = [m for m in stream(service, path, headers) if m.event != "message"]
+        following = events[events.index(dropped_after) + 1 :]
+        assert [(m.event, m.data) for m in again] == [(m.event, m.data) for m in following]
+
+
 def test_fifty_clients_on_one_job_cost_one_poll_and_leave_nothing(service_factory) -> None:
     live = service_factory()
     job = live.train("next_word", **LONG_JOB)

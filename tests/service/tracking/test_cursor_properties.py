@@ -10,7 +10,8 @@ written to a real SQLite database while a client reads, reconnects and reads on:
 
 The client is the stream of streams.py `job_stream`, step by step and without its event loop:
 its feed's position is taken when it subscribes, its backlog is read at its next read (writes
-may fall in between, so the feed then re-reads rows the backlog sent), then it follows the feed.
+may fall in between, so the feed then re-reads rows the backlog sent), then it follows the feed,
+whose reads hub.py `JobFeed.digest` judges (published or not, polled again or stopped).
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select, update
+
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.migrate import upgrade
 from rnnlab.service.store.tables import Job, JobRecord, JobStatus, Metric, utcnow
 from rnnlab.service.tracking import reads
-from rnnlab.service.tracking.reads import Cursor, advance, newest_cursor, read_update
+from rnnlab.service.tracking.hub import EventHub, JobFeed
+from rnnlab.service.tracking.reads import Cursor, Update, advance, newest_cursor, read_update
 from rnnlab.service.tracking.streams import JobView
-from sqlalchemy import select, update
 
 SMALL_BATCH = 3  # rows per read: a backlog of a few rows already takes several reads
 ITEM_EVENTS = {"metric"}  # plus every record kind
@@ -136,16 +139,19 @@ class Client:
     job_id: int
     received: list = field(default_factory=list)  # every event, over every connection
     view: JobView | None = None
+    feed: JobFeed | None = None
     feed_position: Cursor | None = None
-    feed_state: object = None
+    feed_stopped: bool = False
     backlog_read: bool = False
 
     def connect(self, cursor: Cursor) -> None:
         """Subscribe: the feed starts past what is stored now; the backlog is read later."""
         self.view = JobView(self.job_id, cursor)
+        hub = EventHub(self.db, poll_seconds=0.1, keepalive_seconds=15.0)
+        self.feed = JobFeed(hub, self.job_id, lambda feed: None)
         with self.db.read() as session:
             self.feed_position = newest_cursor(session, self.job_id)
-        self.feed_state = None
+        self.feed_stopped = False
         self.backlog_read = False
 
     def reconnect(self) -> None:
@@ -158,8 +164,8 @@ class Client:
 
     def read(self) -> None:
         """The backlog once per connection, then one poll of the feed (read again at once
-        while a batch limit cut it short, as the feed does)."""
-        assert self.view is not None and self.feed_position is not None
+        while a batch limit cut it short, as the feed does; never again once it stopped)."""
+        assert self.view is not None and self.feed is not None and self.feed_position is not None
         if self.view.ended:
             return
         if not self.backlog_read:
@@ -169,14 +175,14 @@ class Client:
                 self.received += self.view.events(update_)
                 if update_.complete or self.view.ended:
                     break
-        while not self.view.ended:
+        while not (self.view.ended or self.feed_stopped):
             update_ = self._read(self.feed_position)
-            self.feed_position = advance(self.feed_position, update_)
-            changed = bool(update_.metrics or update_.records) or update_.state != self.feed_state
-            self.feed_state = update_.state
-            if changed:
-                self.received += self.view.events(update_)
-            if update_.complete:
+            published, self.feed_position, again, self.feed_stopped = self.feed.digest(
+                self.feed_position, update_
+            )
+            if published is not None:
+                self.received += self.view.events(published)
+            if not again:
                 return
 
     def _read(self, cursor: Cursor):
@@ -185,8 +191,8 @@ class Client:
 
 
 def meant(event_id: str) -> Cursor:
-    """The cursor an event id stands for. Not `Cursor.parse`: a stream's first events can carry
-    version -1, which it refuses (see the xfail below); the other properties still hold."""
+    """The cursor an event id stands for, read without `Cursor.parse` (whose acceptance of every
+    id sent is a property of its own, below)."""
     return Cursor(*(int(part) for part in event_id.split(".")))
 
 
@@ -242,8 +248,7 @@ def test_every_row_reaches_the_client_exactly_once_in_order(database: Database, 
     assert record_ids == stored_records, "teaching records: each once, in order"
     assert versions == sorted(set(versions)), "a status is never sent twice, nor an older one"
     ends = [event for event in client.received if event.name == "end"]
-    # Whether the end arrives at all is the xfail below: only its shape is checked here.
-    assert len(ends) <= (1 if writer.finished() else 0)
+    assert len(ends) == (1 if writer.finished() else 0), "a finished job's stream ends, once"
     if ends:
         assert client.received[-1] is ends[0]
         assert client.received[-2].name == "status"
@@ -311,13 +316,10 @@ def test_the_feed_reads_each_row_past_its_position_once(
         assert read_update(session, writer.job_id, newest).records == ()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stream that starts at a finished job sends its rows before its status, with ids "
-    "of version -1 ('-1.1.0'), and Last-Event-ID refuses them (422 over HTTP, the header's "
-    "pattern; 400 from Cursor.parse): a client that drops before the end event cannot resume",
-)
 def test_every_id_the_stream_sends_is_taken_back_as_last_event_id(database: Database) -> None:
+    """A stream that starts at a finished job sends its rows before its status: their ids, as
+    every other, are taken back (they were `-1.1.0` and refused, so a client that dropped before
+    the end event could not resume)."""
     writer = Writer.new_job(database)
     writer.change_status(0)  # running
     writer.write(2, 1)
@@ -331,16 +333,12 @@ def test_every_id_the_stream_sends_is_taken_back_as_last_event_id(database: Data
         assert Cursor.parse(event_id) == meant(event_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub.py JobFeed.read publishes a read only when it brings rows or a new state: when "
-    "the read that first sees the job finished is cut by the batch limit exactly at its last "
-    "row, the next read brings neither, is not published, and the feed stops; a client "
-    "following the feed never gets the end event (it waits on keep-alives)",
-)
 def test_a_client_following_the_feed_gets_the_end_when_the_last_batch_is_full(
     database: Database,
 ) -> None:
+    """The read that first sees the job finished is cut by the batch limit exactly at its last
+    row: the next read brings nothing new, yet it ends the feed, so it is published (it was
+    not, and the client waited on keep-alives for ever)."""
     writer = Writer.new_job(database)
     writer.change_status(0)  # running
     client = Client(database, writer.job_id)
@@ -351,6 +349,17 @@ def test_a_client_following_the_feed_gets_the_end_when_the_last_batch_is_full(
     client.read()
     assert metrics_received(client) == writer.stored()[0]  # every row arrived
     assert [event.name for event in client.received][-1] == "end"
+
+
+def test_a_feed_whose_first_read_finds_the_job_deleted_publishes_it(database: Database) -> None:
+    """Deleted between a client's backlog read and the feed's first read: that read, which
+    stops the feed, is the client's only way to the end event."""
+    writer = Writer.new_job(database)
+    feed = JobFeed(EventHub(database, 0.1, 15.0), writer.job_id, lambda feed: None)
+    published, _, again, stopped = feed.digest(Cursor(), Update(None))
+    assert published == Update(None) and stopped and not again
+    view = JobView(writer.job_id, Cursor())
+    assert [event.name for event in view.events(published)] == ["end"]
 
 
 def metrics_received(client: Client) -> list[int]:
