@@ -137,11 +137,13 @@ def _apply(state: Update, data: dict[str, Any]) -> bool:
 
 
 def _polled(client: ServiceClient, job_id: int) -> Iterator[Update]:
-    since = -1
+    since = -1  # the last step read; none yet
     loss = None
     while True:
         job = client.get(f"/jobs/{job_id}")
-        params = {"since_step": since + 1}  # ignored by a service without it
+        # The service sends the points after since_step (its last_step), so the last step read
+        # is what to send; the first read asks for every point. Ignored by a service without it.
+        params = {"since_step": since} if since >= 0 else {}
         new = client.get(f"/jobs/{job_id}/metrics", params=params)["metrics"]
         new = [metric for metric in new if metric["step"] > since]
         if new:

@@ -239,3 +239,36 @@ def test_the_event_stream_reader_folds_status_progress_and_loss() -> None:
         ("running", 0.25, 0.4),
         ("succeeded", 1.0, 0.4),
     ]
+
+
+def test_following_by_polling_reads_every_point_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--follow` without an event stream polls GET /jobs/{id}/metrics with the last step it
+    read as since_step (the service sends the points after it, since_step at least 0): step 0 and
+    the steps right after each read arrive too."""
+    import httpx
+
+    from rnnlab.service.cli import follow
+    from rnnlab.service.cli.client import ServiceClient
+
+    stored: list[dict] = []
+    served: list[int] = []
+
+    def service(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/jobs/1":  # the job logs two steps between polls, then ends
+            for step in (len(stored), len(stored) + 1):
+                stored.append({"name": "loss", "step": step, "value": float(step)})
+            status = "succeeded" if len(stored) >= 8 else "running"
+            return httpx.Response(200, json={"status": status, "progress": len(stored) / 8})
+        since = request.url.params.get("since_step")
+        if since is not None and int(since) < 0:
+            return httpx.Response(422, json={"detail": "since_step: at least 0"})
+        new = [m for m in stored if since is None or m["step"] > int(since)]
+        served.extend(m["step"] for m in new)
+        return httpx.Response(200, json={"metrics": new})
+
+    monkeypatch.setattr(follow, "POLL_SECONDS", 0.0)
+    client = ServiceClient("http://rnnlab.test")
+    client.http = httpx.Client(base_url=client.url, transport=httpx.MockTransport(service))
+    losses = [update.loss for update in follow._polled(client, 1)]
+    assert served == list(range(8)), "each point once"
+    assert losses == [1.0, 3.0, 5.0, 7.0], "each poll shows its newest loss"
