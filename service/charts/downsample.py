@@ -22,6 +22,9 @@ from sqlalchemy.orm import Session
 from rnnlab.service.store.tables import Metric
 
 MAX_POINTS = 10_000  # per series and request: a chart never needs more
+# The fewest a downsampled series can keep: its first and last point, one range's lowest and
+# highest. Fewer is refused rather than answered with more than asked (the API asks for 10+).
+MIN_MAX_POINTS = 4
 Point = Row[int, str, int, float, datetime]  # id, name, step, value, timestamp
 POINT_COLUMNS = (Metric.id, Metric.name, Metric.step, Metric.value, Metric.timestamp)
 
@@ -33,7 +36,10 @@ def read_points(
     since_step: int | None = None,
     max_points: int | None = None,
 ) -> tuple[list[Point], bool]:
-    """(points ordered by step then name, whether any series was downsampled)."""
+    """(points ordered by step then name, whether any series was downsampled); at most
+    `max_points` points per series, which is at least MIN_MAX_POINTS (else a ValueError)."""
+    if max_points is not None:
+        _check(max_points)
     where: list[Any] = [Metric.job_id == job_id]
     if name is not None:
         where.append(Metric.name == name)
@@ -69,8 +75,11 @@ def read_points(
 
 def extremes(steps: NDArray, values: NDArray, max_points: int) -> NDArray[np.int64]:
     """Indices (ascending) of at most `max_points` points of a series sorted by step: the lowest
-    and the highest value of each equal step range, the first and the last point."""
-    buckets = max(1, (max_points - 2) // 2)
+    and the highest value of each equal step range, the first and the last point. `max_points`
+    is at least MIN_MAX_POINTS (else a ValueError): `(max_points - 2) // 2` ranges keep two
+    points each, the ends two more."""
+    _check(max_points)
+    buckets = (max_points - 2) // 2
     span = steps[-1] - steps[0] + 1
     bucket = ((steps - steps[0]) * buckets // span).astype(np.int64)
     order = np.lexsort((values, bucket))  # by range, then by value within it
@@ -79,3 +88,11 @@ def extremes(steps: NDArray, values: NDArray, max_points: int) -> NDArray[np.int
     last_in_range = np.r_[first_in_range[1:] - 1, len(order) - 1]
     ends = np.array([0, len(steps) - 1])
     return np.unique(np.concatenate([order[first_in_range], order[last_in_range], ends]))
+
+
+def _check(max_points: int) -> None:
+    if max_points < MIN_MAX_POINTS:
+        raise ValueError(
+            f"max_points must be at least {MIN_MAX_POINTS} (a series' two ends and a range's "
+            f"lowest and highest value), not {max_points}"
+        )

@@ -1,6 +1,7 @@
 """Downsampling for charts (service/charts/downsample.py), as properties over random series:
 - `extremes` keeps the first and the last point, the lowest and the highest value of every equal
-  step range, at most `max_points` points, in ascending order;
+  step range, at most `max_points` points, in ascending order; a `max_points` too small for that
+  is refused, never answered with more points than asked;
 - `read_points` on a real SQLite database returns each series whole when it is short enough,
   else its extremes; steps ascend; `since_step` keeps exactly the points after that step.
 The last point matters most: it is the newest value a chart shows."""
@@ -14,15 +15,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rnnlab.service.charts.downsample import extremes, read_points
+from sqlalchemy import insert
+
+from rnnlab.service.charts.downsample import MIN_MAX_POINTS, extremes, read_points
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.migrate import upgrade
 from rnnlab.service.store.tables import Job, Metric
-from sqlalchemy import insert
-
-# The smallest max_points whose bound the code keeps (two ends plus a low and a high per range);
-# the HTTP API asks for at least 10.
-SMALLEST_MAX_POINTS = 4
 
 SHAPES = ("noise", "ties", "rising", "falling", "spikes")
 
@@ -64,7 +62,7 @@ def assert_downsampled(steps: list[int], vals: list[float], kept: np.ndarray, ma
     assert kept_list == sorted(set(kept_list)), "indices ascend, none twice"
     assert kept_list[0] == 0, "the first point is kept"
     assert kept_list[-1] == len(steps) - 1, "the last point is kept"
-    assert len(kept_list) <= max(max_points, SMALLEST_MAX_POINTS)
+    assert len(kept_list) <= max_points
     cut = ranges(steps_array, max_points)
     for index in np.unique(cut):
         members = np.flatnonzero(cut == index)
@@ -76,7 +74,7 @@ def assert_downsampled(steps: list[int], vals: list[float], kept: np.ndarray, ma
 
 
 @settings(max_examples=300, deadline=None)
-@given(series(), st.integers(SMALLEST_MAX_POINTS, 120))
+@given(series(), st.integers(MIN_MAX_POINTS, 120))
 def test_extremes_keep_both_ends_and_every_ranges_lowest_and_highest(data, max_points) -> None:
     steps, vals = data
     kept = extremes(np.array(steps, np.float64), np.array(vals, np.float64), max_points)
@@ -84,7 +82,7 @@ def test_extremes_keep_both_ends_and_every_ranges_lowest_and_highest(data, max_p
 
 
 @settings(max_examples=100, deadline=None)
-@given(series(min_size=2), st.integers(SMALLEST_MAX_POINTS, 40))
+@given(series(min_size=2), st.integers(MIN_MAX_POINTS, 40))
 def test_the_last_point_is_kept_when_it_is_no_extreme(data, max_points) -> None:
     """The newest value sits strictly between its range's lowest and highest."""
     steps, vals = data
@@ -92,6 +90,16 @@ def test_the_last_point_is_kept_when_it_is_no_extreme(data, max_points) -> None:
     vals[-1] = 5.0
     kept = extremes(np.array(steps, np.float64), np.array(vals, np.float64), max_points)
     assert int(kept[-1]) == len(steps) - 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(series(), st.integers(-2, MIN_MAX_POINTS - 1))
+def test_a_max_points_below_the_two_ends_and_one_range_is_refused(data, max_points) -> None:
+    """One range's lowest and highest plus both ends are four points: asked for fewer, extremes
+    answered with up to four; it refuses instead, whatever the series."""
+    steps, vals = data
+    with pytest.raises(ValueError, match="max_points must be at least"):
+        extremes(np.array(steps, np.float64), np.array(vals, np.float64), max_points)
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +182,17 @@ def test_since_step_keeps_exactly_the_points_after_it(database: Database, data, 
             else:
                 assert got[0] == expected[0] and got[-1] == expected[-1]
                 assert all(s > since_step for s in got)
+
+
+def test_read_points_refuses_a_max_points_too_small_for_its_bound(database: Database) -> None:
+    """Refused before reading, so the answer does not depend on how long the series are."""
+    job_id = job_with(database, {"loss": ([0, 1], [0.5, 0.25])})
+    with database.read() as session:
+        for max_points in range(-1, MIN_MAX_POINTS):
+            with pytest.raises(ValueError, match="max_points must be at least"):
+                read_points(session, job_id, None, None, max_points)
+        rows, downsampled = read_points(session, job_id, None, None, MIN_MAX_POINTS)
+    assert [row.step for row in rows] == [0, 1] and not downsampled
 
 
 def test_paging_with_last_step_reads_each_point_once(database: Database) -> None:
