@@ -33,6 +33,7 @@ from rnnlab.service.api.routes import (
 from rnnlab.service.api.security import require_api_key
 from rnnlab.service.catalog.deletion import prepare_space_reclaim
 from rnnlab.service.jobs.executor import make_executor
+from rnnlab.service.schemas.examples import API_DESCRIPTION
 from rnnlab.service.serving.model_cache import ModelCache
 from rnnlab.service.serving.model_refs import ModelRefs
 from rnnlab.service.settings import Settings, get_settings
@@ -92,15 +93,6 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
             dependencies=[Depends(require_api_key)] if protected else [],
             responses=UNAUTHORIZED if protected else {},
         )
-
-
-DESCRIPTION = """Train classic recurrent networks written from scratch in numpy, as background
-jobs, and serve predictions from their saved weights.
-
-1. `POST /train` with `{"task": "binary_addition", "hyperparams": {}}` (or `next_word`)
-2. poll `GET /jobs/{id}` until `status` is `succeeded`
-3. `GET /predict?a=37&b=45` or `GET /predict?text=the children&k=5`
-"""
 
 
 @asynccontextmanager
@@ -165,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="rnnlab",
         openapi_tags=OPENAPI_TAGS,
         version=__version__,
-        description=DESCRIPTION,
+        description=API_DESCRIPTION,
         lifespan=lifespan,
         docs_url=None,  # served by rnnlab.service.api.docs, without a CDN
         redoc_url=None,

@@ -42,6 +42,15 @@ BINARY_ADDITION_HYPERPARAMS: JsonDict = {
     "gradient_norms_every": 100,
 }
 
+# The API's description on /docs: the three requests of a first visit.
+API_DESCRIPTION = """Train classic recurrent networks written from scratch in numpy, as background
+jobs, and serve predictions from their saved weights.
+
+1. `POST /train` with `{"task": "binary_addition", "hyperparams": {}}` (or `next_word`)
+2. poll `GET /jobs/{id}` until `status` is `succeeded`
+3. `GET /predict?a=37&b=45` or `GET /predict?text=the children&k=5`
+"""
+
 # The study notes' binary-addition run, by hand (batch 1, SGD 0.1, MSE, no biases): POST /train
 # shows it once as the notes ran it, POST /sweeps over the notes' four init x activation pairs
 # and five seeds. docs/notes_table.py posts the sweep as /openapi.json shows it.
