@@ -7,7 +7,7 @@ export RNNLAB_HOST ?= 127.0.0.1
 export RNNLAB_PORT ?= 8000
 export RNNLAB_DATA_DIR ?= ./var
 
-.PHONY: serve test test-fast lint mutate bench clean
+.PHONY: serve test test-fast lint typecheck mutate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,15 @@ mutate: $(VENV)/.installed-mutate
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check rnnlab service models tests bench migrations
 	$(BIN)/ruff format --check rnnlab service models tests bench migrations
-	$(BIN)/mypy
+	$(MAKE) typecheck
+
+# mypy reads imports as paths: it is shown the folders where the wheel puts them (rnnlab/service,
+# rnnlab/models, rnnlab/migrations), as links in build/typecheck, and checks rnnlab.service.
+typecheck: $(VENV)/.installed-dev
+	rm -rf build/typecheck && mkdir -p build/typecheck/rnnlab
+	cp rnnlab/__init__.py build/typecheck/rnnlab/
+	for folder in service models migrations; do ln -s ../../../$$folder build/typecheck/rnnlab/$$folder; done
+	cd build/typecheck && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p rnnlab.service
 
 # Benchmarks get their own environment: torch (a reference only, never a dependency) goes there
 # and not into the test venv. The OpenBLAS variables some machines set slow numpy's BLAS ~1.8x
@@ -74,4 +82,4 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH) bench/predict_backends.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) var mutants .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(BENCH_VENV) var mutants build .pytest_cache .ruff_cache .mypy_cache

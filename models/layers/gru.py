@@ -33,7 +33,7 @@ class GRUParameters:
     the same names.
     """
 
-    state_names = ("h",)
+    state_names: tuple[str, ...] = ("h",)
 
     def __init__(
         self,

@@ -39,7 +39,7 @@ class LSTMParameters:
     under the same names: the two are interchangeable mid-training.
     """
 
-    state_names = ("h", "c")
+    state_names: tuple[str, ...] = ("h", "c")
 
     def __init__(
         self,

@@ -26,7 +26,7 @@ class RNNParameters:
     the same names: the two are interchangeable mid-training.
     """
 
-    state_names = ("h",)
+    state_names: tuple[str, ...] = ("h",)
 
     def __init__(
         self,
