@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+
 from rnnlab.models.tasks import TASKS
 from rnnlab.models.training import TrainingDiverged, TrainingHooks
 from rnnlab.service.jobs.queue import cancel_job, claim_job
@@ -33,7 +35,6 @@ from rnnlab.service.store.tables import (
     Metric,
     TrainedModel,
 )
-from sqlalchemy import func, select
 
 STEERED = "steered-addition"
 WORKER = "test-host:1"
