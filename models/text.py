@@ -29,11 +29,45 @@ _DELETE = bytes(b for b in range(128) if b not in _ALLOWED)
 
 def preprocess(text: str) -> list[str]:
     """Split a raw text into words following the notes' rules (see the module docstring)."""
+    return _words(_normalise(text).split(" "))
+
+
+def _normalise(text: str) -> str:
+    """Lower-case, newline -> space, and only a-z, space, apostrophe and hyphen kept.
+
+    Character by character, so that a text cut anywhere normalises to the pieces' normal forms.
+    """
     # Lower-case first: a few non-ASCII letters lower-case to ASCII ones (e.g. the Kelvin sign).
     text = text.lower().replace("\n", " ")
-    kept = text.encode("ascii", "ignore").translate(None, _DELETE).decode("ascii")
+    return text.encode("ascii", "ignore").translate(None, _DELETE).decode("ascii")
+
+
+def _words(pieces: Iterable[str]) -> list[str]:
     # Splitting on single spaces and dropping the empty strings == collapsing runs of spaces.
-    return [w for w in kept.split(" ") if w and not w.startswith("-")]
+    return [w for w in pieces if w and not w.startswith("-")]
+
+
+class WordSplitter:
+    """`preprocess` for a text that arrives in pieces (an upload read chunk by chunk): feeding
+    the pieces in order, then calling `finish`, yields the words `preprocess` gives the whole.
+
+    The last word of a piece may go on in the next one, so it is held back until a space (or
+    the end of the text) closes it.
+    """
+
+    def __init__(self) -> None:
+        self._open_word = ""
+
+    def feed(self, piece: str) -> list[str]:
+        """The words that `piece` completes."""
+        pieces = (self._open_word + _normalise(piece)).split(" ")
+        self._open_word = pieces.pop()
+        return _words(pieces)
+
+    def finish(self) -> list[str]:
+        """The text's last word, if it ended without a space."""
+        word, self._open_word = self._open_word, ""
+        return _words([word])
 
 
 @dataclass(frozen=True)
@@ -104,9 +138,14 @@ def build_dictionary(words: Iterable[str], unknown_threshold: int = 3) -> Dictio
 
     Ids are deterministic: 0 is the unknown token, then descending frequency, ties alphabetical.
     """
+    return dictionary_from_counts(Counter(words), unknown_threshold)
+
+
+def dictionary_from_counts(counts: Mapping[str, int], unknown_threshold: int = 3) -> Dictionary:
+    """`build_dictionary` from how often each word occurred (a text counted piece by piece)."""
     if unknown_threshold < 0:
         raise ValueError("unknown_threshold must be >= 0")
-    counter = Counter(words)
+    counter = Counter(counts)
     total = sum(counter.values())
     # preprocess() never yields it; if a caller passes it anyway it counts as unknown.
     counter.pop(UNKNOWN_TOKEN, None)

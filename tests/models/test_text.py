@@ -7,8 +7,16 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from rnnlab.models.text import UNKNOWN_TOKEN, Dictionary, build_dictionary, preprocess
+from rnnlab.models.text import (
+    UNKNOWN_TOKEN,
+    Dictionary,
+    WordSplitter,
+    build_dictionary,
+    preprocess,
+)
 
 
 def test_lower_cases():
@@ -116,3 +124,27 @@ def test_two_million_words_is_fast():
     elapsed = time.perf_counter() - start
     assert len(ids) == 2_000_000 and len(d) == 20001
     assert elapsed < 5.0, f"dictionary + encode of 2M words took {elapsed:.1f} s"
+
+
+# Letters, the separators and the characters pre-processing deletes or folds (a Kelvin sign
+# lower-cases to "k", a dotted capital I to "i" and a combining dot).
+TEXT = st.text(alphabet=st.sampled_from("abAB -'\n\r\t,.!?<>\u212a\u0130\u00e9\u03a3z"))
+
+
+@given(text=TEXT, cuts=st.lists(st.integers(min_value=0, max_value=60), max_size=8))
+def test_a_text_split_in_pieces_gives_the_words_of_the_whole(text: str, cuts: list[int]) -> None:
+    bounds = sorted({min(cut, len(text)) for cut in cuts})
+    pieces = [
+        text[start:end] for start, end in zip([0, *bounds], [*bounds, len(text)], strict=True)
+    ]
+    splitter = WordSplitter()
+    words = [word for piece in pieces for word in splitter.feed(piece)] + splitter.finish()
+    assert words == preprocess(text)
+
+
+def test_a_word_cut_between_pieces_is_one_word() -> None:
+    splitter = WordSplitter()
+    assert splitter.feed("the ca") == ["the"]
+    assert splitter.feed("t sat") == ["cat"]
+    assert splitter.finish() == ["sat"]
+    assert splitter.finish() == []
