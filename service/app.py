@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI
 from rnnlab.models.tasks import TASK_MODULES_VARIABLE, task_module_names
 from rnnlab.service import __version__
 from rnnlab.service.api import docs, errors
-from rnnlab.service.api.limits import BodySizeLimit
+from rnnlab.service.api.limits import BodySizeLimit, UploadSlots
 from rnnlab.service.api.request_id import RequestId
 from rnnlab.service.api.request_metrics import HttpMetrics, RequestMetrics
 from rnnlab.service.api.routes import (
@@ -172,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=settings.max_upload_bytes,
         max_body_bytes=settings.max_body_bytes,
     )
+    app.state.upload_slots = UploadSlots(settings.max_concurrent_uploads)
     app.state.http_metrics = HttpMetrics()  # GET /metrics reads it
     app.add_middleware(RequestMetrics, metrics=app.state.http_metrics)
     app.add_middleware(RequestId)  # outermost of ours: a 413 or a bug's 500 carries the id too

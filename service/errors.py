@@ -76,12 +76,20 @@ class ModelCorrupted(InvalidState):
 
 
 # --- the service declines for now -----------------------------------------------------------
-class QueueFull(RnnlabError):
-    """Too many jobs are queued; `retry_after_seconds` says when to try again."""
+class Busy(RnnlabError):
+    """Too much of something is under way; `retry_after_seconds` says when to try again."""
 
     def __init__(self, detail: str, retry_after_seconds: int) -> None:
         super().__init__(detail)
         self.retry_after_seconds = retry_after_seconds
+
+
+class QueueFull(Busy):
+    """Too many jobs are queued."""
+
+
+class TooManyUploads(Busy):
+    """As many corpus uploads as the service reads at once are already being read."""
 
 
 class NotAuthenticated(RnnlabError):

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         4 * 2**30, ge=2**20, description="Bytes a job may need (estimated) to be queued."
     )
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest corpus upload.")
+    max_concurrent_uploads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Corpus uploads read at once; one more gets 429. Each holds about its body's "
+        "size in memory while its dictionary is built.",
+    )
     max_body_bytes: int = Field(
         16 * 1024, ge=1024, description="Largest request body other than a corpus upload."
     )

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
+from rnnlab.service.api.limits import UploadSlots
 from rnnlab.service.jobs.executor import Executor
 from rnnlab.service.schemas.resources import MAX_ID
 from rnnlab.service.serving.model_cache import ModelCache
@@ -36,11 +37,16 @@ def get_model_cache(request: Request) -> ModelCache:
     return request.app.state.model_cache
 
 
+def get_upload_slots(request: Request) -> UploadSlots:
+    return request.app.state.upload_slots
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 ExecutorDep = Annotated[Executor, Depends(get_executor)]
 ModelCacheDep = Annotated[ModelCache, Depends(get_model_cache)]
+UploadSlotsDep = Annotated[UploadSlots, Depends(get_upload_slots)]
 
 JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="A job id from POST /train or GET /jobs")]
 ModelId = Annotated[int, Path(ge=1, le=MAX_ID, description="A model id from GET /models")]

@@ -13,11 +13,11 @@ from fastapi.responses import JSONResponse
 
 from rnnlab.service.api.validation import validation_error_body
 from rnnlab.service.errors import (
+    Busy,
     InvalidInput,
     InvalidState,
     Missing,
     NotAuthenticated,
-    QueueFull,
     RnnlabError,
     StorageUnavailable,
     TooLarge,
@@ -29,7 +29,7 @@ STATUS_CODES: dict[type[RnnlabError], int] = {
     Missing: 404,
     InvalidInput: 422,
     InvalidState: 409,
-    QueueFull: 429,
+    Busy: 429,
     NotAuthenticated: 401,
     TooLarge: 413,
     Unavailable: 501,
@@ -46,7 +46,7 @@ def status_code(error: RnnlabError) -> int:
 
 
 def headers(error: RnnlabError) -> dict[str, str] | None:
-    if isinstance(error, (QueueFull, StorageUnavailable)):
+    if isinstance(error, (Busy, StorageUnavailable)):
         return {"Retry-After": str(error.retry_after_seconds)}
     if isinstance(error, NotAuthenticated):
         return {"WWW-Authenticate": "Bearer"}

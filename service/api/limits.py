@@ -1,4 +1,5 @@
-"""Request-body caps, enforced while the body streams in (Content-Length, chunked, multipart).
+"""Request-body caps, enforced while the body streams in (Content-Length, chunked, multipart),
+and how many corpus uploads are read at once.
 
 A corpus upload may be large (RNNLAB_MAX_UPLOAD_BYTES); every other body is a small JSON object
 (RNNLAB_MAX_BODY_BYTES). FastAPI parses and validates JSON on the event loop, so the small cap
@@ -8,9 +9,13 @@ validated.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnnlab.service.api.asgi import send_json_error
+from rnnlab.service.errors import TooManyUploads
 
 UPLOAD_PATHS = frozenset({"/corpora"})
 
@@ -83,3 +88,29 @@ class BodySizeLimit:
                 "body is a JSON object of a few hundred bytes"
             )
         await send_json_error(send, 413, detail, ((b"connection", b"close"),))
+
+
+class UploadSlots:
+    """At most `limit` corpus uploads read at once (RNNLAB_MAX_CONCURRENT_UPLOADS): each holds
+    about its body's size in memory while it is turned into word ids, so the cap bounds the
+    service's memory; the next one is declined (429) before its body is read."""
+
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0  # taken and given back on the event loop only: no lock needed
+
+    @contextmanager
+    def take(self) -> Iterator[None]:
+        if self.in_use >= self.limit:
+            raise TooManyUploads(
+                f"{self.in_use} corpus uploads are being read, as many as "
+                f"RNNLAB_MAX_CONCURRENT_UPLOADS={self.limit} allows: retry when one is done",
+                retry_after_seconds=self.RETRY_AFTER_SECONDS,
+            )
+        self.in_use += 1
+        try:
+            yield
+        finally:
+            self.in_use -= 1

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import exists, func, select
@@ -8,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from rnnlab.models.text import UNKNOWN_TOKEN
-from rnnlab.service.api.deps import CorpusId, DatabaseDep, ReadSessionDep
+from rnnlab.service.api.deps import CorpusId, DatabaseDep, ReadSessionDep, UploadSlotsDep
 from rnnlab.service.catalog.deletion import CORPUS_TABLES, reclaim_space
 from rnnlab.service.errors import CorpusInUse, InvalidInput, corpus_not_found
 from rnnlab.service.schemas.resources import (
@@ -19,7 +22,7 @@ from rnnlab.service.schemas.resources import (
     DictionaryPublic,
 )
 from rnnlab.service.store import corpora as corpus_store
-from rnnlab.service.store.corpora import decode_utf8, get_corpus
+from rnnlab.service.store.corpora import chunks_of_files, get_corpus
 from rnnlab.service.store.tables import Corpus, Job, TrainedModel
 
 router = APIRouter(prefix="/corpora", tags=["corpora"])
@@ -61,23 +64,30 @@ def to_public(corpus: Corpus) -> CorpusPublic:
     )
 
 
-async def _read_text(request: Request) -> str:
-    """The uploaded text: a raw text/plain body, or every file of a multipart form, joined."""
+@asynccontextmanager
+async def uploaded_files(request: Request) -> AsyncIterator[list[BinaryIO]]:
+    """The uploaded text as files on disk: a raw text/plain body spooled to one, or every file of
+    a multipart form (which the form parser spools), closed (and so deleted) on the way out."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
-        files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
-        if not files:
-            raise InvalidInput("the multipart form has no file: send the text as a 'file' part")
-        parts = [decode_utf8(await upload.read()) for upload in files]
-        await form.close()
-        return "\n".join(parts)
+        try:
+            files = [value.file for _, value in form.multi_items() if isinstance(value, UploadFile)]
+            if not files:
+                raise InvalidInput("the multipart form has no file: send the text as a 'file' part")
+            yield files
+        finally:
+            await form.close()
+        return
     if content_type and not content_type.startswith("text/plain"):
         raise InvalidInput(
             f"unsupported content type {content_type.split(';')[0]!r}: send text/plain or "
             "multipart/form-data"
         )
-    return decode_utf8(await request.body())
+    with tempfile.TemporaryFile() as file:
+        async for chunk in request.stream():
+            await run_in_threadpool(file.write, chunk)
+        yield [file]
 
 
 @router.post(
@@ -89,20 +99,30 @@ async def _read_text(request: Request) -> str:
     responses={
         413: {"description": "Body over RNNLAB_MAX_UPLOAD_BYTES"},
         422: {"description": "Not UTF-8, empty, or too short"},
+        429: {"description": "RNNLAB_MAX_CONCURRENT_UPLOADS uploads are being read already"},
     },
 )
 async def create_corpus(
     request: Request,
     response: Response,
     db: DatabaseDep,
+    uploads: UploadSlotsDep,
     name: Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)] = None,
     unknown_threshold: Annotated[int, Query(ge=0, le=1_000_000)] = 3,
 ) -> CorpusPublic:
-    """Pre-process the text as the notes do; words seen <= unknown_threshold times are unknown."""
-    text = await _read_text(request)
-    corpus = await run_in_threadpool(
-        corpus_store.create_corpus, db, text, name or "corpus", unknown_threshold
-    )
+    """Pre-process the text as the notes do; words seen <= unknown_threshold times are unknown.
+
+    The text streams to disk and is read from there twice, so an upload holds about its own
+    size in memory at most (the word ids it becomes)."""
+    with uploads.take():
+        async with uploaded_files(request) as files:
+            corpus = await run_in_threadpool(
+                corpus_store.create_corpus,
+                db,
+                chunks_of_files(files),
+                name or "corpus",
+                unknown_threshold,
+            )
     response.headers["Location"] = f"/corpora/{corpus.id}"
     return to_public(corpus)
 
