@@ -24,6 +24,28 @@ from rnnlab.service.errors import (
     Unavailable,
 )
 
+
+class ErrorResponse(JSONResponse):
+    """JSON whose every string can be written: an error may echo what a client sent, and JSON
+    can carry a lone surrogate (`"\\ud800"`) that UTF-8 cannot encode. Such a character is
+    written as its escape, as text (`\\ud800`), so the answer is the 4xx it means to be."""
+
+    def render(self, content: Any) -> bytes:
+        return super().render(encodable(content))
+
+
+def encodable(value: Any) -> Any:
+    """`value` with each character UTF-8 cannot encode replaced by its escape, in every string
+    and key."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {encodable(key): encodable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [encodable(item) for item in value]
+    return value
+
+
 # Looked up along the error's class hierarchy: the most specific kind listed wins.
 STATUS_CODES: dict[type[RnnlabError], int] = {
     Missing: 404,
@@ -55,7 +77,7 @@ def headers(error: RnnlabError) -> dict[str, str] | None:
 
 async def handle_domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RnnlabError)
-    return JSONResponse(
+    return ErrorResponse(
         {"detail": error.detail}, status_code=status_code(error), headers=headers(error)
     )
 
@@ -64,7 +86,7 @@ async def handle_validation_error(request: Request, error: Exception) -> JSONRes
     """FastAPI's 422, capped to the first problems and without echoing large or non-finite
     input (`inf` cannot even be written as JSON)."""
     assert isinstance(error, RequestValidationError)
-    return JSONResponse(validation_error_body(error.errors()), status_code=422)
+    return ErrorResponse(validation_error_body(error.errors()), status_code=422)
 
 
 MUTATING_METHODS = {"post", "put", "patch", "delete"}

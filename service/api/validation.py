@@ -7,13 +7,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rnnlab.service.schemas.resources import NO_NUL
+from rnnlab.service.schemas.text import NOT_UNICODE, NOT_UNICODE_MESSAGE, PATTERN_MESSAGES
 
 # A 422 lists at most this many problems and counts the rest: a body of many unknown names
 # would otherwise be answered with a 422 larger than itself, built on the event loop.
 MAX_REPORTED_ERRORS = 10
 MAX_ECHOED_CHARS = 100
-NUL_MESSAGE = "Text must not contain the NUL character (\\u0000)"
 
 
 def validation_error_body(errors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -34,8 +33,10 @@ def _describe(error: Mapping[str, Any]) -> dict[str, Any]:
         "loc": [_short(part) for part in error["loc"]],
         "msg": _short(error["msg"], limit=500),
     }
-    if error["type"] == "string_pattern_mismatch" and ctx.get("pattern") == NO_NUL:
-        described["msg"] = NUL_MESSAGE
+    if error["type"] == NOT_UNICODE:  # pydantic's own message does not say what is wrong
+        described["msg"] = NOT_UNICODE_MESSAGE
+    if error["type"] == "string_pattern_mismatch" and ctx.get("pattern") in PATTERN_MESSAGES:
+        described["msg"] = PATTERN_MESSAGES[ctx["pattern"]]
     elif "input" in error and _echoable(error["input"]):
         described["input"] = error["input"]
     if ctx:

@@ -27,9 +27,11 @@ def alias_not_found(task: str, alias: str) -> AliasNotFound:
     )
 
 
-def _task_of(session: Session, model_id: int) -> str:
-    """The task of the model; 404 when there is no such model."""
-    task = session.scalar(select(TrainedModel.task).where(TrainedModel.id == model_id))
+def _task_of(session: Session, model_id: int, lock: bool = False) -> str:
+    """The task of the model; 404 when there is no such model. Locked, the model's row stays
+    until the transaction ends: a deletion racing it waits, then finds the alias (409)."""
+    query = select(TrainedModel.task).where(TrainedModel.id == model_id)
+    task = session.scalar(query.with_for_update() if lock else query)
     if task is None:
         raise model_not_found(model_id)
     return task
@@ -38,7 +40,7 @@ def _task_of(session: Session, model_id: int) -> str:
 def set_alias(db: Database, model_id: int, alias: str) -> AliasPublic:
     """Point `alias` of the model's task at `model_id` (moved from any other model)."""
     with db.write() as session:
-        task = _task_of(session, model_id)
+        task = _task_of(session, model_id, lock=True)
         row = session.get(ModelAlias, (task, alias))
         previous = row.model_id if row is not None else None
         if row is None:

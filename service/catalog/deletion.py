@@ -91,7 +91,11 @@ def _reclaim_sqlite(db: Database) -> None:
 def delete_model(db: Database, cache: ModelCache, model_id: int) -> None:
     """Delete a model and its weights; 409 while an alias points at it."""
     with db.write() as session:
-        task = session.scalar(select(TrainedModel.task).where(TrainedModel.id == model_id))
+        # Locked before its aliases are read: an alias being set on it is either committed
+        # and seen below (409), or waits and then finds no model (404); never a foreign-key
+        # violation. (SQLite's writers take turns whole: no lock is needed there.)
+        query = select(TrainedModel.task).where(TrainedModel.id == model_id)
+        task = session.scalar(query.with_for_update())
         if task is None:
             raise model_not_found(model_id)
         aliases = session.scalars(

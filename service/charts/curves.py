@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rnnlab.service.charts.text import PLAIN_TEXT, plain
 from rnnlab.service.tracking.reads import JobState
 
 PANELS = (("loss", "loss"), ("accuracy", "accuracy"))  # (title, what a metric's name contains)
@@ -56,14 +57,14 @@ def group_points(rows: Sequence[Any]) -> dict[str, tuple[list[int], list[float]]
 
 def describe(hyperparams: dict[str, Any], names: Sequence[str] = TITLE_HYPERPARAMS) -> str:
     shown = [name for name in names if hyperparams.get(name) is not None]
-    return "  ".join(f"{name}={hyperparams[name]}" for name in shown)
+    return "  ".join(f"{name}={plain(hyperparams[name])}" for name in shown)
 
 
 def headline(state: JobState) -> str:
     status = state.status
     if status == "running":
         status = f"running, {state.progress:.0%} so far"
-    return f"job {state.id}: {state.task.replace('_', ' ')} ({status})"
+    return f"job {state.id}: {plain(state.task.replace('_', ' '))} ({status})"
 
 
 def job_plot(run: Run, fmt: str) -> bytes:
@@ -135,9 +136,10 @@ def _wrap(text: str, width: int = 110) -> str:
 
 
 def _render(draw: Any, fmt: str) -> bytes:
+    import matplotlib
     from matplotlib.figure import Figure
 
-    with _lock:
+    with _lock, matplotlib.rc_context(PLAIN_TEXT):
         figure = Figure(figsize=(9, 3.6), dpi=100, layout="constrained")
         draw(figure)
         buffer = io.BytesIO()

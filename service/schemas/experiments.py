@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from rnnlab.models.tasks import TASKS
+from rnnlab.service.schemas.text import NO_CONTROL, Text
 
 TASK_NAMES = tuple(TASKS)
 if TYPE_CHECKING:  # the registry's names are known only at run time
@@ -23,7 +24,9 @@ MAX_TAGS = 20
 MAX_SWEEP_RUNS = 500
 MAX_GRID_VALUES = 50
 # A hyperparameter's value: every one is a number, a string, a boolean or null.
-Value = bool | int | float | str | None
+Value = bool | int | float | Text | None
+# A name for runs and the filters on it (GET /jobs?name=...): 1-200 characters, no control.
+NAME_BOUNDS: dict[str, Any] = {"min_length": 1, "max_length": 200, "pattern": NO_CONTROL}
 
 
 class RunLabels(BaseModel):
@@ -33,10 +36,8 @@ class RunLabels(BaseModel):
 
     name: str | None = Field(
         None,
-        min_length=1,
-        max_length=200,
-        pattern=r"^[^\x00]*$",
-        description="A name for the run; need not be unique.",
+        **NAME_BOUNDS,
+        description="A name for the run; need not be unique; no control characters.",
     )
     tags: list[Tag] = Field(
         default_factory=list,
@@ -57,7 +58,7 @@ class EarlyStopping(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    metric: str | None = Field(
+    metric: Text | None = Field(
         None,
         max_length=64,
         description="A metric logged on the step axis; default `loss` (binary addition) or "
@@ -73,10 +74,10 @@ class SweepCreate(RunLabels):
     """One job per cell of the grid and per seed, each `hyperparams` overridden by its cell."""
 
     task: TaskName
-    hyperparams: dict[str, Value] = Field(
+    hyperparams: dict[Text, Value] = Field(
         default_factory=dict, description="The base hyperparameters of every cell."
     )
-    grid: dict[str, Annotated[list[Value], Field(min_length=1, max_length=MAX_GRID_VALUES)]] = (
+    grid: dict[Text, Annotated[list[Value], Field(min_length=1, max_length=MAX_GRID_VALUES)]] = (
         Field(
             default_factory=dict,
             description="Hyperparameter name -> values (1-50); the cells are every combination. "
@@ -84,7 +85,7 @@ class SweepCreate(RunLabels):
             "RNNLAB_MAX_QUEUED_JOBS.",
         )
     )
-    cells: list[dict[str, Value]] = Field(
+    cells: list[dict[Text, Value]] = Field(
         default_factory=list,
         max_length=MAX_GRID_VALUES,
         description='Cells that are not a product, e.g. `[{"init": "he", "activation": '
@@ -93,7 +94,7 @@ class SweepCreate(RunLabels):
     seeds: list[Annotated[int, Field(ge=0, le=2**63 - 1)]] = Field(
         default_factory=lambda: [0], min_length=1, max_length=100
     )
-    metric: str | None = Field(
+    metric: Text | None = Field(
         None,
         max_length=64,
         description="Final metric ranking the cells; default `final_loss` (binary addition) "

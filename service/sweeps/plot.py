@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rnnlab.service.charts.text import PLAIN_TEXT, plain
 from rnnlab.service.store.tables import Job, Metric, Sweep
 
 BINS = 200  # points per curve: a batch-1 loss is noise at full resolution
@@ -51,7 +52,7 @@ def sweep_curves(
 
 
 def _label(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items()) or "base"
+    return ", ".join(f"{plain(k)}={plain(v)}" for k, v in params.items()) or "base"
 
 
 def sweep_svg(
@@ -64,7 +65,8 @@ def sweep_svg(
     from matplotlib.figure import Figure
 
     # text as <text> (searchable, 3x smaller than glyph paths); fixed ids: same data, same bytes
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "rnnlab"}):
+    settings = {"svg.fonttype": "none", "svg.hashsalt": "rnnlab", **PLAIN_TEXT}
+    with matplotlib.rc_context(settings):
         return _draw(Figure(figsize=(8, 4.8), layout="constrained"), sweep, curves, metric, log_y)
 
 
@@ -94,9 +96,9 @@ def _draw(
     if log_y if log_y is not None else positive and "accuracy" not in metric:
         axes.set_yscale("log")
     axes.set_xlabel("step")
-    axes.set_ylabel(f"{metric} (mean over seeds; band: min..max)")
-    title = sweep.name or f"sweep {sweep.id}"
-    axes.set_title(f"{title}: {sweep.task}")
+    axes.set_ylabel(f"{plain(metric)} (mean over seeds; band: min..max)")
+    title = plain(sweep.name) if sweep.name else f"sweep {sweep.id}"
+    axes.set_title(f"{title}: {plain(sweep.task)}")
     if curves:
         axes.legend(fontsize="small")
     axes.grid(True, alpha=0.3)

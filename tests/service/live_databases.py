@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -21,28 +23,40 @@ POSTGRES = pytest.param(
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-@pytest.fixture(scope="module", params=["sqlite", POSTGRES])
-def live(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveService]:
-    settings = {"max_concurrent_jobs": "2"}
+@contextmanager
+def service_on(backend: str, data_dir: Path, **settings: str) -> Iterator[LiveService]:
+    """A service on `backend`: SQLite in `data_dir`, or a PostgreSQL database of its own,
+    dropped afterwards."""
     name = None
-    if request.param == "postgresql":
+    if backend == "postgresql":
         import psycopg
 
         name = f"rnnlab_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
         settings["database_url"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    service = start_service(tmp_path_factory.mktemp(request.param), **settings)
-    service.database = request.param  # type: ignore[attr-defined]
-    yield service
-    service.stop()
-    if name is not None:
-        import psycopg
+    service = None
+    try:
+        service = start_service(data_dir, **settings)
+        service.database = backend  # type: ignore[attr-defined]
+        yield service
+    finally:
+        if service is not None:
+            service.stop()
+        if name is not None:
+            import psycopg
 
-        with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=["sqlite", POSTGRES])
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveService]:
+    data_dir = tmp_path_factory.mktemp(request.param)
+    with service_on(request.param, data_dir, max_concurrent_jobs="2") as service:
+        yield service
 
 
 def succeeded(live: LiveService, task: str = "binary_addition", **body) -> dict:

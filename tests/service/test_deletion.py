@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
+
+import httpx
 
 from tests.conftest import LiveService
 from tests.service.live_databases import live, succeeded  # noqa: F401  (fixture)
@@ -181,3 +184,50 @@ def _postgresql_vacuums(live: LiveService) -> None:  # noqa: F811
             connection.execute("SELECT pg_stat_clear_snapshot()")
     for table in ("models", "metrics"):
         assert after[table] is not None and after[table] != before.get(table), (table, after)
+
+
+RACE_ROUNDS = 6
+RACING_ALIASES = 6
+
+
+def _all_at_once(live: LiveService, requests: list[tuple[str, str]]) -> list[int]:  # noqa: F811
+    """The status of each (method, path), all sent at the same instant, each on its own
+    connection."""
+    start = threading.Barrier(len(requests))
+    statuses = [0] * len(requests)
+
+    def send(index: int, method: str, path: str) -> None:
+        with httpx.Client(base_url=live.base_url, timeout=60) as client:
+            start.wait()
+            statuses[index] = client.request(method, path).status_code
+
+    threads = [
+        threading.Thread(target=send, args=(index, *request))
+        for index, request in enumerate(requests)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def test_an_alias_racing_the_deletion_of_its_model_is_a_404_or_a_409(
+    live: LiveService,  # noqa: F811
+) -> None:
+    """PUT /models/{id}/aliases/x sent with DELETE /models/{id}: whichever commits first wins,
+    and the other is told so (404: the model is gone; 409: an alias now points at it), never
+    a foreign-key 500. An alias set means the model stays."""
+    jobs = [live.train("binary_addition", iterations=50, seed=seed) for seed in range(RACE_ROUNDS)]
+    models = [live.wait_for_job(job["id"])["model_id"] for job in jobs]
+    for model_id in models:
+        puts = [("PUT", f"/models/{model_id}/aliases/race{i}") for i in range(RACING_ALIASES)]
+        *aliased, deleted = _all_at_once(live, [*puts, ("DELETE", f"/models/{model_id}")])
+        assert set(aliased) <= {200, 404} and deleted in (204, 409), (aliased, deleted)
+        kept = live.client.get(f"/models/{model_id}")
+        if deleted == 204:
+            assert 200 not in aliased and kept.status_code == 404, (aliased, kept.text)
+        else:
+            assert sorted(kept.json()["aliases"]) == sorted(
+                f"race{i}" for i, status in enumerate(aliased) if status == 200
+            )

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rnnlab.service.schemas.resources import NO_NUL
+from rnnlab.service.schemas.text import NO_CONTROL, NO_NUL
 from tests.conftest import LiveService, start_service
 
 BUSY = {"iterations": 10_000_000, "learning_rate": 1e-9}
@@ -49,7 +49,7 @@ def bound_cases(schema: dict[str, Any], components: dict[str, Any]) -> Iterator[
             if "exclusiveMaximum" in member:
                 high = member["exclusiveMaximum"]
                 yield _step(kind, high, down), high, "exclusiveMaximum"
-        elif kind == "string" and member.get("pattern", NO_NUL) == NO_NUL:
+        elif kind == "string" and member.get("pattern", NO_NUL) in (NO_NUL, NO_CONTROL):
             # Free text only: no generic filler matches a structured pattern (event ids, lists
             # of ids), which validation enforces and the parameter's own tests try.
             if member.get("minLength"):

@@ -14,8 +14,8 @@ from rnnlab.models.text import UNKNOWN_TOKEN
 from rnnlab.service.api.deps import CorpusId, DatabaseDep, ReadSessionDep, UploadSlotsDep
 from rnnlab.service.catalog.deletion import CORPUS_TABLES, reclaim_space
 from rnnlab.service.errors import CorpusInUse, InvalidInput, corpus_not_found
+from rnnlab.service.schemas.experiments import NAME_BOUNDS
 from rnnlab.service.schemas.resources import (
-    NO_NUL,
     CorporaPublic,
     CorpusPublic,
     DictionaryEntry,
@@ -107,7 +107,7 @@ async def create_corpus(
     response: Response,
     db: DatabaseDep,
     uploads: UploadSlotsDep,
-    name: Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)] = None,
+    name: Annotated[str | None, Query(**NAME_BOUNDS)] = None,
     unknown_threshold: Annotated[int, Query(ge=0, le=1_000_000)] = 3,
 ) -> CorpusPublic:
     """Pre-process the text as the notes do; words seen <= unknown_threshold times are unknown.

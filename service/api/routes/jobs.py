@@ -14,10 +14,9 @@ from rnnlab.service.errors import job_not_found
 from rnnlab.service.jobs import queue
 from rnnlab.service.jobs.plans import plan_job
 from rnnlab.service.schemas.examples import TRAIN_REQUESTS, documented_error
-from rnnlab.service.schemas.experiments import TAG_PATTERN, TaskName
+from rnnlab.service.schemas.experiments import NAME_BOUNDS, TAG_PATTERN, TaskName
 from rnnlab.service.schemas.resources import (
     MAX_ID,
-    NO_NUL,
     JobCreate,
     JobPublic,
     JobsPublic,
@@ -25,6 +24,7 @@ from rnnlab.service.schemas.resources import (
     MetricPublic,
     MetricsPublic,
 )
+from rnnlab.service.schemas.text import NO_CONTROL
 from rnnlab.service.store.tables import Job, JobStatus
 from rnnlab.service.tracking.liveness import shown_as, shown_status
 from rnnlab.service.tracking.timing import job_timing
@@ -111,7 +111,7 @@ def read_jobs(
     settings: SettingsDep,
     status: JobStatusName | None = None,
     task: TaskName | None = None,
-    name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    name: Annotated[str | None, Query(**NAME_BOUNDS)] = None,
     tag: Annotated[str | None, Query(pattern=TAG_PATTERN, description="Jobs with this tag")] = None,
     sweep_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -178,7 +178,7 @@ def read_job_metrics(
     job_id: JobId,
     session: ReadSessionDep,
     name: Annotated[
-        str | None, Query(max_length=64, pattern=NO_NUL, description="Only this metric")
+        str | None, Query(max_length=64, pattern=NO_CONTROL, description="Only this metric")
     ] = None,
     since_step: Annotated[
         int | None,

@@ -18,7 +18,13 @@ from rnnlab.service.catalog.filters import (
 )
 from rnnlab.service.errors import model_not_found
 from rnnlab.service.schemas.examples import documented_error
-from rnnlab.service.schemas.experiments import ALIAS_PATTERN, TAG_PATTERN, AliasPublic, TaskName
+from rnnlab.service.schemas.experiments import (
+    ALIAS_PATTERN,
+    NAME_BOUNDS,
+    TAG_PATTERN,
+    AliasPublic,
+    TaskName,
+)
 from rnnlab.service.schemas.resources import MAX_ID, ModelPublic, ModelsPublic
 from rnnlab.service.store.tables import TrainedModel
 
@@ -66,7 +72,7 @@ def _publics(session: Session, models: list[TrainedModel]) -> list[ModelPublic]:
 def read_models(
     session: ReadSessionDep,
     task: TaskName | None = None,
-    name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    name: Annotated[str | None, Query(**NAME_BOUNDS)] = None,
     tag: Annotated[str | None, Query(pattern=TAG_PATTERN)] = None,
     alias: Annotated[str | None, Query(pattern=ALIAS_PATTERN)] = None,
     sweep_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,

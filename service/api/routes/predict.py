@@ -25,11 +25,11 @@ from starlette.concurrency import run_in_threadpool
 
 from rnnlab.models.tasks.config import MAX_SEED
 from rnnlab.service.schemas.resources import (
-    NO_NUL,
     BinaryAdditionPrediction,
     Generation,
     NextWordPrediction,
 )
+from rnnlab.service.schemas.text import NO_NUL
 from rnnlab.service.serving.model_cache import LoadedModel, ModelCache
 from rnnlab.service.serving.model_refs import (
     MODEL_REF_DESCRIPTION,

@@ -11,6 +11,7 @@ from rnnlab.service.api.query import only_query_params
 from rnnlab.service.errors import corpus_not_found, sweep_not_found
 from rnnlab.service.schemas.examples import SWEEP_REQUESTS, documented_error
 from rnnlab.service.schemas.experiments import (
+    NAME_BOUNDS,
     TAG_PATTERN,
     SweepCreate,
     SweepPublic,
@@ -82,7 +83,7 @@ def create_sweep(
 def read_sweeps(
     session: ReadSessionDep,
     task: TaskName | None = None,
-    name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    name: Annotated[str | None, Query(**NAME_BOUNDS)] = None,
     tag: Annotated[str | None, Query(pattern=TAG_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
