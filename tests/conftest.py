@@ -13,8 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bench.common import free_port, service_env, stop_process
+
+# A property holds or fails whatever the machine's load: hypothesis's per-example deadline and
+# its too-slow check measure time, which a busy machine (CI beside other jobs) stretches.
+settings.register_profile("rnnlab", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("rnnlab")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
