@@ -17,6 +17,10 @@ from rnnlab.models.tasks.config import (
     from_dict,
     gradient_norms_param,
     implementation_param,
+    lr_factor_param,
+    lr_min_param,
+    lr_schedule_param,
+    lr_warmup_param,
     param,
     seed_param,
 )
@@ -35,6 +39,20 @@ class BinaryAdditionConfig:
     init_std: float = param(1.0, gt=0, le=100, description="Std for init='normal'.")
     optimizer: str = param("adam", choices=OPTIMIZERS)
     learning_rate: float = param(0.05, gt=0, le=100)
+    lr_schedule: str = lr_schedule_param()
+    lr_factor: float = lr_factor_param()
+    lr_step_every: int = param(
+        1000, ge=1, le=10_000_000, description="step: steps (updates) between two cuts."
+    )
+    lr_patience: int = param(
+        4,
+        ge=0,
+        le=10_000_000,
+        description="plateau: log steps in a row whose loss (the mean of the batches since the "
+        "last one) is no new best that are borne; the next one cuts the rate.",
+    )
+    lr_min: float = lr_min_param()
+    lr_warmup: int = lr_warmup_param()
     # 64 was the fastest to 100% of 64, 128 and 256 (median of 20 seeds)
     batch_size: int = param(64, ge=1, le=65536, description="1 reproduces the notes.")
     iterations: int = param(2000, ge=1, le=10_000_000, description="Most steps.")

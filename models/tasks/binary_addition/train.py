@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from rnnlab.models.layers.losses import LossFn, sigmoid_loss
 from rnnlab.models.optim import Optimizer, clip_grads, make_optimizer
+from rnnlab.models.schedules import Schedule
 from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
 from rnnlab.models.tasks.binary_addition.data import evaluation_pairs, sample_batch
 from rnnlab.models.tasks.binary_addition.evaluate import EvaluationSet, evaluate_set
@@ -28,11 +29,15 @@ from rnnlab.models.training import (
     TrainingStopped,
     TrainResult,
     check_finite,
+    lr_schedule_of,
+    prefixed,
     rng_from_array,
     rng_to_array,
+    section,
 )
 
-METRIC_NAMES = ("loss", "accuracy")
+# learning_rate: with an lr_schedule other than constant
+METRIC_NAMES = ("loss", "accuracy", "learning_rate")
 FINAL_METRIC_NAMES = ("final_accuracy", "final_bit_accuracy", "final_loss", "eval_pairs", "steps")
 
 
@@ -71,33 +76,69 @@ class StopCheck:
             setattr(self, k, int(d[k]))
 
 
+class LossWindow:
+    """The batch losses since the last log step: their mean is what a plateau schedule is
+    told at each log step (with fresh samples every step, a loss on data not trained on)."""
+
+    def __init__(self) -> None:
+        self.total, self.count = 0.0, 0
+
+    def add(self, loss: float) -> None:
+        self.total, self.count = self.total + loss, self.count + 1
+
+    def take_mean(self) -> float:
+        mean = self.total / max(self.count, 1)
+        self.total, self.count = 0.0, 0
+        return mean
+
+    def state_dict(self) -> dict[str, NDArray]:
+        return {"total": np.array(self.total), "count": np.array(self.count, dtype=np.int64)}
+
+    def load_state_dict(self, d: Mapping[str, NDArray]) -> None:
+        self.total, self.count = float(d["total"]), int(d["count"])
+
+
 def checkpoint(
-    net: BinaryAdditionNet, opt: Optimizer, rng: Generator, step: int, stop_check: StopCheck
+    net: BinaryAdditionNet,
+    opt: Optimizer,
+    rng: Generator,
+    step: int,
+    stop_check: StopCheck,
+    schedule: Schedule,
+    window: LossWindow,
 ) -> dict[str, NDArray]:
-    """A flat dict of arrays (keys param.*, opt.*, stopcheck.*, rng, step)."""
+    """A flat dict of arrays (keys param.*, opt.*, stopcheck.*, schedule.*, window.*, rng,
+    step)."""
     state = {f"param.{n}": p.copy() for n, p in zip(net.param_names, net.params, strict=True)}
     state.update({f"opt.{k}": v for k, v in opt.state_dict().items()})
     state.update({f"stopcheck.{k}": v for k, v in stop_check.state_dict().items()})
+    state.update(prefixed("schedule.", schedule.state_dict()))
+    state.update(prefixed("window.", window.state_dict()))
     state["rng"] = rng_to_array(rng)
     state["step"] = np.array(step, dtype=np.int64)
     return state
 
 
 def restore(
-    state: Mapping[str, NDArray], net: BinaryAdditionNet, opt: Optimizer, stop_check: StopCheck
+    state: Mapping[str, NDArray],
+    net: BinaryAdditionNet,
+    opt: Optimizer,
+    stop_check: StopCheck,
+    schedule: Schedule,
+    window: LossWindow,
 ) -> tuple[Generator, int]:
-    """Load a checkpoint into net, optimiser and stop check; the generator and the step."""
-
-    def section(prefix: str) -> dict[str, NDArray]:
-        return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-
+    """Load a checkpoint into net, optimiser, stop check, schedule and loss window; the
+    generator and the step."""
     missing = [k for k in ("rng", "step") if k not in state]
     if missing:
         raise ValueError(f"not a binary-addition checkpoint: missing {', '.join(missing)}")
-    net.load_weights(section("param."))
-    opt.load_state_dict(section("opt."))
+    net.load_weights(section("param.", state))
+    opt.load_state_dict(section("opt.", state))
     if "stopcheck.window_min" in state:
-        stop_check.load_state_dict(section("stopcheck."))
+        stop_check.load_state_dict(section("stopcheck.", state))
+    schedule.load_state_dict(section("schedule.", state))
+    if "window.count" in state:  # checkpoints older than the schedules have none
+        window.load_state_dict(section("window.", state))
     return rng_from_array(state["rng"]), int(state["step"])
 
 
@@ -151,9 +192,10 @@ def train(
     loss_fn = sigmoid_loss(config.loss)
     eval_set = EvaluationSet.build(*evaluation_pairs(config.binary_dim), config.binary_dim)
     stop_check = StopCheck(eval_set.pairs)
+    schedule, window = lr_schedule_of(config, config.iterations), LossWindow()
     step = 0
     if resume is not None:
-        rng, step = restore(resume, net, opt, stop_check)
+        rng, step = restore(resume, net, opt, stop_check, schedule, window)
     final: dict[str, float] | None = None
     teacher = Teacher(config, hooks)
 
@@ -163,10 +205,12 @@ def train(
         step += 1
         xs, ts = sample_batch(rng, config.batch_size, config.binary_dim)
         trace = partial(teacher.trace, net, step=step) if teacher.traces_at(step) else None
+        opt.lr = schedule.rate(step - 1)
         loss = train_step(net, opt, loss_fn, config.clip_norm, xs, ts, step, trace)
         logits: NDArray = net.logits  # type: ignore[assignment]  # set by the forward pass
         hits = (logits > 0) == ts
         teacher.count(hits)
+        window.add(loss)
         right = int(hits.all(axis=1).sum())
         if stop_check.due(right, config.batch_size, config.stop_at_accuracy):
             final = evaluate_set(net, config, eval_set, give_up_below=config.stop_at_accuracy)
@@ -175,10 +219,15 @@ def train(
         done = final is not None or step == config.iterations
         if step % config.log_every == 0 or done:
             progress = 1.0 if done else step / config.iterations
-            hooks.report(step, {"loss": loss, "accuracy": right / config.batch_size}, progress)
+            metrics = {"loss": loss, "accuracy": right / config.batch_size}
+            if config.lr_schedule != "constant":
+                metrics["learning_rate"] = opt.lr
+            hooks.report(step, metrics, progress)
             teacher.log(net, step)
+            schedule.observe(window.take_mean())
         if final is None and hooks.checkpoint_due():
-            hooks.save_checkpoint(step, checkpoint(net, opt, rng, step, stop_check))
+            state = checkpoint(net, opt, rng, step, stop_check, schedule, window)
+            hooks.save_checkpoint(step, state)
 
     if final is None:
         final = evaluate_set(net, config, eval_set)
