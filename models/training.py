@@ -107,6 +107,28 @@ def load_weights(names: list[str], params: list[NDArray], weights: Mapping[str, 
         p[...] = w
 
 
+class LossWindow:
+    """The batch losses since the last take: their mean is what a plateau schedule can be told
+    at a log step (with fresh samples every step, a loss on data not trained on)."""
+
+    def __init__(self) -> None:
+        self.total, self.count = 0.0, 0
+
+    def add(self, loss: float) -> None:
+        self.total, self.count = self.total + loss, self.count + 1
+
+    def take_mean(self) -> float:
+        mean = self.total / max(self.count, 1)
+        self.total, self.count = 0.0, 0
+        return mean
+
+    def state_dict(self) -> dict[str, NDArray]:
+        return {"total": np.array(self.total), "count": np.array(self.count, dtype=np.int64)}
+
+    def load_state_dict(self, d: Mapping[str, NDArray]) -> None:
+        self.total, self.count = float(d["total"]), int(d["count"])
+
+
 def lr_schedule_of(config: Any, total_steps: int, steps_per_unit: int = 1) -> Schedule:
     """The learning-rate schedule a config's lr_* fields describe (models/schedules.py);
     its `lr_step_every` counts units of `steps_per_unit` updates (an epoch, or one step)."""
