@@ -78,6 +78,21 @@ def test_a_schedule_logs_the_learning_rate_it_trained_with(service: LiveService)
     ]  # fmt: skip
 
 
+def test_a_fixed_training_set_reports_its_held_out_test_set(service: LiveService) -> None:
+    hyperparams = {"hidden_size": 2, "train_samples": 200, "batch_size": 10, "epochs": 2}
+    body = {"task": "binary_addition", "hyperparams": hyperparams}
+    job = service.wait_for_job(service.client.post("/train", json=body).json()["id"])
+    assert job["status"] == "succeeded", job
+    model = service.client.get(f"/models/{job['model_id']}").json()
+    assert model["metrics"]["steps"] == 40  # 2 epochs of 20 batches
+    assert 0 <= model["metrics"]["test_accuracy"] <= model["metrics"]["test_bit_accuracy"] <= 1
+    series = service.client.get(
+        f"/jobs/{job['id']}/metrics", params={"name": "test_bit_accuracy"}
+    ).json()["metrics"]
+    assert [m["step"] for m in series] == [20, 40]
+    assert series[-1]["value"] == model["metrics"]["test_bit_accuracy"]
+
+
 def test_lists_show_the_job_and_the_model(service: LiveService, trained: dict) -> None:
     jobs = service.client.get("/jobs").json()
     assert trained["id"] in [job["id"] for job in jobs["jobs"]]
