@@ -107,3 +107,23 @@ def test_resume_on_a_training_set_is_bit_identical(schedule, save_at):
         assert np.array_equal(resumed.weights[name], w), name
     assert resumed.metrics == reference.metrics
     assert interrupted.reports + resumed_hooks.reports == reference_hooks.reports
+
+
+class WantsBitAccuracy(Recorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[tuple[int, dict]] = []
+
+    def wants(self, kind):
+        return kind == "bit_accuracy"
+
+    def record(self, step, kind, payload):
+        self.records.append((step, dict(payload)))
+
+
+def test_each_bit_s_accuracy_counts_the_smaller_last_batch_of_an_epoch():
+    hooks = WantsBitAccuracy()
+    train(BinaryAdditionConfig(**{**SMALL, "log_every": 13, "epochs": 1}), hooks)
+    [(step, payload)] = hooks.records
+    assert step == 13 and payload["samples"] == 100  # 12 batches of 8 and one of 4
+    assert len(payload["accuracy"]) == 6 and all(0 <= a <= 1 for a in payload["accuracy"])
