@@ -11,6 +11,8 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import NDArray
 
+from rnnlab.models.schedules import Schedule, make_schedule
+
 
 class TrainingHooks:
     """Callbacks a training loop calls; every method does nothing here, subclasses override."""
@@ -103,3 +105,50 @@ def load_weights(names: list[str], params: list[NDArray], weights: Mapping[str, 
                 f"expected {p.shape}"
             )
         p[...] = w
+
+
+class LossWindow:
+    """The batch losses since the last take: their mean is what a plateau schedule can be told
+    at a log step (with fresh samples every step, a loss on data not trained on)."""
+
+    def __init__(self) -> None:
+        self.total, self.count = 0.0, 0
+
+    def add(self, loss: float) -> None:
+        self.total, self.count = self.total + loss, self.count + 1
+
+    def take_mean(self) -> float:
+        mean = self.total / max(self.count, 1)
+        self.total, self.count = 0.0, 0
+        return mean
+
+    def state_dict(self) -> dict[str, NDArray]:
+        return {"total": np.array(self.total), "count": np.array(self.count, dtype=np.int64)}
+
+    def load_state_dict(self, d: Mapping[str, NDArray]) -> None:
+        self.total, self.count = float(d["total"]), int(d["count"])
+
+
+def lr_schedule_of(config: Any, total_steps: int, steps_per_unit: int = 1) -> Schedule:
+    """The learning-rate schedule a config's lr_* fields describe (models/schedules.py);
+    its `lr_step_every` counts units of `steps_per_unit` updates (an epoch, or one step)."""
+    return make_schedule(
+        config.lr_schedule,
+        config.learning_rate,
+        factor=config.lr_factor,
+        every=config.lr_step_every * steps_per_unit,
+        patience=config.lr_patience,
+        min_rate=config.lr_min,
+        warmup=config.lr_warmup,
+        total_steps=total_steps,
+    )
+
+
+def prefixed(prefix: str, state: Mapping[str, NDArray]) -> dict[str, NDArray]:
+    """`state` with each key behind `prefix`: one section of a flat checkpoint."""
+    return {prefix + k: v for k, v in state.items()}
+
+
+def section(prefix: str, state: Mapping[str, NDArray]) -> dict[str, NDArray]:
+    """The keys of `state` behind `prefix`, without it: what prefixed() put there."""
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from rnnlab.models.schedules import SCHEDULES
+
 C = TypeVar("C")
 # The largest seed: a float64 holds every integer up to 2^53, so any JSON client (and the API
 # schema, whose bounds are written as floats) reads it exactly.
@@ -70,6 +72,35 @@ def implementation_param(choices: Sequence[str]) -> Any:
         "fast",
         choices=choices,
         description="Train on the fast layers or the textbook ones (same curve, slower).",
+    )
+
+
+# The learning-rate schedule's fields (models/schedules.py), alike in every task but for the unit
+# of `lr_step_every` and what `lr_patience` counts, which each task's config writes itself.
+def lr_schedule_param() -> Any:
+    return param(
+        "constant",
+        choices=SCHEDULES,
+        description="How the learning rate changes: constant, step (x lr_factor every "
+        "lr_step_every), plateau (x lr_factor when the loss stops improving) or cosine (linear "
+        "warm-up over lr_warmup steps, then down to lr_min at the last step).",
+    )
+
+
+def lr_factor_param() -> Any:
+    return param(0.25, gt=0, lt=1, description="What step and plateau multiply the rate by.")
+
+
+def lr_min_param() -> Any:
+    return param(0.0, ge=0, le=100, description="plateau's floor and cosine's last rate.")
+
+
+def lr_warmup_param() -> Any:
+    return param(
+        0,
+        ge=0,
+        le=10_000_000,
+        description="cosine: steps of linear warm-up to learning_rate (the others have none).",
     )
 
 

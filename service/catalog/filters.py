@@ -22,6 +22,7 @@ MODEL_METRICS = (
     "test_perplexity",
     "test_loss",
     "test_accuracy",
+    "test_bit_accuracy",
     "train_loss",
     "tokens_per_second",
 )

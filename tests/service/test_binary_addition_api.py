@@ -57,6 +57,42 @@ def test_metrics_are_logged_and_filtered(service: LiveService, trained: dict) ->
     assert steps == sorted(set(steps))
 
 
+def test_a_schedule_logs_the_learning_rate_it_trained_with(service: LiveService) -> None:
+    hyperparams = {
+        "hidden_size": 2,  # too small to stop early at 100%: every step runs
+        "iterations": 300,
+        "log_every": 50,
+        "lr_schedule": "step",
+        "lr_step_every": 100,
+        "lr_factor": 0.5,
+    }
+    body = {"task": "binary_addition", "hyperparams": hyperparams}
+    job = service.client.post("/train", json=body)
+    assert service.wait_for_job(job.json()["id"])["status"] == "succeeded"
+    answer = service.client.get(
+        f"/jobs/{job.json()['id']}/metrics", params={"name": "learning_rate"}
+    ).json()
+    rates = [(m["step"], m["value"]) for m in answer["metrics"]]
+    assert rates == [
+        (50, 0.05), (100, 0.05), (150, 0.025), (200, 0.025), (250, 0.0125), (300, 0.0125)
+    ]  # fmt: skip
+
+
+def test_a_fixed_training_set_reports_its_held_out_test_set(service: LiveService) -> None:
+    hyperparams = {"hidden_size": 2, "train_samples": 200, "batch_size": 10, "epochs": 2}
+    body = {"task": "binary_addition", "hyperparams": hyperparams}
+    job = service.wait_for_job(service.client.post("/train", json=body).json()["id"])
+    assert job["status"] == "succeeded", job
+    model = service.client.get(f"/models/{job['model_id']}").json()
+    assert model["metrics"]["steps"] == 40  # 2 epochs of 20 batches
+    assert 0 <= model["metrics"]["test_accuracy"] <= model["metrics"]["test_bit_accuracy"] <= 1
+    series = service.client.get(
+        f"/jobs/{job['id']}/metrics", params={"name": "test_bit_accuracy"}
+    ).json()["metrics"]
+    assert [m["step"] for m in series] == [20, 40]
+    assert series[-1]["value"] == model["metrics"]["test_bit_accuracy"]
+
+
 def test_lists_show_the_job_and_the_model(service: LiveService, trained: dict) -> None:
     jobs = service.client.get("/jobs").json()
     assert trained["id"] in [job["id"] for job in jobs["jobs"]]
@@ -130,6 +166,8 @@ def test_predict_before_any_training_says_to_train(service_factory) -> None:
         ({"task": "binary_addition", "hyperparams": {"activation": "gelu"}}, "sigmoid"),
         ({"task": "binary_addition", "hyperparams": {"optimizer": "lion"}}, "adam"),
         ({"task": "binary_addition", "hyperparams": {"learning_rate": -1}}, "greater than 0"),
+        ({"task": "binary_addition", "hyperparams": {"lr_schedule": "exp"}}, "plateau"),
+        ({"task": "binary_addition", "hyperparams": {"lr_factor": 1}}, "less than 1"),
         ({"task": "addition"}, "binary_addition"),
         ({"hyperparams": {}}, "task"),
     ],

@@ -23,9 +23,25 @@ TASK = Task(
     memory_bytes=lambda config, corpus: memory_bytes(config),
     metric_names=METRIC_NAMES,
     final_metric_names=FINAL_METRIC_NAMES,
-    ranked_metrics=("final_loss", "final_accuracy", "final_bit_accuracy", "steps"),
-    curve_metrics=("loss", "accuracy"),
-    higher_is_better_metrics=frozenset({"accuracy", "final_accuracy", "final_bit_accuracy"}),
+    ranked_metrics=(
+        "final_loss",
+        "final_accuracy",
+        "final_bit_accuracy",
+        "steps",
+        "test_loss",
+        "test_accuracy",
+        "test_bit_accuracy",
+    ),
+    curve_metrics=("loss", "accuracy", "test_loss", "test_accuracy", "test_bit_accuracy"),
+    higher_is_better_metrics=frozenset(
+        {
+            "accuracy",
+            "final_accuracy",
+            "final_bit_accuracy",
+            "test_accuracy",
+            "test_bit_accuracy",
+        }
+    ),
     summary="An RNN learns to add two integers bit by bit.",
     serving=SERVING,
     export_graph=export_graph,

@@ -17,6 +17,10 @@ from rnnlab.models.tasks.config import (
     from_dict,
     gradient_norms_param,
     implementation_param,
+    lr_factor_param,
+    lr_min_param,
+    lr_schedule_param,
+    lr_warmup_param,
     param,
     seed_param,
 )
@@ -35,9 +39,36 @@ class BinaryAdditionConfig:
     init_std: float = param(1.0, gt=0, le=100, description="Std for init='normal'.")
     optimizer: str = param("adam", choices=OPTIMIZERS)
     learning_rate: float = param(0.05, gt=0, le=100)
+    lr_schedule: str = lr_schedule_param()
+    lr_factor: float = lr_factor_param()
+    lr_step_every: int = param(
+        1000, ge=1, le=10_000_000, description="step: steps (updates) between two cuts."
+    )
+    lr_patience: int = param(
+        4,
+        ge=0,
+        le=10_000_000,
+        description="plateau: log steps in a row whose loss (the mean of the batches since the "
+        "last one) is no new best that are borne; the next one cuts the rate.",
+    )
+    lr_min: float = lr_min_param()
+    lr_warmup: int = lr_warmup_param()
     # 64 was the fastest to 100% of 64, 128 and 256 (median of 20 seeds)
     batch_size: int = param(64, ge=1, le=65536, description="1 reproduces the notes.")
-    iterations: int = param(2000, ge=1, le=10_000_000, description="Most steps.")
+    iterations: int = param(
+        2000, ge=1, le=10_000_000, description="Most steps (with train_samples 0)."
+    )
+    train_samples: int = param(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="0: fresh random pairs at every step. N: a fixed training set of N pairs "
+        "drawn once from the seed, seen for `epochs` (the notes' Keras protocol); the pairs it "
+        "does not hold are its test set.",
+    )
+    epochs: int = param(
+        5, ge=1, le=100_000, description="Passes over the train_samples set (when it is on)."
+    )
     clip_norm: float | None = clip_norm_param(None)
     loss: str = param("bce", choices=LOSSES)
     seed: int = seed_param()
@@ -64,6 +95,16 @@ class BinaryAdditionConfig:
     def from_dict(cls, d: dict[str, Any]) -> BinaryAdditionConfig:
         """Build from a dict, rejecting unknown names with a message that lists the known ones."""
         return from_dict(cls, d)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Batches in a pass over the fixed training set (the last one may be smaller)."""
+        return -(-self.train_samples // self.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        """Most steps of a run: `iterations`, or `epochs` passes over the training set."""
+        return self.epochs * self.steps_per_epoch if self.train_samples else self.iterations
 
     @property
     def max_operand(self) -> int:

@@ -31,14 +31,54 @@ def make_inputs(a: NDArray, b: NDArray, binary_dim: int, dtype=np.float32) -> ND
     return np.stack([to_bits(a, binary_dim), to_bits(b, binary_dim)], axis=-1).astype(dtype)
 
 
+def draw_pairs(rng: Generator, n: int, binary_dim: int) -> tuple[NDArray, NDArray]:
+    """n random operand pairs (a, b), each uniform in [0, 2^(binary_dim-1))."""
+    high = 2 ** (binary_dim - 1)
+    a = rng.integers(0, high, size=n, dtype=np.int64)
+    b = rng.integers(0, high, size=n, dtype=np.int64)
+    return a, b
+
+
 def sample_batch(
     rng: Generator, n: int, binary_dim: int, dtype=np.float32
 ) -> tuple[NDArray, NDArray]:
     """A random batch: xs (n, T, 2) and targets (n, T), bits least significant first."""
-    high = 2 ** (binary_dim - 1)
-    a = rng.integers(0, high, size=n, dtype=np.int64)
-    b = rng.integers(0, high, size=n, dtype=np.int64)
+    a, b = draw_pairs(rng, n, binary_dim)
     return make_inputs(a, b, binary_dim, dtype), to_bits(a + b, binary_dim).astype(dtype)
+
+
+def pair_keys(a: NDArray, b: NDArray, binary_dim: int) -> NDArray[np.int64]:
+    """One integer per pair, a * 2^(binary_dim-1) + b: pairs compared as numbers."""
+    return a * 2 ** (binary_dim - 1) + b
+
+
+class TrainingSet:
+    """A fixed set of pairs seen epoch after epoch (the notes' Keras protocol: 10,000 samples
+    for 5 epochs), batch by batch in an order drawn anew each epoch from (seed, epoch), so that
+    a resumed run finds its place from its step alone. The last batch of an epoch holds what
+    is left (fewer than batch_size when batch_size does not divide the set)."""
+
+    def __init__(self, a: NDArray, b: NDArray, batch_size: int, binary_dim: int, seed: int):
+        self.a, self.b = a, b
+        self.batch_size, self.binary_dim, self.seed = batch_size, binary_dim, seed
+        self.steps_per_epoch = -(-len(a) // batch_size)
+        self._order_epoch, self._order = -1, np.arange(0)
+
+    def batch(self, k: int, dtype=np.float32) -> tuple[NDArray, NDArray]:
+        """The k-th batch of the run (0 for the first): xs (n, T, 2) and targets (n, T)."""
+        epoch, position = divmod(k, self.steps_per_epoch)
+        if epoch != self._order_epoch:
+            self._order_epoch = epoch
+            self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.a))
+        rows = self._order[position * self.batch_size : (position + 1) * self.batch_size]
+        a, b = self.a[rows], self.b[rows]
+        xs = make_inputs(a, b, self.binary_dim, dtype)
+        return xs, to_bits(a + b, self.binary_dim).astype(dtype)
+
+    def lacks(self, a: NDArray, b: NDArray) -> NDArray[np.bool_]:
+        """(N,) True for each pair (a, b) the set does not hold: the held-out ones."""
+        known = pair_keys(self.a, self.b, self.binary_dim)
+        return ~np.isin(pair_keys(a, b, self.binary_dim), known)
 
 
 def evaluation_pairs(binary_dim: int) -> tuple[NDArray, NDArray]:

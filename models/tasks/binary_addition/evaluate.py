@@ -96,3 +96,43 @@ def evaluate_set(
         "loss": loss_sum / total,
         "pairs": float(total),
     }
+
+
+@dataclass(frozen=True)
+class HeldOutSet:
+    """The evaluation pairs a fixed training set (train_samples) does not hold: its test set.
+    `held_out` (pairs,) marks them, in the order the evaluation set yields its pairs."""
+
+    pairs: EvaluationSet
+    held_out: NDArray
+
+    @property
+    def size(self) -> int:
+        return int(self.held_out.sum())
+
+    def evaluate(self, net: BinaryAdditionNet, config: BinaryAdditionConfig) -> dict[str, float]:
+        """test_loss, test_accuracy (whole sums right) and test_bit_accuracy over the held-out
+        pairs; nothing when the training set holds every pair."""
+        loss_fn = sigmoid_loss(config.loss)
+        exact = bits_ok = seen = start = 0
+        loss_sum = 0.0
+        with np.errstate(all="ignore"):  # a broken model shows as a non-finite loss
+            for logits, ts in self.pairs.logits_and_targets(net):
+                keep = self.held_out[start : start + len(ts)]
+                start += len(ts)
+                if not keep.any():
+                    continue
+                kept_logits, kept_ts = logits[keep], ts[keep]
+                right = (kept_logits > 0) == kept_ts  # (n, T)
+                exact += int(right.all(axis=1).sum())
+                bits_ok += int(right.sum())
+                seen += len(kept_ts)
+                loss, _ = loss_fn(kept_logits, kept_ts.astype(np.float32))
+                loss_sum += loss * len(kept_ts)
+        if not seen:
+            return {}
+        return {
+            "test_loss": loss_sum / seen,
+            "test_accuracy": exact / seen,
+            "test_bit_accuracy": bits_ok / (seen * self.pairs.binary_dim),
+        }

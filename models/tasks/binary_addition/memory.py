@@ -17,4 +17,6 @@ def memory_bytes(config: BinaryAdditionConfig) -> int:
     rows = max(config.batch_size, EVAL_PAIRS)
     # Per row and step each layer caches its gate pre-activations, outputs and gradients.
     activations = rows * steps * layers * hidden * (gates * 3 + 4)
-    return BASELINE + FLOAT * (OPTIMIZER_COPIES * parameters + activations)
+    # a fixed training set: two int64 operands a pair, an epoch's order and their keys
+    training_set = 8 * 4 * config.train_samples
+    return BASELINE + FLOAT * (OPTIMIZER_COPIES * parameters + activations) + training_set

@@ -69,9 +69,9 @@ class Teacher:
         self.hooks = hooks
         self.sums = on and hooks.wants("sums")
         self.trace_every = config.gradient_norms_every if hooks.wants("gradient_norms") else None
-        # right bits per (sample, bit) since the last log step: one small add a step
-        self.bit_hits = np.zeros((config.batch_size, config.binary_dim), np.int64)
-        self.bit_batches = 0
+        # right bits per bit position since the last log step, and the samples counted
+        self.bit_hits = np.zeros(config.binary_dim, np.int64)
+        self.bit_samples = 0
         self.counts_bits = on and hooks.wants("bit_accuracy")
         a, b = sample_pairs(config.binary_dim)
         self.pairs = (make_inputs(a, b, config.binary_dim), a.tolist(), b.tolist())
@@ -92,16 +92,16 @@ class Teacher:
     def count(self, hits: NDArray) -> None:
         """Add a batch's right bits (N, T) to the per-position tally."""
         if self.counts_bits:
-            self.bit_hits += hits
-            self.bit_batches += 1
+            self.bit_hits += hits.sum(axis=0)
+            self.bit_samples += len(hits)
 
     def log(self, net: BinaryAdditionNet, step: int) -> None:
         """The log step's records: the fixed sums and the bit accuracy since the last one."""
         if self.sums:
             self.hooks.record(step, "sums", {"sums": sums_of(net, *self.pairs)})
-        if self.counts_bits and self.bit_batches:
-            samples = self.bit_batches * len(self.bit_hits)
-            accuracy = (self.bit_hits.sum(axis=0) / samples).tolist()
+        if self.counts_bits and self.bit_samples:
+            samples = self.bit_samples
+            accuracy = (self.bit_hits / samples).tolist()
             self.hooks.record(step, "bit_accuracy", {"accuracy": accuracy, "samples": samples})
             self.bit_hits[:] = 0
-            self.bit_batches = 0
+            self.bit_samples = 0

@@ -19,6 +19,10 @@ from rnnlab.models.tasks.config import (
     clip_norm_param,
     gradient_norms_param,
     implementation_param,
+    lr_factor_param,
+    lr_min_param,
+    lr_schedule_param,
+    lr_warmup_param,
     param,
     seed_param,
 )
@@ -37,6 +41,18 @@ class NextWordConfig:
     init: str = param("xavier", choices=INITS)
     optimizer: str = param("adam", choices=OPTIMIZERS)
     learning_rate: float = param(0.005, gt=0, le=10)
+    lr_schedule: str = lr_schedule_param()
+    lr_factor: float = lr_factor_param()
+    lr_step_every: int = param(1, ge=1, le=100_000, description="step: epochs between two cuts.")
+    lr_patience: int = param(
+        0,
+        ge=0,
+        le=100_000,
+        description="plateau: epochs in a row whose test loss is no new best that are borne; "
+        "the next one cuts the rate (0: the first one does).",
+    )
+    lr_min: float = lr_min_param()
+    lr_warmup: int = lr_warmup_param()
     batch_size: int = param(32, ge=1, le=4096)
     seq_len: int = param(20, ge=1, le=1000)
     epochs: int = param(10, ge=1, le=100_000)

@@ -11,6 +11,7 @@ from numpy.random import Generator
 from numpy.typing import NDArray
 
 from rnnlab.models.optim import Optimizer, clip_grads, make_optimizer
+from rnnlab.models.schedules import Schedule
 from rnnlab.models.tasks.next_word.checkpoint import checkpoint, restore
 from rnnlab.models.tasks.next_word.config import NextWordConfig
 from rnnlab.models.tasks.next_word.data import (
@@ -25,17 +26,25 @@ from rnnlab.models.tasks.next_word.data import (
 )
 from rnnlab.models.tasks.next_word.model import NextWordModel
 from rnnlab.models.tasks.next_word.teaching import Teacher
-from rnnlab.models.training import TrainingHooks, TrainingStopped, TrainResult, check_finite
+from rnnlab.models.training import (
+    TrainingHooks,
+    TrainingStopped,
+    TrainResult,
+    check_finite,
+    lr_schedule_of,
+    prefixed,
+    section,
+)
 
-METRIC_NAMES = (
-    "loss",
+FINAL_METRIC_NAMES = (
     "train_loss",
     "test_loss",
     "test_perplexity",
     "test_accuracy",
     "tokens_per_second",
 )
-FINAL_METRIC_NAMES = METRIC_NAMES[1:]
+# learning_rate: with an lr_schedule other than constant, at log steps and epoch ends
+METRIC_NAMES = ("loss", *FINAL_METRIC_NAMES, "learning_rate")
 
 
 def evaluate(model: NextWordModel, config: NextWordConfig, test_ids: NDArray) -> dict[str, float]:
@@ -64,6 +73,7 @@ class Run:
     optimizer: Optimizer
     rng: Generator
     batches: BpttBatches | ChunkBatches
+    schedule: Schedule
     step: int = 0
     epoch: int = 0
     position: int = 0  # the next batch of the epoch
@@ -73,7 +83,17 @@ class Run:
     def checkpoint(self) -> dict[str, NDArray]:
         c = self
         state = (c.step, c.epoch, c.position, c.loss_sum, c.loss_count)
-        return checkpoint(c.config, c.model, c.optimizer, c.rng, *state)
+        return {
+            **checkpoint(c.config, c.model, c.optimizer, c.rng, *state),
+            **prefixed("schedule.", c.schedule.state_dict()),
+        }
+
+    def learning_rate(self, logged: bool) -> dict[str, float]:
+        """{"learning_rate": the last update's rate} for a report, when a schedule changes it
+        and it was not `logged` at this step already."""
+        if self.config.lr_schedule == "constant" or logged:
+            return {}
+        return {"learning_rate": self.schedule.rate(self.step - 1)}
 
 
 def train(
@@ -113,7 +133,9 @@ def train(
         }
         metrics["tokens_per_second"] = tokens / elapsed if elapsed > 0 else 0.0
         run.epoch, run.position = run.epoch + 1, 0
-        hooks.report(run.step, metrics, run.epoch / config.epochs)
+        rate = run.learning_rate(logged=run.step % config.log_every == 0)
+        hooks.report(run.step, {**metrics, **rate}, run.epoch / config.epochs)
+        run.schedule.observe(metrics["test_loss"])
         teacher.generate(run.model, run.step, run.epoch)
         if run.epoch < config.epochs:
             run.loss_sum, run.loss_count = 0.0, 0
@@ -136,11 +158,13 @@ def _start(
         batches = BpttBatches(train_ids, config.batch_size, config.seq_len)
     else:
         batches = ChunkBatches(train_ids, config.chunk_size, config.batch_size)
-    run = Run(config, model, optimizer, rng, batches)
+    schedule = lr_schedule_of(config, config.epochs * batches.count, batches.count)
+    run = Run(config, model, optimizer, rng, batches, schedule)
     if resume is not None:
         run.rng, run.step, run.epoch, run.position, run.loss_sum, run.loss_count = restore(
             resume, config, model, optimizer
         )
+        schedule.load_state_dict(section("schedule.", resume))
     return run
 
 
@@ -164,6 +188,7 @@ def _train_epoch(run: Run, hooks: TrainingHooks, teacher: Teacher) -> int:
         check_finite(loss, run.step + 1)
         if config.clip_norm is not None:
             clip_grads(model.grads, config.clip_norm)
+        run.optimizer.lr = run.schedule.rate(run.step)
         run.optimizer.update(model.params, model.grads)
         run.step += 1
         if trace:
@@ -172,7 +197,9 @@ def _train_epoch(run: Run, hooks: TrainingHooks, teacher: Teacher) -> int:
         run.loss_sum, run.loss_count = run.loss_sum + loss, run.loss_count + 1
         if run.step % config.log_every == 0:
             hooks.report(
-                run.step, {"loss": loss}, (run.epoch * batches.count + k + 1) / total_steps
+                run.step,
+                {"loss": loss, **run.learning_rate(logged=False)},
+                (run.epoch * batches.count + k + 1) / total_steps,
             )
         if hooks.checkpoint_due():
             run.position = k + 1

@@ -47,8 +47,8 @@ def test_config_validation(field, value, message):
 
 def test_config_from_dict_names_unknown_fields():
     assert BinaryAdditionConfig.from_dict({"hidden_size": 8}).hidden_size == 8
-    with pytest.raises(ValueError, match="unknown hyperparameters epochs"):
-        BinaryAdditionConfig.from_dict({"epochs": 3})
+    with pytest.raises(ValueError, match="unknown hyperparameters seq_len"):
+        BinaryAdditionConfig.from_dict({"seq_len": 3})
 
 
 def test_bias_false_only_for_rnn():
