@@ -2,7 +2,11 @@
 
 A run stops after ``iterations`` steps, or as soon as the exact-match accuracy over all pairs
 (the fixed evaluation sample for binary_dim > 9) reaches ``stop_at_accuracy``. A checkpoint
-holds everything a resumed run needs to continue bit for bit.
+holds everything a resumed run needs to continue bit for bit, the dropout generator included.
+
+Dropout masks come from a generator of their own (seeded from the run's seed), so that the
+batches a run sees do not depend on its dropout rates: runs with and without dropout train on
+the same samples.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from rnnlab.models.training import (
     rng_to_array,
 )
 
+DROPOUT_STREAM = 1  # the dropout generator is seeded with (seed, DROPOUT_STREAM)
 METRIC_NAMES = ("loss", "accuracy")
 FINAL_METRIC_NAMES = ("final_accuracy", "final_bit_accuracy", "final_loss", "eval_pairs", "steps")
 
@@ -71,22 +76,39 @@ class StopCheck:
             setattr(self, k, int(d[k]))
 
 
+def dropout_generator(seed: int) -> Generator:
+    """The generator of a run's dropout masks, apart from the one that draws its batches."""
+    return np.random.default_rng([seed, DROPOUT_STREAM])
+
+
 def checkpoint(
-    net: BinaryAdditionNet, opt: Optimizer, rng: Generator, step: int, stop_check: StopCheck
+    net: BinaryAdditionNet,
+    opt: Optimizer,
+    rngs: tuple[Generator, Generator],
+    step: int,
+    stop_check: StopCheck,
 ) -> dict[str, NDArray]:
-    """A flat dict of arrays (keys param.*, opt.*, stopcheck.*, rng, step)."""
+    """A flat dict of arrays (keys param.*, opt.*, stopcheck.*, rng, dropout_rng, step); rngs
+    are the batches' generator and the dropout masks'."""
     state = {f"param.{n}": p.copy() for n, p in zip(net.param_names, net.params, strict=True)}
     state.update({f"opt.{k}": v for k, v in opt.state_dict().items()})
     state.update({f"stopcheck.{k}": v for k, v in stop_check.state_dict().items()})
-    state["rng"] = rng_to_array(rng)
+    state["rng"] = rng_to_array(rngs[0])
+    state["dropout_rng"] = rng_to_array(rngs[1])
     state["step"] = np.array(step, dtype=np.int64)
     return state
 
 
 def restore(
-    state: Mapping[str, NDArray], net: BinaryAdditionNet, opt: Optimizer, stop_check: StopCheck
-) -> tuple[Generator, int]:
-    """Load a checkpoint into net, optimiser and stop check; the generator and the step."""
+    state: Mapping[str, NDArray],
+    net: BinaryAdditionNet,
+    opt: Optimizer,
+    stop_check: StopCheck,
+    dropout_rng: Generator,
+) -> tuple[Generator, Generator, int]:
+    """Load a checkpoint into net, optimiser and stop check; the batches' generator, the
+    dropout generator (`dropout_rng`, fresh, when the checkpoint predates dropout: its run
+    drew no mask) and the step."""
 
     def section(prefix: str) -> dict[str, NDArray]:
         return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
@@ -98,7 +120,9 @@ def restore(
     opt.load_state_dict(section("opt."))
     if "stopcheck.window_min" in state:
         stop_check.load_state_dict(section("stopcheck."))
-    return rng_from_array(state["rng"]), int(state["step"])
+    if "dropout_rng" in state:
+        dropout_rng = rng_from_array(state["dropout_rng"])
+    return rng_from_array(state["rng"]), dropout_rng, int(state["step"])
 
 
 def train_step(
@@ -110,16 +134,18 @@ def train_step(
     ts: NDArray,
     step: int,
     trace: Callable[[NDArray], None] | None = None,
+    dropout_rng: Generator | None = None,
 ) -> float:
     """One forward, backward and update; the loss of the batch before the update. `trace`
-    (dlogits) runs between the loss and the backward (the gradient-norm view).
+    (dlogits) runs between the loss and the backward (the gradient-norm view); the forward
+    pass drops units when given `dropout_rng`.
 
     Overflow and invalid operations mean divergence and raise TrainingDiverged; underflow
     (e.g. exp of a large negative number) is harmless.
     """
     try:
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
-            loss, dlogits = loss_fn(net.forward(xs), ts)
+            loss, dlogits = loss_fn(net.forward(xs, dropout_rng), ts)
             check_finite(loss, step)
             if trace is not None:
                 trace(dlogits)
@@ -151,9 +177,11 @@ def train(
     loss_fn = sigmoid_loss(config.loss)
     eval_set = EvaluationSet.build(*evaluation_pairs(config.binary_dim), config.binary_dim)
     stop_check = StopCheck(eval_set.pairs)
+    dropout_rng = dropout_generator(config.seed)
     step = 0
     if resume is not None:
-        rng, step = restore(resume, net, opt, stop_check)
+        rng, dropout_rng, step = restore(resume, net, opt, stop_check, dropout_rng)
+    drops = config.dropout > 0 or config.recurrent_dropout > 0
     final: dict[str, float] | None = None
     teacher = Teacher(config, hooks)
 
@@ -163,7 +191,9 @@ def train(
         step += 1
         xs, ts = sample_batch(rng, config.batch_size, config.binary_dim)
         trace = partial(teacher.trace, net, step=step) if teacher.traces_at(step) else None
-        loss = train_step(net, opt, loss_fn, config.clip_norm, xs, ts, step, trace)
+        loss = train_step(
+            net, opt, loss_fn, config.clip_norm, xs, ts, step, trace, dropout_rng if drops else None
+        )
         logits: NDArray = net.logits  # type: ignore[assignment]  # set by the forward pass
         hits = (logits > 0) == ts
         teacher.count(hits)
@@ -178,7 +208,7 @@ def train(
             hooks.report(step, {"loss": loss, "accuracy": right / config.batch_size}, progress)
             teacher.log(net, step)
         if final is None and hooks.checkpoint_due():
-            hooks.save_checkpoint(step, checkpoint(net, opt, rng, step, stop_check))
+            hooks.save_checkpoint(step, checkpoint(net, opt, (rng, dropout_rng), step, stop_check))
 
     if final is None:
         final = evaluate_set(net, config, eval_set)
