@@ -29,8 +29,7 @@ from numpy.typing import DTypeLike, NDArray
 def inverted_mask(rng: Generator, shape: tuple[int, ...], rate: float, dtype: DTypeLike) -> NDArray:
     """0 with probability `rate`, else 1 / (1 - rate): the expectation of x * mask is x."""
     keep = 1.0 - rate
-    dtype = np.dtype(dtype)
-    return (rng.random(shape, dtype=np.float32) < keep).astype(dtype) / dtype.type(keep)
+    return (rng.random(shape, dtype=np.float32) < keep).astype(dtype) / np.asarray(keep, dtype)
 
 
 class Dropout:
