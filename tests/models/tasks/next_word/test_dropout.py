@@ -11,7 +11,7 @@ import pytest
 
 from rnnlab.models.layers.dropout import sequence_masks
 from rnnlab.models.tasks.config import from_stored
-from rnnlab.models.tasks.next_word import NextWordConfig, NextWordPredictor
+from rnnlab.models.tasks.next_word import NextWordConfig, NextWordPredictor, memory_bytes
 from rnnlab.models.tasks.next_word.model import NextWordModel
 from rnnlab.models.tasks.next_word.train import train
 from tests.models.tasks.next_word.helpers import SMALL, corpus
@@ -79,3 +79,11 @@ def test_a_model_stored_before_recurrent_dropout_loads_and_serves():
         list(ids[:4]), 2
     )
     assert top.shape == probabilities.shape == (2,)
+
+
+def test_memory_estimate_counts_the_masked_copies():
+    plain = NextWordConfig(num_layers=2, batch_size=512)
+    for rates in (dict(dropout=0.5), dict(recurrent_dropout=0.5)):
+        assert memory_bytes(dataclasses.replace(plain, **rates), 10**6, 10**4) > memory_bytes(
+            plain, 10**6, 10**4
+        )
