@@ -9,6 +9,9 @@ What changes against the reference (same parameters, same names, same gate order
 - the backward pass writes into preallocated buffers, and the whole-window weight gradients are
   three matrix products split into two column halves on the training thread pool
   (rnnlab.models.parallel), summed in a fixed order so that the thread count never changes a number.
+
+Dropout masks as TimeLSTM's: the window's inputs are multiplied by m_x once, before the input
+product; each step hands the fused step m_z * h_{t-1}, which only meets Wh there.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rnnlab.models.fast.sigmoid import GateActivation, halved, sigmoid_of_halved_
+from rnnlab.models.layers.dropout import NO_DROPOUT, SequenceMasks, drop
 from rnnlab.models.layers.lstm import LSTMParameters
 from rnnlab.models.layers.time import CarriedState
 from rnnlab.models.parallel import parallel_map, shard_slices
@@ -24,16 +28,18 @@ from rnnlab.models.teaching import RecordsGradientNorms, norm
 
 
 class FastLSTM(LSTMParameters, CarriedState, RecordsGradientNorms):
-    """Built as LSTMCell is (LSTMParameters). forward(xs (N, T, D)) -> hs (N, T, H);
+    """Built as LSTMCell is (LSTMParameters). forward(xs (N, T, D), masks) -> hs (N, T, H);
     backward(dhs) -> dxs; stateful as TimeRecurrent."""
 
     _cache: tuple[NDArray, ...] | None = None
+    _masks: SequenceMasks = NO_DROPOUT
 
     # -- forward -------------------------------------------------------------------------------
-    def forward(self, xs: NDArray) -> NDArray:
+    def forward(self, xs: NDArray, masks: SequenceMasks = NO_DROPOUT) -> NDArray:
         N, T, D = xs.shape
         Wx, Wh, b = scaled_weights(self.params)
         xs_tm = np.ascontiguousarray(xs.transpose(1, 0, 2), dtype=self.dtype)  # (T, N, D)
+        xs_tm = drop(xs_tm, masks.inputs)
         gates = (xs_tm.reshape(T * N, D) @ Wx).reshape(T, N, 4 * self.hidden_size)
         gates += b
         h0, c0 = self._initial_state(N)
@@ -44,9 +50,10 @@ class FastLSTM(LSTMParameters, CarriedState, RecordsGradientNorms):
         step = FusedStep(Wh, self.params[3] if self.peephole else None)
         h, c = h0, c0
         for t in range(T):
-            step(gates[t], h, c, cs[t], tanh_cs[t], hs[t])
+            step(gates[t], drop(h, masks.recurrent), c, cs[t], tanh_cs[t], hs[t])
             h, c = hs[t], cs[t]
         self._cache = (xs_tm, h0, c0, gates, cs, tanh_cs, hs)
+        self._masks = masks
         self._carry((hs[-1], cs[-1]))
         return hs.transpose(1, 0, 2)  # (N, T, H) view of the time-major buffer
 
@@ -56,7 +63,7 @@ class FastLSTM(LSTMParameters, CarriedState, RecordsGradientNorms):
         das = self._gate_gradients(dhs.transpose(1, 0, 2))  # (T, N, 4H)
         dxs = self._weight_gradients(das)
         T, N, D = self._cache[0].shape
-        return dxs.reshape(T, N, D).transpose(1, 0, 2)  # (N, T, D)
+        return drop(dxs.reshape(T, N, D), self._masks.inputs).transpose(1, 0, 2)  # (N, T, D)
 
     def _gate_gradients(self, dhs_tm: NDArray) -> NDArray:
         """d loss / d gate pre-activations (T, N, 4H), walking the steps backwards. Every
@@ -66,6 +73,7 @@ class FastLSTM(LSTMParameters, CarriedState, RecordsGradientNorms):
         H = self.hidden_size
         p = self.params[3] if self.peephole else None
         WhT = np.ascontiguousarray(self.params[1].T)
+        m_z = self._masks.recurrent
         das = np.empty((T, N, 4 * H), self.dtype)
         dh = np.zeros((N, H), self.dtype)  # from step t+1 through h_t Wh, then d h_t
         dc = np.zeros((N, H), self.dtype)  # from step t+1 through c_t
@@ -99,6 +107,8 @@ class FastLSTM(LSTMParameters, CarriedState, RecordsGradientNorms):
                 dc += da_i * p[0] + da_f * p[1]
             if t > 0:  # the initial state is a constant: no gradient needed for it
                 np.matmul(das[t], WhT, out=dh)
+                if m_z is not None:
+                    dh *= m_z
         return das
 
     def _weight_gradients(self, das: NDArray) -> NDArray:
@@ -113,7 +123,8 @@ class FastLSTM(LSTMParameters, CarriedState, RecordsGradientNorms):
         Wx = self.params[0]
         das2 = das.reshape(T * N, 4 * H)
         xs2 = xs_tm.reshape(T * N, D)
-        h_prev = np.concatenate([h0[None], hs[:-1]]).reshape(T * N, H)
+        h_prev = drop(np.concatenate([h0[None], hs[:-1]]), self._masks.recurrent)
+        h_prev = h_prev.reshape(T * N, H)
         dWx, dWh, db = self.grads[:3]
 
         def weight_grads(cols: slice) -> NDArray:

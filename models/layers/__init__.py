@@ -35,6 +35,7 @@ cell's parameter set (``RNNParameters``, ``LSTMParameters``, ``GRUParameters``):
 draw order, the same names.
 
 Files: activations (sigmoid, tanh, relu), rnn / lstm / gru (one-step cells), time (the loop over
-a window, truncated BPTT), affine, embedding, dropout, losses (sigmoid and softmax losses) and
-output (the affine + softmax cross-entropy of a word model).
+a window, truncated BPTT), affine, embedding, dropout (inverted dropout, and Keras's masks per
+sequence that every recurrent layer takes), losses (sigmoid and softmax losses) and output (the
+affine + softmax cross-entropy of a word model).
 """

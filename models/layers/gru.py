@@ -11,6 +11,9 @@ The reset gate multiplies the hidden projection *with its bias*, so the candidat
 hidden-side bias ``bh`` (H,) of its own; for r and z only the sum of torch's two biases
 matters, and ``b`` (3H,) holds it. From torch.nn.GRU: ``Wx = weight_ih_l0.T``,
 ``Wh = weight_hh_l0.T``, ``b = bias_ih_l0 + [bias_hh_l0[:2H], 0]``, ``bh = bias_hh_l0[2H:]``.
+
+Dropout (layers/dropout.py) multiplies x_t by m_x and h_{t-1} by m_z in the products with Wx
+and Wh (one mask for the three gates); the h_{t-1} that z carries into h_t is never dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from numpy.typing import DTypeLike, NDArray
 
 from rnnlab.models.init import init_weight
 from rnnlab.models.layers.activations import sigmoid
+from rnnlab.models.layers.dropout import NO_DROPOUT, SequenceMasks, drop
 from rnnlab.models.layers.time import State, TimeRecurrent
 
 
@@ -59,25 +63,28 @@ class GRUParameters:
 
 
 class GRUCell(GRUParameters):
-    """One step: forward(x (N, D), (h_prev,)) -> ((h,), cache)."""
+    """One step: forward(x (N, D), (h_prev,), masks) -> ((h,), cache)."""
 
-    def forward(self, x: NDArray, state: State) -> tuple[State, tuple[NDArray, ...]]:
+    def forward(
+        self, x: NDArray, state: State, masks: SequenceMasks = NO_DROPOUT
+    ) -> tuple[State, tuple]:
         (h_prev,) = state
         H = self.hidden_size
         Wx, Wh, b, bh = self.params
+        x, h_dropped = drop(x, masks.inputs), drop(h_prev, masks.recurrent)
         ax = x @ Wx + b  # (N, 3H)
-        ah = h_prev @ Wh  # (N, 3H)
+        ah = h_dropped @ Wh  # (N, 3H)
         r = sigmoid(ax[:, :H] + ah[:, :H])
         z = sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])
         hn = ah[:, 2 * H :] + bh
         n = np.tanh(ax[:, 2 * H :] + r * hn)
         h = (1 - z) * n + z * h_prev
-        return (h,), (x, h_prev, r, z, n, hn)
+        return (h,), (x, h_prev, h_dropped, r, z, n, hn, masks)
 
-    def backward(self, dstate: State, cache: tuple[NDArray, ...]) -> tuple[NDArray, State]:
+    def backward(self, dstate: State, cache: tuple) -> tuple[NDArray, State]:
         """(dL/dh,) -> (dL/dx, (dL/dh_prev,)); gradients added to grads."""
         (dh,) = dstate
-        x, h_prev, r, z, n, hn = cache
+        x, h_prev, h_dropped, r, z, n, hn, masks = cache  # x masked
         Wx, Wh = self.params[0], self.params[1]
         da_n = dh * (1 - z) * (1 - n * n)  # w.r.t. the pre-activation of n
         da_r = da_n * hn * r * (1 - r)
@@ -85,10 +92,10 @@ class GRUCell(GRUParameters):
         dax = np.concatenate([da_r, da_z, da_n], axis=1)  # w.r.t. x Wx + b
         dah = np.concatenate([da_r, da_z, da_n * r], axis=1)  # w.r.t. h_prev Wh (+ bh for n)
         self.grads[0] += x.T @ dax
-        self.grads[1] += h_prev.T @ dah
+        self.grads[1] += h_dropped.T @ dah
         self.grads[2] += dax.sum(axis=0)
         self.grads[3] += dah[:, 2 * self.hidden_size :].sum(axis=0)
-        return dax @ Wx.T, (dh * z + dah @ Wh.T,)
+        return drop(dax @ Wx.T, masks.inputs), (dh * z + drop(dah @ Wh.T, masks.recurrent),)
 
 
 class TimeGRU(TimeRecurrent):

@@ -15,6 +15,10 @@ torch.nn.LSTM weights copy as ``Wx = weight_ih_l0.T``, ``Wh = weight_hh_l0.T``,
 The bracketed terms are the diagonal peepholes (``peephole=True``: parameter ``p`` (3, H), rows
 i, f, o): the gates see the cell. The forget bias starts at 1.0 (the notes' ``forget_bias``),
 so that early in training the cell remembers rather than forgets.
+
+Dropout (layers/dropout.py) multiplies x_t by m_x and h_{t-1} by m_z where they enter the
+product (one mask for all four gates); the cell state c is never dropped. Backward multiplies
+dL/dx_t and the share of dL/dh_{t-1} that came through Wh by the same masks.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from numpy.typing import DTypeLike, NDArray
 
 from rnnlab.models.init import init_weight
 from rnnlab.models.layers.activations import sigmoid
+from rnnlab.models.layers.dropout import NO_DROPOUT, SequenceMasks, drop
 from rnnlab.models.layers.time import State, TimeRecurrent
 
 FORGET_BIAS = 1.0
@@ -71,12 +76,15 @@ class LSTMParameters:
 
 
 class LSTMCell(LSTMParameters):
-    """One step: forward(x (N, D), (h_prev, c_prev)) -> ((h, c), cache)."""
+    """One step: forward(x (N, D), (h_prev, c_prev), masks) -> ((h, c), cache)."""
 
-    def forward(self, x: NDArray, state: State) -> tuple[State, tuple[NDArray, ...]]:
+    def forward(
+        self, x: NDArray, state: State, masks: SequenceMasks = NO_DROPOUT
+    ) -> tuple[State, tuple]:
         h_prev, c_prev = state
         H = self.hidden_size
         Wx, Wh, b = self.params[:3]
+        x, h_prev = drop(x, masks.inputs), drop(h_prev, masks.recurrent)
         a = x @ Wx + h_prev @ Wh + b  # (N, 4H)
         a_i, a_f, a_g, a_o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         if self.peephole:
@@ -90,12 +98,12 @@ class LSTMCell(LSTMParameters):
         o = sigmoid(a_o)
         tanh_c = np.tanh(c)
         h = o * tanh_c
-        return (h, c), (x, h_prev, c_prev, i, f, g, o, c, tanh_c)
+        return (h, c), (x, h_prev, c_prev, i, f, g, o, c, tanh_c, masks)
 
-    def backward(self, dstate: State, cache: tuple[NDArray, ...]) -> tuple[NDArray, State]:
+    def backward(self, dstate: State, cache: tuple) -> tuple[NDArray, State]:
         """(dL/dh, dL/dc) -> (dL/dx, (dL/dh_prev, dL/dc_prev)); gradients added to grads."""
         dh, dc_next = dstate
-        x, h_prev, c_prev, i, f, g, o, c, tanh_c = cache
+        x, h_prev, c_prev, i, f, g, o, c, tanh_c, masks = cache  # x, h_prev masked
         Wx, Wh = self.params[0], self.params[1]
         da_o = dh * tanh_c * o * (1 - o)
         dc = dc_next + dh * o * (1 - tanh_c * tanh_c)
@@ -115,7 +123,7 @@ class LSTMCell(LSTMParameters):
         self.grads[0] += x.T @ da
         self.grads[1] += h_prev.T @ da
         self.grads[2] += da.sum(axis=0)
-        return da @ Wx.T, (da @ Wh.T, dc_prev)
+        return drop(da @ Wx.T, masks.inputs), (drop(da @ Wh.T, masks.recurrent), dc_prev)
 
 
 class TimeLSTM(TimeRecurrent):

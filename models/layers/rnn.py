@@ -3,7 +3,13 @@
     notes:  u_t = W_in x_t + W z_{t-1} + b,   z_t = f(u_t)
     code:   u   = x @ Wx + h_prev @ Wh + b,   h   = f(u)       (rows: see models/layers/__init__)
 
-The notes' binary-addition network has no biases (``bias=False``).
+The notes' binary-addition network has no biases (``bias=False``). With dropout masks
+(layers/dropout.py) x_t becomes m_x * x_t and z_{t-1} becomes m_z * z_{t-1} in u_t, and BPTT
+carries the same masks back:
+
+    dL/dx_t      = m_x * (W_in^T delta_t)
+    dL/dz_{t-1} += m_z * (W^T delta_t)
+    dW_in       += delta_t (m_x * x_t)^T,   dW += delta_t (m_z * z_{t-1})^T
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from numpy.typing import DTypeLike, NDArray
 
 from rnnlab.models.init import init_weight
 from rnnlab.models.layers.activations import activation as get_activation
+from rnnlab.models.layers.dropout import NO_DROPOUT, SequenceMasks, drop
 from rnnlab.models.layers.time import State, TimeRecurrent
 
 
@@ -56,28 +63,32 @@ class RNNParameters:
 
 
 class RNNCell(RNNParameters):
-    """One step: forward(x (N, D), (h_prev,)) -> ((h,), cache); backward adds into grads."""
+    """One step: forward(x (N, D), (h_prev,), masks) -> ((h,), cache); backward adds into
+    grads."""
 
-    def forward(self, x: NDArray, state: State) -> tuple[State, tuple[NDArray, ...]]:
+    def forward(
+        self, x: NDArray, state: State, masks: SequenceMasks = NO_DROPOUT
+    ) -> tuple[State, tuple]:
         (h_prev,) = state
         Wx, Wh = self.params[0], self.params[1]
+        x, h_prev = drop(x, masks.inputs), drop(h_prev, masks.recurrent)  # m_x x_t, m_z z_{t-1}
         u = x @ Wx + h_prev @ Wh
         if self.bias:
             u += self.params[2]  # b
         h = self.act.fn(u)
-        return (h,), (x, h_prev, u, h)
+        return (h,), (x, h_prev, u, h, masks)
 
-    def backward(self, dstate: State, cache: tuple[NDArray, ...]) -> tuple[NDArray, State]:
+    def backward(self, dstate: State, cache: tuple) -> tuple[NDArray, State]:
         """dstate = (dL/dh,) -> (dL/dx, (dL/dh_prev,)); dWx, dWh, db are added to grads."""
         (dh,) = dstate
-        x, h_prev, u, h = cache
+        x, h_prev, u, h, masks = cache  # x and h_prev as the product saw them: masked
         Wx, Wh = self.params[0], self.params[1]
         du = dh * self.act.grad(u, h)  # delta_t of the notes
         self.grads[0] += x.T @ du
         self.grads[1] += h_prev.T @ du
         if self.bias:
             self.grads[2] += du.sum(axis=0)
-        return du @ Wx.T, (du @ Wh.T,)
+        return drop(du @ Wx.T, masks.inputs), (drop(du @ Wh.T, masks.recurrent),)
 
 
 class TimeRNN(TimeRecurrent):

@@ -9,6 +9,9 @@ A cell's state is a tuple whose first entry is the hidden state h (RNN, GRU: ``(
 next, which is truncated BPTT: the carried state is a constant for backward, so no gradient
 flows into the previous window. The carried state is dropped when the batch size changes.
 ``CarriedState`` keeps it, for this loop and for the fast layers of models/fast alike.
+
+``forward(xs, masks)`` hands the same dropout masks (layers/dropout.py) to every step: one mask
+per sequence, as Keras's ``dropout`` and ``recurrent_dropout``; without masks, no dropout.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from rnnlab.models.layers.dropout import NO_DROPOUT, SequenceMasks
 from rnnlab.models.teaching import RecordsGradientNorms, norm
 
 State = tuple[NDArray, ...]
@@ -33,7 +37,7 @@ class Cell(Protocol):
     hidden_size: int
     dtype: np.dtype
 
-    def forward(self, x: NDArray, state: State) -> tuple[State, Any]: ...
+    def forward(self, x: NDArray, state: State, masks: SequenceMasks) -> tuple[State, Any]: ...
 
     def backward(self, dstate: State, cache: Any) -> tuple[NDArray, State]: ...
 
@@ -75,7 +79,7 @@ class CarriedState:
 
 
 class TimeRecurrent(CarriedState, RecordsGradientNorms):
-    """A cell over T steps: forward(xs (N, T, D)) -> hs (N, T, H); backward(dhs) -> dxs."""
+    """A cell over T steps: forward(xs (N, T, D), masks) -> hs (N, T, H); backward(dhs) -> dxs."""
 
     def __init__(self, cell: Cell) -> None:
         self.cell = cell
@@ -87,13 +91,13 @@ class TimeRecurrent(CarriedState, RecordsGradientNorms):
         self.dtype = cell.dtype
         self._caches: list[Any] = []
 
-    def forward(self, xs: NDArray) -> NDArray:
+    def forward(self, xs: NDArray, masks: SequenceMasks = NO_DROPOUT) -> NDArray:
         N, T, _ = xs.shape
         state = self._initial_state(N)
         hs = np.empty((N, T, self.hidden_size), self.dtype)
         self._caches = []
         for t in range(T):
-            state, cache = self.cell.forward(xs[:, t], state)
+            state, cache = self.cell.forward(xs[:, t], state, masks)  # the same masks each t
             hs[:, t] = state[0]
             self._caches.append(cache)
         self._carry(state)

@@ -2,7 +2,8 @@
 
 numerical_gradient(f, array)             d f() / d array, f a zero-argument scalar function
 relative_error(analytic, numeric)        ||a - n|| / max(||a||, ||n||)
-check_layer_gradients(layer, xs, seed)   every param grad and dx of a Time* layer
+check_layer_gradients(layer, xs, seed)   every param grad and dx of a Time* layer (masks: fixed
+                                         dropout masks handed to every forward)
 randomize(layer, rng)                    non-trivial values in every parameter
 
 The one harness of the model tests: every backward pass is checked through it.
@@ -68,6 +69,7 @@ def check_layer_gradients(
     check_input: bool = True,
     eps: float = 1e-6,
     tol: float = TOLERANCE,
+    masks: Any = None,
 ) -> dict[str, float]:
     """Check layer.backward against finite differences of L = sum(layer.forward(xs) * R).
 
@@ -81,7 +83,7 @@ def check_layer_gradients(
     def forward() -> NDArray:
         if state is not None:
             layer.set_state({k: v.copy() for k, v in state.items()})
-        return layer.forward(xs)
+        return layer.forward(xs) if masks is None else layer.forward(xs, masks)
 
     R = np.random.default_rng(dhs_seed).standard_normal(forward().shape)
 

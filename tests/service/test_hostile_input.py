@@ -15,8 +15,15 @@ from tests.conftest import LiveService
 
 NON_FINITE = ("NaN", "Infinity", "-Infinity", "1e400", "-1e400")
 FLOATS = {
-    "binary_addition": ("init_std", "learning_rate", "clip_norm", "stop_at_accuracy"),
-    "next_word": ("dropout", "learning_rate", "clip_norm", "test_fraction"),
+    "binary_addition": (
+        "init_std",
+        "learning_rate",
+        "clip_norm",
+        "stop_at_accuracy",
+        "dropout",
+        "recurrent_dropout",
+    ),
+    "next_word": ("dropout", "recurrent_dropout", "learning_rate", "clip_norm", "test_fraction"),
 }
 
 

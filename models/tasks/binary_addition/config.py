@@ -77,6 +77,21 @@ class BinaryAdditionConfig:
         1.0, ge=0, le=1, description="Stop once all-pairs accuracy reaches it."
     )
     bias: bool = param(True, description="Biases in the cell (the notes have none).")
+    dropout: float = param(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Share of each recurrent layer's input units dropped in training, one mask "
+        "per sequence (Keras's dropout; the notes' Keras runs use 0.5).",
+    )
+    recurrent_dropout: float = param(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Share of each recurrent layer's state units dropped where the state meets "
+        "the recurrent weights, one mask per sequence (Keras's recurrent_dropout; the notes' "
+        "Keras runs use 0.3).",
+    )
     teaching_views: bool = param(
         True,
         description="Record a few fixed sums and each bit's accuracy at each log step.",

@@ -17,6 +17,10 @@ def memory_bytes(config: BinaryAdditionConfig) -> int:
     rows = max(config.batch_size, EVAL_PAIRS)
     # Per row and step each layer caches its gate pre-activations, outputs and gradients.
     activations = rows * steps * layers * hidden * (gates * 3 + 4)
+    # Dropout (training batches only): each layer's masked inputs and masked states.
+    inputs = 2 + (layers - 1) * hidden if config.dropout > 0 else 0
+    states = layers * hidden if config.recurrent_dropout > 0 else 0
+    activations += config.batch_size * steps * (inputs + states)
     # a fixed training set: two int64 operands a pair, an epoch's order and their keys
     training_set = 8 * 4 * config.train_samples
     return BASELINE + FLOAT * (OPTIMIZER_COPIES * parameters + activations) + training_set

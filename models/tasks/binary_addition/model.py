@@ -4,7 +4,9 @@
     code:   rnn0.Wx = W_in^T, rnn0.Wh = W^T, out.W = W_out^T   (cell rnn; rows: layers/__init__)
 
 The notes' network has no biases (``bias=False``); by default the recurrent layers add b and
-the output c (``out.b``).
+the output c (``out.b``). In training, each recurrent layer drops its inputs (``dropout``) and
+its recurrent state (``recurrent_dropout``) as Keras's layers do: one mask per sequence, the
+same at every bit (models/layers/dropout.py); never at inference.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from numpy.typing import NDArray
 
 from rnnlab.models.fast.prefix_tree import all_pairs_logits
 from rnnlab.models.layers.affine import TimeAffine
+from rnnlab.models.layers.dropout import sequence_masks
 from rnnlab.models.recurrent import make_recurrent
 from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
 from rnnlab.models.tasks.binary_addition.data import make_inputs
@@ -25,7 +28,7 @@ from rnnlab.models.training import copy_weights, load_weights
 
 
 class BinaryAdditionNet:
-    """forward(xs (N, T, 2)) -> logits (N, T); backward(dlogits (N, T)) -> dxs (N, T, 2).
+    """forward(xs (N, T, 2), rng) -> logits (N, T); backward(dlogits (N, T)) -> dxs (N, T, 2).
 
     Weights are named "rnn<i>.<param>" for recurrent layer i (whatever its cell) and "out.W",
     "out.b": the keys of saved weights, the same for both implementations.
@@ -35,6 +38,8 @@ class BinaryAdditionNet:
         self, config: BinaryAdditionConfig, rng: Generator, dtype: Any = np.float32
     ) -> None:
         self.implementation = config.implementation
+        self.dropout_rates = (config.dropout, config.recurrent_dropout)
+        self.dtype = np.dtype(dtype)
         self.layers: list[Any] = []
         self.names: list[str] = []
         size = 2
@@ -67,11 +72,15 @@ class BinaryAdditionNet:
             for p in layer.param_names
         ]
 
-    def forward(self, xs: NDArray) -> NDArray:
+    def forward(self, xs: NDArray, rng: Generator | None = None) -> NDArray:
+        """Dropout only when `rng` is given: each recurrent layer's masks, inputs then
+        recurrent, are drawn from it bottom layer first."""
         h = xs
-        for layer in self.layers:
-            h = layer.forward(h)
-        self.logits = h[:, :, 0]  # (N, T)
+        for layer in self.layers[:-1]:
+            N, _, D = h.shape
+            masks = sequence_masks(rng, N, D, layer.hidden_size, *self.dropout_rates, self.dtype)
+            h = layer.forward(h, masks)
+        self.logits = self.layers[-1].forward(h)[:, :, 0]  # (N, T)
         return self.logits
 
     def backward(self, dlogits: NDArray) -> NDArray:

@@ -4,7 +4,12 @@ A run stops after ``iterations`` steps, or as soon as the exact-match accuracy o
 (the fixed evaluation sample for binary_dim > 9) reaches ``stop_at_accuracy``. With
 ``train_samples`` (the notes' Keras protocol) it trains instead on a fixed set of pairs for
 ``epochs`` epochs, and the pairs the set does not hold are its test set, evaluated at each
-epoch end. A checkpoint holds everything a resumed run needs to continue bit for bit.
+epoch end. A checkpoint holds everything a resumed run needs to continue bit for bit, the
+dropout generator included.
+
+Dropout masks come from a generator of their own (seeded from the run's seed), so that the
+batches a run sees do not depend on its dropout rates: runs with and without dropout train on
+the same samples.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from rnnlab.models.training import (
     section,
 )
 
+DROPOUT_STREAM = 1  # the dropout generator is seeded with (seed, DROPOUT_STREAM)
 # learning_rate: with an lr_schedule other than constant; test_*: with train_samples, over the
 # pairs the training set does not hold, at each epoch end (accuracy: whole sums right)
 TEST_METRIC_NAMES = ("test_loss", "test_accuracy", "test_bit_accuracy")
@@ -93,23 +99,29 @@ class StopCheck:
             setattr(self, k, int(d[k]))
 
 
+def dropout_generator(seed: int) -> Generator:
+    """The generator of a run's dropout masks, apart from the one that draws its batches."""
+    return np.random.default_rng([seed, DROPOUT_STREAM])
+
+
 def checkpoint(
     net: BinaryAdditionNet,
     opt: Optimizer,
-    rng: Generator,
+    rngs: tuple[Generator, Generator],
     step: int,
     stop_check: StopCheck,
     schedule: Schedule,
     window: LossWindow,
 ) -> dict[str, NDArray]:
     """A flat dict of arrays (keys param.*, opt.*, stopcheck.*, schedule.*, window.*, rng,
-    step)."""
+    dropout_rng, step); rngs are the batches' generator and the dropout masks'."""
     state = {f"param.{n}": p.copy() for n, p in zip(net.param_names, net.params, strict=True)}
     state.update({f"opt.{k}": v for k, v in opt.state_dict().items()})
     state.update({f"stopcheck.{k}": v for k, v in stop_check.state_dict().items()})
     state.update(prefixed("schedule.", schedule.state_dict()))
     state.update(prefixed("window.", window.state_dict()))
-    state["rng"] = rng_to_array(rng)
+    state["rng"] = rng_to_array(rngs[0])
+    state["dropout_rng"] = rng_to_array(rngs[1])
     state["step"] = np.array(step, dtype=np.int64)
     return state
 
@@ -121,9 +133,11 @@ def restore(
     stop_check: StopCheck,
     schedule: Schedule,
     window: LossWindow,
-) -> tuple[Generator, int]:
+    dropout_rng: Generator,
+) -> tuple[Generator, Generator, int]:
     """Load a checkpoint into net, optimiser, stop check, schedule and loss window; the
-    generator and the step."""
+    batches' generator, the dropout generator (`dropout_rng`, fresh, when the checkpoint
+    predates dropout: its run drew no mask) and the step."""
     missing = [k for k in ("rng", "step") if k not in state]
     if missing:
         raise ValueError(f"not a binary-addition checkpoint: missing {', '.join(missing)}")
@@ -134,7 +148,9 @@ def restore(
     schedule.load_state_dict(section("schedule.", state))
     if "window.count" in state:  # checkpoints older than the schedules have none
         window.load_state_dict(section("window.", state))
-    return rng_from_array(state["rng"]), int(state["step"])
+    if "dropout_rng" in state:
+        dropout_rng = rng_from_array(state["dropout_rng"])
+    return rng_from_array(state["rng"]), dropout_rng, int(state["step"])
 
 
 def train_step(
@@ -146,16 +162,18 @@ def train_step(
     ts: NDArray,
     step: int,
     trace: Callable[[NDArray], None] | None = None,
+    dropout_rng: Generator | None = None,
 ) -> float:
     """One forward, backward and update; the loss of the batch before the update. `trace`
-    (dlogits) runs between the loss and the backward (the gradient-norm view).
+    (dlogits) runs between the loss and the backward (the gradient-norm view); the forward
+    pass drops units when given `dropout_rng`.
 
     Overflow and invalid operations mean divergence and raise TrainingDiverged; underflow
     (e.g. exp of a large negative number) is harmless.
     """
     try:
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
-            loss, dlogits = loss_fn(net.forward(xs), ts)
+            loss, dlogits = loss_fn(net.forward(xs, dropout_rng), ts)
             check_finite(loss, step)
             if trace is not None:
                 trace(dlogits)
@@ -186,9 +204,13 @@ def train(
     eval_set, training_set, test_set = _evaluation_and_training_sets(config, rng)
     stop_check = StopCheck(eval_set.pairs)
     schedule, window = lr_schedule_of(config, config.total_steps), LossWindow()
+    dropout_rng = dropout_generator(config.seed)
     step = 0
     if resume is not None:
-        rng, step = restore(resume, net, opt, stop_check, schedule, window)
+        rng, dropout_rng, step = restore(
+            resume, net, opt, stop_check, schedule, window, dropout_rng
+        )
+    drops = config.dropout > 0 or config.recurrent_dropout > 0
     final: dict[str, float] | None = None
     teacher = Teacher(config, hooks)
 
@@ -199,7 +221,9 @@ def train(
         xs, ts = _batch(config, training_set, rng, step)
         trace = partial(teacher.trace, net, step=step) if teacher.traces_at(step) else None
         opt.lr = schedule.rate(step - 1)
-        loss = train_step(net, opt, loss_fn, config.clip_norm, xs, ts, step, trace)
+        loss = train_step(
+            net, opt, loss_fn, config.clip_norm, xs, ts, step, trace, dropout_rng if drops else None
+        )
         logits: NDArray = net.logits  # type: ignore[assignment]  # set by the forward pass
         hits = (logits > 0) == ts
         teacher.count(hits)
@@ -220,7 +244,7 @@ def train(
             teacher.log(net, step)
             schedule.observe(window.take_mean())
         if final is None and hooks.checkpoint_due():
-            state = checkpoint(net, opt, rng, step, stop_check, schedule, window)
+            state = checkpoint(net, opt, (rng, dropout_rng), step, stop_check, schedule, window)
             hooks.save_checkpoint(step, state)
 
     if final is None:

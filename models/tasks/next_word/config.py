@@ -37,7 +37,20 @@ class NextWordConfig:
     num_layers: int = param(1, ge=1, le=3)
     hidden_size: int = param(128, ge=1, le=4096)
     embedding_size: int = param(100, ge=1, le=4096)
-    dropout: float = param(0.0, ge=0, lt=1)
+    dropout: float = param(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Share of each recurrent layer's input units dropped in training, one mask "
+        "per sequence (Keras's dropout).",
+    )
+    recurrent_dropout: float = param(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Share of each recurrent layer's state units dropped where the state meets "
+        "the recurrent weights, one mask per sequence (Keras's recurrent_dropout).",
+    )
     init: str = param("xavier", choices=INITS)
     optimizer: str = param("adam", choices=OPTIMIZERS)
     learning_rate: float = param(0.005, gt=0, le=10)

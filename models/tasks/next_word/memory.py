@@ -6,6 +6,15 @@ from rnnlab.models.tasks.memory import BASELINE, FLOAT, GATES, OPTIMIZER_COPIES
 from rnnlab.models.tasks.next_word.config import NextWordConfig
 
 
+def dropout_copies(config: NextWordConfig) -> int:
+    """Floats per window position that dropout adds: each layer's masked inputs, and the
+    masked states its backward pass multiplies by the recurrent weights' gradient."""
+    hidden, layers = config.hidden_size, config.num_layers
+    inputs = config.embedding_size + (layers - 1) * hidden if config.dropout > 0 else 0
+    states = layers * hidden if config.recurrent_dropout > 0 else 0
+    return inputs + states
+
+
 def memory_bytes(config: NextWordConfig, tokens: int, vocabulary: int) -> int:
     hidden, embedding, layers = config.hidden_size, config.embedding_size, config.num_layers
     gates = GATES[config.cell]
@@ -15,6 +24,7 @@ def memory_bytes(config: NextWordConfig, tokens: int, vocabulary: int) -> int:
     parameters = vocabulary * embedding + recurrent + vocabulary * (hidden + 1)
     window = config.batch_size * (config.chunk_size if config.mode == "chunk" else config.seq_len)
     activations = window * (embedding + layers * hidden * (gates * 3 + 4))
+    activations += window * dropout_copies(config)
     # The output layer works on blocks of rows, but a window's logits may exist whole once.
     logits = 2 * window * vocabulary
     token_ids = 3 * tokens  # the stored ids, their int32 copy and the batch streams

@@ -1,9 +1,12 @@
 """The next-word model (notes, s.4), without one-hot tensors:
 
-    Embedding (V -> E) -> num_layers recurrent layers (lstm, gru or rnn), each followed by
-    inverted dropout when dropout > 0 -> affine (H -> V) -> softmax cross-entropy.
+    Embedding (V -> E) -> num_layers recurrent layers (lstm, gru or rnn) -> affine (H -> V)
+    -> softmax cross-entropy.
 
-The notes' input projection of a one-hot word is the embedding's row lookup.
+The notes' input projection of a one-hot word is the embedding's row lookup. In training, each
+recurrent layer drops its inputs (``dropout``) and its recurrent state (``recurrent_dropout``)
+as Keras's layers do: one mask per sequence of the window, the same at every step
+(models/layers/dropout.py), drawn from the run's generator; never at inference.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 from numpy.random import Generator
 from numpy.typing import NDArray
 
-from rnnlab.models.layers.dropout import Dropout
+from rnnlab.models.layers.dropout import sequence_masks
 from rnnlab.models.layers.embedding import Embedding
 from rnnlab.models.recurrent import make_output, make_recurrent
 from rnnlab.models.tasks.next_word.config import NextWordConfig
@@ -24,7 +27,7 @@ from rnnlab.models.training import copy_weights, load_weights
 
 
 class NextWordModel:
-    """Embedding -> recurrent layers (+ dropout) -> affine + softmax, flat params/grads lists.
+    """Embedding -> recurrent layers (with dropout) -> affine + softmax, flat params/grads lists.
 
     Weights are named "embed.W", "<cell><i>.<param>" and "out.W", "out.b": the keys of saved
     weights, the same for both implementations.
@@ -36,6 +39,7 @@ class NextWordModel:
         self.config = config
         self.vocab_size = vocab_size
         self.embed = Embedding(vocab_size, config.embedding_size, rng, dtype)
+        self.dtype = np.dtype(dtype)
         self.recurrent: list[Any] = []
         size = config.embedding_size
         for _ in range(config.num_layers):
@@ -53,7 +57,6 @@ class NextWordModel:
                 )
             )
             size = config.hidden_size
-        self.dropouts = [Dropout(config.dropout) for _ in self.recurrent]
         self.out = make_output(
             config.hidden_size,
             vocab_size,
@@ -100,10 +103,14 @@ class NextWordModel:
 
     # -- passes --------------------------------------------------------------------------------
     def hidden(self, ids: NDArray, rng: Generator | None = None) -> NDArray:
-        """Top recurrent layer's output (N, T, H) for ids (N, T); dropout only when rng is given."""
+        """Top recurrent layer's output (N, T, H) for ids (N, T); dropout only when rng is given:
+        each layer's masks, inputs then recurrent, are drawn from it bottom layer first."""
+        rates = (self.config.dropout, self.config.recurrent_dropout)
         x = self.embed.forward(ids)
-        for layer, dropout in zip(self.recurrent, self.dropouts, strict=True):
-            x = dropout.forward(layer.forward(x), rng)
+        for layer in self.recurrent:
+            N, _, D = x.shape
+            masks = sequence_masks(rng, N, D, layer.hidden_size, *rates, self.dtype)
+            x = layer.forward(x, masks)
         return x
 
     def train_step(
@@ -126,10 +133,9 @@ class NextWordModel:
         else:
             dhs = dtop
         if trace:
-            top_dhs = self.dropouts[-1].backward(dhs)
-            self.gradient_norms = last_step_gradient_norms(self.recurrent[-1], top_dhs[:, -1], T)
-        for layer, dropout in zip(reversed(self.recurrent), reversed(self.dropouts), strict=True):
-            dhs = layer.backward(dropout.backward(dhs))
+            self.gradient_norms = last_step_gradient_norms(self.recurrent[-1], dhs[:, -1], T)
+        for layer in reversed(self.recurrent):
+            dhs = layer.backward(dhs)
         self.embed.backward(dhs)
         return loss
 

@@ -1,6 +1,7 @@
 """The fast recurrent layers compute what the textbook layers compute: same parameters, same
-outputs and gradients to float rounding, the same carried-state behaviour; and their own
-backward passes hold against finite differences."""
+outputs and gradients to float rounding, the same carried-state behaviour, the same dropout
+(masks of ones: no dropout, bit for bit); and their own backward passes hold against finite
+differences."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from rnnlab.models import parallel
 from rnnlab.models.fast.lstm import FastLSTM
 from rnnlab.models.fast.rnn import FastRNN
+from rnnlab.models.layers.dropout import SequenceMasks, sequence_masks
 from tests.models.gradcheck import (
     assert_gradient_close,
     check_layer_gradients,
@@ -97,4 +99,52 @@ def test_fast_lstm_gives_identical_results_on_one_or_two_threads():
     finally:
         parallel.set_train_threads(old)
     for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _masks(seed, n, dropout=0.5, recurrent_dropout=0.3, dtype=np.float64):
+    return sequence_masks(np.random.default_rng(seed), n, 3, 4, dropout, recurrent_dropout, dtype)
+
+
+@pytest.mark.parametrize(("reference_cls", "fast_cls", "options"), PAIRS, ids=IDS)
+@pytest.mark.parametrize("rates", [(0.5, 0.3), (0.5, 0.0), (0.0, 0.3)], ids=["both", "x", "h"])
+def test_fast_layer_with_dropout_equals_the_reference(reference_cls, fast_cls, options, rates):
+    reference, fast = _pair(reference_cls, fast_cls, options, seed=9)
+    rng = np.random.default_rng(10)
+    for layer in (reference, fast):
+        layer.stateful = True
+    for window in range(2):  # the second window starts from the carried state, new masks
+        masks = _masks(11 + window, 3, *rates)
+        xs = rng.standard_normal((3, 5, 3))
+        R = rng.standard_normal((3, 5, 4))
+        np.testing.assert_allclose(
+            fast.forward(xs, masks), reference.forward(xs, masks), rtol=1e-10, atol=1e-12
+        )
+        np.testing.assert_allclose(fast.backward(R), reference.backward(R), rtol=1e-10, atol=1e-12)
+        for name, g, h in zip(fast.param_names, fast.grads, reference.grads, strict=True):
+            np.testing.assert_allclose(g, h, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize(("reference_cls", "fast_cls", "options"), PAIRS, ids=IDS)
+def test_fast_layer_gradients_with_fixed_masks(reference_cls, fast_cls, options):
+    _, fast = _pair(reference_cls, fast_cls, options, seed=12)
+    xs = np.random.default_rng(13).standard_normal((2, 5, 3))
+    check_layer_gradients(fast, xs, masks=_masks(14, 2))
+    fast.stateful = True
+    fast.forward(np.random.default_rng(15).standard_normal((2, 4, 3)), _masks(16, 2))
+    check_layer_gradients(fast, xs, masks=_masks(17, 2))
+
+
+@pytest.mark.parametrize(("reference_cls", "fast_cls", "options"), PAIRS, ids=IDS)
+def test_fast_layer_with_masks_of_ones_is_bit_identical_to_no_dropout(
+    reference_cls, fast_cls, options
+):
+    _, fast = _pair(reference_cls, fast_cls, options, seed=18, dtype=np.float32)
+    rng = np.random.default_rng(19)
+    xs = rng.standard_normal((4, 6, 3)).astype(np.float32)
+    R = rng.standard_normal((4, 6, 4)).astype(np.float32)
+    plain = fast.forward(xs).copy(), fast.backward(R).copy(), [g.copy() for g in fast.grads]
+    ones = SequenceMasks(np.ones((4, 3), np.float32), np.ones((4, 4), np.float32))
+    masked = fast.forward(xs, ones).copy(), fast.backward(R).copy(), [g.copy() for g in fast.grads]
+    for a, b in zip([*plain[:2], *plain[2]], [*masked[:2], *masked[2]], strict=True):
         np.testing.assert_array_equal(a, b)

@@ -9,6 +9,8 @@ epoch end: a slip that shows only where the checkpoint falls on an epoch end is 
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -69,13 +71,22 @@ def check_resume(run, checkpoint_after: int) -> None:
 SENTENCE = "the quick brown fox jumps over the lazy dog and runs away "
 
 
-def next_word_run(hooks, resume):
+def next_word_run(hooks, resume, **options):
     words = preprocess(SENTENCE * 20)
     dictionary = build_dictionary(words)
     config = NextWordConfig(
-        hidden_size=8, embedding_size=6, batch_size=4, seq_len=5, epochs=3, log_every=LOG_EVERY
+        hidden_size=8,
+        embedding_size=6,
+        batch_size=4,
+        seq_len=5,
+        epochs=3,
+        log_every=LOG_EVERY,
+        **options,
     )
     return train_next_word(config, dictionary.encode(words), dictionary.size, hooks, resume)
+
+
+DROPOUT = dict(dropout=0.5, recurrent_dropout=0.3)
 
 
 def steps_per_epoch() -> int:
@@ -93,7 +104,13 @@ def test_next_word_resumes_its_reports_around_a_log_step(checkpoint_after) -> No
     check_resume(next_word_run, checkpoint_after)
 
 
-def binary_run(hooks, resume):
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("offset", [0, 3])
+def test_next_word_with_dropout_resumes_its_reports(cell, offset) -> None:
+    check_resume(partial(next_word_run, cell=cell, **DROPOUT), steps_per_epoch() + offset)
+
+
+def binary_run(hooks, resume, **options):
     config = BinaryAdditionConfig(
         binary_dim=4,
         hidden_size=4,
@@ -101,6 +118,7 @@ def binary_run(hooks, resume):
         iterations=30,
         log_every=LOG_EVERY,
         stop_at_accuracy=1.0,
+        **options,
     )
     return train_binary_addition(config, hooks, resume)
 
@@ -108,6 +126,12 @@ def binary_run(hooks, resume):
 @pytest.mark.parametrize("checkpoint_after", [1, LOG_EVERY - 1, LOG_EVERY, LOG_EVERY + 1, 17])
 def test_binary_addition_resumes_its_reports_from_any_step(checkpoint_after) -> None:
     check_resume(binary_run, checkpoint_after)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("checkpoint_after", [LOG_EVERY, 17])
+def test_binary_addition_with_dropout_resumes_its_reports(cell, checkpoint_after) -> None:
+    check_resume(partial(binary_run, cell=cell, **DROPOUT), checkpoint_after)
 
 
 def test_the_cut_off_run_really_reported_past_its_checkpoint() -> None:

@@ -80,12 +80,16 @@ def test_an_exhaustive_evaluation_agrees_with_one_pair_by_pair():
     assert by_tree["loss"] == pytest.approx(by_chunks["loss"], rel=1e-5)
 
 
+@pytest.mark.parametrize("dropout", [0.0, 0.4], ids=["", "dropout"])
 @pytest.mark.parametrize(
     ("num_layers", "bias", "loss", "activation"),
     [(1, False, "mse", "sigmoid"), (2, True, "bce", "tanh"), (3, True, "mse", "tanh")],
 )
-def test_stacked_model_gradients(num_layers, bias, loss, activation):
+def test_stacked_model_gradients(num_layers, bias, loss, activation, dropout):
+    """With dropout, every forward draws its masks from a generator of the same seed: fixed."""
     config = BinaryAdditionConfig(
+        dropout=dropout,
+        recurrent_dropout=dropout,
         binary_dim=5,
         hidden_size=4,
         num_layers=num_layers,
@@ -103,10 +107,13 @@ def test_stacked_model_gradients(num_layers, bias, loss, activation):
     xs, ts = sample_batch(rng, 3, 5, dtype=np.float64)
     loss_fn = sigmoid_loss(loss)
 
-    def f():
-        return loss_fn(net.forward(xs), ts)[0]
+    def masks_rng():
+        return np.random.default_rng(2) if dropout else None
 
-    _, dlogits = loss_fn(net.forward(xs), ts)
+    def f():
+        return loss_fn(net.forward(xs, masks_rng()), ts)[0]
+
+    _, dlogits = loss_fn(net.forward(xs, masks_rng()), ts)
     net.backward(dlogits)
     analytic = [g.copy() for g in net.grads]
     assert len(net.param_names) == num_layers * (3 if bias else 2) + (2 if bias else 1)

@@ -23,6 +23,8 @@ from tests.models.tasks.next_word.helpers import SMALL
         ("num_layers", 4, "num_layers must be an integer from 1 to 3"),
         ("num_layers", 1.5, "num_layers"),
         ("dropout", 1.0, "dropout must be a number in [0, 1)"),
+        ("recurrent_dropout", 1.0, "recurrent_dropout must be a number in [0, 1)"),
+        ("recurrent_dropout", -0.1, "recurrent_dropout must be a number in [0, 1)"),
         ("mode", "window", "mode must be one of bptt, chunk"),
         ("optimizer", "lbfgs", "optimizer must be one of"),
         ("init", "orthogonal", "init must be one of"),
@@ -50,10 +52,10 @@ def test_config_peephole_needs_lstm_and_defaults_are_valid():
     config = NextWordConfig(clip_norm=None)
     assert config.clip_norm is None
     assert [f.name for f in dataclasses.fields(NextWordConfig)] == [
-        "cell", "peephole", "num_layers", "hidden_size", "embedding_size", "dropout", "init",
-        "optimizer", "learning_rate", "lr_schedule", "lr_factor", "lr_step_every", "lr_patience",
-        "lr_min", "lr_warmup", "batch_size", "seq_len", "epochs", "mode", "chunk_size",
-        "clip_norm", "test_fraction", "seed", "log_every", "teaching_views",
+        "cell", "peephole", "num_layers", "hidden_size", "embedding_size", "dropout",
+        "recurrent_dropout", "init", "optimizer", "learning_rate", "lr_schedule", "lr_factor",
+        "lr_step_every", "lr_patience", "lr_min", "lr_warmup", "batch_size", "seq_len", "epochs",
+        "mode", "chunk_size", "clip_norm", "test_fraction", "seed", "log_every", "teaching_views",
         "gradient_norms_every", "implementation",
     ]  # fmt: skip
 
@@ -74,15 +76,23 @@ def test_token_ids_out_of_range_are_rejected():
         train(NextWordConfig(**SMALL), np.full(500, 3, dtype=np.int32), 3)
 
 
+@pytest.mark.parametrize("dropout", [0.0, 0.5], ids=["", "dropout"])
 @pytest.mark.parametrize("implementation", ["fast", "reference"])
 @pytest.mark.parametrize(("cell", "last"), [("lstm", 3), ("gru", 3), ("rnn", 3), ("lstm", 1)])
-def test_two_layer_model_gradients(cell, last, implementation):
+def test_two_layer_model_gradients(cell, last, implementation, dropout):
     """d loss / d every parameter of a 2-layer model, float64 finite differences.
 
-    last=1 is chunk mode: the loss is taken on the last step only.
+    last=1 is chunk mode: the loss is taken on the last step only. With dropout, every pass
+    draws its masks from a generator of the same seed: the same masks, fixed.
     """
     config = NextWordConfig(
-        cell=cell, num_layers=2, hidden_size=3, embedding_size=2, implementation=implementation
+        cell=cell,
+        num_layers=2,
+        hidden_size=3,
+        embedding_size=2,
+        implementation=implementation,
+        dropout=dropout,
+        recurrent_dropout=dropout,
     )
     rng = np.random.default_rng(0)
     model = NextWordModel(config, 5, rng, dtype=np.float64)
@@ -92,7 +102,7 @@ def test_two_layer_model_gradients(cell, last, implementation):
     targets = rng.integers(0, 5, (2, last))
 
     def loss():
-        return model.train_step(ids, targets, rng=None)
+        return model.train_step(ids, targets, rng=np.random.default_rng(7) if dropout else None)
 
     loss()
     analytic = [g.copy() for g in model.grads]

@@ -82,6 +82,9 @@ def test_same_seed_same_weights_other_seed_other_weights():
         dict(num_layers=2, dropout=0.2),  # stateful bptt: the carried state must be restored
         dict(mode="chunk", chunk_size=3, dropout=0.2),  # shuffled order and dropout rng
         dict(cell="gru", optimizer="momentum"),
+        # masks drawn from the checkpointed generator: each layer's inputs and state
+        dict(cell="rnn", num_layers=2, dropout=0.3, recurrent_dropout=0.3),
+        dict(mode="chunk", chunk_size=3, recurrent_dropout=0.4),
     ],
 )
 @pytest.mark.parametrize("where", ["mid-epoch", "epoch-end"])
@@ -193,7 +196,9 @@ def test_reference_layers_train_the_same_curve(overrides):
     sigmoid, affine + softmax): the same curve as the fast layers to float tolerance, and
     weights of the same names, which the fast predictor serves."""
     ids, vocab = corpus(repeat=20)
-    config = NextWordConfig(epochs=2, dropout=0.1, **{**SMALL, "log_every": 1, **overrides})
+    config = NextWordConfig(
+        epochs=2, dropout=0.1, recurrent_dropout=0.1, **{**SMALL, "log_every": 1, **overrides}
+    )
     fast_hooks, reference_hooks = Recorder(), Recorder()
     fast = train(config, ids, vocab, fast_hooks)
     textbook = dataclasses.replace(config, implementation="reference")
