@@ -52,7 +52,8 @@ def test_config_peephole_needs_lstm_and_defaults_are_valid():
     assert [f.name for f in dataclasses.fields(NextWordConfig)] == [
         "cell", "peephole", "num_layers", "hidden_size", "embedding_size", "dropout", "init",
         "optimizer", "learning_rate", "batch_size", "seq_len", "epochs", "mode", "chunk_size",
-        "clip_norm", "test_fraction", "seed", "log_every", "teaching_views",
+        "clip_norm", "test_fraction", "validation_fraction", "validation_every",
+        "early_stopping", "restore_best", "seed", "log_every", "teaching_views",
         "gradient_norms_every", "implementation",
     ]  # fmt: skip
 
