@@ -3,12 +3,16 @@ predict, serving, export, memory; ``TASK`` is its registry entry."""
 
 from __future__ import annotations
 
-from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.config import VALIDATION_METRICS, BinaryAdditionConfig
 from rnnlab.models.tasks.binary_addition.export import export_graph
 from rnnlab.models.tasks.binary_addition.memory import memory_bytes
 from rnnlab.models.tasks.binary_addition.predict import BinaryAdder
 from rnnlab.models.tasks.binary_addition.serving import SERVING
-from rnnlab.models.tasks.binary_addition.train import FINAL_METRIC_NAMES, METRIC_NAMES
+from rnnlab.models.tasks.binary_addition.train import (
+    FINAL_METRIC_NAMES,
+    HIGHER_IS_BETTER,
+    METRIC_NAMES,
+)
 from rnnlab.models.tasks.binary_addition.train import train as run_training
 
 # The name `train` stays the submodule (rnnlab.models.tasks.binary_addition.train): the function is
@@ -24,8 +28,8 @@ TASK = Task(
     metric_names=METRIC_NAMES,
     final_metric_names=FINAL_METRIC_NAMES,
     ranked_metrics=("final_loss", "final_accuracy", "final_bit_accuracy", "steps"),
-    curve_metrics=("loss", "accuracy"),
-    higher_is_better_metrics=frozenset({"accuracy", "final_accuracy", "final_bit_accuracy"}),
+    curve_metrics=("loss", "accuracy", *VALIDATION_METRICS),
+    higher_is_better_metrics=HIGHER_IS_BETTER,
     summary="An RNN learns to add two integers bit by bit.",
     serving=SERVING,
     export_graph=export_graph,

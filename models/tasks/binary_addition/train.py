@@ -1,8 +1,10 @@
 """Training a binary-addition net: random batches, one update each, until every pair is right.
 
 A run stops after ``iterations`` steps, or as soon as the exact-match accuracy over all pairs
-(the fixed evaluation sample for binary_dim > 9) reaches ``stop_at_accuracy``. A checkpoint
-holds everything a resumed run needs to continue bit for bit.
+(the fixed evaluation sample for binary_dim > 9) reaches ``stop_at_accuracy``, or, with
+``early_stopping``, once a validation sample drawn from the seed stops improving; the weights
+kept are then the best validation point's (``restore_best``), and the check of all pairs is
+their test. A checkpoint holds everything a resumed run needs to continue bit for bit.
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ from numpy.typing import NDArray
 
 from rnnlab.models.layers.losses import LossFn, sigmoid_loss
 from rnnlab.models.optim import Optimizer, clip_grads, make_optimizer
-from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
-from rnnlab.models.tasks.binary_addition.data import evaluation_pairs, sample_batch
+from rnnlab.models.selection import BestPoint
+from rnnlab.models.tasks.binary_addition.config import VALIDATION_METRICS, BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.data import (
+    evaluation_pairs,
+    sample_batch,
+    validation_pairs,
+)
 from rnnlab.models.tasks.binary_addition.evaluate import EvaluationSet, evaluate_set
 from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
 from rnnlab.models.tasks.binary_addition.teaching import Teacher
@@ -32,8 +39,19 @@ from rnnlab.models.training import (
     rng_to_array,
 )
 
-METRIC_NAMES = ("loss", "accuracy")
-FINAL_METRIC_NAMES = ("final_accuracy", "final_bit_accuracy", "final_loss", "eval_pairs", "steps")
+METRIC_NAMES = ("loss", "accuracy", *VALIDATION_METRICS)
+FINAL_METRIC_NAMES = (
+    "final_accuracy",
+    "final_bit_accuracy",
+    "final_loss",
+    "eval_pairs",
+    "steps",
+    *VALIDATION_METRICS,  # of the kept weights, when the run validates
+    "best_step",  # where the kept weights come from
+)
+HIGHER_IS_BETTER = frozenset(
+    {"accuracy", "final_accuracy", "final_bit_accuracy", *VALIDATION_METRICS[1:]}
+)
 
 
 class StopCheck:
@@ -72,12 +90,19 @@ class StopCheck:
 
 
 def checkpoint(
-    net: BinaryAdditionNet, opt: Optimizer, rng: Generator, step: int, stop_check: StopCheck
+    net: BinaryAdditionNet,
+    opt: Optimizer,
+    rng: Generator,
+    step: int,
+    stop_check: StopCheck,
+    best: BestPoint | None = None,
 ) -> dict[str, NDArray]:
-    """A flat dict of arrays (keys param.*, opt.*, stopcheck.*, rng, step)."""
+    """A flat dict of arrays (keys param.*, opt.*, stopcheck.*, best.*, rng, step)."""
     state = {f"param.{n}": p.copy() for n, p in zip(net.param_names, net.params, strict=True)}
     state.update({f"opt.{k}": v for k, v in opt.state_dict().items()})
     state.update({f"stopcheck.{k}": v for k, v in stop_check.state_dict().items()})
+    if best is not None:
+        state.update(best.state_dict())
     state["rng"] = rng_to_array(rng)
     state["step"] = np.array(step, dtype=np.int64)
     return state
@@ -151,13 +176,17 @@ def train(
     loss_fn = sigmoid_loss(config.loss)
     eval_set = EvaluationSet.build(*evaluation_pairs(config.binary_dim), config.binary_dim)
     stop_check = StopCheck(eval_set.pairs)
+    validation = _validation_set(config)
+    best = _best_point(config)
     step = 0
     if resume is not None:
         rng, step = restore(resume, net, opt, stop_check)
+        if best is not None:
+            best.load_state_dict(resume)
     final: dict[str, float] | None = None
     teacher = Teacher(config, hooks)
 
-    while step < config.iterations and final is None:
+    while step < config.iterations and final is None and not (best and best.exhausted):
         if hooks.should_stop():
             raise TrainingStopped(f"stopped at step {step}")
         step += 1
@@ -173,17 +202,81 @@ def train(
             if final is None:
                 stop_check.missed()
         done = final is not None or step == config.iterations
+        figures = None
+        if (
+            best is not None
+            and validation is not None
+            and (step % config.validation_every == 0 or done)
+        ):  # the last weights are validated too: they may be the best
+            figures = _validate(net, config, validation, best, step)
+            done = done or best.exhausted
+        progress = 1.0 if done else step / config.iterations
         if step % config.log_every == 0 or done:
-            progress = 1.0 if done else step / config.iterations
             hooks.report(step, {"loss": loss, "accuracy": right / config.batch_size}, progress)
             teacher.log(net, step)
-        if final is None and hooks.checkpoint_due():
-            hooks.save_checkpoint(step, checkpoint(net, opt, rng, step, stop_check))
+        if figures is not None:
+            hooks.report(step, figures, progress)
+        stopping_early = best is not None and best.exhausted
+        if final is None and not stopping_early and hooks.checkpoint_due():
+            hooks.save_checkpoint(step, checkpoint(net, opt, rng, step, stop_check, best))
 
-    if final is None:
+    kept = _restore_best(net, config, best, step)
+    if final is None or kept:
         final = evaluate_set(net, config, eval_set)
         assert final is not None
-    return TrainResult(weights=net.weights(), metrics=_final_metrics(final, step), steps=step)
+    metrics = _final_metrics(final, step)
+    if best is not None:
+        metrics.update(best.summary())
+        if config.restore_best:
+            metrics.update(best.figures)
+    return TrainResult(weights=net.weights(), metrics=metrics, steps=step)
+
+
+def _validation_set(config: BinaryAdditionConfig) -> EvaluationSet | None:
+    """The job's validation sample, when it validates (early stopping)."""
+    if not config.validates:
+        return None
+    pairs = validation_pairs(config.seed, config.validation_samples, config.binary_dim)
+    return EvaluationSet.build(*pairs, config.binary_dim)
+
+
+def _best_point(config: BinaryAdditionConfig) -> BestPoint | None:
+    stopping = config.early_stopping
+    if stopping is None:
+        return None
+    return BestPoint(
+        stopping.metric,
+        higher_is_better=stopping.metric in HIGHER_IS_BETTER,
+        min_delta=stopping.min_delta,
+        patience=stopping.patience,
+        keep_weights=config.restore_best,
+    )
+
+
+def _validate(
+    net: BinaryAdditionNet,
+    config: BinaryAdditionConfig,
+    validation: EvaluationSet,
+    best: BestPoint,
+    step: int,
+) -> dict[str, float]:
+    """The validation figures of the weights as they are, handed to the best point."""
+    result = evaluate_set(net, config, validation)
+    assert result is not None
+    figures = {f"validation_{name}": result[name] for name in ("loss", "accuracy", "bit_accuracy")}
+    best.observe(figures, step, net.weights)
+    return figures
+
+
+def _restore_best(
+    net: BinaryAdditionNet, config: BinaryAdditionConfig, best: BestPoint | None, step: int
+) -> bool:
+    """Load the best validation point's weights (restore_best) when they are not the last;
+    True when it did."""
+    if best is None or not config.restore_best or best.value is None or best.step == step:
+        return False
+    net.load_weights(best.weights)
+    return True
 
 
 def _final_metrics(final: dict[str, float], step: int) -> dict[str, float]:

@@ -25,18 +25,52 @@ def test_the_registry_holds_both_tasks():
     assert TASKS["next_word"].needs_corpus and not TASKS["binary_addition"].needs_corpus
 
 
-@pytest.mark.parametrize(("task", "name"), FIELDS)
-def test_every_field_documents_its_kind_default_and_bounds(task, name):
-    meta = TASKS[task].bounds()[name]
-    assert meta["kind"] in ("int", "float", "bool", "str")
+def _documents_kind_default_and_bounds(meta):
+    assert meta["kind"] in ("int", "float", "bool", "str", "group")
     default = meta["default"]
-    check(TASKS[task].config_class())  # the defaults are inside their own bounds
+    if default is None:
+        assert meta["nullable"]
     if meta["kind"] == "int":
-        assert {"ge", "le"} <= set(meta) and meta["ge"] <= default <= meta["le"]
+        assert {"ge", "le"} <= set(meta)
+        assert default is None or meta["ge"] <= default <= meta["le"]
     if meta["kind"] == "str":
         assert default in meta["choices"]
-    if meta["kind"] == "float" and default is None:
-        assert meta["nullable"]
+    for inner in meta.get("fields", {}).values():  # a group's own fields: documented alike
+        _documents_kind_default_and_bounds(inner)
+
+
+@pytest.mark.parametrize(("task", "name"), FIELDS)
+def test_every_field_documents_its_kind_default_and_bounds(task, name):
+    check(TASKS[task].config_class())  # the defaults are inside their own bounds
+    _documents_kind_default_and_bounds(TASKS[task].bounds()[name])
+
+
+GROUPS = [(task, name) for task, name in FIELDS if TASKS[task].bounds()[name]["kind"] == "group"]
+
+
+@pytest.mark.parametrize(("task", "name"), GROUPS)
+def test_a_group_is_made_of_a_mapping_and_its_bounds_are_named_with_it(task, name):
+    config_class = TASKS[task].config_class
+    fields = TASKS[task].bounds()[name]["fields"]
+    made = getattr(config_class(**{name: {}}), name)
+    assert {key: getattr(made, key) for key in fields} == {
+        key: inner["default"] for key, inner in fields.items()
+    }
+    assert config_class(**{name: None}) == config_class()  # off by default
+    for key, inner in fields.items():
+        if "ge" in inner:
+            with pytest.raises(ValueError, match=f"^{name}.{key} must be"):
+                config_class(**{name: {key: inner["ge"] - 1}})
+    with pytest.raises(ValueError, match=f"unknown settings in {name}: nothing; allowed are"):
+        config_class(**{name: {"nothing": 1}})
+    with pytest.raises(ValueError, match=f"{name} must be null or an object of"):
+        config_class(**{name: 3})
+    stored = TASKS[task].make_config(
+        {name: {key: inner["default"] for key, inner in fields.items()}}
+    )
+    assert dataclasses.asdict(stored)[name] == {
+        key: inner["default"] for key, inner in fields.items()
+    }
 
 
 def _outside(meta, key):
