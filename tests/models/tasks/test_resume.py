@@ -69,17 +69,24 @@ def check_resume(run, checkpoint_after: int) -> None:
 SENTENCE = "the quick brown fox jumps over the lazy dog and runs away "
 
 
-def next_word_run(hooks, resume):
+def next_word_run(hooks, resume, **options):
     words = preprocess(SENTENCE * 20)
     dictionary = build_dictionary(words)
     config = NextWordConfig(
-        hidden_size=8, embedding_size=6, batch_size=4, seq_len=5, epochs=3, log_every=LOG_EVERY
+        hidden_size=8,
+        embedding_size=6,
+        batch_size=4,
+        seq_len=5,
+        epochs=3,
+        log_every=LOG_EVERY,
+        **options,
     )
     return train_next_word(config, dictionary.encode(words), dictionary.size, hooks, resume)
 
 
 def steps_per_epoch() -> int:
-    n_train = 240 - int(240 * 0.2)  # 12 words x 20
+    n_test = int(240 * 0.2)  # 12 words x 20
+    n_train = 240 - n_test - int((240 - n_test) * 0.1)
     return -(-((n_train - 1) // 4) // 5)
 
 
@@ -93,7 +100,18 @@ def test_next_word_resumes_its_reports_around_a_log_step(checkpoint_after) -> No
     check_resume(next_word_run, checkpoint_after)
 
 
-def binary_run(hooks, resume):
+def validating_next_word_run(hooks, resume):
+    """Validations within epochs (every 3 steps) that early stopping follows."""
+    stopping = {"metric": "validation_accuracy", "patience": 50}
+    return next_word_run(hooks, resume, validation_every=3, early_stopping=stopping)
+
+
+@pytest.mark.parametrize("checkpoint_after", [2, 3, 4, steps_per_epoch(), steps_per_epoch() + 1])
+def test_next_word_resumes_its_validations_around_a_validation_step(checkpoint_after) -> None:
+    check_resume(validating_next_word_run, checkpoint_after)
+
+
+def binary_run(hooks, resume, **options):
     config = BinaryAdditionConfig(
         binary_dim=4,
         hidden_size=4,
@@ -101,6 +119,7 @@ def binary_run(hooks, resume):
         iterations=30,
         log_every=LOG_EVERY,
         stop_at_accuracy=1.0,
+        **options,
     )
     return train_binary_addition(config, hooks, resume)
 
@@ -108,6 +127,16 @@ def binary_run(hooks, resume):
 @pytest.mark.parametrize("checkpoint_after", [1, LOG_EVERY - 1, LOG_EVERY, LOG_EVERY + 1, 17])
 def test_binary_addition_resumes_its_reports_from_any_step(checkpoint_after) -> None:
     check_resume(binary_run, checkpoint_after)
+
+
+def validating_binary_run(hooks, resume):
+    stopping = {"metric": "validation_bit_accuracy", "patience": 20}
+    return binary_run(hooks, resume, early_stopping=stopping, validation_every=3)
+
+
+@pytest.mark.parametrize("checkpoint_after", [1, 2, 3, 4, 17])
+def test_binary_addition_resumes_its_validations_from_any_step(checkpoint_after) -> None:
+    check_resume(validating_binary_run, checkpoint_after)
 
 
 def test_the_cut_off_run_really_reported_past_its_checkpoint() -> None:
