@@ -88,7 +88,7 @@ def implementation_param(choices: Sequence[str]) -> Any:
 def bounds(config_class: type) -> dict[str, Mapping[str, Any]]:
     """Every field's metadata by name, plus its ``kind`` (int, float, bool, str, or group) and
     default; a group's own fields' bounds are under ``fields``."""
-    result = {}
+    result: dict[str, Mapping[str, Any]] = {}
     for f in dataclasses.fields(config_class):
         meta = {**f.metadata, "kind": _kind(f), "default": f.default}
         if "group" in f.metadata:

@@ -19,16 +19,12 @@ from numpy.typing import NDArray
 
 from rnnlab.models.layers.losses import LossFn, sigmoid_loss
 from rnnlab.models.optim import Optimizer, clip_grads, make_optimizer
-from rnnlab.models.selection import BestPoint
 from rnnlab.models.tasks.binary_addition.config import VALIDATION_METRICS, BinaryAdditionConfig
-from rnnlab.models.tasks.binary_addition.data import (
-    evaluation_pairs,
-    sample_batch,
-    validation_pairs,
-)
+from rnnlab.models.tasks.binary_addition.data import evaluation_pairs, sample_batch
 from rnnlab.models.tasks.binary_addition.evaluate import EvaluationSet, evaluate_set
 from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
 from rnnlab.models.tasks.binary_addition.teaching import Teacher
+from rnnlab.models.tasks.binary_addition.validation import Validation
 from rnnlab.models.training import (
     TrainingDiverged,
     TrainingHooks,
@@ -95,14 +91,14 @@ def checkpoint(
     rng: Generator,
     step: int,
     stop_check: StopCheck,
-    best: BestPoint | None = None,
+    validation: Validation | None = None,
 ) -> dict[str, NDArray]:
     """A flat dict of arrays (keys param.*, opt.*, stopcheck.*, best.*, rng, step)."""
     state = {f"param.{n}": p.copy() for n, p in zip(net.param_names, net.params, strict=True)}
     state.update({f"opt.{k}": v for k, v in opt.state_dict().items()})
     state.update({f"stopcheck.{k}": v for k, v in stop_check.state_dict().items()})
-    if best is not None:
-        state.update(best.state_dict())
+    if validation is not None:
+        state.update(validation.state_dict())
     state["rng"] = rng_to_array(rng)
     state["step"] = np.array(step, dtype=np.int64)
     return state
@@ -176,17 +172,16 @@ def train(
     loss_fn = sigmoid_loss(config.loss)
     eval_set = EvaluationSet.build(*evaluation_pairs(config.binary_dim), config.binary_dim)
     stop_check = StopCheck(eval_set.pairs)
-    validation = _validation_set(config)
-    best = _best_point(config)
+    validation = Validation(config, HIGHER_IS_BETTER) if config.validates else None
     step = 0
     if resume is not None:
         rng, step = restore(resume, net, opt, stop_check)
-        if best is not None:
-            best.load_state_dict(resume)
+        if validation is not None:
+            validation.best.load_state_dict(resume)
     final: dict[str, float] | None = None
     teacher = Teacher(config, hooks)
 
-    while step < config.iterations and final is None and not (best and best.exhausted):
+    while step < config.iterations and final is None and not _stopping(validation):
         if hooks.should_stop():
             raise TrainingStopped(f"stopped at step {step}")
         step += 1
@@ -202,81 +197,43 @@ def train(
             if final is None:
                 stop_check.missed()
         done = final is not None or step == config.iterations
-        figures = None
-        if (
-            best is not None
-            and validation is not None
-            and (step % config.validation_every == 0 or done)
-        ):  # the last weights are validated too: they may be the best
-            figures = _validate(net, config, validation, best, step)
-            done = done or best.exhausted
+        figures = validation.at(net, step, last=done) if validation is not None else None
+        done = done or _stopping(validation)
         progress = 1.0 if done else step / config.iterations
         if step % config.log_every == 0 or done:
             hooks.report(step, {"loss": loss, "accuracy": right / config.batch_size}, progress)
             teacher.log(net, step)
         if figures is not None:
             hooks.report(step, figures, progress)
-        stopping_early = best is not None and best.exhausted
-        if final is None and not stopping_early and hooks.checkpoint_due():
-            hooks.save_checkpoint(step, checkpoint(net, opt, rng, step, stop_check, best))
+        if final is None and not _stopping(validation) and hooks.checkpoint_due():
+            hooks.save_checkpoint(step, checkpoint(net, opt, rng, step, stop_check, validation))
 
-    kept = _restore_best(net, config, best, step)
-    if final is None or kept:
+    return _result(net, config, eval_set, final, step, validation)
+
+
+def _result(
+    net: BinaryAdditionNet,
+    config: BinaryAdditionConfig,
+    eval_set: EvaluationSet,
+    final: dict[str, float] | None,
+    step: int,
+    validation: Validation | None,
+) -> TrainResult:
+    """The weights kept (the best validation point's, with restore_best) and their figures:
+    `final` when it is their test already, else their check of every pair now."""
+    restored = validation is not None and validation.restore_best(net, step)
+    if final is None or restored:
         final = evaluate_set(net, config, eval_set)
         assert final is not None
     metrics = _final_metrics(final, step)
-    if best is not None:
-        metrics.update(best.summary())
-        if config.restore_best:
-            metrics.update(best.figures)
+    if validation is not None:
+        metrics.update(validation.summary())
     return TrainResult(weights=net.weights(), metrics=metrics, steps=step)
 
 
-def _validation_set(config: BinaryAdditionConfig) -> EvaluationSet | None:
-    """The job's validation sample, when it validates (early stopping)."""
-    if not config.validates:
-        return None
-    pairs = validation_pairs(config.seed, config.validation_samples, config.binary_dim)
-    return EvaluationSet.build(*pairs, config.binary_dim)
-
-
-def _best_point(config: BinaryAdditionConfig) -> BestPoint | None:
-    stopping = config.early_stopping
-    if stopping is None:
-        return None
-    return BestPoint(
-        stopping.metric,
-        higher_is_better=stopping.metric in HIGHER_IS_BETTER,
-        min_delta=stopping.min_delta,
-        patience=stopping.patience,
-        keep_weights=config.restore_best,
-    )
-
-
-def _validate(
-    net: BinaryAdditionNet,
-    config: BinaryAdditionConfig,
-    validation: EvaluationSet,
-    best: BestPoint,
-    step: int,
-) -> dict[str, float]:
-    """The validation figures of the weights as they are, handed to the best point."""
-    result = evaluate_set(net, config, validation)
-    assert result is not None
-    figures = {f"validation_{name}": result[name] for name in ("loss", "accuracy", "bit_accuracy")}
-    best.observe(figures, step, net.weights)
-    return figures
-
-
-def _restore_best(
-    net: BinaryAdditionNet, config: BinaryAdditionConfig, best: BestPoint | None, step: int
-) -> bool:
-    """Load the best validation point's weights (restore_best) when they are not the last;
-    True when it did."""
-    if best is None or not config.restore_best or best.value is None or best.step == step:
-        return False
-    net.load_weights(best.weights)
-    return True
+def _stopping(validation: Validation | None) -> bool:
+    """Early stopping's patience ran out."""
+    return validation is not None and validation.stopping
 
 
 def _final_metrics(final: dict[str, float], step: int) -> dict[str, float]:
