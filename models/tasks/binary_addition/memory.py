@@ -17,4 +17,5 @@ def memory_bytes(config: BinaryAdditionConfig) -> int:
     rows = max(config.batch_size, EVAL_PAIRS)
     # Per row and step each layer caches its gate pre-activations, outputs and gradients.
     activations = rows * steps * layers * hidden * (gates * 3 + 4)
-    return BASELINE + FLOAT * (OPTIMIZER_COPIES * parameters + activations)
+    copies = OPTIMIZER_COPIES + int(config.validates and config.restore_best)  # the best weights
+    return BASELINE + FLOAT * (copies * parameters + activations)

@@ -127,6 +127,23 @@ def test_memory_estimates_grow_with_the_sizes_that_cost_memory():
     assert nw.memory_bytes(config, bigger) > nw.memory_bytes(config, corpus) > small
     with pytest.raises(ValueError, match="needs a corpus"):
         nw.memory_bytes(config, None)
+    # keeping the best weights holds one more copy of the parameters
+    last = nw.make_config({"restore_best": False})
+    assert nw.memory_bytes(config, corpus) > nw.memory_bytes(last, corpus)
+    stopping = ba.make_config({"early_stopping": {}})
+    assert ba.memory_bytes(stopping, None) > small
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_early_stopping_follows_a_validation_metric_the_task_describes(name):
+    """Its metric choices are metrics the run logs and curves show; which way is better is the
+    task's, as for any other metric."""
+    task = TASKS[name]
+    choices = task.bounds()["early_stopping"]["fields"]["metric"]["choices"]
+    assert set(choices) <= set(task.metric_names) & set(task.curve_metrics)
+    assert all(metric.startswith("validation_") for metric in choices)
+    assert not task.higher_is_better("validation_loss")
+    assert task.higher_is_better("validation_accuracy")
 
 
 def test_a_third_task_is_a_package_that_registers_itself():
