@@ -13,12 +13,13 @@ does not move with the machine's drift, which whole runs alternated minutes apar
 (target >= 1.5x). Two more processes take turns among them every ``--gemm-every`` steps: a
 large square float32 product on every core (numpy's BLAS and torch's), the machine's GEMM peak
 of that moment, against which a numpy step's matrix products (their FLOPs over the step's time)
-are set (target >= 60% of it). Perplexity after the last epoch: numpy's <= torch's; peak RSS
-of the numpy training process <= 250 MiB.
+are set (target >= 60% of it). Validation perplexity after each epoch, test perplexity once
+after the last (of the last weights: restore_best off): numpy's <= torch's; peak RSS of the
+numpy training process <= 250 MiB.
 ``--threads`` is RNNLAB_TRAIN_THREADS of the numpy run; BLAS then runs single-threaded
 (OPENBLAS_NUM_THREADS=1) unless ``--blas-threads``. Both runs use the same pre-processing,
-dictionary, train/test split, parallel streams, windows, carried state (truncated BPTT), Adam 0.005
-and clipping at norm 5. torch is optional.
+dictionary, train/validation/test split, parallel streams, windows, carried state (truncated
+BPTT), Adam 0.005 and clipping at norm 5. torch is optional.
 
 The two engines, set up alike, are in bench/next_word_engines.py; the paired steps in
 bench/paired_steps.py.
@@ -42,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rnnlab.models.parallel import set_train_threads
 from rnnlab.models.tasks.next_word import NextWordConfig
-from rnnlab.models.tasks.next_word.data import BpttBatches, split_tokens
+from rnnlab.models.tasks.next_word.data import BpttBatches, split_ids
 from rnnlab.models.tasks.next_word.train import train
 from rnnlab.models.training import TrainingHooks
 
@@ -82,28 +83,50 @@ class EpochPrinter(TrainingHooks):
         self.epochs: list[dict[str, float]] = []
 
     def report(self, step, metrics, progress):
-        if "test_perplexity" in metrics:
+        if "train_loss" in metrics:
             self.epochs.append(dict(metrics))
             emit(
                 impl="numpy",
                 epoch=len(self.epochs),
                 step=step,
                 tokens_per_second=round(metrics["tokens_per_second"]),
+                validation_perplexity=round(metrics["validation_perplexity"], 2),
+                validation_accuracy=round(metrics["validation_accuracy"], 4),
+                train_loss=round(metrics["train_loss"], 4),
+            )
+        elif "test_perplexity" in metrics:  # once, at the end
+            emit(
+                impl="numpy",
                 test_perplexity=round(metrics["test_perplexity"], 2),
                 test_accuracy=round(metrics["test_accuracy"], 4),
-                train_loss=round(metrics["train_loss"], 4),
             )
 
 
-def run_torch(config: NextWordConfig, ids: np.ndarray, vocab: int) -> list[dict[str, float]]:
+def torch_evaluate(model, config: NextWordConfig, ids: np.ndarray, vocab: int) -> tuple:
+    """(perplexity, top-1 accuracy) of a held-out split, in the windows numpy reads."""
     import torch
 
-    n_train = split_tokens(config, len(ids))
-    train_ids, test_ids = ids[:n_train].astype(np.int64), ids[n_train:].astype(np.int64)
+    streams = max(1, min(config.batch_size, (len(ids) - 1) // config.seq_len))
+    windows = BpttBatches(ids, streams, config.seq_len)
+    model.eval()
+    loss_sum, hits, count, state = 0.0, 0, 0, None
+    with torch.no_grad():
+        for k in range(windows.count):
+            x, y = (torch.from_numpy(np.ascontiguousarray(a)) for a in windows.get(k))
+            logits, state = model(x, state)
+            flat = logits.reshape(-1, vocab)
+            loss_sum += float(
+                torch.nn.functional.cross_entropy(flat, y.reshape(-1), reduction="sum")
+            )
+            hits += int((flat.argmax(1) == y.reshape(-1)).sum())
+            count += y.numel()
+    return math.exp(loss_sum / count), hits / count
+
+
+def run_torch(config: NextWordConfig, ids: np.ndarray, vocab: int) -> list[dict[str, float]]:
+    splits = split_ids(config, ids.astype(np.int64))
     model, step = torch_trainer(config, vocab)
-    batches = BpttBatches(train_ids, config.batch_size, config.seq_len)
-    streams = max(1, min(config.batch_size, (len(test_ids) - 1) // config.seq_len))
-    test_batches = BpttBatches(test_ids, streams, config.seq_len)
+    batches = BpttBatches(splits.train, config.batch_size, config.seq_len)
     results = []
     for epoch in range(config.epochs):
         model.train()
@@ -113,31 +136,22 @@ def run_torch(config: NextWordConfig, ids: np.ndarray, vocab: int) -> list[dict[
             state = step(x, y, state)
             tokens += x.size
         elapsed = time.perf_counter() - start
-        model.eval()
-        loss_sum, hits, count, state = 0.0, 0, 0, None
-        with torch.no_grad():
-            for k in range(test_batches.count):
-                x, y = (torch.from_numpy(np.ascontiguousarray(a)) for a in test_batches.get(k))
-                logits, state = model(x, state)
-                flat = logits.reshape(-1, vocab)
-                loss_sum += float(
-                    torch.nn.functional.cross_entropy(flat, y.reshape(-1), reduction="sum")
-                )
-                hits += int((flat.argmax(1) == y.reshape(-1)).sum())
-                count += y.numel()
+        perplexity, accuracy = torch_evaluate(model, config, splits.validation, vocab)
         figures = {
             "tokens_per_second": tokens / elapsed,
-            "test_perplexity": math.exp(loss_sum / count),
-            "test_accuracy": hits / count,
+            "validation_perplexity": perplexity,
+            "validation_accuracy": accuracy,
         }
         results.append(figures)
         emit(
             impl="torch",
             epoch=epoch + 1,
             tokens_per_second=round(figures["tokens_per_second"]),
-            test_perplexity=round(figures["test_perplexity"], 2),
-            test_accuracy=round(figures["test_accuracy"], 4),
+            validation_perplexity=round(perplexity, 2),
+            validation_accuracy=round(accuracy, 4),
         )
+    perplexity, accuracy = torch_evaluate(model, config, splits.test, vocab)
+    emit(impl="torch", test_perplexity=round(perplexity, 2), test_accuracy=round(accuracy, 4))
     return results
 
 
@@ -237,7 +251,7 @@ def summarise(runs: dict[str, list[list[dict]]], epochs: int) -> None:
     med = statistics.median
     for epoch in range(epochs):
         figures: dict[str, object] = {"summary": "median", "epoch": epoch + 1}
-        for key in ("tokens_per_second", "test_perplexity", "test_accuracy"):
+        for key in ("tokens_per_second", "validation_perplexity", "validation_accuracy"):
             figures[key] = {
                 impl: round(med(per_epoch(r, key)[epoch] for r in rs), 4 if "acc" in key else 1)
                 for impl, rs in runs.items()
@@ -250,10 +264,11 @@ def summarise(runs: dict[str, list[list[dict]]], epochs: int) -> None:
             figures["tokens_per_second_ratio"] = round(med(ratios), 2)
             figures["ratios"] = [round(x, 2) for x in ratios]
         emit(**figures)
-    last = {
-        impl: med(per_epoch(r, "test_perplexity")[epochs - 1] for r in rs)
-        for impl, rs in runs.items()
-    }
+
+    def test_perplexity(lines: list[dict]) -> float:  # the one test, after the last epoch
+        return next(line["test_perplexity"] for line in lines if "test_perplexity" in line)
+
+    last = {impl: med(test_perplexity(r) for r in rs) for impl, rs in runs.items()}
     if "torch" in runs:
         emit(
             summary="test_perplexity",

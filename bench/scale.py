@@ -75,8 +75,8 @@ class StepTimer(TrainingHooks):
         return False
 
     def report(self, step, metrics, progress):
-        if "test_perplexity" in metrics:
-            self.epoch_metrics = dict(metrics)
+        if "loss" not in metrics:  # the epoch's figures, then the test's at the end
+            self.epoch_metrics.update(metrics)
 
 
 def worker(size: int, args: argparse.Namespace) -> None:

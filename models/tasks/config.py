@@ -5,6 +5,10 @@ bounds (ge, gt, le, lt for numbers; choices for names; nullable for an optional 
 the field's metadata, in the terms of pydantic's ``Field`` and OpenAPI's schema keywords, so the
 service can derive its request schema from the config (``bounds``) and both check the same
 bounds. ``check`` enforces them in the config's ``__post_init__``.
+
+A ``group_param`` is an optional group of settings that belong together (early stopping's
+metric, patience and min_delta): a frozen dataclass of its own params, off (None) by default,
+given as a mapping of its fields (those left out take their defaults).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -45,6 +50,13 @@ def param(
     meta["nullable"] = nullable
     meta["description"] = description
     return dataclasses.field(default=default, metadata=MappingProxyType(meta))
+
+
+def group_param(group: type, description: str) -> Any:
+    """An optional group of settings: None (off) by default, else an instance of `group` (a
+    frozen dataclass of params), which a mapping of its fields is made into."""
+    meta = {"group": group, "nullable": True, "description": description}
+    return dataclasses.field(default=None, metadata=MappingProxyType(meta))
 
 
 # Fields every task has, written once so that the API documents them alike.
@@ -105,22 +117,53 @@ def lr_warmup_param() -> Any:
 
 
 def bounds(config_class: type) -> dict[str, Mapping[str, Any]]:
-    """Every field's metadata by name, plus its ``kind`` (int, float, bool, str) and default."""
-    return {
-        f.name: MappingProxyType({**f.metadata, "kind": _kind(f), "default": f.default})
-        for f in dataclasses.fields(config_class)
-    }
+    """Every field's metadata by name, plus its ``kind`` (int, float, bool, str, or group) and
+    default; a group's own fields' bounds are under ``fields``."""
+    result: dict[str, Mapping[str, Any]] = {}
+    for f in dataclasses.fields(config_class):
+        meta = {**f.metadata, "kind": _kind(f), "default": f.default}
+        if "group" in f.metadata:
+            meta["fields"] = bounds(f.metadata["group"])
+        result[f.name] = MappingProxyType(meta)
+    return result
 
 
 def check(config: Any) -> None:
-    """ValueError naming the first field of `config` that breaks its bounds, and what is allowed."""
+    """ValueError naming the first field of `config` that breaks its bounds, and what is allowed.
+
+    A group given as a mapping is made into its dataclass here (the config is frozen: this is
+    its one chance), its problems named with the group's name first: early_stopping.patience.
+    """
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if value is None and f.metadata.get("nullable"):
             continue
+        if "group" in f.metadata:
+            object.__setattr__(config, f.name, _group(f.name, f.metadata["group"], value))
+            continue
         problem = _problem(_kind(f), value, f.metadata)
         if problem:
             raise ValueError(f"{f.name} must be {problem}; got {value!r}")
+
+
+def _group(name: str, group: type, value: Any) -> Any:
+    """`value` (a mapping of the group's fields, or the group itself) as the group's dataclass."""
+    if isinstance(value, group):
+        return value
+    if not isinstance(value, Mapping):
+        fields = ", ".join(f.name for f in dataclasses.fields(group))
+        raise ValueError(f"{name} must be null or an object of {fields}; got {value!r}")
+    known = [f.name for f in dataclasses.fields(group)]
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise ValueError(
+            f"unknown settings in {name}: {', '.join(map(str, unknown))}; "
+            f"allowed are {', '.join(known)}"
+        )
+    try:
+        return group(**value)
+    except ValueError as error:  # the group's own check names the field
+        raise ValueError(f"{name}.{error}") from None
 
 
 def from_dict(config_class: type[C], values: Mapping[str, Any]) -> C:
@@ -142,6 +185,8 @@ def from_stored(config_class: type[C], values: Mapping[str, Any]) -> C:
 
 
 def _kind(f: dataclasses.Field) -> str:
+    if "group" in f.metadata:
+        return "group"
     annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     return annotation.split("|")[0].strip()
 
@@ -186,3 +231,28 @@ def _interval(meta: Mapping[str, Any]) -> str:
     if high:
         return f"{'<=' if 'le' in meta else '<'} {high[:-1]}"
     return "(finite)"
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Stop once `metric` (a validation figure) has not improved by more than `min_delta` for
+    `patience` validations in a row. A task narrows `metric` to its own validation figures."""
+
+    metric: str = param("validation_loss", choices=("validation_loss",))
+    patience: int = param(
+        3, ge=1, le=100_000, description="Validations without improvement before the run stops."
+    )
+    min_delta: float = param(
+        0.0, ge=0, le=1e6, description="The least change that counts as an improvement."
+    )
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+def restore_best_param() -> Any:
+    return param(
+        True,
+        description="Keep the weights of the best validation point, not the last "
+        "(when the run validates).",
+    )

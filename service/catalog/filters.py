@@ -7,24 +7,16 @@ from typing import Any
 from sqlalchemy import Select, exists, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from rnnlab.models.tasks import TASKS
 from rnnlab.service.errors import InvalidInput
 from rnnlab.service.store.tables import Job, JobTag, ModelAlias, TrainedModel
 
 JOB_FILTERS = ("status", "task", "name", "tag", "sweep_id")
 MODEL_FILTERS = ("task", "name", "tag", "alias", "sweep_id", "sort")
 
-# Final metrics a model may have (binary addition, then next word): each is a sort key.
-MODEL_METRICS = (
-    "final_accuracy",
-    "final_bit_accuracy",
-    "final_loss",
-    "steps",
-    "test_perplexity",
-    "test_loss",
-    "test_accuracy",
-    "test_bit_accuracy",
-    "train_loss",
-    "tokens_per_second",
+# Final metrics a model may have, as the tasks name them: each is a sort key.
+MODEL_METRICS = tuple(
+    dict.fromkeys(name for task in TASKS.values() for name in task.final_metric_names)
 )
 MODEL_SORT_KEYS = ("id", "created_at", "size_bytes", *MODEL_METRICS)
 

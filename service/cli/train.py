@@ -24,7 +24,8 @@ SetOption = Annotated[
     typer.Option(
         "--set",
         metavar="NAME=VALUE",
-        help="A hyperparameter, e.g. --set hidden_size=32 --set cell=lstm (repeatable).",
+        help="A hyperparameter, e.g. --set hidden_size=32 --set cell=lstm, or a group's field, "
+        "--set early_stopping.patience=5 (repeatable).",
     ),
 ]
 FollowOption = Annotated[
@@ -37,16 +38,25 @@ QuietOption = Annotated[
 
 
 def parse_settings(pairs: list[str]) -> dict[str, Any]:
-    """NAME=VALUE pairs; a value is read as JSON when it is (32, 0.5, true, null), else text."""
+    """NAME=VALUE pairs; a value is read as JSON when it is (32, 0.5, true, null), else text.
+    GROUP.NAME=VALUE sets one field of a group: --set early_stopping.patience=5."""
     hyperparams: dict[str, Any] = {}
     for pair in pairs:
-        name, sep, value = pair.partition("=")
+        name, sep, text = pair.partition("=")
         if not sep or not name.strip():
             raise CliError(f"--set {pair!r}: write NAME=VALUE, e.g. --set hidden_size=32", 2)
         try:
-            hyperparams[name.strip()] = json.loads(value)
+            value = json.loads(text)
         except ValueError:
-            hyperparams[name.strip()] = value
+            value = text
+        group, dot, field = name.strip().partition(".")
+        if not dot:
+            hyperparams[group] = value
+            continue
+        fields = hyperparams.setdefault(group, {})
+        if not isinstance(fields, dict):
+            raise CliError(f"--set {pair!r}: {group} is already set to {fields!r}", 2)
+        fields[field] = value
     return hyperparams
 
 

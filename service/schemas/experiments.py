@@ -62,7 +62,7 @@ class EarlyStopping(BaseModel):
         None,
         max_length=64,
         description="A metric logged on the step axis; default `loss` (binary addition) or "
-        "`test_loss` (next word).",
+        "`validation_loss` (next word).",
     )
     min_progress: float = Field(
         0.25, ge=0, le=1, description="No run stops before this fraction of its training."

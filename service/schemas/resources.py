@@ -56,10 +56,13 @@ def _camel(task_name: str) -> str:
     return "".join(part.title() for part in task_name.split("_"))
 
 
-def _field(meta: Mapping[str, Any]) -> tuple[Any, Any]:
-    """The pydantic (annotation, Field) of a config field, from its bounds
-    (rnnlab.models.tasks.config)."""
+def _field(meta: Mapping[str, Any], name: str) -> tuple[Any, Any]:
+    """The pydantic (annotation, Field) of a config field, from its bounds; `name` names a group's
+    model (NextWordEarlyStopping): its fields are derived alike, checked as strictly."""
     kinds: dict[str, Any] = {"int": int, "float": float, "bool": bool}
+    if meta["kind"] == "group":
+        inner = {key: _field(field_meta, name) for key, field_meta in meta["fields"].items()}
+        kinds["group"] = create_model(name, __config__=_Hyperparams.model_config, **inner)  # type: ignore[call-overload]
     annotation = kinds.get(meta["kind"]) or Literal[meta["choices"]]
     if meta["nullable"]:
         annotation = annotation | None
@@ -77,7 +80,7 @@ def hyperparams_model(task: Task) -> type[_Hyperparams]:
             int | None,
             Field(None, ge=1, le=MAX_ID, description="Default: the demo corpus."),
         )
-    fields.update({name: _field(meta) for name, meta in task.bounds().items()})
+    fields.update({n: _field(m, _camel(f"{task.name}_{n}")) for n, m in task.bounds().items()})
     model = create_model(  # type: ignore[call-overload]
         f"{_camel(task.name)}Hyperparams", __base__=_Hyperparams, __module__=__name__, **fields
     )

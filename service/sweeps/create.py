@@ -82,7 +82,8 @@ def create_sweep(db: Database, settings: Settings, body: SweepCreate) -> tuple[S
                 hyperparams = _validated(task, {**body.hyperparams, **cell, "seed": seed}, where)
                 plan = plan_job(session, task, hyperparams, settings.job_memory_budget)
                 planned.append((index, *plan))
-            cells[index] = {name: getattr(hyperparams, name) for name in cell}
+            validated = hyperparams.model_dump()  # a group (early_stopping) as plain JSON
+            cells[index] = {name: validated[name] for name in cell}
         check_queue_room(session, settings.max_queued_jobs, adding=runs)
         sweep = Sweep(
             task=task,

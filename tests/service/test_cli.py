@@ -74,6 +74,26 @@ def test_follow_json_and_settings_reach_the_job(service: LiveService) -> None:
     assert finished["model"]["id"] in [m["id"] for m in models["models"]]
 
 
+def test_a_group_is_set_field_by_field(service: LiveService) -> None:
+    stopping = ["early_stopping.metric=validation_accuracy", "early_stopping.patience=2"]
+    sets = [arg for setting in [*stopping, "validation_every=10"] for arg in ("--set", setting)]
+    result = rnnlab(service, "train", "binary-addition", *sets, "-f", "--json")
+    assert result.returncode == 0, result.stderr
+    finished = json.loads(result.stdout)
+    assert finished["job"]["hyperparams"]["early_stopping"] == {
+        "metric": "validation_accuracy",
+        "patience": 2,
+        "min_delta": 0.0,
+    }
+    metrics = finished["model"]["metrics"]
+    assert metrics["best_step"] <= metrics["steps"] and "validation_accuracy" in metrics
+    assert_one_line_error(
+        rnnlab(service, "train", "binary-addition", "--set", "early_stopping.patience=0"),
+        "422",
+        "hyperparams.early_stopping.patience",
+    )
+
+
 def test_service_errors_are_its_detail_in_one_line(service: LiveService) -> None:
     assert_one_line_error(
         rnnlab(service, "train", "binary-addition", "--set", "hidden_size=99999"),

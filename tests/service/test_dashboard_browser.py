@@ -26,7 +26,8 @@ def page(service_factory) -> Iterator[tuple[LiveService, object]]:
 
 
 def start_job(page, task: str, **fields: str) -> int:  # type: ignore[no-untyped-def]
-    page.select_option("#task", task)
+    if page.input_value("#task") != task:  # choosing a task anew rebuilds its fields
+        page.select_option("#task", task)
     for name, value in fields.items():
         page.fill(f"#hyperparams [name={name}]", value)
     page.click("#start")
@@ -68,6 +69,13 @@ def test_train_watch_predict_and_cancel_in_a_browser(page) -> None:  # type: ign
     page.locator(".teaching").screenshot(path=ARTIFACTS / "job-binary-addition-teaching.png")
 
     page.goto("/")
+    # A group of settings is a box to tick: its fields wait, disabled, until it is ticked.
+    page.select_option("#task", "next_word")
+    group = page.locator("#hyperparams fieldset[data-group=early_stopping]")
+    patience = group.locator("[name='early_stopping.patience']")
+    expect(patience).to_be_disabled()
+    group.locator("legend input").check()
+    patience.fill("500")
     words = start_job(
         page,
         "next_word",
@@ -76,6 +84,11 @@ def test_train_watch_predict_and_cancel_in_a_browser(page) -> None:  # type: ign
         embedding_size="32",
         gradient_norms_every="5",
     )
+    assert live.client.get(f"/jobs/{words}").json()["hyperparams"]["early_stopping"] == {
+        "metric": "validation_loss",
+        "patience": 500,
+        "min_delta": 0.0,
+    }
     page.click("#train-result a")
     expect(page.locator("#status")).to_have_text("running")
     curve = page.locator('svg.chart polyline[data-series="loss"]')

@@ -32,18 +32,18 @@ def test_zero_setup_training_logs_per_epoch_metrics(service: LiveService, demo_m
     model = service.client.get(f"/models/{demo_model['model_id']}").json()
     assert model["task"] == "next_word"
     assert model["corpus_id"] == demo_model["corpus_id"]
-    for name in (
-        "train_loss",
-        "test_loss",
-        "test_perplexity",
-        "test_accuracy",
-        "tokens_per_second",
-    ):
+    epochs = demo_model["hyperparams"]["epochs"]
+    per_epoch = ("train_loss", "validation_loss", "validation_perplexity", "validation_accuracy")
+    once = ("test_loss", "test_perplexity", "test_accuracy")  # at the end, on the kept weights
+    for name in (*per_epoch, "tokens_per_second", *once):
         assert name in model["metrics"]
         values = service.client.get(
             f"/jobs/{demo_model['id']}/metrics", params={"name": name}
-        ).json()
-        assert len(values["metrics"]) == demo_model["hyperparams"]["epochs"]
+        ).json()["metrics"]
+        assert len(values) == (1 if name in once else epochs)
+        if name in once:
+            assert values[0]["value"] == model["metrics"][name]
+    assert 1 <= model["metrics"]["best_epoch"] <= epochs  # where the kept weights come from
     assert service.client.get(f"/jobs/{demo_model['id']}/metrics", params={"name": "loss"}).json()[
         "metrics"
     ]

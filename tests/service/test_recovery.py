@@ -13,18 +13,28 @@ from tests.conftest import LiveService
 
 # Long enough to be killed mid-way (a few seconds), deterministic for its seed.
 JOB = {"epochs": 40, "seed": 3, "log_every": 5}
-DETERMINISTIC = ("loss", "train_loss", "test_loss", "test_perplexity", "test_accuracy")
+DETERMINISTIC = (
+    "loss",
+    "train_loss",
+    "validation_loss",
+    "validation_perplexity",
+    "validation_accuracy",
+    "test_loss",
+    "test_perplexity",
+    "test_accuracy",
+)
 
 
-def wait_for_checkpoint(service: LiveService, job_id: int) -> dict:
-    deadline = time.monotonic() + 60
+def wait_for_checkpoint(service: LiveService, job_id: int, progress: float = 0.0) -> dict:
+    """The running job once it has a checkpoint and has got `progress` far."""
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         job = service.client.get(f"/jobs/{job_id}").json()
         assert job["status"] in ("queued", "running"), job
-        if job["status"] == "running" and job["checkpoint_step"]:
+        if job["status"] == "running" and job["checkpoint_step"] and job["progress"] >= progress:
             return job
         time.sleep(0.02)
-    raise AssertionError("no checkpoint within 60 s")
+    raise AssertionError("no checkpoint that far within 300 s")
 
 
 def wait_until_dead(pid: int, timeout: float = 10.0) -> bool:
@@ -77,12 +87,15 @@ def test_sigkill_of_the_worker_retries_from_the_checkpoint(
 ) -> None:
     live = service_factory(checkpoint_seconds="0.2")
     job = live.train("next_word", **JOB)
-    running = wait_for_checkpoint(live, job["id"])
+    # past the best validation epoch: the best weights come from the checkpoint
+    running = wait_for_checkpoint(live, job["id"], progress=0.6)
     os.kill(int(running["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
     finished = live.wait_for_job(job["id"], timeout=300)
     assert finished["status"] == "succeeded", finished
     assert finished["attempt"] == 2
     assert_same_run(live, finished, uninterrupted)
+    best_step = live.client.get(f"/models/{finished['model_id']}").json()["metrics"]["best_step"]
+    assert best_step < running["checkpoint_step"]
     assert "exited with code -9" in live.log()
 
 

@@ -217,7 +217,7 @@ def test_a_next_word_sweep_ranks_by_test_perplexity(live: LiveService) -> None: 
     assert sweep["counts"]["succeeded"] == 2
     assert {entry["params"]["cell"] for entry in sweep["ranking"]} == {"lstm", "gru"}
     assert sweep["cells"][0]["metrics"]["test_perplexity"]["n"] == 1
-    plot = live.client.get(f"/sweeps/{sweep['id']}/plot.svg")  # test_loss by epoch
+    plot = live.client.get(f"/sweeps/{sweep['id']}/plot.svg")  # validation_loss by epoch
     assert plot.status_code == 200 and "cell=gru (1 runs)" in plot.text
 
 

@@ -3,12 +3,16 @@ predict, serving, export, memory; ``TASK`` is its registry entry."""
 
 from __future__ import annotations
 
-from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.config import VALIDATION_METRICS, BinaryAdditionConfig
 from rnnlab.models.tasks.binary_addition.export import export_graph
 from rnnlab.models.tasks.binary_addition.memory import memory_bytes
 from rnnlab.models.tasks.binary_addition.predict import BinaryAdder
 from rnnlab.models.tasks.binary_addition.serving import SERVING
-from rnnlab.models.tasks.binary_addition.train import FINAL_METRIC_NAMES, METRIC_NAMES
+from rnnlab.models.tasks.binary_addition.train import (
+    FINAL_METRIC_NAMES,
+    HIGHER_IS_BETTER,
+    METRIC_NAMES,
+)
 from rnnlab.models.tasks.binary_addition.train import train as run_training
 
 # The name `train` stays the submodule (rnnlab.models.tasks.binary_addition.train): the function is
@@ -32,16 +36,15 @@ TASK = Task(
         "test_accuracy",
         "test_bit_accuracy",
     ),
-    curve_metrics=("loss", "accuracy", "test_loss", "test_accuracy", "test_bit_accuracy"),
-    higher_is_better_metrics=frozenset(
-        {
-            "accuracy",
-            "final_accuracy",
-            "final_bit_accuracy",
-            "test_accuracy",
-            "test_bit_accuracy",
-        }
+    curve_metrics=(
+        "loss",
+        "accuracy",
+        "test_loss",
+        "test_accuracy",
+        "test_bit_accuracy",
+        *VALIDATION_METRICS,
     ),
+    higher_is_better_metrics=HIGHER_IS_BETTER,
     summary="An RNN learns to add two integers bit by bit.",
     serving=SERVING,
     export_graph=export_graph,

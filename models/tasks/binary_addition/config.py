@@ -12,18 +12,31 @@ from rnnlab.models.layers.losses import LOSSES
 from rnnlab.models.optim import OPTIMIZERS
 from rnnlab.models.recurrent import CELLS, IMPLEMENTATIONS
 from rnnlab.models.tasks.config import (
+    EarlyStopping,
     check,
     clip_norm_param,
     from_dict,
     gradient_norms_param,
+    group_param,
     implementation_param,
     lr_factor_param,
     lr_min_param,
     lr_schedule_param,
     lr_warmup_param,
     param,
+    restore_best_param,
     seed_param,
 )
+
+# What a validation measures, each a metric of the run (the first is early stopping's default)
+VALIDATION_METRICS = ("validation_loss", "validation_accuracy", "validation_bit_accuracy")
+
+
+@dataclass(frozen=True)
+class BinaryAdditionEarlyStopping(EarlyStopping):
+    metric: str = param(
+        "validation_loss", choices=VALIDATION_METRICS, description="The figure watched."
+    )
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,20 @@ class BinaryAdditionConfig:
         "the recurrent weights, one mask per sequence (Keras's recurrent_dropout; the notes' "
         "Keras runs use 0.3).",
     )
+    # The exhaustive check of every pair stays the test: early stopping validates on a sample
+    # of its own, drawn from the seed, so that the test decides nothing but stop_at_accuracy.
+    early_stopping: BinaryAdditionEarlyStopping | None = group_param(  # noqa: RUF009 (a field)
+        BinaryAdditionEarlyStopping,
+        "Stop when a validation figure stops improving (validating on validation_samples "
+        "pairs every validation_every steps); null: off.",
+    )
+    validation_samples: int = param(
+        1024, ge=1, le=65536, description="Pairs drawn from the seed to validate on."
+    )
+    validation_every: int = param(
+        100, ge=1, le=10_000_000, description="Steps between validations."
+    )
+    restore_best: bool = restore_best_param()
     teaching_views: bool = param(
         True,
         description="Record a few fixed sums and each bit's accuracy at each log step.",
@@ -120,6 +147,11 @@ class BinaryAdditionConfig:
     def total_steps(self) -> int:
         """Most steps of a run: `iterations`, or `epochs` passes over the training set."""
         return self.epochs * self.steps_per_epoch if self.train_samples else self.iterations
+
+    @property
+    def validates(self) -> bool:
+        """Whether the run evaluates a validation sample (only early stopping needs one)."""
+        return self.early_stopping is not None
 
     @property
     def max_operand(self) -> int:

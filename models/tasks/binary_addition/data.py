@@ -91,3 +91,16 @@ def evaluation_pairs(binary_dim: int) -> tuple[NDArray, NDArray]:
     a = rng.integers(0, high, size=EXHAUSTIVE_MAX_PAIRS, dtype=np.int64)
     b = rng.integers(0, high, size=EXHAUSTIVE_MAX_PAIRS, dtype=np.int64)
     return a, b
+
+
+VALIDATION_STREAM = 1  # the validation sample's draws: a stream of its own beside training's
+
+
+def validation_pairs(seed: int, samples: int, binary_dim: int) -> tuple[NDArray, NDArray]:
+    """A job's validation sample: `samples` pairs drawn from its seed, on a generator of their
+    own, so that training draws exactly what it would without one."""
+    high = 2 ** (binary_dim - 1)
+    rng = np.random.default_rng([seed, VALIDATION_STREAM])
+    a = rng.integers(0, high, size=samples, dtype=np.int64)
+    b = rng.integers(0, high, size=samples, dtype=np.int64)
+    return a, b

@@ -23,4 +23,5 @@ def memory_bytes(config: BinaryAdditionConfig) -> int:
     activations += config.batch_size * steps * (inputs + states)
     # a fixed training set: two int64 operands a pair, an epoch's order and their keys
     training_set = 8 * 4 * config.train_samples
-    return BASELINE + FLOAT * (OPTIMIZER_COPIES * parameters + activations) + training_set
+    copies = OPTIMIZER_COPIES + int(config.validates and config.restore_best)  # the best weights
+    return BASELINE + FLOAT * (copies * parameters + activations) + training_set

@@ -1,15 +1,13 @@
 """Training a binary-addition net: random batches, one update each, until every pair is right.
 
 A run stops after ``iterations`` steps, or as soon as the exact-match accuracy over all pairs
-(the fixed evaluation sample for binary_dim > 9) reaches ``stop_at_accuracy``. With
-``train_samples`` (the notes' Keras protocol) it trains instead on a fixed set of pairs for
-``epochs`` epochs, and the pairs the set does not hold are its test set, evaluated at each
-epoch end. A checkpoint holds everything a resumed run needs to continue bit for bit, the
-dropout generator included.
-
-Dropout masks come from a generator of their own (seeded from the run's seed), so that the
-batches a run sees do not depend on its dropout rates: runs with and without dropout train on
-the same samples.
+(the fixed evaluation sample for binary_dim > 9) reaches ``stop_at_accuracy``, or, with
+``early_stopping``, once a validation sample drawn from the seed stops improving; the weights
+kept are then the best validation point's (``restore_best``), and the check of all pairs is
+their test. With ``train_samples`` (the notes' Keras protocol) it trains instead on a fixed set
+of pairs for ``epochs`` epochs, and the pairs the set does not hold are its test set, evaluated
+at each epoch end. Every step's learning rate comes from ``lr_schedule``; dropout masks from a
+generator of their own. What a resumed run needs to go on bit for bit is in state.py.
 """
 
 from __future__ import annotations
@@ -24,17 +22,13 @@ from numpy.typing import NDArray
 
 from rnnlab.models.layers.losses import LossFn, sigmoid_loss
 from rnnlab.models.optim import Optimizer, clip_grads, make_optimizer
-from rnnlab.models.schedules import Schedule
-from rnnlab.models.tasks.binary_addition.config import BinaryAdditionConfig
-from rnnlab.models.tasks.binary_addition.data import (
-    TrainingSet,
-    draw_pairs,
-    evaluation_pairs,
-    sample_batch,
-)
-from rnnlab.models.tasks.binary_addition.evaluate import EvaluationSet, HeldOutSet, evaluate_set
+from rnnlab.models.tasks.binary_addition.config import VALIDATION_METRICS, BinaryAdditionConfig
+from rnnlab.models.tasks.binary_addition.evaluate import evaluate_set
 from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
+from rnnlab.models.tasks.binary_addition.sets import RunSets
+from rnnlab.models.tasks.binary_addition.state import RunState, StopCheck, dropout_generator
 from rnnlab.models.tasks.binary_addition.teaching import Teacher
+from rnnlab.models.tasks.binary_addition.validation import Validation
 from rnnlab.models.training import (
     LossWindow,
     TrainingDiverged,
@@ -43,17 +37,13 @@ from rnnlab.models.training import (
     TrainResult,
     check_finite,
     lr_schedule_of,
-    prefixed,
-    rng_from_array,
-    rng_to_array,
-    section,
 )
 
-DROPOUT_STREAM = 1  # the dropout generator is seeded with (seed, DROPOUT_STREAM)
 # learning_rate: with an lr_schedule other than constant; test_*: with train_samples, over the
-# pairs the training set does not hold, at each epoch end (accuracy: whole sums right)
+# pairs the training set does not hold, at each epoch end (accuracy: whole sums right);
+# validation_*: with early_stopping, every validation_every steps
 TEST_METRIC_NAMES = ("test_loss", "test_accuracy", "test_bit_accuracy")
-METRIC_NAMES = ("loss", "accuracy", "learning_rate", *TEST_METRIC_NAMES)
+METRIC_NAMES = ("loss", "accuracy", "learning_rate", *TEST_METRIC_NAMES, *VALIDATION_METRICS)
 FINAL_METRIC_NAMES = (
     "final_accuracy",
     "final_bit_accuracy",
@@ -61,96 +51,19 @@ FINAL_METRIC_NAMES = (
     "eval_pairs",
     "steps",
     *TEST_METRIC_NAMES,
+    *VALIDATION_METRICS,  # of the kept weights, when the run validates
+    "best_step",  # where the kept weights come from
 )
-
-
-class StopCheck:
-    """When to run the full evaluation that decides stop_at_accuracy.
-
-    Evaluating every pair costs several training steps, so it runs only once a window of at
-    least `window_min` recent samples was accurate enough; each miss doubles the window (up to a
-    cap) so that a near-perfect model does not evaluate every step.
-    """
-
-    def __init__(self, eval_pairs: int) -> None:
-        self.right = self.seen = 0
-        self.window_min = 128
-        self.cap = max(128, eval_pairs // 8)
-
-    def due(self, right: int, seen: int, threshold: float) -> bool:
-        self.right += right
-        self.seen += seen
-        if self.seen < self.window_min:
-            return False
-        ok = self.right >= threshold * self.seen
-        self.right = self.seen = 0
-        return ok
-
-    def missed(self) -> None:
-        self.window_min = min(2 * self.window_min, self.cap)
-
-    def state_dict(self) -> dict[str, NDArray]:
-        return {
-            k: np.array(getattr(self, k), dtype=np.int64) for k in ("right", "seen", "window_min")
-        }
-
-    def load_state_dict(self, d: Mapping[str, NDArray]) -> None:
-        for k in ("right", "seen", "window_min"):
-            setattr(self, k, int(d[k]))
-
-
-def dropout_generator(seed: int) -> Generator:
-    """The generator of a run's dropout masks, apart from the one that draws its batches."""
-    return np.random.default_rng([seed, DROPOUT_STREAM])
-
-
-def checkpoint(
-    net: BinaryAdditionNet,
-    opt: Optimizer,
-    rngs: tuple[Generator, Generator],
-    step: int,
-    stop_check: StopCheck,
-    schedule: Schedule,
-    window: LossWindow,
-) -> dict[str, NDArray]:
-    """A flat dict of arrays (keys param.*, opt.*, stopcheck.*, schedule.*, window.*, rng,
-    dropout_rng, step); rngs are the batches' generator and the dropout masks'."""
-    state = {f"param.{n}": p.copy() for n, p in zip(net.param_names, net.params, strict=True)}
-    state.update({f"opt.{k}": v for k, v in opt.state_dict().items()})
-    state.update({f"stopcheck.{k}": v for k, v in stop_check.state_dict().items()})
-    state.update(prefixed("schedule.", schedule.state_dict()))
-    state.update(prefixed("window.", window.state_dict()))
-    state["rng"] = rng_to_array(rngs[0])
-    state["dropout_rng"] = rng_to_array(rngs[1])
-    state["step"] = np.array(step, dtype=np.int64)
-    return state
-
-
-def restore(
-    state: Mapping[str, NDArray],
-    net: BinaryAdditionNet,
-    opt: Optimizer,
-    stop_check: StopCheck,
-    schedule: Schedule,
-    window: LossWindow,
-    dropout_rng: Generator,
-) -> tuple[Generator, Generator, int]:
-    """Load a checkpoint into net, optimiser, stop check, schedule and loss window; the
-    batches' generator, the dropout generator (`dropout_rng`, fresh, when the checkpoint
-    predates dropout: its run drew no mask) and the step."""
-    missing = [k for k in ("rng", "step") if k not in state]
-    if missing:
-        raise ValueError(f"not a binary-addition checkpoint: missing {', '.join(missing)}")
-    net.load_weights(section("param.", state))
-    opt.load_state_dict(section("opt.", state))
-    if "stopcheck.window_min" in state:
-        stop_check.load_state_dict(section("stopcheck.", state))
-    schedule.load_state_dict(section("schedule.", state))
-    if "window.count" in state:  # checkpoints older than the schedules have none
-        window.load_state_dict(section("window.", state))
-    if "dropout_rng" in state:
-        dropout_rng = rng_from_array(state["dropout_rng"])
-    return rng_from_array(state["rng"]), dropout_rng, int(state["step"])
+HIGHER_IS_BETTER = frozenset(
+    {
+        "accuracy",
+        "final_accuracy",
+        "final_bit_accuracy",
+        "test_accuracy",
+        "test_bit_accuracy",
+        *VALIDATION_METRICS[1:],
+    }
+)
 
 
 def train_step(
@@ -199,94 +112,105 @@ def train(
     hooks = hooks or TrainingHooks()
     rng = np.random.default_rng(config.seed)
     net = BinaryAdditionNet(config, rng)
-    opt = make_optimizer(config.optimizer, config.learning_rate)
+    sets = RunSets.draw(config, rng)
+    run = _start(config, net, rng, sets)
+    step = run.restore(resume) if resume is not None else 0
     loss_fn = sigmoid_loss(config.loss)
-    eval_set, training_set, test_set = _evaluation_and_training_sets(config, rng)
-    stop_check = StopCheck(eval_set.pairs)
-    schedule, window = lr_schedule_of(config, config.total_steps), LossWindow()
-    dropout_rng = dropout_generator(config.seed)
-    step = 0
-    if resume is not None:
-        rng, dropout_rng, step = restore(
-            resume, net, opt, stop_check, schedule, window, dropout_rng
-        )
     drops = config.dropout > 0 or config.recurrent_dropout > 0
     final: dict[str, float] | None = None
     teacher = Teacher(config, hooks)
 
-    while step < config.total_steps and final is None:
+    while step < config.total_steps and final is None and not _stopping(run.validation):
         if hooks.should_stop():
             raise TrainingStopped(f"stopped at step {step}")
         step += 1
-        xs, ts = _batch(config, training_set, rng, step)
+        xs, ts = sets.batch(run.rng, step)
         trace = partial(teacher.trace, net, step=step) if teacher.traces_at(step) else None
-        opt.lr = schedule.rate(step - 1)
-        loss = train_step(
-            net, opt, loss_fn, config.clip_norm, xs, ts, step, trace, dropout_rng if drops else None
-        )
+        run.opt.lr = run.schedule.rate(step - 1)
+        masks_rng = run.dropout_rng if drops else None
+        loss = train_step(net, run.opt, loss_fn, config.clip_norm, xs, ts, step, trace, masks_rng)
         logits: NDArray = net.logits  # type: ignore[assignment]  # set by the forward pass
         hits = (logits > 0) == ts
         teacher.count(hits)
-        window.add(loss)
+        run.window.add(loss)
         right = int(hits.all(axis=1).sum())
-        if stop_check.due(right, len(ts), config.stop_at_accuracy):
-            final = evaluate_set(net, config, eval_set, give_up_below=config.stop_at_accuracy)
+        if run.stop_check.due(right, len(ts), config.stop_at_accuracy):
+            final = evaluate_set(
+                net, config, sets.every_pair, give_up_below=config.stop_at_accuracy
+            )
             if final is None:
-                stop_check.missed()
+                run.stop_check.missed()
         done = final is not None or step == config.total_steps
-        logs = step % config.log_every == 0 or done
-        metrics = _log_metrics(config, loss, right / len(ts), opt.lr) if logs else {}
-        if test_set is not None and (step % config.steps_per_epoch == 0 or done):
-            metrics.update(test_set.evaluate(net, config))
+        validated = (run.validation.at(net, step, last=done) if run.validation else None) or {}
+        done = done or _stopping(run.validation)
+        metrics = {**_log_metrics(config, step, done, loss, right / len(ts), run), **validated}
+        if sets.test_set is not None and (sets.epoch_ends(step) or done):
+            metrics.update(sets.test_set.evaluate(net, config))
         if metrics:
             hooks.report(step, metrics, 1.0 if done else step / config.total_steps)
-        if logs:
+        if step % config.log_every == 0 or done:
             teacher.log(net, step)
-            schedule.observe(window.take_mean())
-        if final is None and hooks.checkpoint_due():
-            state = checkpoint(net, opt, (rng, dropout_rng), step, stop_check, schedule, window)
-            hooks.save_checkpoint(step, state)
+            run.schedule.observe(run.window.take_mean())
+        if final is None and not _stopping(run.validation) and hooks.checkpoint_due():
+            hooks.save_checkpoint(step, run.checkpoint(step))
 
-    if final is None:
-        final = evaluate_set(net, config, eval_set)
-        assert final is not None
-    tested = test_set.evaluate(net, config) if test_set is not None else {}
-    metrics = {**_final_metrics(final, step), **tested}
-    return TrainResult(weights=net.weights(), metrics=metrics, steps=step)
+    return _result(net, config, sets, final, step, run.validation)
 
 
-def _evaluation_and_training_sets(
-    config: BinaryAdditionConfig, rng: Generator
-) -> tuple[EvaluationSet, TrainingSet | None, HeldOutSet | None]:
-    """Every pair (or the fixed sample); with train_samples, the training set, drawn from `rng`
-    (the seed's stream: a resumed run draws it again), and the evaluation pairs it lacks as its
-    test set."""
-    eval_pairs = evaluation_pairs(config.binary_dim)
-    eval_set = EvaluationSet.build(*eval_pairs, config.binary_dim)
-    if not config.train_samples:
-        return eval_set, None, None
-    pairs = draw_pairs(rng, config.train_samples, config.binary_dim)
-    training_set = TrainingSet(*pairs, config.batch_size, config.binary_dim, config.seed)
-    return eval_set, training_set, HeldOutSet(eval_set, training_set.lacks(*eval_pairs))
-
-
-def _batch(
-    config: BinaryAdditionConfig, training_set: TrainingSet | None, rng: Generator, step: int
-) -> tuple[NDArray, NDArray]:
-    """Step `step`'s batch: fresh random pairs, or the next batch of the training set."""
-    if training_set is None:
-        return sample_batch(rng, config.batch_size, config.binary_dim)
-    return training_set.batch(step - 1)
+def _start(
+    config: BinaryAdditionConfig, net: BinaryAdditionNet, rng: Generator, sets: RunSets
+) -> RunState:
+    """A run's state at step 0."""
+    return RunState(
+        net=net,
+        opt=make_optimizer(config.optimizer, config.learning_rate),
+        rng=rng,
+        dropout_rng=dropout_generator(config.seed),
+        stop_check=StopCheck(sets.every_pair.pairs),
+        schedule=lr_schedule_of(config, config.total_steps),
+        window=LossWindow(),
+        validation=Validation(config, HIGHER_IS_BETTER) if config.validates else None,
+    )
 
 
 def _log_metrics(
-    config: BinaryAdditionConfig, loss: float, accuracy: float, rate: float
+    config: BinaryAdditionConfig, step: int, done: bool, loss: float, accuracy: float, run: RunState
 ) -> dict[str, float]:
-    """A log step's metrics: the batch's loss and accuracy, and the rate when scheduled."""
+    """A log step's metrics (none between log steps): the batch's loss and accuracy, and the
+    rate when scheduled."""
+    if step % config.log_every and not done:
+        return {}
     metrics = {"loss": loss, "accuracy": accuracy}
     if config.lr_schedule != "constant":
-        metrics["learning_rate"] = rate
+        metrics["learning_rate"] = run.opt.lr
     return metrics
+
+
+def _result(
+    net: BinaryAdditionNet,
+    config: BinaryAdditionConfig,
+    sets: RunSets,
+    final: dict[str, float] | None,
+    step: int,
+    validation: Validation | None,
+) -> TrainResult:
+    """The weights kept (the best validation point's, with restore_best) and their figures:
+    `final` when it is their check of every pair already, else that check now; their test."""
+    restored = validation is not None and validation.restore_best(net, step)
+    if final is None or restored:
+        final = evaluate_set(net, config, sets.every_pair)
+        assert final is not None
+    metrics = _final_metrics(final, step)
+    if sets.test_set is not None:
+        metrics.update(sets.test_set.evaluate(net, config))
+    if validation is not None:
+        metrics.update(validation.summary())
+    return TrainResult(weights=net.weights(), metrics=metrics, steps=step)
+
+
+def _stopping(validation: Validation | None) -> bool:
+    """Early stopping's patience ran out."""
+    return validation is not None and validation.stopping
 
 
 def _final_metrics(final: dict[str, float], step: int) -> dict[str, float]:

@@ -15,7 +15,11 @@ from rnnlab.models.tasks.next_word.export import export_graph
 from rnnlab.models.tasks.next_word.memory import memory_bytes
 from rnnlab.models.tasks.next_word.predict import NextWordPredictor
 from rnnlab.models.tasks.next_word.serving import SERVING
-from rnnlab.models.tasks.next_word.train import FINAL_METRIC_NAMES, METRIC_NAMES
+from rnnlab.models.tasks.next_word.train import (
+    FINAL_METRIC_NAMES,
+    HIGHER_IS_BETTER,
+    METRIC_NAMES,
+)
 from rnnlab.models.tasks.next_word.train import train as run_training
 from rnnlab.models.tasks.task import Corpus, Task
 
@@ -49,8 +53,14 @@ TASK = Task(
     metric_names=METRIC_NAMES,
     final_metric_names=FINAL_METRIC_NAMES,
     ranked_metrics=("test_perplexity", "test_loss", "test_accuracy", "train_loss"),
-    curve_metrics=("test_loss", "loss", "train_loss", "test_perplexity", "test_accuracy"),
-    higher_is_better_metrics=frozenset({"test_accuracy", "tokens_per_second"}),
+    curve_metrics=(
+        "validation_loss",
+        "loss",
+        "train_loss",
+        "validation_perplexity",
+        "validation_accuracy",
+    ),
+    higher_is_better_metrics=HIGHER_IS_BETTER,
     needs_corpus=True,
     min_tokens=min_tokens,
     step_tokens=_step_tokens,

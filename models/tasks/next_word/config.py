@@ -15,19 +15,31 @@ from rnnlab.models.init import INITS
 from rnnlab.models.optim import OPTIMIZERS
 from rnnlab.models.recurrent import CELLS, IMPLEMENTATIONS
 from rnnlab.models.tasks.config import (
+    EarlyStopping,
     check,
     clip_norm_param,
     gradient_norms_param,
+    group_param,
     implementation_param,
     lr_factor_param,
     lr_min_param,
     lr_schedule_param,
     lr_warmup_param,
     param,
+    restore_best_param,
     seed_param,
 )
 
 MODES = ("bptt", "chunk")
+# What a validation measures, each a metric of the run (the first is early stopping's default)
+VALIDATION_METRICS = ("validation_loss", "validation_perplexity", "validation_accuracy")
+
+
+@dataclass(frozen=True)
+class NextWordEarlyStopping(EarlyStopping):
+    metric: str = param(
+        "validation_loss", choices=VALIDATION_METRICS, description="The figure watched."
+    )
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,24 @@ class NextWordConfig:
     test_fraction: float = param(
         0.2, ge=0.01, le=0.9, description="The last fraction of tokens, for testing."
     )
+    validation_fraction: float = param(
+        0.1,
+        ge=0,
+        le=0.9,
+        description="The fraction of the tokens the test leaves, taken from their end, for "
+        "validation (as Keras' validation_split); 0: none.",
+    )
+    validation_every: int | None = param(
+        None,
+        ge=1,
+        le=10**9,
+        nullable=True,
+        description="Steps between validations; null: at each epoch end.",
+    )
+    early_stopping: NextWordEarlyStopping | None = group_param(  # noqa: RUF009 (a field)
+        NextWordEarlyStopping, "Stop when a validation figure stops improving; null: off."
+    )
+    restore_best: bool = restore_best_param()
     seed: int = seed_param()
     log_every: int = param(50, ge=1, le=10**9, description="Steps per metric.")
     teaching_views: bool = param(
@@ -88,6 +118,13 @@ class NextWordConfig:
         check(self)
         if self.peephole and self.cell != "lstm":
             raise ValueError(f"peephole applies to cell 'lstm' only, not {self.cell!r}")
+        if self.early_stopping is not None and not self.validates:
+            raise ValueError("early_stopping needs validation: set validation_fraction above 0")
+
+    @property
+    def validates(self) -> bool:
+        """Whether the run evaluates a validation split."""
+        return self.validation_fraction > 0
 
     @property
     def window(self) -> int:

@@ -6,7 +6,9 @@
 - ``mode="chunk"`` (the notes' scheme): ``chunk_size`` consecutive ids predict the next one;
   samples are shuffled each epoch and the loss is taken on the last step only.
 
-The last ``test_fraction`` of the tokens is the test set (the notes train on the first 4/5).
+The last ``test_fraction`` of the tokens is the test set (the notes train on the first 4/5);
+the last ``validation_fraction`` of what it leaves is the validation set (as Keras'
+validation_split takes the end of the training data), the rest trains.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,33 +33,59 @@ def as_ids(token_ids: NDArray, vocab_size: int) -> NDArray:
     return ids
 
 
+class Splits(NamedTuple):
+    train: NDArray
+    validation: NDArray  # empty when validation_fraction is 0
+    test: NDArray
+
+
+def split_sizes(config: NextWordConfig, n_tokens: int) -> tuple[int, int, int]:
+    """(train, validation, test) token counts: the test from the end of the corpus, then the
+    validation from the end of what the test leaves."""
+    n_test = int(n_tokens * config.test_fraction)
+    n_validation = int((n_tokens - n_test) * config.validation_fraction)
+    return n_tokens - n_test - n_validation, n_validation, n_test
+
+
+def split_ids(config: NextWordConfig, ids: NDArray) -> Splits:
+    n_train, n_validation, _ = split_sizes(config, len(ids))
+    held_out = n_train + n_validation
+    return Splits(ids[:n_train], ids[n_train:held_out], ids[held_out:])
+
+
 def split_tokens(config: NextWordConfig, n_tokens: int) -> int:
-    """Number of training tokens: the first (1 - test_fraction) of the corpus."""
-    return n_tokens - int(n_tokens * config.test_fraction)
+    """Number of training tokens: what the test and validation splits leave."""
+    return split_sizes(config, n_tokens)[0]
+
+
+def _needs(config: NextWordConfig) -> tuple[int, int]:
+    """Tokens for one full training batch, and for one evaluation window (test, validation)."""
+    if config.mode == "bptt":  # one full (batch_size x seq_len) window + its targets
+        return config.batch_size * config.seq_len + 1, config.seq_len + 1
+    return config.chunk_size + config.batch_size, config.chunk_size + 1
 
 
 def enough_tokens(config: NextWordConfig, n_tokens: int) -> bool:
-    n_train = split_tokens(config, n_tokens)
-    n_test = n_tokens - n_train
-    if config.mode == "bptt":  # one full (batch_size x seq_len) window + its targets
-        return n_train >= config.batch_size * config.seq_len + 1 and n_test >= config.seq_len + 1
-    # one full batch of chunk samples; one test sample
-    return n_train >= config.chunk_size + config.batch_size and n_test >= config.chunk_size + 1
+    n_train, n_validation, n_test = split_sizes(config, n_tokens)
+    need_train, need_window = _needs(config)
+    validation_ok = config.validation_fraction == 0 or n_validation >= need_window
+    return n_train >= need_train and n_test >= need_window and validation_ok
 
 
 def min_tokens(config: NextWordConfig) -> int:
-    """The fewest corpus tokens giving one full training batch and one test window."""
-    if config.mode == "bptt":
-        need_train, need_test = config.batch_size * config.seq_len + 1, config.seq_len + 1
-    else:
-        need_train, need_test = config.chunk_size + config.batch_size, config.chunk_size + 1
-    fraction = config.test_fraction
-    # n_test = int(n * fraction) and n_train = n - n_test: start just below the real-valued
-    # bounds, then step over the rounding (a few steps; never a search from zero).
-    bound = max(need_train / (1.0 - fraction), need_test / fraction)
+    """The fewest corpus tokens giving one full training batch, and one window to test and to
+    validate on."""
+    need_train, need_window = _needs(config)
+    test, validation = config.test_fraction, config.validation_fraction
+    # n_test = int(n * test) and so on: start just below the real-valued bounds, then step
+    # over the rounding (a few steps; never a search from zero).
+    shares = [(need_train, (1.0 - test) * (1.0 - validation)), (need_window, test)]
+    if validation > 0:
+        shares.append((need_window, (1.0 - test) * validation))
+    bound = max(need / share if share > 0 else math.inf for need, share in shares)
     if not math.isfinite(bound) or bound > sys.maxsize // 2:
-        return sys.maxsize  # a test fraction this small can never hold a test window
-    n = max(int(bound) - 2, need_train + need_test)
+        return sys.maxsize  # a fraction this small can never hold a window
+    n = max(int(bound) - 2, sum(need for need, _ in shares))
     while not enough_tokens(config, n):
         n += 1
     return n
@@ -103,6 +132,7 @@ def epoch_order(seed: int, epoch: int, samples: int) -> NDArray:
 
 
 def test_batches(config: NextWordConfig, test_ids: NDArray) -> Iterator[tuple[NDArray, NDArray]]:
+    """The windows of a held-out split (test or validation), in corpus order."""
     windows: BpttBatches | ChunkBatches
     if config.mode == "bptt":
         streams = max(1, min(config.batch_size, (len(test_ids) - 1) // config.seq_len))

@@ -28,4 +28,5 @@ def memory_bytes(config: NextWordConfig, tokens: int, vocabulary: int) -> int:
     # The output layer works on blocks of rows, but a window's logits may exist whole once.
     logits = 2 * window * vocabulary
     token_ids = 3 * tokens  # the stored ids, their int32 copy and the batch streams
-    return BASELINE + FLOAT * (OPTIMIZER_COPIES * parameters + activations + logits + token_ids)
+    copies = OPTIMIZER_COPIES + int(config.validates and config.restore_best)  # the best weights
+    return BASELINE + FLOAT * (copies * parameters + activations + logits + token_ids)

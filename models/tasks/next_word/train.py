@@ -1,4 +1,7 @@
-"""Training a next-word model: epochs over the training tokens, a test pass after each."""
+"""Training a next-word model: epochs over the training tokens, a validation pass after each (or
+every validation_every steps), and one test pass at the end, on the weights that are kept. Each
+update's learning rate comes from lr_schedule; plateau watches the validation loss (the epoch's
+training loss when the run does not validate)."""
 
 from __future__ import annotations
 
@@ -12,8 +15,9 @@ from numpy.typing import NDArray
 
 from rnnlab.models.optim import Optimizer, clip_grads, make_optimizer
 from rnnlab.models.schedules import Schedule
+from rnnlab.models.selection import BestPoint
 from rnnlab.models.tasks.next_word.checkpoint import checkpoint, restore
-from rnnlab.models.tasks.next_word.config import NextWordConfig
+from rnnlab.models.tasks.next_word.config import VALIDATION_METRICS, NextWordConfig
 from rnnlab.models.tasks.next_word.data import (
     BpttBatches,
     ChunkBatches,
@@ -21,7 +25,7 @@ from rnnlab.models.tasks.next_word.data import (
     enough_tokens,
     epoch_order,
     min_tokens,
-    split_tokens,
+    split_ids,
     test_batches,
 )
 from rnnlab.models.tasks.next_word.model import NextWordModel
@@ -36,31 +40,32 @@ from rnnlab.models.training import (
     section,
 )
 
-FINAL_METRIC_NAMES = (
-    "train_loss",
-    "test_loss",
-    "test_perplexity",
-    "test_accuracy",
-    "tokens_per_second",
-)
+TEST_METRICS = ("test_loss", "test_perplexity", "test_accuracy")
+TRAINING_METRICS = ("train_loss", *VALIDATION_METRICS, *TEST_METRICS, "tokens_per_second")
 # learning_rate: with an lr_schedule other than constant, at log steps and epoch ends
-METRIC_NAMES = ("loss", *FINAL_METRIC_NAMES, "learning_rate")
+METRIC_NAMES = ("loss", *TRAINING_METRICS, "learning_rate")
+# best_step, best_epoch: where the kept weights come from (runs that validate)
+FINAL_METRIC_NAMES = (*TRAINING_METRICS, "best_step", "best_epoch")
+HIGHER_IS_BETTER = frozenset({"validation_accuracy", "test_accuracy", "tokens_per_second"})
 
 
-def evaluate(model: NextWordModel, config: NextWordConfig, test_ids: NDArray) -> dict[str, float]:
-    """Test loss, perplexity (exp of mean cross-entropy) and top-1 accuracy, window by window."""
+def evaluate(
+    model: NextWordModel, config: NextWordConfig, ids: NDArray, split: str = "test"
+) -> dict[str, float]:
+    """Loss, perplexity (exp of mean cross-entropy) and top-1 accuracy on a held-out split,
+    window by window, named after it: test_loss, validation_loss..."""
     model.reset_state()
     model.set_stateful(config.mode == "bptt")
     loss_sum, hits, count = 0.0, 0, 0
-    for x, y in test_batches(config, test_ids):
+    for x, y in test_batches(config, ids):
         batch_loss, batch_hits, batch_count = model.evaluate_batch(x, y)
         loss_sum, hits, count = loss_sum + batch_loss, hits + batch_hits, count + batch_count
     model.reset_state()
-    test_loss = loss_sum / count
+    loss = loss_sum / count
     return {
-        "test_loss": test_loss,
-        "test_perplexity": float(np.exp(min(test_loss, 700.0))),
-        "test_accuracy": hits / count,
+        f"{split}_loss": loss,
+        f"{split}_perplexity": float(np.exp(min(loss, 700.0))),
+        f"{split}_accuracy": hits / count,
     }
 
 
@@ -74,6 +79,7 @@ class Run:
     rng: Generator
     batches: BpttBatches | ChunkBatches
     schedule: Schedule
+    best: BestPoint | None = None  # None: the run does not validate
     step: int = 0
     epoch: int = 0
     position: int = 0  # the next batch of the epoch
@@ -83,10 +89,11 @@ class Run:
     def checkpoint(self) -> dict[str, NDArray]:
         c = self
         state = (c.step, c.epoch, c.position, c.loss_sum, c.loss_count)
-        return {
-            **checkpoint(c.config, c.model, c.optimizer, c.rng, *state),
-            **prefixed("schedule.", c.schedule.state_dict()),
-        }
+        saved = checkpoint(c.config, c.model, c.optimizer, c.rng, *state)
+        saved.update(prefixed("schedule.", c.schedule.state_dict()))
+        if c.best is not None:
+            saved.update(c.best.state_dict())
+        return saved
 
     def learning_rate(self, logged: bool) -> dict[str, float]:
         """{"learning_rate": the last update's rate} for a report, when a schedule changes it
@@ -94,6 +101,11 @@ class Run:
         if self.config.lr_schedule == "constant" or logged:
             return {}
         return {"learning_rate": self.schedule.rate(self.step - 1)}
+
+    @property
+    def stopping_early(self) -> bool:
+        """Early stopping's patience ran out at the last validation."""
+        return self.best is not None and self.best.exhausted
 
 
 def train(
@@ -107,10 +119,11 @@ def train(
     """Train on token_ids (1-D ints < vocab_size); see data.py for the two modes. `words` (by
     id) only spell the generated text of the teaching records (teaching.py).
 
-    Calls hooks.report per epoch (train_loss, test_loss, test_perplexity, test_accuracy,
-    tokens_per_second) and every log_every steps ({"loss"}); hooks.should_stop() and
-    hooks.checkpoint_due() every step; hooks.save_checkpoint at every epoch end but the last.
-    ``resume`` (a checkpoint's state) continues bit for bit.
+    Calls hooks.report per epoch (train_loss, tokens_per_second, and the validation figures
+    when they are taken at epoch ends), every validation_every steps (the validation figures),
+    every log_every steps ({"loss"}) and once at the end (the test figures of the kept
+    weights); hooks.should_stop() and hooks.checkpoint_due() every step; hooks.save_checkpoint
+    at every epoch end but the last. ``resume`` (a checkpoint's state) continues bit for bit.
     """
     hooks = hooks or TrainingHooks()
     ids = as_ids(token_ids, vocab_size)
@@ -119,28 +132,59 @@ def train(
             f"the corpus has {len(ids)} tokens; these settings need at least {min_tokens(config)} "
             f"(lower batch_size or {'seq_len' if config.mode == 'bptt' else 'chunk_size'})"
         )
-    n_train = split_tokens(config, len(ids))
-    train_ids, test_ids = ids[:n_train], ids[n_train:]
-    run = _start(config, train_ids, vocab_size, resume)
-    teacher = Teacher(config, hooks, test_ids, words)
+    splits = split_ids(config, ids)
+    run = _start(config, splits.train, vocab_size, resume)
+    teacher = Teacher(config, hooks, splits.test, words)
     metrics: dict[str, float] = {}
-    while run.epoch < config.epochs:
-        started, tokens = time.perf_counter(), _train_epoch(run, hooks, teacher)
+    while run.epoch < config.epochs and not run.stopping_early:
+        started = time.perf_counter()
+        tokens = _train_epoch(run, hooks, teacher, splits.validation)
         elapsed = time.perf_counter() - started
         metrics = {
             "train_loss": run.loss_sum / max(run.loss_count, 1),
-            **evaluate(run.model, config, test_ids),
+            "tokens_per_second": tokens / elapsed if elapsed > 0 else 0.0,
         }
-        metrics["tokens_per_second"] = tokens / elapsed if elapsed > 0 else 0.0
+        if config.validates and config.validation_every is None:
+            metrics.update(_validate(run, splits.validation, run.epoch + 1))
+        elif not config.validates:
+            run.schedule.observe(metrics["train_loss"])
         run.epoch, run.position = run.epoch + 1, 0
         rate = run.learning_rate(logged=run.step % config.log_every == 0)
         hooks.report(run.step, {**metrics, **rate}, run.epoch / config.epochs)
-        run.schedule.observe(metrics["test_loss"])
         teacher.generate(run.model, run.step, run.epoch)
-        if run.epoch < config.epochs:
+        if run.epoch < config.epochs and not run.stopping_early:
             run.loss_sum, run.loss_count = 0.0, 0
             hooks.save_checkpoint(run.step, run.checkpoint())
-    return TrainResult(weights=run.model.weights(), metrics=metrics, steps=run.step)
+    return _finish(run, hooks, splits.test, metrics)
+
+
+def _validate(run: Run, validation_ids: NDArray, epoch: float) -> dict[str, float]:
+    """The validation figures of the weights as they are, handed to the run's best point and to
+    the schedule. The state carried between training windows is put back: a validation inside
+    an epoch must not change what the rest of the epoch trains on."""
+    assert run.best is not None
+    carry = run.model.get_state()
+    figures = evaluate(run.model, run.config, validation_ids, "validation")
+    run.model.set_state(carry)
+    run.best.observe(figures, run.step, run.model.weights, epoch)
+    run.schedule.observe(figures["validation_loss"])
+    return figures
+
+
+def _finish(
+    run: Run, hooks: TrainingHooks, test_ids: NDArray, last_epoch: dict[str, float]
+) -> TrainResult:
+    """Load the weights to keep (the best validation point's, with restore_best), test them
+    once, and report the test figures at the last step."""
+    metrics = dict(last_epoch)
+    if run.best is not None and run.best.value is not None:
+        metrics.update(run.best.summary())
+        if run.config.restore_best:
+            run.model.load_weights(run.best.weights)
+            metrics.update(run.best.figures)
+    test = evaluate(run.model, run.config, test_ids)
+    hooks.report(run.step, test, 1.0)
+    return TrainResult(weights=run.model.weights(), metrics={**metrics, **test}, steps=run.step)
 
 
 def _start(
@@ -159,17 +203,35 @@ def _start(
     else:
         batches = ChunkBatches(train_ids, config.chunk_size, config.batch_size)
     schedule = lr_schedule_of(config, config.epochs * batches.count, batches.count)
-    run = Run(config, model, optimizer, rng, batches, schedule)
+    run = Run(config, model, optimizer, rng, batches, schedule, best=_best_point(config))
     if resume is not None:
         run.rng, run.step, run.epoch, run.position, run.loss_sum, run.loss_count = restore(
             resume, config, model, optimizer
         )
         schedule.load_state_dict(section("schedule.", resume))
+        if run.best is not None:
+            run.best.load_state_dict(resume)
     return run
 
 
-def _train_epoch(run: Run, hooks: TrainingHooks, teacher: Teacher) -> int:
-    """The rest of the current epoch, from run.position; the number of tokens trained on."""
+def _best_point(config: NextWordConfig) -> BestPoint | None:
+    """What the run's validations look for: early stopping's metric, else the validation loss."""
+    if not config.validates:
+        return None
+    stopping = config.early_stopping
+    metric = stopping.metric if stopping else VALIDATION_METRICS[0]
+    return BestPoint(
+        metric,
+        higher_is_better=metric in HIGHER_IS_BETTER,
+        min_delta=stopping.min_delta if stopping else 0.0,
+        patience=stopping.patience if stopping else None,
+        keep_weights=config.restore_best,
+    )
+
+
+def _train_epoch(run: Run, hooks: TrainingHooks, teacher: Teacher, validation_ids: NDArray) -> int:
+    """The rest of the current epoch, from run.position (up to a validation that stops the run
+    early); the number of tokens trained on."""
     config, model, batches = run.config, run.model, run.batches
     model.set_stateful(config.mode == "bptt")
     if isinstance(batches, ChunkBatches):
@@ -195,12 +257,14 @@ def _train_epoch(run: Run, hooks: TrainingHooks, teacher: Teacher) -> int:
             teacher.record_trace(model, run.step)
         tokens += x.size
         run.loss_sum, run.loss_count = run.loss_sum + loss, run.loss_count + 1
+        progress = (run.epoch * batches.count + k + 1) / total_steps
         if run.step % config.log_every == 0:
-            hooks.report(
-                run.step,
-                {"loss": loss, **run.learning_rate(logged=False)},
-                (run.epoch * batches.count + k + 1) / total_steps,
-            )
+            hooks.report(run.step, {"loss": loss, **run.learning_rate(logged=False)}, progress)
+        if config.validates and config.validation_every and run.step % config.validation_every == 0:
+            epoch = run.epoch + (k + 1) / batches.count
+            hooks.report(run.step, _validate(run, validation_ids, epoch), progress)
+            if run.stopping_early:
+                break
         if hooks.checkpoint_due():
             run.position = k + 1
             hooks.save_checkpoint(run.step, run.checkpoint())

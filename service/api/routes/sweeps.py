@@ -145,8 +145,8 @@ async def plot_sweep(
     metric: Annotated[str | None, Query(pattern=METRIC_NAME, description="A step metric")] = None,
     log_y: Annotated[bool | None, Query(description="Default: log for positive losses")] = None,
 ) -> Response:
-    """Every cell's curve of `metric` (default `loss` or `test_loss`): the mean over its seeds,
-    and a band from the lowest to the highest seed."""
+    """Every cell's curve of `metric` (default `loss` or `validation_loss`): the mean over its
+    seeds, and a band from the lowest to the highest seed."""
     svg = await run_in_threadpool(_sweep_svg, db, sweep_id, metric, log_y)
     return Response(svg, media_type="image/svg+xml")
 

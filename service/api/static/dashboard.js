@@ -60,6 +60,7 @@ async function refreshModels() {
 
 // --- the form: each task's hyperparameters, defaults and bounds as /openapi.json states them
 let tasks = {};
+let openapi = null;
 
 function resolve(schema, root) {
   if (schema?.$ref) return resolve(root.components.schemas[schema.$ref.split("/").pop()], root);
@@ -68,6 +69,7 @@ function resolve(schema, root) {
 
 async function loadTasks() {
   const root = await api("/openapi.json");
+  openapi = root;
   const body = root.paths["/train"].post.requestBody.content["application/json"].schema;
   for (const variant of resolve(body, root).oneOf || resolve(body, root).anyOf) {
     const create = resolve(variant, root);
@@ -82,55 +84,88 @@ async function loadTasks() {
 
 function fieldType(property) {
   const types = (property.anyOf || [property]).filter((t) => t.type !== "null");
-  return types[0];
+  return resolve(types[0], openapi);
 }
 
 function buildFields(task) {
   const container = document.getElementById("hyperparams");
   container.replaceChildren();
   for (const [name, property] of Object.entries(tasks[task].properties)) {
-    const type = fieldType(property);
-    const label = document.createElement("label");
-    label.title = property.description || "";
-    label.append(name, " ");
-    let input;
-    if (type.enum) {
-      input = document.createElement("select");
-      type.enum.forEach((choice) => input.add(new Option(choice, choice)));
-    } else if (type.type === "boolean") {
-      input = document.createElement("input");
-      input.type = "checkbox";
-      input.checked = Boolean(property.default);
-    } else {
-      input = document.createElement("input");
-      input.type = type.type === "integer" || type.type === "number" ? "number" : "text";
-      input.step = type.type === "integer" ? "1" : "any";
-      const low = type.minimum ?? type.exclusiveMinimum;
-      const high = type.maximum ?? type.exclusiveMaximum;
-      if (low !== undefined) input.min = low;
-      if (high !== undefined) input.max = high;
-      input.placeholder = property.default === null ? "none" : "";
-    }
-    input.name = name;
-    if (input.type !== "checkbox" && property.default !== null && property.default !== undefined) {
-      input.value = property.default;
-    }
-    input.dataset.default = JSON.stringify(property.default ?? null);
-    input.dataset.kind = type.type || "string";
-    label.append(input);
-    container.append(label);
+    container.append(field(name, property));
   }
+}
+
+// A group of settings (early_stopping) is off (null) until its box is ticked; its fields are
+// named "group.field".
+function group(name, property, type) {
+  const set = document.createElement("fieldset");
+  set.dataset.group = name;
+  set.title = property.description || "";
+  const on = document.createElement("input");
+  on.type = "checkbox";
+  const legend = set.appendChild(document.createElement("legend"));
+  const label = legend.appendChild(document.createElement("label"));
+  label.append(on, ` ${name}`);
+  const inner = Object.entries(type.properties).map(([key, p]) => field(`${name}.${key}`, p));
+  const enable = () => inner.forEach((f) => f.querySelector("[name]").disabled = !on.checked);
+  on.addEventListener("change", enable);
+  set.append(...inner);
+  enable();
+  return set;
+}
+
+function field(name, property) {
+  const type = fieldType(property);
+  if (type.properties) return group(name, property, type);
+  const label = document.createElement("label");
+  label.title = property.description || "";
+  label.append(name, " ");
+  let input;
+  if (type.enum) {
+    input = document.createElement("select");
+    type.enum.forEach((choice) => input.add(new Option(choice, choice)));
+  } else if (type.type === "boolean") {
+    input = document.createElement("input");
+    input.type = "checkbox";
+    input.checked = Boolean(property.default);
+  } else {
+    input = document.createElement("input");
+    input.type = type.type === "integer" || type.type === "number" ? "number" : "text";
+    input.step = type.type === "integer" ? "1" : "any";
+    const low = type.minimum ?? type.exclusiveMinimum;
+    const high = type.maximum ?? type.exclusiveMaximum;
+    if (low !== undefined) input.min = low;
+    if (high !== undefined) input.max = high;
+    input.placeholder = property.default === null ? "none" : "";
+  }
+  input.name = name;
+  if (input.type !== "checkbox" && property.default !== null && property.default !== undefined) {
+    input.value = property.default;
+  }
+  input.dataset.default = JSON.stringify(property.default ?? null);
+  input.dataset.kind = type.type || "string";
+  label.append(input);
+  return label;
+}
+
+function inputValue(input) {
+  if (input.type === "checkbox") return input.checked;
+  if (input.value === "") return null;
+  if (input.dataset.kind === "integer" || input.dataset.kind === "number") return Number(input.value);
+  return input.value;
 }
 
 function changedHyperparams() {
   const values = {};
+  for (const set of document.querySelectorAll("#hyperparams fieldset[data-group]")) {
+    if (set.querySelector("legend input").checked) values[set.dataset.group] = {};
+  }
   for (const input of document.querySelectorAll("#hyperparams [name]")) {
-    let value;
-    if (input.type === "checkbox") value = input.checked;
-    else if (input.value === "") value = null;
-    else if (input.dataset.kind === "integer" || input.dataset.kind === "number") value = Number(input.value);
-    else value = input.value;
-    if (JSON.stringify(value) !== input.dataset.default) values[input.name] = value;
+    const value = inputValue(input);
+    if (JSON.stringify(value) === input.dataset.default) continue;
+    const [name, inner] = input.name.split(".");
+    if (inner === undefined) values[name] = value;
+    else if (values[name]) values[name][inner] = value;
   }
   return values;
 }

@@ -25,18 +25,52 @@ def test_the_registry_holds_both_tasks():
     assert TASKS["next_word"].needs_corpus and not TASKS["binary_addition"].needs_corpus
 
 
-@pytest.mark.parametrize(("task", "name"), FIELDS)
-def test_every_field_documents_its_kind_default_and_bounds(task, name):
-    meta = TASKS[task].bounds()[name]
-    assert meta["kind"] in ("int", "float", "bool", "str")
+def _documents_kind_default_and_bounds(meta):
+    assert meta["kind"] in ("int", "float", "bool", "str", "group")
     default = meta["default"]
-    check(TASKS[task].config_class())  # the defaults are inside their own bounds
+    if default is None:
+        assert meta["nullable"]
     if meta["kind"] == "int":
-        assert {"ge", "le"} <= set(meta) and meta["ge"] <= default <= meta["le"]
+        assert {"ge", "le"} <= set(meta)
+        assert default is None or meta["ge"] <= default <= meta["le"]
     if meta["kind"] == "str":
         assert default in meta["choices"]
-    if meta["kind"] == "float" and default is None:
-        assert meta["nullable"]
+    for inner in meta.get("fields", {}).values():  # a group's own fields: documented alike
+        _documents_kind_default_and_bounds(inner)
+
+
+@pytest.mark.parametrize(("task", "name"), FIELDS)
+def test_every_field_documents_its_kind_default_and_bounds(task, name):
+    check(TASKS[task].config_class())  # the defaults are inside their own bounds
+    _documents_kind_default_and_bounds(TASKS[task].bounds()[name])
+
+
+GROUPS = [(task, name) for task, name in FIELDS if TASKS[task].bounds()[name]["kind"] == "group"]
+
+
+@pytest.mark.parametrize(("task", "name"), GROUPS)
+def test_a_group_is_made_of_a_mapping_and_its_bounds_are_named_with_it(task, name):
+    config_class = TASKS[task].config_class
+    fields = TASKS[task].bounds()[name]["fields"]
+    made = getattr(config_class(**{name: {}}), name)
+    assert {key: getattr(made, key) for key in fields} == {
+        key: inner["default"] for key, inner in fields.items()
+    }
+    assert config_class(**{name: None}) == config_class()  # off by default
+    for key, inner in fields.items():
+        if "ge" in inner:
+            with pytest.raises(ValueError, match=f"^{name}.{key} must be"):
+                config_class(**{name: {key: inner["ge"] - 1}})
+    with pytest.raises(ValueError, match=f"unknown settings in {name}: nothing; allowed are"):
+        config_class(**{name: {"nothing": 1}})
+    with pytest.raises(ValueError, match=f"{name} must be null or an object of"):
+        config_class(**{name: 3})
+    stored = TASKS[task].make_config(
+        {name: {key: inner["default"] for key, inner in fields.items()}}
+    )
+    assert dataclasses.asdict(stored)[name] == {
+        key: inner["default"] for key, inner in fields.items()
+    }
 
 
 def _outside(meta, key):
@@ -93,6 +127,23 @@ def test_memory_estimates_grow_with_the_sizes_that_cost_memory():
     assert nw.memory_bytes(config, bigger) > nw.memory_bytes(config, corpus) > small
     with pytest.raises(ValueError, match="needs a corpus"):
         nw.memory_bytes(config, None)
+    # keeping the best weights holds one more copy of the parameters
+    last = nw.make_config({"restore_best": False})
+    assert nw.memory_bytes(config, corpus) > nw.memory_bytes(last, corpus)
+    stopping = ba.make_config({"early_stopping": {}})
+    assert ba.memory_bytes(stopping, None) > small
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_early_stopping_follows_a_validation_metric_the_task_describes(name):
+    """Its metric choices are metrics the run logs and curves show; which way is better is the
+    task's, as for any other metric."""
+    task = TASKS[name]
+    choices = task.bounds()["early_stopping"]["fields"]["metric"]["choices"]
+    assert set(choices) <= set(task.metric_names) & set(task.curve_metrics)
+    assert all(metric.startswith("validation_") for metric in choices)
+    assert not task.higher_is_better("validation_loss")
+    assert task.higher_is_better("validation_accuracy")
 
 
 def test_a_third_task_is_a_package_that_registers_itself():

@@ -90,7 +90,8 @@ DROPOUT = dict(dropout=0.5, recurrent_dropout=0.3)
 
 
 def steps_per_epoch() -> int:
-    n_train = 240 - int(240 * 0.2)  # 12 words x 20
+    n_test = int(240 * 0.2)  # 12 words x 20
+    n_train = 240 - n_test - int((240 - n_test) * 0.1)
     return -(-((n_train - 1) // 4) // 5)
 
 
@@ -108,6 +109,17 @@ def test_next_word_resumes_its_reports_around_a_log_step(checkpoint_after) -> No
 @pytest.mark.parametrize("offset", [0, 3])
 def test_next_word_with_dropout_resumes_its_reports(cell, offset) -> None:
     check_resume(partial(next_word_run, cell=cell, **DROPOUT), steps_per_epoch() + offset)
+
+
+def validating_next_word_run(hooks, resume):
+    """Validations within epochs (every 3 steps) that early stopping follows."""
+    stopping = {"metric": "validation_accuracy", "patience": 50}
+    return next_word_run(hooks, resume, validation_every=3, early_stopping=stopping)
+
+
+@pytest.mark.parametrize("checkpoint_after", [2, 3, 4, steps_per_epoch(), steps_per_epoch() + 1])
+def test_next_word_resumes_its_validations_around_a_validation_step(checkpoint_after) -> None:
+    check_resume(validating_next_word_run, checkpoint_after)
 
 
 def binary_run(hooks, resume, **options):
@@ -132,6 +144,36 @@ def test_binary_addition_resumes_its_reports_from_any_step(checkpoint_after) -> 
 @pytest.mark.parametrize("checkpoint_after", [LOG_EVERY, 17])
 def test_binary_addition_with_dropout_resumes_its_reports(cell, checkpoint_after) -> None:
     check_resume(partial(binary_run, cell=cell, **DROPOUT), checkpoint_after)
+
+
+def validating_binary_run(hooks, resume):
+    stopping = {"metric": "validation_bit_accuracy", "patience": 20}
+    return binary_run(hooks, resume, early_stopping=stopping, validation_every=3)
+
+
+@pytest.mark.parametrize("checkpoint_after", [1, 2, 3, 4, 17])
+def test_binary_addition_resumes_its_validations_from_any_step(checkpoint_after) -> None:
+    check_resume(validating_binary_run, checkpoint_after)
+
+
+# Every option that carries state between steps at once: dropout's masks, a plateau schedule
+# (patience 0: it cuts at almost every evaluation), early stopping's best point and, for binary
+# addition, a fixed training set seen for epochs.
+EVERYTHING_ON = dict(DROPOUT, lr_schedule="plateau", lr_patience=0, validation_every=3)
+
+
+@pytest.mark.parametrize("checkpoint_after", [2, 3, steps_per_epoch(), steps_per_epoch() + 1])
+def test_next_word_with_every_option_on_resumes_its_reports(checkpoint_after) -> None:
+    stopping = {"metric": "validation_loss", "patience": 50}
+    run = partial(next_word_run, early_stopping=stopping, **EVERYTHING_ON)
+    check_resume(run, checkpoint_after)
+
+
+@pytest.mark.parametrize("checkpoint_after", [1, 3, 5, 17])
+def test_binary_addition_with_every_option_on_resumes_its_reports(checkpoint_after) -> None:
+    stopping = {"metric": "validation_loss", "patience": 20}
+    run = partial(binary_run, early_stopping=stopping, train_samples=40, epochs=6, **EVERYTHING_ON)
+    check_resume(run, checkpoint_after)
 
 
 def test_the_cut_off_run_really_reported_past_its_checkpoint() -> None:

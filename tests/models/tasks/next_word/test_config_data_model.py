@@ -55,7 +55,8 @@ def test_config_peephole_needs_lstm_and_defaults_are_valid():
         "cell", "peephole", "num_layers", "hidden_size", "embedding_size", "dropout",
         "recurrent_dropout", "init", "optimizer", "learning_rate", "lr_schedule", "lr_factor",
         "lr_step_every", "lr_patience", "lr_min", "lr_warmup", "batch_size", "seq_len", "epochs",
-        "mode", "chunk_size", "clip_norm", "test_fraction", "seed", "log_every", "teaching_views",
+        "mode", "chunk_size", "clip_norm", "test_fraction", "validation_fraction",
+        "validation_every", "early_stopping", "restore_best", "seed", "log_every", "teaching_views",
         "gradient_norms_every", "implementation",
     ]  # fmt: skip
 

@@ -45,10 +45,10 @@ def test_records_text_each_epoch_and_gradient_norms_each_log_step(mode):
     result = train(config, ids, dictionary.size, hooks, words=dictionary.words)
 
     generated = hooks.of("generated")
-    epoch_steps = [step for step, metrics, _ in hooks.reports if "test_loss" in metrics]
+    epoch_steps = [step for step, metrics, _ in hooks.reports if "train_loss" in metrics]
     assert [step for step, _ in generated] == epoch_steps
-    n_train = int(len(ids) * (1 - config.test_fraction))
-    prompt = " ".join(dictionary.words[i] for i in ids[n_train : n_train + PROMPT_WORDS])
+    test_start = len(ids) - int(len(ids) * config.test_fraction)
+    prompt = " ".join(dictionary.words[i] for i in ids[test_start : test_start + PROMPT_WORDS])
     for epoch, (_, payload) in enumerate(generated, start=1):
         assert payload["epoch"] == epoch and payload["prompt"] == prompt
         words = payload["text"].split(" ")

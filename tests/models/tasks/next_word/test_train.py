@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from rnnlab.models.tasks.next_word import NextWordConfig, NextWordPredictor, min_tokens
+from rnnlab.models.tasks.next_word.config import VALIDATION_METRICS
 from rnnlab.models.tasks.next_word.model import NextWordModel
 from rnnlab.models.tasks.next_word.sampling import sample
-from rnnlab.models.tasks.next_word.train import train
+from rnnlab.models.tasks.next_word.train import TEST_METRICS, train
 from rnnlab.models.training import TrainingDiverged, TrainingStopped
 from tests.models.tasks.next_word.helpers import SMALL, Recorder, corpus
 
@@ -24,7 +25,9 @@ def test_repeated_sentence_is_learned_to_low_perplexity():
     assert result.metrics["test_accuracy"] > 0.8
     assert result.metrics["test_perplexity"] == pytest.approx(math.exp(result.metrics["test_loss"]))
     assert set(result.metrics) == {
-        "train_loss", "test_loss", "test_perplexity", "test_accuracy", "tokens_per_second"
+        "train_loss", "validation_loss", "validation_perplexity", "validation_accuracy",
+        "test_loss", "test_perplexity", "test_accuracy", "tokens_per_second", "best_step",
+        "best_epoch",
     }  # fmt: skip
     assert all(w.dtype == np.float32 for w in result.weights.values())
 
@@ -53,7 +56,11 @@ def test_reports_and_progress():
     epochs = [r for r in hooks.reports if "train_loss" in r[1]]
     logs = [r for r in hooks.reports if "loss" in r[1]]
     assert [p for _, _, p in epochs] == [0.5, 1.0]
-    assert epochs[-1][0] == result.steps and epochs[-1][1] == result.metrics
+    assert epochs[-1][0] == result.steps
+    assert set(epochs[-1][1]) == {"train_loss", "tokens_per_second", *VALIDATION_METRICS}
+    # the test, once, at the end: on the kept weights
+    assert hooks.reports[-1] == (result.steps, {m: result.metrics[m] for m in TEST_METRICS}, 1.0)
+    assert not any(m in TEST_METRICS for _, metrics, _ in hooks.reports[:-1] for m in metrics)
     assert logs and all(step % 5 == 0 for step, _, _ in logs)
     progress = [p for _, _, p in hooks.reports]
     assert progress == sorted(progress) and 0 < progress[0] < 0.5

@@ -189,10 +189,13 @@ def test_training_feeds_each_train_stream_once_per_epoch_and_tests_on_the_rest(
     monkeypatch.setattr(NextWordModel, "train_step", recording_step)
     monkeypatch.setattr(NextWordModel, "evaluate_batch", recording_eval)
     ids = np.arange(n) % 50  # positions modulo the vocabulary; unique within a window
-    config = tiny_config(batch_size=batch, seq_len=seq_len, epochs=2, test_fraction=0.2)
+    config = tiny_config(
+        batch_size=batch, seq_len=seq_len, epochs=2, test_fraction=0.2, validation_fraction=0.25
+    )
     train(config, ids, 50)
 
-    n_train = n - int(n * 0.2)
+    n_test = int(n * 0.2)
+    n_train = n - n_test - int((n - n_test) * 0.25)
     stream_len = (n_train - 1) // batch
     expected = ids[: batch * stream_len].reshape(batch, stream_len)
     per_epoch = len(fed) // 2
@@ -203,8 +206,14 @@ def test_training_feeds_each_train_stream_once_per_epoch_and_tests_on_the_rest(
             np.concatenate([y for _, y in windows], axis=1),
             ids[1 : batch * stream_len + 1].reshape(batch, stream_len),
         )
-    test_inputs = np.concatenate([x for x, _ in evaluated[: len(evaluated) // 2]], axis=1)
-    test_ids = ids[n_train:]
-    assert test_inputs[0, 0] == test_ids[0]  # the test split starts where training stops
+    # a validation after each epoch on the tokens between training and test, one test at the end
+    validation_ids, test_ids = ids[n_train : n - n_test], ids[n - n_test :]
+    validation_windows = len(list(data.test_batches(config, validation_ids)))
+    assert len(evaluated) == 2 * validation_windows + len(list(data.test_batches(config, test_ids)))
+    for epoch in range(2):
+        first = evaluated[epoch * validation_windows][0]
+        assert first[0, 0] == validation_ids[0]  # the validation split starts where training stops
+    test_inputs = np.concatenate([x for x, _ in evaluated[2 * validation_windows :]], axis=1)
+    assert test_inputs[0, 0] == test_ids[0]  # the test split starts where validation stops
     streams, width = test_inputs.shape
     np.testing.assert_array_equal(test_inputs, test_ids[: streams * width].reshape(streams, width))
