@@ -10,8 +10,12 @@ what is there.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
-PLAIN_TEXT = {"text.parse_math": False}
+if TYPE_CHECKING:  # matplotlib is imported when a chart is drawn, not when the service starts
+    from matplotlib.typing import RcKeyType
+
+PLAIN_TEXT: dict[RcKeyType, Any] = {"text.parse_math": False}
 # C0 controls (tab and newline too: a label is one line), DEL, C1 controls, lone surrogates,
 # and the two non-characters XML 1.0 excludes.
 _UNDRAWABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")

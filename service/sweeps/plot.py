@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session
 
 from rnnlab.service.charts.text import PLAIN_TEXT, plain
 from rnnlab.service.store.tables import Job, Metric, Sweep
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 BINS = 200  # points per curve: a batch-1 loss is noise at full resolution
 
@@ -65,7 +68,11 @@ def sweep_svg(
     from matplotlib.figure import Figure
 
     # text as <text> (searchable, 3x smaller than glyph paths); fixed ids: same data, same bytes
-    settings = {"svg.fonttype": "none", "svg.hashsalt": "rnnlab", **PLAIN_TEXT}
+    settings: dict[RcKeyType, Any] = {
+        "svg.fonttype": "none",
+        "svg.hashsalt": "rnnlab",
+        **PLAIN_TEXT,
+    }
     with matplotlib.rc_context(settings):
         return _draw(Figure(figsize=(8, 4.8), layout="constrained"), sweep, curves, metric, log_y)
 
