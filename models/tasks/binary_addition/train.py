@@ -141,13 +141,15 @@ def train(
             if final is None:
                 run.stop_check.missed()
         done = final is not None or step == config.total_steps
-        validated = (run.validation.at(net, step, last=done) if run.validation else None) or {}
+        validated = run.validation.at(net, step, last=done) if run.validation else None
         done = done or _stopping(run.validation)
-        metrics = {**_log_metrics(config, step, done, loss, right / len(ts), run), **validated}
+        progress = 1.0 if done else step / config.total_steps
+        metrics = _log_metrics(config, step, done, loss, right / len(ts), run)
         if sets.test_set is not None and (sets.epoch_ends(step) or done):
             metrics.update(sets.test_set.evaluate(net, config))
-        if metrics:
-            hooks.report(step, metrics, 1.0 if done else step / config.total_steps)
+        for figures in (metrics, validated):
+            if figures:
+                hooks.report(step, figures, progress)
         if step % config.log_every == 0 or done:
             teacher.log(net, step)
             run.schedule.observe(run.window.take_mean())

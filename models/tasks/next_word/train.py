@@ -144,12 +144,13 @@ def train(
             "train_loss": run.loss_sum / max(run.loss_count, 1),
             "tokens_per_second": tokens / elapsed if elapsed > 0 else 0.0,
         }
+        # the rate the epoch's last update used, before an evaluation may cut it
+        rate = run.learning_rate(logged=run.step % config.log_every == 0)
         if config.validates and config.validation_every is None:
             metrics.update(_validate(run, splits.validation, run.epoch + 1))
         elif not config.validates:
             run.schedule.observe(metrics["train_loss"])
         run.epoch, run.position = run.epoch + 1, 0
-        rate = run.learning_rate(logged=run.step % config.log_every == 0)
         hooks.report(run.step, {**metrics, **rate}, run.epoch / config.epochs)
         teacher.generate(run.model, run.step, run.epoch)
         if run.epoch < config.epochs and not run.stopping_early:

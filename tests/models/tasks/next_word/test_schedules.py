@@ -15,19 +15,22 @@ from tests.models.tasks.next_word.helpers import SMALL, Recorder, corpus
 
 
 def noise(tokens=300, vocab=12):
-    """Random words: nothing to learn, so the test loss stops improving after an epoch or two."""
+    """Random words: nothing to learn, so the validation loss stops improving after an epoch or
+    two."""
     return np.random.default_rng(0).integers(0, vocab, size=tokens), vocab
 
 
 def epochs_of(hooks):
-    """(test loss, learning rate) of each epoch, the rate as reported at the epoch's last step
-    (in the epoch's report, or in the log report of the same step)."""
+    """(validation loss, learning rate) of each epoch, the rate as reported at the epoch's last
+    step (in the epoch's report, or in the log report of the same step)."""
     rates = {step: m["learning_rate"] for step, m, _ in hooks.reports if "learning_rate" in m}
-    return [(m["test_loss"], rates[step]) for step, m, _ in hooks.reports if "test_loss" in m]
+    return [
+        (m["validation_loss"], rates[step]) for step, m, _ in hooks.reports if "train_loss" in m
+    ]
 
 
 @pytest.mark.parametrize("log_every", [3, 5])  # epoch ends on a log step (12 steps), or not
-def test_plateau_cuts_the_rate_after_each_epoch_whose_test_loss_is_no_new_best(log_every):
+def test_plateau_cuts_the_rate_after_each_epoch_whose_validation_loss_is_no_new_best(log_every):
     ids, vocab = noise()
     config = NextWordConfig(
         epochs=6,
@@ -41,9 +44,9 @@ def test_plateau_cuts_the_rate_after_each_epoch_whose_test_loss_is_no_new_best(l
     train(config, ids, vocab, hooks)
     epochs = epochs_of(hooks)
     expected, rate, best = [], 0.05, np.inf
-    for test_loss, _ in epochs:
+    for validation_loss, _ in epochs:
         expected.append(rate)
-        rate, best = (rate, test_loss) if test_loss < best else (rate * 0.25, best)
+        rate, best = (rate, validation_loss) if validation_loss < best else (rate * 0.25, best)
     assert [r for _, r in epochs] == expected
     assert expected[-1] < 0.05  # it did cut
     steps = [step for step, m, _ in hooks.reports if "learning_rate" in m]
