@@ -81,9 +81,8 @@ def _postgres_reasons(db: Database) -> list[str]:
 def probe_write(db: Database) -> None:
     """One tiny committed write (the schema's version row, rewritten as it is). Its success
     clears the fault /readyz reports; a storage fault raises StorageUnavailable."""
-    with db.write() as session:
+    with db.write() as session:  # whose success clears STATUS
         session.execute(text("UPDATE alembic_version SET version_num = version_num"))
-    STATUS.succeeded()
 
 
 def refuse_unwritable_storage(db: Database) -> None:
