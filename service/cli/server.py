@@ -79,11 +79,15 @@ def refuse_unwritable_storage(settings: Settings) -> None:
 
     database = Database.connect(settings.resolved_database_url)
     try:
-        refuse_silent_database(database)
+        if database.file is None:  # a server: nothing else can be asked before it answers
+            refuse_silent_database(database)
         try:
             refuse(database)
         except StorageUnavailable as fault:
             raise _cannot_start("cannot be written", fault) from None
+        # A SQLite file after its own checks: on a read-only file system it cannot even be
+        # opened (WAL mode needs its -shm file), which those say better.
+        refuse_silent_database(database)
         try:
             upgrade(database)  # a full disk, which `refuse` lets start, refuses a migration
         except Exception as error:
@@ -111,7 +115,7 @@ def refuse_silent_database(database: Database) -> None:
     except DBAPIError as error:
         fault = as_storage_fault(error)
         if not isinstance(fault, StorageUnreachable):
-            raise
+            return  # it answers, and the checks that follow say what else is wrong
         shown = make_url(database.url).render_as_string(hide_password=True)
         raise SystemExit(
             f"rnnlab serve: cannot start: the database at {shown} does not answer "

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from rnnlab.service.errors import StorageFull, StorageReadOnly
+from rnnlab.service.errors import StorageFull, StorageReadOnly, StorageUnavailable
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.faults import FULL, READ_ONLY, STATUS, as_storage_fault, describe
 
@@ -68,7 +68,7 @@ def _postgres_reasons(db: Database) -> list[str]:
     try:
         with db.read() as session:
             read_only = session.scalar(text("SELECT current_setting('transaction_read_only')"))
-    except SQLAlchemyError:
+    except (SQLAlchemyError, StorageUnavailable):
         return []  # unreachable: the database reasons say so
     if read_only == "on":
         return [

@@ -17,22 +17,23 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import LiveService
-from tests.service.broken_storage import service_on_postgres
+from tests.conftest import LiveService, free_port
+from tests.service.broken_storage import serve, service_on_postgres
 from tests.service.conftest import ADMIN_URL
 from tests.service.test_readiness import wait_ready, worker_pids
 from tests.service.test_storage_faults import FAST_FAULTS, trained_model
 
 OUTAGE_SECONDS = 4.0  # twice the heartbeat timeout of FAST_FAULTS: the job's heartbeat goes stale
-# A job of about 15 s of training on a machine this test keeps busy (a few times that under load): long enough
-# for three outages at the progress marks, and it pauses during each (its writes wait). It never
-# learns (plain SGD at 1e-9), so it runs all its iterations.
+# A job of about 25 s of training on a machine the watcher keeps busy: long enough for three
+# outages at the progress marks, and it pauses during each (its writes wait). It never learns
+# (plain SGD at 1e-9), so it runs all its iterations.
 JOB = {"iterations": 6_000, "log_every": 10, "optimizer": "sgd", "learning_rate": 1e-9}
 OUTAGE_AT_PROGRESS = (0.2, 0.45, 0.7)
 JOB_TIMEOUT = 240.0
@@ -225,3 +226,81 @@ def test_reads_while_sessions_are_ended_many_times_a_second(
     assert watcher.bad == [], watcher.bad[:10]
     assert "Traceback" not in live.log(), live.log()[-4000:]
     wait_ready(live)
+
+
+@contextlib.contextmanager
+def data_directory_gone(data_dir: Path) -> Iterator[None]:
+    """SQLite's outage: the data directory replaced, until the block ends, by one whose
+    rnnlab.db is not a database (a volume swapped under the service, a restore gone wrong).
+
+    Root reads any file whatever its mode, so permissions cannot make the file unreadable here;
+    renaming the directory can, for every connection opened meanwhile: it meets "file is not a
+    database". A connection opened before keeps the file it opened (an open file outlives its
+    name, and its WAL with it), so the service's pooled connections, and the job on them, may go
+    on; the directory put back, both are one database again."""
+    away = data_dir.with_name(data_dir.name + ".away")
+    data_dir.rename(away)
+    try:
+        data_dir.mkdir()
+        (data_dir / "rnnlab.db").write_bytes(b"not a database\n" * 1000)
+        yield
+    finally:
+        for stray in data_dir.iterdir():
+            stray.unlink()
+        data_dir.rmdir()
+        away.rename(data_dir)
+
+
+def burst(base_url: str, path: str, clients: int = 24) -> list[httpx.Response]:
+    """`clients` reads at once: more than the connection pool keeps (5), so the service opens
+    new connections for them."""
+    with (
+        httpx.Client(base_url=base_url, timeout=60) as client,
+        ThreadPoolExecutor(clients) as pool,
+    ):
+        return list(pool.map(lambda _: client.get(path), range(clients)))
+
+
+@pytest.mark.slow  # ~30 s: a service, a model, a job, an outage of a few seconds
+def test_a_job_lives_through_a_sqlite_database_gone(tmp_path: Path, service_factory) -> None:
+    data_dir = tmp_path / "data"
+    live = service_factory(data_dir, log_dir=tmp_path, **FAST_FAULTS)
+    wait_ready(live)
+    trained_model(live)
+    model_id = live.client.get("/models").json()["models"][0]["id"]
+    assert live.client.get("/predict", params={"a": 3, "b": 4}).status_code == 200
+    pids = worker_pids(live)
+    job = live.train("binary_addition", **JOB)
+
+    with Watcher(httpx.Client(base_url=live.base_url), job["id"], model_id).watching() as watcher:
+        wait_for_progress(live, job["id"], OUTAGE_AT_PROGRESS[0])
+        with data_directory_gone(data_dir):
+            answers = [r for path in ("/jobs", "/models") for r in burst(live.base_url, path)]
+            time.sleep(1.0)
+        ended = live.wait_for_job(job["id"], timeout=JOB_TIMEOUT)
+
+    statuses = Counter(response.status_code for response in answers)
+    assert set(statuses) <= {200, 503}, [r.text for r in answers if r.status_code >= 500]
+    assert statuses[503] > 0, statuses  # new connections met the outage
+    assert all(int(r.headers["Retry-After"]) > 0 for r in answers if r.status_code == 503)
+    assert (ended["status"], ended["attempt"], ended["error"]) == ("succeeded", 1, None), ended
+    assert_contiguous(live, ended)
+    assert watcher.bad == [], watcher.bad[:10]
+    assert worker_pids(live) == pids
+    assert "Traceback" not in live.log(), live.log()[-4000:]
+    wait_ready(live)
+
+
+def test_start_up_with_a_database_that_does_not_answer_says_so_in_one_line(
+    tmp_path: Path,
+) -> None:
+    port = free_port()  # nothing listens there: every connection is refused
+    url = f"postgresql+psycopg://rnnlab:s3cret@127.0.0.1:{port}/rnnlab"
+    refused = serve(tmp_path / "data", database_url=url)
+    assert refused.returncode == 1, refused.stderr[-2000:]
+    assert refused.stderr.strip().splitlines() == [
+        f"rnnlab serve: cannot start: the database at "
+        f"postgresql+psycopg://rnnlab:***@127.0.0.1:{port}/rnnlab does not answer (connection "
+        f'failed: connection to server at "127.0.0.1", port {port} failed: Connection refused). '
+        "Start it, or set RNNLAB_DATABASE_URL to one that answers, then start again"
+    ], refused.stderr
