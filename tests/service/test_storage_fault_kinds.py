@@ -35,6 +35,9 @@ def wrapped(error: Exception) -> OperationalError:
         (psycopg.errors.AdminShutdown("terminating connection"), StorageUnreachable),
         (psycopg.errors.CannotConnectNow("the database system is starting up"), StorageUnreachable),
         (psycopg.errors.ConnectionFailure("connection failure"), StorageUnreachable),
+        # a SQLite file that cannot be opened (its directory gone) or is not a database
+        (sqlite3.OperationalError("unable to open database file"), StorageUnreachable),
+        (sqlite3.DatabaseError("file is not a database"), StorageUnreachable),
     ],
 )
 def test_storage_faults_are_recognised(error: Exception, kind: type) -> None:
@@ -67,16 +70,35 @@ def test_a_connection_the_driver_saw_drop_is_unreachable_storage() -> None:
     assert as_storage_fault(lost) is None
 
 
-def test_every_operation_that_writes_documents_its_503(service: LiveService) -> None:
+def test_a_connection_refused_is_unreachable_storage() -> None:
+    """Opening a connection (no statement yet) that no server answers: refused, a database not
+    accepting connections, a timeout. psycopg gives it no SQLSTATE either."""
+    refused = OperationalError(
+        None,
+        None,
+        psycopg.OperationalError(
+            'connection failed: connection to server at "127.0.0.1", port 5432 failed: FATAL:  '
+            'database "rnnlab" is not currently accepting connections'
+        ),
+    )
+    fault = as_storage_fault(refused)
+    assert type(fault) is StorageUnreachable
+    assert fault.retry_after_seconds == 5
+    assert "not currently accepting connections" in fault.reason
+
+
+def test_every_operation_that_needs_the_database_documents_its_503(
+    service: LiveService,
+) -> None:
     paths = service.client.get("/openapi.json").json()["paths"]
-    writes = [
+    operations = [
         (method, path, operation)
         for path, item in paths.items()
         for method, operation in item.items()
-        if method in ("post", "put", "patch", "delete")
+        if path not in ("/healthz", "/readyz")
     ]
-    assert len(writes) >= 10
-    for method, path, operation in writes:
+    assert len(operations) >= 30
+    for method, path, operation in operations:
         answer = operation["responses"].get("503")
         assert answer is not None, f"{method} {path} does not document its 503"
         assert "Retry-After" in answer["headers"]
