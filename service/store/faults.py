@@ -156,6 +156,7 @@ class StorageStatus:
         self._since = 0.0
         self._said_at = 0.0
         self._refused = 0
+        self._over_at: float | None = None  # time.monotonic() when the last fault ended
 
     def failed(self, error: StorageUnavailable) -> None:
         now = time.monotonic()
@@ -181,15 +182,22 @@ class StorageStatus:
         with self._lock:
             if self._fault is not None:
                 self.log.warning(
-                    "storage is back after %.1f s (%s over, %d refusals meanwhile)",
+                    "storage is back after %.1f s (%d reads and writes refused meanwhile)",
                     time.monotonic() - self._since,
-                    type(self._fault.error).__name__,
                     self._refused,
                 )
                 self._fault = None
+                self._over_at = time.monotonic()
 
     def fault(self) -> Fault | None:
         return self._fault
+
+    def settled(self, seconds: float) -> bool:
+        """No fault now, and none ended within `seconds`: long enough, say, for every running
+        job's heartbeat, which could not be written during it, to be written again."""
+        if self._fault is not None:
+            return False
+        return self._over_at is None or time.monotonic() - self._over_at >= seconds
 
 
 STATUS = StorageStatus(logging.getLogger(__name__))

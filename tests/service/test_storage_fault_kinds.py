@@ -5,6 +5,7 @@ its SQLSTATE is checked here (the read-only one runs for real in test_storage_fa
 from __future__ import annotations
 
 import errno
+import logging
 import sqlite3
 
 import psycopg
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from rnnlab.service.errors import StorageFailing, StorageFull, StorageReadOnly, StorageUnreachable
-from rnnlab.service.store.faults import as_storage_fault
+from rnnlab.service.store.faults import UNREACHABLE, StorageStatus, as_storage_fault
 from tests.conftest import LiveService
 
 
@@ -103,3 +104,23 @@ def test_every_operation_that_needs_the_database_documents_its_503(
         assert answer is not None, f"{method} {path} does not document its 503"
         assert "Retry-After" in answer["headers"]
         assert answer["content"]["application/json"]["example"]["detail"].startswith("storage is")
+
+
+def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    status = StorageStatus(logging.getLogger("outage"))
+    fault = StorageUnreachable(UNREACHABLE, "connection refused")
+    with caplog.at_level(logging.INFO, logger="outage"):
+        for _ in range(100):  # every loop and request of the process that meets it
+            status.failed(fault)
+        assert status.fault() is not None and not status.settled(0.0)
+        for _ in range(3):
+            status.succeeded()
+    said = [record.getMessage() for record in caplog.records]
+    assert len(said) == 2, said
+    assert said[0].startswith("storage is unreachable: ") and "[connection refused]" in said[0]
+    assert said[1].startswith("storage is back after "), said[1]
+    assert "(100 reads and writes refused meanwhile)" in said[1], said[1]
+    assert status.fault() is None
+    assert status.settled(0.0) and not status.settled(60.0)  # heartbeats get time to catch up
