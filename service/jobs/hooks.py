@@ -179,8 +179,9 @@ def make_hooks(
     """The hooks of a claimed job with every stop rule that applies to it, in the order they
     are asked: the time limit, a shutdown, the service gone, a cancel, and the median rule
     when the job's sweep asked for early stopping."""
+    wait = StorageWait(stopping, parent_pid)
     rules: list[StopRule] = [
-        TimeLimit(time_limit_seconds),
+        TimeLimit(time_limit_seconds, paused=lambda: wait.waited_seconds),
         Shutdown(job.id, stopping),
         ParentGone(parent_pid),
         Cancel(job.id),
@@ -196,5 +197,5 @@ def make_hooks(
         rules,
         progress=job.progress,
         attempt=attempt,
-        wait=StorageWait(stopping, parent_pid),
+        wait=wait,
     )

@@ -87,7 +87,7 @@ def run_job(job_id: int, attempt: int | None = None) -> None:
         try:
             _run_claimed(context, job_id, attempt, wait)
         except StorageUnavailable:
-            _hand_back_when_writable(context, job_id, attempt)
+            _hand_back_if_it_can(context, job_id, attempt)
 
 
 def _held_attempt(context: WorkerContext, job_id: int, attempt: int | None) -> int | None:
@@ -102,7 +102,7 @@ def _held_attempt(context: WorkerContext, job_id: int, attempt: int | None) -> i
         return job.attempt
 
 
-def _hand_back_when_writable(context: WorkerContext, job_id: int, attempt: int) -> None:
+def _hand_back_if_it_can(context: WorkerContext, job_id: int, attempt: int) -> None:
     """The worker stopped while storage refused the job's work: one try at handing it back
     (no attempt spent); else it stays `running`, and the supervisor's release at stop or the
     next start's recovery hands it back."""

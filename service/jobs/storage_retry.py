@@ -11,6 +11,7 @@ outage starts and when it ends; the loops here retry in silence.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -35,17 +36,23 @@ class StorageWait:
     def __init__(self, stopping: threading.Event, parent_pid: int | None = None) -> None:
         self.stopping = stopping
         self.parent_pid = parent_pid
-        self.waited = 0  # refusals met, for tests and the curious
+        self.waited_seconds = 0.0  # spent waiting: the job's time limit does not count it
 
     def __call__(self, action: Callable[[], T]) -> T:
         """`action()`'s result once it meets no storage fault; the last fault, raised, when
         the worker stops (or its service is gone) first."""
         delay = FIRST_RETRY_SECONDS
-        while True:
-            try:
-                return action()
-            except StorageUnavailable:
-                self.waited += 1
-                if self.stopping.wait(delay) or parent_gone(self.parent_pid):
-                    raise
-                delay = min(delay * 2, LONGEST_RETRY_SECONDS)
+        first_refused: float | None = None
+        try:
+            while True:
+                try:
+                    return action()
+                except StorageUnavailable:
+                    if first_refused is None:
+                        first_refused = time.monotonic()
+                    if self.stopping.wait(delay) or parent_gone(self.parent_pid):
+                        raise
+                    delay = min(delay * 2, LONGEST_RETRY_SECONDS)
+        finally:
+            if first_refused is not None:
+                self.waited_seconds += time.monotonic() - first_refused

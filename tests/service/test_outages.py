@@ -31,7 +31,7 @@ from tests.service.test_readiness import wait_ready, worker_pids
 from tests.service.test_storage_faults import FAST_FAULTS, trained_model
 
 OUTAGE_SECONDS = 4.0  # twice the heartbeat timeout of FAST_FAULTS: the job's heartbeat goes stale
-# A job of about 25 s of training on a machine the watcher keeps busy: long enough for three
+# A job of about 20 s of training on a machine the watcher keeps busy: long enough for three
 # outages at the progress marks, and it pauses during each (its writes wait). It never learns
 # (plain SGD at 1e-9), so it runs all its iterations.
 JOB = {"iterations": 6_000, "log_every": 10, "optimizer": "sgd", "learning_rate": 1e-9}
@@ -175,7 +175,15 @@ def assert_log_says_each_outage_once(live: LiveService, outages: int, processes:
     assert "lost its worker" not in log
 
 
-@pytest.mark.slow  # ~45 s: a service, a model, a job of ~25 s training, three outages of 4 s
+def assert_ran_once(live: LiveService, job_id: int) -> None:
+    """One run from start to end: never handed back, never resumed from a checkpoint, so no
+    training was lost, not even the steps since its last checkpoint."""
+    runs = [line for line in live.log().splitlines() if f"rnnlab.jobs: job {job_id} " in line]
+    assert sum(f"job {job_id} started" in line for line in runs) == 1, runs[:3]
+    assert not [line for line in runs if f"job {job_id} resumed" in line]
+
+
+@pytest.mark.slow  # ~35 s: a service, a model, a job of ~20 s training, three outages of 4 s
 @pytest.mark.postgres
 def test_a_job_lives_through_three_postgresql_outages(
     request: pytest.FixtureRequest, tmp_path: Path, service_factory
@@ -200,6 +208,7 @@ def test_a_job_lives_through_three_postgresql_outages(
     assert watcher.unavailable() > 0, watcher.seen  # the outages were real
     assert worker_pids(live) == pids  # no worker died of it
     assert_log_says_each_outage_once(live, outages=3, processes=1 + len(pids))
+    assert_ran_once(live, job["id"])
     wait_ready(live)
 
 
@@ -208,7 +217,8 @@ def test_reads_while_sessions_are_ended_many_times_a_second(
     request: pytest.FixtureRequest, tmp_path: Path, service_factory
 ) -> None:
     """The quick one: no outage of connections, only every session of the service ended every
-    0.2 s for 3 s. Each request meets it or not; none answers 500."""
+    0.2 s for 3 s, while one client polls and bursts of them read at once. Each request meets it
+    or not; none answers 500."""
     import psycopg
 
     live, url = service_on_postgres(request, tmp_path, service_factory)
@@ -216,13 +226,18 @@ def test_reads_while_sessions_are_ended_many_times_a_second(
     model_id = live.client.get("/models").json()["models"][0]["id"]
     job_id = live.client.get("/jobs").json()["jobs"][0]["id"]
     assert live.client.get("/predict", params={"a": 3, "b": 4}).status_code == 200
+    answers: list[httpx.Response] = []
     with (
         Watcher(httpx.Client(base_url=live.base_url), job_id, model_id).watching() as watcher,
         psycopg.connect(ADMIN_URL, autocommit=True) as admin,
     ):
-        for _ in range(15):
+        for path in ("/models", f"/jobs/{job_id}/metrics", "/jobs") * 5:
             end_sessions(admin, database_name(url))
+            answers += burst(live.base_url, path, clients=8)
             time.sleep(0.2)
+    failed = [f"{r.url.path}: {r.status_code} {r.text}" for r in answers if r.status_code == 500]
+    assert failed == [], failed[:5]
+    assert {r.status_code for r in answers} <= {200, 503}
     assert watcher.bad == [], watcher.bad[:10]
     assert "Traceback" not in live.log(), live.log()[-4000:]
     wait_ready(live)
@@ -261,7 +276,7 @@ def burst(base_url: str, path: str, clients: int = 24) -> list[httpx.Response]:
         return list(pool.map(lambda _: client.get(path), range(clients)))
 
 
-@pytest.mark.slow  # ~30 s: a service, a model, a job, an outage of a few seconds
+@pytest.mark.slow  # ~20 s: a service, a model, a job, an outage of a few seconds
 def test_a_job_lives_through_a_sqlite_database_gone(tmp_path: Path, service_factory) -> None:
     data_dir = tmp_path / "data"
     live = service_factory(data_dir, log_dir=tmp_path, **FAST_FAULTS)
@@ -288,6 +303,7 @@ def test_a_job_lives_through_a_sqlite_database_gone(tmp_path: Path, service_fact
     assert watcher.bad == [], watcher.bad[:10]
     assert worker_pids(live) == pids
     assert "Traceback" not in live.log(), live.log()[-4000:]
+    assert_ran_once(live, job["id"])
     wait_ready(live)
 
 
