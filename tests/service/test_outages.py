@@ -41,8 +41,8 @@ JOB_TIMEOUT = 240.0
 
 @dataclass
 class Watcher:
-    """A client that polls every read route that needs the database, and /predict, until told
-    to stop, and keeps what it saw."""
+    """A client that polls every read route that needs the database, /predict and one write
+    (an alias set again) until told to stop, and keeps what it saw."""
 
     client: httpx.Client
     job_id: int
@@ -75,6 +75,8 @@ class Watcher:
         while not self._stop.is_set():
             for path in self.paths():
                 self._check(path, self._get(path))
+            alias = f"/models/{self.model_id}/aliases/watched"
+            self._check(alias, self._request("PUT", alias))
             predicted = self._get("/predict?a=3&b=4")
             self._check("/predict", predicted)
             if predicted is not None and predicted.status_code != 200:
@@ -82,8 +84,11 @@ class Watcher:
             time.sleep(0.1)
 
     def _get(self, path: str) -> httpx.Response | None:
+        return self._request("GET", path)
+
+    def _request(self, method: str, path: str) -> httpx.Response | None:
         try:
-            return self.client.get(path, timeout=30)
+            return self.client.request(method, path, timeout=30)
         except httpx.TransportError as error:
             self.bad.append(f"{path}: no answer ({error!r})")
             return None
