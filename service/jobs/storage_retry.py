@@ -3,8 +3,8 @@ it is read-only): it never dies of it, and its job does not either. Each read or
 running job that storage refuses is tried again, with backoff, until it goes through: training
 waits at that step, holding its job, its buffered metrics and its place, and goes on from there
 when storage is back. Only a worker told to stop (or whose service is gone) gives up waiting;
-the job then goes back to the queue without spending an attempt, as soon as a write can say so.
-STATUS (rnnlab.service.store.faults) says in the log when an
+the job then goes back to the queue without spending an attempt if a write can still say so
+(else the next start requeues it). STATUS (rnnlab.service.store.faults) says in the log when an
 outage starts and when it ends; the loops here retry in silence.
 """
 

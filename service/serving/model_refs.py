@@ -33,13 +33,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from rnnlab.service.catalog.aliases import DEFAULT_ALIAS, alias_not_found, alias_target
-from rnnlab.service.errors import InvalidInput, NoModelYet
+from rnnlab.service.errors import InvalidInput, NoModelYet, StorageUnreachable
 from rnnlab.service.schemas.experiments import ALIAS_PATTERN
 from rnnlab.service.schemas.resources import MAX_ID
 from rnnlab.service.serving.loaded import LoadedModel
 from rnnlab.service.serving.model_cache import ModelCache, load
 from rnnlab.service.store.db import Database
-from rnnlab.service.store.faults import STATUS, as_storage_fault
+from rnnlab.service.store.faults import STATUS, UNREACHABLE, as_storage_fault
 from rnnlab.service.store.tables import TrainedModel
 
 log = logging.getLogger(__name__)
@@ -137,15 +137,19 @@ class PostgresCatalog:
         import psycopg  # the postgres extra: only a PostgreSQL deployment has it
 
         self._psycopg = psycopg
-        self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
+        self.errors: tuple[type[Exception], ...] = (psycopg.Error, StorageUnreachable)
         self._url = url
         self._connection: Any = None
 
     def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         if self._connection is None:
-            self._connection = self._psycopg.connect(
-                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
-            )
+            try:
+                self._connection = self._psycopg.connect(
+                    self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
+                )
+            except self._psycopg.OperationalError as error:  # no server let it connect
+                reason = str(error).strip().splitlines()[0][:200]
+                raise StorageUnreachable(UNREACHABLE, reason) from error
         try:
             return self._connection.execute(sql, params).fetchall()
         except self._psycopg.Error:

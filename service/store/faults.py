@@ -167,8 +167,8 @@ class StorageStatus:
             elif now - self._said_at >= self.every:
                 self._said_at = now
                 self.log.warning(
-                    "storage still %s after %.0f s (%d refusals) [%s]",
-                    type(error).__name__,
+                    "%s still, after %.0f s (%d reads and writes refused) [%s]",
+                    error.detail.split(":", 1)[0],  # "storage is unreachable"
                     now - self._since,
                     self._refused,
                     error.reason,

@@ -178,6 +178,7 @@ def assert_log_says_each_outage_once(live: LiveService, outages: int, processes:
     assert outages <= len(started) <= outages * processes, started
     assert len(ended) == len(started), (started, ended)
     assert "lost its worker" not in log
+    assert "model lookup failed" not in log  # /predict's catalog check is the same outage
 
 
 def assert_ran_once(live: LiveService, job_id: int) -> None:
