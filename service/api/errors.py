@@ -1,6 +1,9 @@
 """Domain errors to HTTP, in one place: each kind of service/errors.py gets its status code here,
 and the few that need one their headers (Retry-After, WWW-Authenticate). Nothing else in the
-service names a status code for an error it raises."""
+service names a status code for an error it raises.
+
+A database error that reaches a route unconverted (a query outside Database.read and write)
+is still a storage fault when it is one: a 503 with Retry-After, never a 500."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from rnnlab.service.api.validation import validation_error_body
 from rnnlab.service.errors import (
@@ -23,6 +27,7 @@ from rnnlab.service.errors import (
     TooLarge,
     Unavailable,
 )
+from rnnlab.service.store.faults import STATUS, as_storage_fault
 
 
 class ErrorResponse(JSONResponse):
@@ -82,6 +87,16 @@ async def handle_domain_error(request: Request, error: Exception) -> JSONRespons
     )
 
 
+async def handle_database_error(request: Request, error: Exception) -> JSONResponse:
+    """A storage fault as its domain error; any other database error stays a bug (a 500)."""
+    assert isinstance(error, DBAPIError)
+    fault = as_storage_fault(error)
+    if fault is None:
+        raise error
+    STATUS.failed(fault)
+    return await handle_domain_error(request, fault)
+
+
 async def handle_validation_error(request: Request, error: Exception) -> JSONResponse:
     """FastAPI's 422, capped to the first problems and without echoing large or non-finite
     input (`inf` cannot even be written as JSON)."""
@@ -89,10 +104,12 @@ async def handle_validation_error(request: Request, error: Exception) -> JSONRes
     return ErrorResponse(validation_error_body(error.errors()), status_code=422)
 
 
-MUTATING_METHODS = {"post", "put", "patch", "delete"}
+# Answered without the database: everything else can meet a storage fault.
+WITHOUT_DATABASE = {"/healthz"}
 STORAGE_FAULT_RESPONSE = {
-    "description": "Storage is full or read-only: nothing can be saved until an operator frees "
-    "space or makes the database writable; reads still work. Retry after `Retry-After` seconds",
+    "description": "Storage does not answer (the database restarting or refusing connections: "
+    "seconds), or is full or read-only (until an operator frees space or makes it writable: "
+    "reads still work then). Nothing was changed; retry after `Retry-After` seconds",
     "headers": {
         "Retry-After": {
             "description": "Seconds to wait before retrying",
@@ -103,17 +120,20 @@ STORAGE_FAULT_RESPONSE = {
 
 
 def document_storage_faults(schema: dict[str, Any]) -> dict[str, Any]:
-    """Every operation that writes can meet a full or read-only database: the OpenAPI schema
-    states its 503 (whose body rnnlab.service.api.docs describes, as for the other errors)."""
-    for item in schema.get("paths", {}).values():
-        for method, operation in item.items():
-            if method in MUTATING_METHODS:
-                operation.setdefault("responses", {}).setdefault(
-                    "503", copy.deepcopy(STORAGE_FAULT_RESPONSE)
-                )
+    """Every operation that needs the database can meet an outage, and every one that writes a
+    full or read-only database: the OpenAPI schema states its 503 (whose body
+    rnnlab.service.api.docs describes, as for the other errors)."""
+    for path, item in schema.get("paths", {}).items():
+        if path in WITHOUT_DATABASE:
+            continue
+        for operation in item.values():
+            operation.setdefault("responses", {}).setdefault(
+                "503", copy.deepcopy(STORAGE_FAULT_RESPONSE)
+            )
     return schema
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RnnlabError, handle_domain_error)
+    app.add_exception_handler(DBAPIError, handle_database_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)

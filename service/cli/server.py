@@ -15,6 +15,7 @@ from rnnlab.service.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # the CLI imports the service's modules only for the command it runs
     from rnnlab.service.errors import StorageUnavailable
+    from rnnlab.service.store.db import Database
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -78,10 +79,15 @@ def refuse_unwritable_storage(settings: Settings) -> None:
 
     database = Database.connect(settings.resolved_database_url)
     try:
+        if database.file is None:  # a server: nothing else can be asked before it answers
+            refuse_silent_database(database)
         try:
             refuse(database)
         except StorageUnavailable as fault:
             raise _cannot_start("cannot be written", fault) from None
+        # A SQLite file after its own checks: on a read-only file system it cannot even be
+        # opened (WAL mode needs its -shm file), which those say better.
+        refuse_silent_database(database)
         try:
             upgrade(database)  # a full disk, which `refuse` lets start, refuses a migration
         except Exception as error:
@@ -91,6 +97,31 @@ def refuse_unwritable_storage(settings: Settings) -> None:
             raise _cannot_start("cannot take its migrations", storage_fault) from None
     finally:
         database.dispose()
+
+
+def refuse_silent_database(database: Database) -> None:
+    """Exit 1 in one line naming the database (its password hidden) when it does not answer:
+    a server down or refusing connections, a wrong host, a file that cannot be opened."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    from rnnlab.service.errors import StorageUnreachable
+    from rnnlab.service.store.faults import as_storage_fault
+
+    try:  # on the engine: Database.read would also log the outage, a second line
+        with database.read_engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except DBAPIError as error:
+        fault = as_storage_fault(error)
+        if not isinstance(fault, StorageUnreachable):
+            return  # it answers, and the checks that follow say what else is wrong
+        shown = make_url(database.url).render_as_string(hide_password=True)
+        raise SystemExit(
+            f"rnnlab serve: cannot start: the database at {shown} does not answer "
+            f"({fault.reason}). Start it, or set RNNLAB_DATABASE_URL to one that answers, "
+            "then start again"
+        ) from None
 
 
 def _cannot_start(problem: str, fault: StorageUnavailable) -> SystemExit:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from rnnlab.service.errors import StorageUnavailable
 from rnnlab.service.jobs.processes import cpu_ticks
 from rnnlab.service.jobs.queue import update_held_job
 from rnnlab.service.store.db import Database
@@ -128,6 +129,8 @@ class JobHeartbeat:
                         heartbeat_at=utcnow()
                     )
                 )
+        except StorageUnavailable:  # the next beat tries again; faults.STATUS logs the outage
+            return True
         except Exception as error:  # the next beat tries again; the loop's writes say more
             if not self._failing:
                 log.warning("job %s: heartbeat not written (%s)", self.job_id, error)

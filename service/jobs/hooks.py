@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
@@ -32,11 +32,17 @@ from rnnlab.service.jobs.stop_rules import (
     StopRule,
     TimeLimit,
 )
+from rnnlab.service.jobs.storage_retry import StorageWait
 from rnnlab.service.store.blobs import arrays_to_npz
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.tables import Job, utcnow
 
 FLUSH_SECONDS = 0.5
+T = TypeVar("T")
+
+
+def _at_once(action: Callable[[], T]) -> T:
+    return action()
 
 
 class DatabaseHooks(TrainingHooks):
@@ -49,8 +55,12 @@ class DatabaseHooks(TrainingHooks):
         rules: Sequence[StopRule] = (),
         progress: float = 0.0,
         attempt: int | None = None,
+        wait: Callable[[Callable[[], Any]], Any] = _at_once,
     ) -> None:
         self.db = db
+        # Runs each write of the loop (a flush, a checkpoint) until storage takes it: the loop
+        # waits out an outage at the step it reached (jobs/storage_retry.py).
+        self.wait = wait
         self.job_id = job_id
         self.worker_id = worker_id
         self.attempt = attempt  # the claim this run holds: every write is fenced by it
@@ -88,8 +98,7 @@ class DatabaseHooks(TrainingHooks):
         if stop is not None:
             self.stopped = stop
         elif now - self._last_flush >= FLUSH_SECONDS:
-            with self.db.write() as session:
-                self.flush(session)
+            self.wait(self._flush_now)
         if self.stopped is not None:
             raise self.stopped
         return False
@@ -111,13 +120,17 @@ class DatabaseHooks(TrainingHooks):
         for rule in self.rules:
             rule.checkpoint_starting()
         blob = arrays_to_npz(state)
-        save_checkpoint(self.db, self.job_id, step, blob, in_swap=self.flush)
+        self.wait(lambda: save_checkpoint(self.db, self.job_id, step, blob, in_swap=self.flush))
         self.saved_checkpoint = True
         for rule in self.rules:
             rule.checkpoint_saved()
         self._last_checkpoint = time.monotonic()
 
     # --- writing -------------------------------------------------------------------------
+    def _flush_now(self) -> None:
+        with self.db.write() as session:
+            self.flush(session)
+
     def write_pending(self, session: Session) -> None:
         """Insert the buffered metric points and teaching records."""
         self.buffer.write(session)
@@ -166,8 +179,9 @@ def make_hooks(
     """The hooks of a claimed job with every stop rule that applies to it, in the order they
     are asked: the time limit, a shutdown, the service gone, a cancel, and the median rule
     when the job's sweep asked for early stopping."""
+    wait = StorageWait(stopping, parent_pid)
     rules: list[StopRule] = [
-        TimeLimit(time_limit_seconds),
+        TimeLimit(time_limit_seconds, paused=lambda: wait.waited_seconds),
         Shutdown(job.id, stopping),
         ParentGone(parent_pid),
         Cancel(job.id),
@@ -176,5 +190,12 @@ def make_hooks(
     if early is not None:
         rules.append(early)
     return DatabaseHooks(
-        db, job.id, worker_id, checkpoint_seconds, rules, progress=job.progress, attempt=attempt
+        db,
+        job.id,
+        worker_id,
+        checkpoint_seconds,
+        rules,
+        progress=job.progress,
+        attempt=attempt,
+        wait=wait,
     )

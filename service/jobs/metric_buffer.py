@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from sqlalchemy.orm import Session
 
 from rnnlab.service.store.tables import JobRecord, Metric, utcnow
@@ -49,10 +49,19 @@ class MetricBuffer:
 
     def write(self, session: Session) -> None:
         """Insert the buffered metric points and teaching records (one transaction: a stream
-        sees both or neither)."""
-        if self.metrics:
-            session.execute(insert(Metric), self.metrics)
-            self.metrics = []
-        if self.records:
-            session.execute(insert(JobRecord), self.records)
-            self.records = []
+        sees both or neither). They leave the buffer once that transaction commits: one that
+        storage refused (rolled back) writes them again when it is retried, so an outage loses
+        no point and writes none twice."""
+        metrics, records = list(self.metrics), list(self.records)
+        if metrics:
+            session.execute(insert(Metric), metrics)
+        if records:
+            session.execute(insert(JobRecord), records)
+        if metrics or records:
+            event.listen(
+                session, "after_commit", lambda _: self._written(metrics, records), once=True
+            )
+
+    def _written(self, metrics: list[dict[str, Any]], records: list[dict[str, Any]]) -> None:
+        del self.metrics[: len(metrics)]
+        del self.records[: len(records)]

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import select
 
@@ -20,11 +21,10 @@ from rnnlab.service.jobs.heartbeat import beat_seconds, job_heartbeat
 from rnnlab.service.jobs.hooks import DatabaseHooks, make_hooks
 from rnnlab.service.jobs.queue import discard_metrics_after, update_held_job
 from rnnlab.service.jobs.stop_rules import JobLost, JobStopped, ShuttingDown
-from rnnlab.service.jobs.storage_retry import retry_until_written
+from rnnlab.service.jobs.storage_retry import StorageWait
 from rnnlab.service.settings import Settings
 from rnnlab.service.store.blobs import CorruptBlob, arrays_to_npz, npz_to_arrays, sha256_hex
 from rnnlab.service.store.db import Database
-from rnnlab.service.store.faults import FaultLog
 from rnnlab.service.store.tables import Job, JobStatus, Metric, TrainedModel, utcnow
 
 log = logging.getLogger(__name__)
@@ -65,22 +65,29 @@ def current_context() -> WorkerContext:
 
 def run_job(job_id: int, attempt: int | None = None) -> None:
     """Train a claimed job and record how it ended; never raises for a job's own failure, nor
-    for storage that cannot be written: the job then goes back to the queue (no attempt spent)
-    as soon as it can, and resumes from its last checkpoint.
+    for storage that cannot be used: each read and write it refuses is tried again until it
+    goes through (jobs/storage_retry.py), and the job goes on. Only a worker stopping during
+    an outage gives the job back to the queue (no attempt spent), to resume from its last
+    checkpoint.
 
     `attempt` is the one this worker claimed (default: whichever the row holds for it); every
     write of the run is fenced by it, so a run that lost the job changes nothing."""
     context = current_context()
-    attempt = _held_attempt(context, job_id, attempt)
-    if attempt is None:
+    wait = StorageWait(context.stopping, context.parent_pid)
+    try:
+        held = wait(partial(_held_attempt, context, job_id, attempt))
+    except StorageUnavailable:  # stopping during an outage: the job is still `running`, and
+        return  # the supervisor hands it back at stop (or the next start does)
+    if held is None:
         return
+    attempt = held
     beat = beat_seconds(context.settings.heartbeat_timeout_seconds)
     # A thread beats for the job however long one training step takes.
     with job_heartbeat(context.db, job_id, context.worker_id, attempt, beat):
         try:
-            _run_claimed(context, job_id, attempt)
-        except StorageUnavailable as fault:
-            _hand_back_when_writable(context, job_id, attempt, fault)
+            _run_claimed(context, job_id, attempt, wait)
+        except StorageUnavailable:
+            _hand_back_if_it_can(context, job_id, attempt)
 
 
 def _held_attempt(context: WorkerContext, job_id: int, attempt: int | None) -> int | None:
@@ -95,27 +102,66 @@ def _held_attempt(context: WorkerContext, job_id: int, attempt: int | None) -> i
         return job.attempt
 
 
-def _hand_back_when_writable(
-    context: WorkerContext, job_id: int, attempt: int, fault: StorageUnavailable
-) -> None:
-    faults = FaultLog(log, f"job {job_id} goes back to the queue once the database takes a write")
-    if not retry_until_written(
-        lambda: _hand_back(context, job_id, attempt),
-        fault,
-        faults,
-        context.stopping,
-        context.parent_pid,
-    ):
+def _hand_back_if_it_can(context: WorkerContext, job_id: int, attempt: int) -> None:
+    """The worker stopped while storage refused the job's work: one try at handing it back
+    (no attempt spent); else it stays `running`, and the supervisor's release at stop or the
+    next start's recovery hands it back."""
+    try:
+        _hand_back(context, job_id, attempt)
+    except StorageUnavailable:
         log.warning(
             "job %s: stopping before it could be handed back; a restart recovers it", job_id
         )
 
 
-def _run_claimed(context: WorkerContext, job_id: int, attempt: int) -> None:
+@dataclass
+class Claimed:
+    """What a run reads of its job before it trains."""
+
+    task: str
+    hyperparams: dict
+    fresh: bool
+    hooks: DatabaseHooks
+
+
+def _run_claimed(context: WorkerContext, job_id: int, attempt: int, wait: StorageWait) -> None:
+    claimed = wait(partial(_read_claimed, context, job_id, attempt))
+    if claimed is None:
+        return  # taken back meanwhile
+    task, hyperparams, hooks = claimed.task, claimed.hyperparams, claimed.hooks
+    console.started(job_id, task, hyperparams, resumed=not claimed.fresh)
+    finish = partial(_finish, context, job_id, attempt)
+    began = time.monotonic()
+    try:
+        resume = None if claimed.fresh else wait(partial(_load_checkpoint, context.db, job_id))
+        result = train.train(context.db, task, hyperparams, hooks, resume, wait)
+    except ShuttingDown:
+        _hand_back(context, job_id, attempt)
+    except JobStopped as stop:  # cancelled, time limit, or stopped early by its sweep's rule
+        wait(partial(finish, stop.status, stop.error))
+    except TrainingDiverged as error:
+        wait(partial(finish, JobStatus.FAILED, str(error), hooks))
+    except JobLost as error:
+        log.warning("job %s: %s; stopping without writing", job_id, error)
+    except MemoryError:
+        wait(partial(finish, JobStatus.FAILED, OUT_OF_MEMORY))
+    except StorageUnavailable:
+        raise  # the worker stops during an outage: run_job hands the job back if it can
+    except Exception as error:  # the worker must always finish the job's row
+        log.exception("job %s failed", job_id)
+        wait(partial(finish, JobStatus.FAILED, f"internal error: {type(error).__name__}"))
+    else:
+        publish = partial(_publish, context, job_id, attempt, task, hyperparams, result, hooks)
+        wait(partial(publish, had_checkpoint=not claimed.fresh))
+    finally:
+        _tell_end(context.db, job_id, time.monotonic() - began)
+
+
+def _read_claimed(context: WorkerContext, job_id: int, attempt: int) -> Claimed | None:
     with context.db.read() as session:
         job = session.get(Job, job_id)
         if job is None or job.attempt != attempt or job.worker_id != context.worker_id:
-            return  # taken back meanwhile
+            return None
         task, hyperparams = job.task, dict(job.hyperparams)
         # A job that never ran (no checkpoint, no metric; a clean shutdown can hand a started
         # job back with its attempt count unchanged) has nothing to restore or clean up:
@@ -136,41 +182,16 @@ def _run_claimed(context: WorkerContext, job_id: int, attempt: int) -> None:
             parent_pid=context.parent_pid,
             stopping=context.stopping,
         )
-
-    console.started(job_id, task, hyperparams, resumed=not fresh)
-    began = time.monotonic()
-    try:
-        resume = None if fresh else _load_checkpoint(context.db, job_id)
-        result = train.train(context.db, task, hyperparams, hooks, resume)
-    except ShuttingDown:
-        _hand_back(context, job_id, attempt)
-    except JobStopped as stop:  # cancelled, time limit, or stopped early by its sweep's rule
-        _finish(context, job_id, attempt, stop.status, stop.error)
-    except TrainingDiverged as error:
-        _finish(context, job_id, attempt, JobStatus.FAILED, str(error), hooks)
-    except JobLost as error:
-        log.warning("job %s: %s; stopping without writing", job_id, error)
-    except MemoryError:
-        _finish(context, job_id, attempt, JobStatus.FAILED, OUT_OF_MEMORY)
-    except StorageUnavailable:
-        raise  # not the job's failure: run_job hands it back once storage is writable
-    except Exception as error:  # the worker must always finish the job's row
-        log.exception("job %s failed", job_id)
-        _finish(
-            context, job_id, attempt, JobStatus.FAILED, f"internal error: {type(error).__name__}"
-        )
-    else:
-        _publish(
-            context, job_id, attempt, task, hyperparams, result, hooks, had_checkpoint=not fresh
-        )
-    finally:
-        _tell_end(context.db, job_id, time.monotonic() - began)
+    return Claimed(task, hyperparams, fresh, hooks)
 
 
 def _tell_end(db: Database, job_id: int, seconds: float) -> None:
     """The job's end as stored (a lost job has none: its new owner tells)."""
-    with db.read() as session:
-        job = session.get(Job, job_id)
+    try:
+        with db.read() as session:
+            job = session.get(Job, job_id)
+    except StorageUnavailable:  # only the console's line is missed
+        return
     if job is not None and job.status in JobStatus.FINISHED:
         detail = f"model {job.model.id}" if job.model is not None else job.error
         console.ended(job_id, job.status, seconds, detail)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -87,14 +87,19 @@ class StopRule:
 
 
 class TimeLimit(StopRule):
-    """RNNLAB_JOB_TIME_LIMIT_SECONDS from the moment the rule is made: the job fails."""
+    """RNNLAB_JOB_TIME_LIMIT_SECONDS from the moment the rule is made: the job fails. Time the
+    job spent waiting out a database outage (`paused()` seconds) is the database's, not the
+    job's: it does not count."""
 
-    def __init__(self, limit_seconds: float) -> None:
+    def __init__(self, limit_seconds: float, paused: Callable[[], float] = lambda: 0.0) -> None:
         self.limit_seconds = limit_seconds
         self.deadline = time.monotonic() + limit_seconds
+        self.paused = paused
 
     def at_step(self, now: float) -> JobStopped | None:
-        return TimeLimitReached(self.limit_seconds) if now >= self.deadline else None
+        if now < self.deadline + self.paused():
+            return None
+        return TimeLimitReached(self.limit_seconds)
 
 
 class Shutdown(StopRule):

@@ -1,62 +1,58 @@
-"""What a worker does while the database cannot be written (disk full, read-only): it never
-dies of it. A job whose state could not be saved goes back to the queue, without spending an
-attempt, as soon as that write succeeds; until then the worker retries it at a bounded rate and
-claims nothing else. Claims that fail wait the same way. The log says what is wrong once, then
-at most every minute, and when it is over.
+"""What a worker does while the database cannot be used (it does not answer, its disk is full,
+it is read-only): it never dies of it, and its job does not either. Each read or write of a
+running job that storage refuses is tried again, with backoff, until it goes through: training
+waits at that step, holding its job, its buffered metrics and its place, and goes on from there
+when storage is back. Only a worker told to stop (or whose service is gone) gives up waiting;
+the job then goes back to the queue without spending an attempt if a write can still say so
+(else the next start requeues it). STATUS (rnnlab.service.store.faults) says in the log when an
+outage starts and when it ends; the loops here retry in silence.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
+import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from rnnlab.service.errors import StorageUnavailable
 from rnnlab.service.jobs.processes import parent_gone
-from rnnlab.service.jobs.queue import claim_next_job
-from rnnlab.service.store.db import Database
-from rnnlab.service.store.faults import FaultLog
 
-log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-# How often a refused write is tried again: storage that comes back is used within this long,
-# and a retry costs one small transaction.
+# How often the supervisor's probe, or an idle worker's claim, tries a refused write again:
+# storage that comes back is used within this long, and a retry costs one small transaction.
 RETRY_SECONDS = 0.5
+# A job's own retries start fast (a killed session is over at once) and slow down to this: an
+# outage of a minute costs a few dozen connection attempts, and storage that comes back is used
+# within this long.
+FIRST_RETRY_SECONDS = 0.1
+LONGEST_RETRY_SECONDS = 2.0
 
 
-def retry_until_written(
-    write: Callable[[], None],
-    fault: StorageUnavailable,
-    faults: FaultLog,
-    stopping: threading.Event,
-    parent_pid: int | None = None,
-) -> bool:
-    """Call `write` every RETRY_SECONDS until it no longer meets a storage fault: True once it
-    succeeded, False when the worker is told to stop (or its service is gone) first."""
-    faults.failed(fault)
-    while not stopping.wait(RETRY_SECONDS):
-        if parent_gone(parent_pid):
-            return False
+class StorageWait:
+    """Runs a piece of a job's storage work until storage takes it; see the module's doc."""
+
+    def __init__(self, stopping: threading.Event, parent_pid: int | None = None) -> None:
+        self.stopping = stopping
+        self.parent_pid = parent_pid
+        self.waited_seconds = 0.0  # spent waiting: the job's time limit does not count it
+
+    def __call__(self, action: Callable[[], T]) -> T:
+        """`action()`'s result once it meets no storage fault; the last fault, raised, when
+        the worker stops (or its service is gone) first."""
+        delay = FIRST_RETRY_SECONDS
+        first_refused: float | None = None
         try:
-            write()
-        except StorageUnavailable as again:
-            faults.failed(again)
-            continue
-        faults.succeeded()
-        return True
-    return False
-
-
-def claim_or_wait(
-    db: Database, worker_id: str, faults: FaultLog, stopping: threading.Event
-) -> int | None:
-    """The next queued job for this worker, or None; a claim refused by storage waits
-    RETRY_SECONDS (or until the worker stops) and answers None."""
-    try:
-        job_id = claim_next_job(db, worker_id)
-    except StorageUnavailable as fault:
-        faults.failed(fault)
-        stopping.wait(RETRY_SECONDS)
-        return None
-    faults.succeeded()
-    return job_id
+            while True:
+                try:
+                    return action()
+                except StorageUnavailable:
+                    if first_refused is None:
+                        first_refused = time.monotonic()
+                    if self.stopping.wait(delay) or parent_gone(self.parent_pid):
+                        raise
+                    delay = min(delay * 2, LONGEST_RETRY_SECONDS)
+        finally:
+            if first_refused is not None:
+                self.waited_seconds += time.monotonic() - first_refused

@@ -3,6 +3,7 @@ service), its config from the stored hyperparameters, and its corpus from the da
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from numpy.typing import NDArray
@@ -19,13 +20,19 @@ def train(
     hyperparams: dict[str, Any],
     hooks: TrainingHooks,
     resume: dict[str, NDArray] | None,
+    wait: Callable[[Callable[[], Any]], Any] = lambda read: read(),
 ) -> TrainResult:
+    """Train `task`; `wait` runs the corpus's read until storage answers (storage_retry)."""
     spec = TASKS[task]
     config = spec.make_config(hyperparams)
     corpus = None
     if spec.needs_corpus:
-        with db.read() as session:
-            token_ids, vocabulary_size = load_token_ids(session, hyperparams["corpus_id"])
-            words = load_dictionary(session, hyperparams["corpus_id"]).words  # generated text
-        corpus = Corpus(token_ids, len(token_ids), vocabulary_size, words)
+        corpus = wait(lambda: _corpus(db, hyperparams["corpus_id"]))
     return spec.train(config, corpus, hooks, resume)
+
+
+def _corpus(db: Database, corpus_id: int) -> Corpus:
+    with db.read() as session:
+        token_ids, vocabulary_size = load_token_ids(session, corpus_id)
+        words = load_dictionary(session, corpus_id).words  # generated text
+    return Corpus(token_ids, len(token_ids), vocabulary_size, words)

@@ -9,6 +9,10 @@ is current. A model is seen by the first request after its job's success commits
 process or machine wrote it. The same refresh drops deleted models from the model cache, so
 that a deletion made by any process is never answered from memory.
 
+While the database does not answer, the last snapshot stands (nothing can change the catalog
+meanwhile), so that /predict keeps answering from the models in memory; the check is tried
+again at most every OUTAGE_RETRY_SECONDS, not by every request.
+
 On SQLite the check is a read of a local file, made on the event loop; on PostgreSQL it is a
 round trip, made in the threadpool (a network call never blocks the event loop), still far
 cheaper than an ORM session and two queries (bench/predict_backends.py compares the two databases).
@@ -19,6 +23,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,12 +33,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from rnnlab.service.catalog.aliases import DEFAULT_ALIAS, alias_not_found, alias_target
-from rnnlab.service.errors import InvalidInput, NoModelYet
+from rnnlab.service.errors import InvalidInput, NoModelYet, StorageUnreachable
 from rnnlab.service.schemas.experiments import ALIAS_PATTERN
 from rnnlab.service.schemas.resources import MAX_ID
 from rnnlab.service.serving.loaded import LoadedModel
 from rnnlab.service.serving.model_cache import ModelCache, load
 from rnnlab.service.store.db import Database
+from rnnlab.service.store.faults import STATUS, UNREACHABLE, as_storage_fault
 from rnnlab.service.store.tables import TrainedModel
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,7 @@ log = logging.getLogger(__name__)
 ModelRef = int | str | None  # an id, an alias, or nothing
 SelectedBy = Literal["id", "alias", "default_alias", "newest"]
 CONNECT_TIMEOUT_SECONDS = 5
+OUTAGE_RETRY_SECONDS = 0.5
 MODEL_REF_PATTERN = rf"^([0-9]{{1,10}}|{ALIAS_PATTERN[1:-1]})$"
 MODEL_REF_DESCRIPTION = (
     "A model id or an alias of the task (e.g. `champion`); default: the task's `default` "
@@ -130,15 +137,19 @@ class PostgresCatalog:
         import psycopg  # the postgres extra: only a PostgreSQL deployment has it
 
         self._psycopg = psycopg
-        self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
+        self.errors: tuple[type[Exception], ...] = (psycopg.Error, StorageUnreachable)
         self._url = url
         self._connection: Any = None
 
     def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         if self._connection is None:
-            self._connection = self._psycopg.connect(
-                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
-            )
+            try:
+                self._connection = self._psycopg.connect(
+                    self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
+                )
+            except self._psycopg.OperationalError as error:  # no server let it connect
+                reason = str(error).strip().splitlines()[0][:200]
+                raise StorageUnreachable(UNREACHABLE, reason) from error
         try:
             return self._connection.execute(sql, params).fetchall()
         except self._psycopg.Error:
@@ -158,6 +169,8 @@ class ModelRefs:
         self._version: int | None = None
         self._newest: dict[str, int] = {}
         self._aliases: dict[tuple[str, str], int] = {}
+        self._failing_since: float | None = None  # time.monotonic() of the first failed check
+        self._next_check = 0.0
 
     @classmethod
     def for_database(cls, db: Database, cache: ModelCache) -> ModelRefs | None:
@@ -174,10 +187,7 @@ class ModelRefs:
 
     def cached(self, task: str, ref: ModelRef) -> Resolved | None:
         """`resolve` from the snapshot; None when it cannot tell (the caller then resolves)."""
-        try:
-            self._refresh()  # also for an id: it drops deleted models from the cache
-        except self._catalog.errors as error:
-            log.warning("model lookup failed (%s); using the slow path", error)
+        if not self._current():
             return None
         if isinstance(ref, int):
             return Resolved(ref, "id")
@@ -189,6 +199,27 @@ class ModelRefs:
             return Resolved(target, "default_alias")
         newest = self._newest.get(task)
         return None if newest is None else Resolved(newest, "newest")
+
+    def _current(self) -> bool:
+        """Whether the snapshot can answer: refreshed now, or the last one while the database
+        does not answer."""
+        now = time.monotonic()
+        if self._failing_since is not None and now < self._next_check:
+            return self._version is not None
+        try:
+            self._refresh()  # also for an id: it drops deleted models from the cache
+        except self._catalog.errors as error:
+            fault = as_storage_fault(error)
+            if fault is not None:
+                STATUS.failed(fault)  # which says so in the log, once for the outage
+            elif self._failing_since is None:
+                log.warning("model lookup failed (%s); serving the last catalog read", error)
+            if self._failing_since is None:
+                self._failing_since = now
+            self._next_check = now + OUTAGE_RETRY_SECONDS
+            return self._version is not None
+        self._failing_since = None
+        return True
 
     def _refresh(self) -> None:
         with self._lock:

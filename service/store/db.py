@@ -8,6 +8,7 @@ up to the busy timeout for it. Reads stay deferred, so in WAL mode they never wa
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +20,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from rnnlab.service.errors import StorageReadOnly
+from rnnlab.service.errors import StorageReadOnly, StorageUnavailable
 from rnnlab.service.store.faults import READ_ONLY, STATUS, as_storage_fault
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WAL_SIZE_LIMIT_BYTES = 4 * 2**20
+# A PostgreSQL host that does not answer at all (down, a dropped network) would hold each new
+# connection for the kernel's TCP timeout, minutes: a request answers 503 after this long instead.
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 
 
 def _is_sqlite(url: str) -> bool:
@@ -84,14 +88,32 @@ class Database:
             return cls(
                 url, _make_sqlite_engine(url, "BEGIN"), _make_sqlite_engine(url, "BEGIN IMMEDIATE")
             )
-        engine = create_engine(url, pool_pre_ping=True)
+        postgres = make_url(url).get_backend_name() == "postgresql"
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS} if postgres else {},
+        )
         return cls(url, engine, engine)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for queries; nothing it does is committed."""
-        with self._read() as session:
+        """A session for queries; nothing it does is committed. A database that does not
+        answer raises StorageUnavailable, as for a write (a 503, not a 500)."""
+        session = self._read()
+        try:
             yield session
+        except (DBAPIError, OSError) as error:
+            fault = _remembered(error)
+            if fault is None:
+                raise
+            raise fault from error
+        finally:
+            # Ending a read rolls back its transaction, which fails on a connection the server
+            # has just closed (after the reads, the answer maybe sent): there is nothing to undo,
+            # and SQLAlchemy has already dropped that connection from its pool.
+            with contextlib.suppress(DBAPIError):
+                session.close()
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -104,11 +126,11 @@ class Database:
             with self._write() as session, session.begin():
                 yield session
         except (DBAPIError, OSError) as error:
-            fault = as_storage_fault(error)
+            fault = _remembered(error)
             if fault is None:
                 raise
-            STATUS.failed(fault)
             raise fault from error
+        STATUS.succeeded()  # a write went through: a fault this process saw is over
 
     def _refuse_unwritable_file(self) -> None:
         """A SQLite file made read-only (chattr +i, a read-only mount) still takes writes from
@@ -123,3 +145,11 @@ class Database:
         self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             self.write_engine.dispose()
+
+
+def _remembered(error: DBAPIError | OSError) -> StorageUnavailable | None:
+    """The StorageUnavailable `error` amounts to, remembered in STATUS; None for another error."""
+    fault = as_storage_fault(error)
+    if fault is not None:
+        STATUS.failed(fault)
+    return fault

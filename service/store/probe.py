@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from rnnlab.service.errors import StorageFull, StorageReadOnly
+from rnnlab.service.errors import StorageFull, StorageReadOnly, StorageUnavailable
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.faults import FULL, READ_ONLY, STATUS, as_storage_fault, describe
 
@@ -68,7 +68,7 @@ def _postgres_reasons(db: Database) -> list[str]:
     try:
         with db.read() as session:
             read_only = session.scalar(text("SELECT current_setting('transaction_read_only')"))
-    except SQLAlchemyError:
+    except (SQLAlchemyError, StorageUnavailable):
         return []  # unreachable: the database reasons say so
     if read_only == "on":
         return [
@@ -81,9 +81,8 @@ def _postgres_reasons(db: Database) -> list[str]:
 def probe_write(db: Database) -> None:
     """One tiny committed write (the schema's version row, rewritten as it is). Its success
     clears the fault /readyz reports; a storage fault raises StorageUnavailable."""
-    with db.write() as session:
+    with db.write() as session:  # whose success clears STATUS
         session.execute(text("UPDATE alembic_version SET version_num = version_num"))
-    STATUS.succeeded()
 
 
 def refuse_unwritable_storage(db: Database) -> None:

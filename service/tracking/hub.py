@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from anyio import to_thread
 
+from rnnlab.service.errors import StorageUnavailable
 from rnnlab.service.store.db import Database
 from rnnlab.service.tracking.reads import (
     Cursor,
@@ -113,6 +114,9 @@ class Feed:
                     position = await self.position()
                     self._ready.set()
                 item, position, again, finished = await self.read(position)
+            except StorageUnavailable:  # an outage: faults.STATUS logs it once, not each poll
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
             except Exception:
                 log.exception("event feed %s: poll failed; retrying", self.key)
                 await asyncio.sleep(RETRY_SECONDS)

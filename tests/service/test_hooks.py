@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -213,3 +214,13 @@ def test_the_median_rule_reads_which_way_is_better_from_the_task(db: Database) -
         job = session.get(Job, job_id)
         assert job is not None
         assert early_stop.early_stop_rule(session, job).higher_is_better is False  # loss
+
+
+def test_time_spent_waiting_out_an_outage_does_not_count_against_the_time_limit() -> None:
+    waited = [0.0]
+    limit = TimeLimit(10.0, paused=lambda: waited[0])
+    later = time.monotonic() + 15.0  # 15 s on, 10 s of them waiting for the database
+    waited[0] = 10.0
+    assert limit.at_step(later) is None
+    waited[0] = 4.0
+    assert isinstance(limit.at_step(later), TimeLimitReached)

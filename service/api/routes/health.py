@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from rnnlab.service import __version__
+from rnnlab.service.errors import StorageUnavailable
 from rnnlab.service.schemas.resources import Health
 from rnnlab.service.store.migrate import current_revision
 from rnnlab.service.store.probe import storage_reasons
@@ -50,6 +51,8 @@ def _database_reasons(request: Request) -> list[str]:
     try:
         with state.db.read() as session:
             revision = current_revision(session)
+    except StorageUnavailable as fault:
+        return [f"{fault.detail} [{fault.reason}]"]
     except SQLAlchemyError as error:
         return [f"database unreachable ({type(error).__name__}): check RNNLAB_DATABASE_URL"]
     if revision != state.schema_head:

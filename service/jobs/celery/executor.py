@@ -21,10 +21,13 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from rnnlab.service.errors import StorageUnavailable
 from rnnlab.service.jobs.celery.app import RUN_JOB, make_celery
 from rnnlab.service.jobs.queue import recover_lost_jobs
 from rnnlab.service.settings import Settings
 from rnnlab.service.store.db import Database
+from rnnlab.service.store.faults import STATUS
+from rnnlab.service.store.probe import probe_write
 from rnnlab.service.store.tables import Job, JobStatus
 
 log = logging.getLogger(__name__)
@@ -91,14 +94,24 @@ class CeleryExecutor:
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + SWEEP_SECONDS
                     self._sweep()
+            except StorageUnavailable:  # an outage: faults.STATUS logs it, once
+                pass
             except Exception:  # the sender must outlive any one failure
                 log.exception("celery executor: sweep failed")
             self._wake.wait(SWEEP_SECONDS)
             self._wake.clear()
 
     def _sweep(self) -> None:
-        stale = timedelta(seconds=self.settings.heartbeat_timeout_seconds)
-        lost = recover_lost_jobs(self.db, None, self.settings.max_attempts, stale)
+        timeout = self.settings.heartbeat_timeout_seconds
+        if STATUS.fault() is not None:
+            probe_write(self.db)  # refused while the fault lasts; its success ends it
+        lost: list[int] = []
+        # After an outage every running job's heartbeat is old: its worker, which waited the
+        # outage out, is given a heartbeat's timeout to write one before it counts as silent.
+        if STATUS.settled(timeout):
+            lost = recover_lost_jobs(
+                self.db, None, self.settings.max_attempts, timedelta(seconds=timeout)
+            )
         with self.db.read() as session:
             queued = set(session.scalars(select(Job.id).where(Job.status == JobStatus.QUEUED)))
         for job_id in set(self._sent) - queued:

@@ -1,21 +1,19 @@
-"""The supervisor's side of storage faults (disk full, read-only database): it keeps spawning
-workers whatever the database says, puts a dead worker's jobs back in the queue as soon as
-storage takes the write, and while a write of the web process was refused, probes with one tiny
-write every RETRY_SECONDS so that /readyz is ready again as soon as storage is writable."""
+"""The supervisor's side of storage faults (a database that does not answer, a full disk, a
+read-only database): it keeps spawning workers whatever the database says, puts a dead worker's
+jobs back in the queue as soon as storage takes the write, and while a read or write of the web
+process was refused, probes with one tiny write every RETRY_SECONDS, so that /readyz is ready
+again, and the log says the outage is over, as soon as storage is back."""
 
 from __future__ import annotations
 
-import logging
 import time
 
 from rnnlab.service.errors import StorageUnavailable
 from rnnlab.service.jobs.queue import recover_lost_jobs
 from rnnlab.service.jobs.storage_retry import RETRY_SECONDS
 from rnnlab.service.store.db import Database
-from rnnlab.service.store.faults import STATUS, FaultLog
+from rnnlab.service.store.faults import STATUS
 from rnnlab.service.store.probe import probe_write
-
-log = logging.getLogger(__name__)
 
 
 class StorageWatch:
@@ -23,11 +21,10 @@ class StorageWatch:
         self.db = db
         self.max_attempts = max_attempts
         self._lost_owners: list[str] = []  # dead workers whose jobs are not requeued yet
-        self._faults = FaultLog(log, "the supervisor could not write to the database")
         self._next_try = 0.0
 
     def failed(self, fault: StorageUnavailable) -> None:
-        self._faults.failed(fault)
+        """A write of the supervisor's was refused (faults.STATUS has it, and logs it)."""
         self._next_try = time.monotonic() + RETRY_SECONDS
 
     def requeue_later(self, worker_id: str) -> None:
@@ -56,6 +53,4 @@ class StorageWatch:
                 probe_write(self.db)
             except StorageUnavailable as fault:
                 self.failed(fault)
-            else:
-                self._faults.succeeded()
         return True

@@ -46,11 +46,12 @@ def worker_main(
     )
 
     from rnnlab.models.parallel import set_train_threads
+    from rnnlab.service.errors import StorageUnavailable
     from rnnlab.service.jobs.heartbeat import Pulse, beat_seconds
+    from rnnlab.service.jobs.queue import claim_next_job
     from rnnlab.service.jobs.runner import WorkerContext, run_job, set_context, worker_identity
-    from rnnlab.service.jobs.storage_retry import claim_or_wait
+    from rnnlab.service.jobs.storage_retry import RETRY_SECONDS
     from rnnlab.service.store.db import Database
-    from rnnlab.service.store.faults import FaultLog
 
     set_train_threads(settings.worker_threads)  # an argument, not an environment variable
 
@@ -62,13 +63,15 @@ def worker_main(
         Pulse(pulse, beat)  # the supervisor kills this process once it stops beating
     ready.send(os.getpid())  # /readyz counts this worker from now on
     ready.close()
-    claims = FaultLog(logging.getLogger(__name__), f"worker {worker_id} claiming a job")
     while not parent_gone(parent_pid) and not stopping.is_set():
-        job_id = claim_or_wait(db, worker_id, claims, stopping)
+        try:
+            job_id = claim_next_job(db, worker_id)
+        except StorageUnavailable:  # the log says so once (faults.STATUS); try again soon
+            stopping.wait(RETRY_SECONDS)
+            continue
         if job_id is not None:
             run_job(job_id)
-            continue
-        if not claims.active:  # else the claim was refused and has waited a retry's time
+        else:
             wake.wait(IDLE_POLL_SECONDS)
     db.dispose()
 
