@@ -135,13 +135,15 @@ def _wrap(text: str, width: int = 110) -> str:
 
 
 def _render(draw: Any, fmt: str) -> bytes:
+    import matplotlib
     from matplotlib.figure import Figure
 
-    with _lock:
+    # No embedded date and no random ids: the same curves give the same bytes, so that their
+    # ETag holds until they change.
+    with _lock, matplotlib.rc_context({"svg.hashsalt": "rnnlab"}):
         figure = Figure(figsize=(9, 3.6), dpi=100, layout="constrained")
         draw(figure)
         buffer = io.BytesIO()
-        # No embedded date: the same curves give the same bytes.
         metadata = {"Date": None} if fmt == "svg" else {}
         figure.savefig(buffer, format=fmt, metadata=metadata)
     return buffer.getvalue()
