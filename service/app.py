@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from rnnlab.models.tasks import TASK_MODULES_VARIABLE, task_module_names
 from rnnlab.service import __version__
 from rnnlab.service.api import docs, errors
+from rnnlab.service.api.head import HeadAsGet
 from rnnlab.service.api.limits import BodySizeLimit, UploadSlots
 from rnnlab.service.api.request_id import RequestId
 from rnnlab.service.api.request_metrics import HttpMetrics, RequestMetrics
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.install(app)
     app.mount("/static", pages.static, name="static")
     errors.install(app)
+    app.add_middleware(HeadAsGet)  # innermost: the routes see a GET, the rest of us a HEAD
     app.add_middleware(
         BodySizeLimit,
         max_upload_bytes=settings.max_upload_bytes,

@@ -108,6 +108,25 @@ class Settings(BaseSettings):
         "(rnnlab.models.tasks.register): read by every process, web and workers, when it "
         "first imports the task registry.",
     )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="A client gets this long from opening a connection (or, on a kept-alive "
+        "one, from its request's first byte) to the end of its request's headers, then is "
+        "answered 408 and cut off: a client trickling headers cannot hold a connection.",
+    )
+    root_path: str = Field(
+        "",
+        pattern=r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*$",
+        description="The path prefix a reverse proxy serves the service under and strips "
+        "(e.g. /rnnlab): pages, /docs and the schema then name their URLs under it.",
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Comma-separated addresses (or *) of the proxies whose X-Forwarded-Proto "
+        "and X-Forwarded-For are believed: the client's address and scheme are taken from them.",
+    )
     api_key: str | None = Field(None, description="When set, mutating endpoints require it.")
     protect_reads: bool = Field(False, description="Require the API key for reads too.")
 

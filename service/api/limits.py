@@ -9,6 +9,7 @@ validated.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -53,27 +54,31 @@ class BodySizeLimit:
             await self._reject(send, upload)
             return
         received = 0
-        started = False
+        started = rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, rejected
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > max_bytes:
+                    # Answered here: whoever reads the body may catch the error and answer
+                    # for itself (FastAPI's body parsing made it a 400 "error parsing the body").
+                    if not started and not rejected:
+                        rejected = True
+                        await self._reject(send, upload)
                     raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if rejected:
+                return  # the 413 has gone out: whatever the app answers after it is dropped
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
+        with contextlib.suppress(BodyTooLarge):
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._reject(send, upload)
 
     async def _reject(self, send: Send, upload: bool) -> None:
         if upload:

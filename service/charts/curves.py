@@ -11,10 +11,13 @@ import io
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnnlab.service.charts.text import PLAIN_TEXT, plain
 from rnnlab.service.tracking.reads import JobState
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 PANELS = (("loss", "loss"), ("accuracy", "accuracy"))  # (title, what a metric's name contains)
 TITLE_HYPERPARAMS = (
@@ -139,11 +142,13 @@ def _render(draw: Any, fmt: str) -> bytes:
     import matplotlib
     from matplotlib.figure import Figure
 
-    with _lock, matplotlib.rc_context(PLAIN_TEXT):
+    # No embedded date and no random ids: the same curves give the same bytes, so that their
+    # ETag holds until they change.
+    settings: dict[RcKeyType, Any] = {"svg.hashsalt": "rnnlab", **PLAIN_TEXT}
+    with _lock, matplotlib.rc_context(settings):
         figure = Figure(figsize=(9, 3.6), dpi=100, layout="constrained")
         draw(figure)
         buffer = io.BytesIO()
-        # No embedded date: the same curves give the same bytes.
         metadata = {"Date": None} if fmt == "svg" else {}
         figure.savefig(buffer, format=fmt, metadata=metadata)
     return buffer.getvalue()

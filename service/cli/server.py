@@ -35,7 +35,7 @@ def serve(args: argparse.Namespace) -> None:
     from rnnlab.service.app import create_app
 
     settings = get_settings()
-    _refuse_misconfigured(settings.executor_problem())
+    _refuse_misconfigured(_serve_problem(settings))
     refuse_unwritable_storage(settings)
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
@@ -60,8 +60,13 @@ def serve(args: argparse.Namespace) -> None:
         # wait far longer than the rest; asyncio's loop keeps the same throughput with a much
         # shorter tail (bench/README.md). httptools still parses the HTTP.
         loop="asyncio",
-        # A request the HTTP parser refuses is answered in JSON with a request id too.
-        http=JsonErrorsHttpToolsProtocol,
+        # A request the HTTP parser refuses is answered in JSON with a request id too, and a
+        # request whose headers take too long is answered 408 and cut off.
+        http=JsonErrorsHttpToolsProtocol.with_header_timeout(settings.header_timeout_seconds),
+        # Behind a reverse proxy (README, "Behind a reverse proxy").
+        root_path=settings.root_path,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         # Open requests (an event stream never ends by itself) get this long after a stop.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
     )
@@ -146,12 +151,27 @@ def worker(args: argparse.Namespace) -> None:
     celery_worker.main(settings, args.concurrency or settings.max_concurrent_jobs)
 
 
+def _serve_problem(settings: Settings) -> str | None:
+    if settings.executor == "celery" and not _celery_installed():
+        return f"RNNLAB_EXECUTOR=celery {SCALE_EXTRA}"
+    return settings.executor_problem()
+
+
 def _worker_problem(settings: Settings) -> str | None:
+    if not _celery_installed():
+        return f"`rnnlab worker` {SCALE_EXTRA}"
+    return settings.model_copy(update={"executor": "celery"}).executor_problem()
+
+
+SCALE_EXTRA = "needs the scale extra: pip install 'rnnlab[scale]'"
+
+
+def _celery_installed() -> bool:
     try:
         import celery  # noqa: F401
     except ImportError:
-        return "`rnnlab worker` needs the scale extra: pip install 'rnnlab[scale]'"
-    return settings.model_copy(update={"executor": "celery"}).executor_problem()
+        return False
+    return True
 
 
 def _refuse_misconfigured(problem: str | None) -> None:

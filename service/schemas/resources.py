@@ -17,10 +17,7 @@ from rnnlab.models.tasks import TASKS, Task
 from rnnlab.models.tasks.config import BOUND_KEYS
 from rnnlab.service.schemas import examples
 from rnnlab.service.schemas.experiments import RunLabels
-
-# Ids are 32-bit integer columns (PostgreSQL's INTEGER): larger ones can't exist, and would
-# overflow the driver instead of answering 404.
-MAX_ID = 2**31 - 1
+from rnnlab.service.schemas.ids import MAX_ID
 
 
 class _Hyperparams(BaseModel):

@@ -21,6 +21,7 @@ cheaper than an ORM session and two queries (bench/predict_backends.py compares 
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -35,7 +36,7 @@ from sqlalchemy.orm import Session
 from rnnlab.service.catalog.aliases import DEFAULT_ALIAS, alias_not_found, alias_target
 from rnnlab.service.errors import InvalidInput, NoModelYet, StorageUnreachable
 from rnnlab.service.schemas.experiments import ALIAS_PATTERN
-from rnnlab.service.schemas.resources import MAX_ID
+from rnnlab.service.schemas.ids import ID_PATTERN, MAX_ID
 from rnnlab.service.serving.loaded import LoadedModel
 from rnnlab.service.serving.model_cache import ModelCache, load
 from rnnlab.service.store.db import Database
@@ -48,7 +49,7 @@ ModelRef = int | str | None  # an id, an alias, or nothing
 SelectedBy = Literal["id", "alias", "default_alias", "newest"]
 CONNECT_TIMEOUT_SECONDS = 5
 OUTAGE_RETRY_SECONDS = 0.5
-MODEL_REF_PATTERN = rf"^([0-9]{{1,10}}|{ALIAS_PATTERN[1:-1]})$"
+MODEL_REF_PATTERN = rf"^({ID_PATTERN[1:-1]}|{ALIAS_PATTERN[1:-1]})$"
 MODEL_REF_DESCRIPTION = (
     "A model id or an alias of the task (e.g. `champion`); default: the task's `default` "
     "alias when set, else its newest model"
@@ -65,11 +66,13 @@ def parse_model_ref(value: str | None) -> ModelRef:
     """`?model=` as an id or an alias; 422 when it is neither (or an id out of range)."""
     if value is None:
         return None
-    if value.isdigit():
-        model_id = int(value)
-        if not 1 <= model_id <= MAX_ID:
-            raise InvalidInput(f"model must be an id in 1..{MAX_ID} or an alias, got {value!r}")
-        return model_id
+    if value[:1].isdigit():  # aliases start with a letter
+        if re.fullmatch(ID_PATTERN, value) is None or int(value) > MAX_ID:
+            raise InvalidInput(
+                f"model must be an id in 1..{MAX_ID}, in plain decimal digits (e.g. 10), or an "
+                f"alias; got {value!r}"
+            )
+        return int(value)
     return value
 
 

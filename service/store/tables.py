@@ -47,6 +47,12 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: UTCDateTime}
 
 
+# The ids clients hold (jobs, models, sweeps, corpora) are never given again after a deletion:
+# SQLite otherwise reuses the largest id once its row is gone (migration 0007); PostgreSQL's
+# sequences never go back.
+NEVER_REUSED_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
+
+
 class JobStatus:
     QUEUED = "queued"
     RUNNING = "running"
@@ -91,6 +97,7 @@ class Job(Base):
         Index("ix_jobs_status_id", "status", "id"),
         Index("ix_jobs_name", "name"),
         Index("ix_jobs_sweep_id", "sweep_id"),
+        NEVER_REUSED_IDS,
     )
 
 
@@ -122,6 +129,8 @@ class Sweep(Base):
     early_stopping: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (NEVER_REUSED_IDS,)
 
 
 class ModelCatalog(Base):
@@ -204,7 +213,7 @@ class TrainedModel(Base):
 
     job: Mapped[Job] = relationship(back_populates="model")
 
-    __table_args__ = (Index("ix_models_task_id", "task", "id"),)
+    __table_args__ = (Index("ix_models_task_id", "task", "id"), NEVER_REUSED_IDS)
 
 
 class Corpus(Base):
@@ -222,6 +231,8 @@ class Corpus(Base):
     token_ids: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     token_dtype: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (NEVER_REUSED_IDS,)
 
 
 class Checkpoint(Base):

@@ -84,3 +84,82 @@ def test_concurrent_writers_never_see_database_is_locked(database: Database) -> 
         assert process.exitcode == 0
     with database.read() as session:
         assert session.scalar(select(func.count()).select_from(Metric)) == 4 * 150
+
+
+# A database at revision 0006, as an older rnnlab left it: two trained jobs, the newest with an
+# alias, each with the rows that refer to it.
+ROWS_AT_0006 = [
+    "INSERT INTO corpora VALUES (1, 'c', 1, 1, 1, 1, 0.0, 's', '{}', x'00', 'uint8', '2026-01-01')",
+    "INSERT INTO sweeps VALUES (1, 't', NULL, '[]', '{}', '{}', '[]', '[]', 'loss', NULL, 0, "
+    "'2026-01-01')",
+    *[
+        statement.format(id=job_id)
+        for job_id in (1, 2)
+        for statement in (
+            "INSERT INTO jobs (id, task, hyperparams, status, progress, attempt, "
+            "cancel_requested, created_at, sweep_id, corpus_id) "
+            "VALUES ({id}, 't', '{{}}', 'succeeded', 1.0, 1, 0, '2026-01-01', 1, 1)",
+            "INSERT INTO metrics (job_id, name, step, value, timestamp) "
+            "VALUES ({id}, 'loss', 1, 0.5, '2026-01-01')",
+            "INSERT INTO job_records (job_id, kind, step, payload, timestamp) "
+            "VALUES ({id}, 'sums', 1, '{{}}', '2026-01-01')",
+            "INSERT INTO job_tags VALUES ({id}, 'tag')",
+            "INSERT INTO checkpoints VALUES ({id}, 1, x'00', 's', '2026-01-01', NULL)",
+            "INSERT INTO models (id, job_id, task, hyperparams, metrics, corpus_id, weights, "
+            "sha256, size_bytes, created_at) "
+            "VALUES ({id}, {id}, 't', '{{}}', '{{}}', 1, x'00', 's', 1, '2026-01-01')",
+        )
+    ],
+    "INSERT INTO model_aliases VALUES ('t', 'default', 2, '2026-01-01')",
+]
+ROW_TABLES = (
+    "corpora", "sweeps", "jobs", "metrics", "job_records", "job_tags", "checkpoints", "models",
+    "model_aliases",
+)  # fmt: skip
+
+
+def _row_counts(db: Database) -> dict[str, int]:
+    with db.read() as session:
+        count = "SELECT count(*) FROM {}"
+        return {table: session.scalar(text(count.format(table))) for table in ROW_TABLES}
+
+
+def test_ids_never_reused_migration_keeps_every_row_on_sqlite(tmp_path: Path) -> None:
+    db = Database.connect(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(db, "0006")
+    with db.write() as session:
+        for statement in ROWS_AT_0006:
+            session.execute(text(statement))
+    before = _row_counts(db)
+
+    upgrade(db)
+
+    assert _row_counts(db) == before
+    with db.write() as session:
+        assert session.execute(text("PRAGMA foreign_key_check")).all() == []
+        version = session.scalar(text("SELECT version FROM model_catalog"))
+        session.execute(text("DELETE FROM model_aliases"))
+        session.execute(text("DELETE FROM models WHERE id = 2"))
+        session.execute(text("DELETE FROM jobs WHERE id = 2"))
+        # the catalog still counts every change to the models (its triggers came back)
+        assert session.scalar(text("SELECT version FROM model_catalog")) == version + 2
+        assert session.scalar(text("SELECT count(*) FROM metrics WHERE job_id = 2")) == 0
+        job = Job(task="t", hyperparams={})
+        session.add(job)
+        session.flush()
+        assert job.id == 3
+    db.dispose()
+
+
+def test_a_deleted_newest_id_is_never_given_again(database: Database) -> None:
+    upgrade(database)
+    with database.write() as session:
+        jobs = [Job(task="t", hyperparams={}) for _ in range(2)]
+        session.add_all(jobs)
+    newest = jobs[-1].id
+    with database.write() as session:
+        session.execute(text(f"DELETE FROM jobs WHERE id = {newest}"))
+    with database.write() as session:
+        job = Job(task="t", hyperparams={})
+        session.add(job)
+    assert job.id > newest

@@ -128,6 +128,27 @@ def test_a_corpus_goes_once_nothing_uses_it(live: LiveService) -> None:  # noqa:
     assert live.client.get(f"/corpora/{corpus_id}").status_code == 404
 
 
+def test_a_deleted_id_is_never_given_again(live: LiveService) -> None:  # noqa: F811
+    """Deleting the newest job, model and corpus, then making new ones: every id is new, so an
+    id a client still holds (`?model=`, an alias's `previous_model_id`) never means another."""
+    job = succeeded(live)
+    corpus_id = live.client.post(
+        "/corpora", content=TEXT, headers={"content-type": "text/plain"}
+    ).json()["id"]
+    assert live.client.get("/jobs", params={"limit": 1}).json()["jobs"][0]["id"] == job["id"]
+    assert live.client.delete(f"/models/{job['model_id']}").status_code == 204
+    assert live.client.delete(f"/jobs/{job['id']}").status_code == 204
+    assert live.client.delete(f"/corpora/{corpus_id}").status_code == 204
+
+    again = succeeded(live)
+    assert again["id"] > job["id"]
+    assert again["model_id"] > job["model_id"]
+    new_corpus = live.client.post("/corpora", content=TEXT, headers={"content-type": "text/plain"})
+    assert new_corpus.json()["id"] > corpus_id
+    gone = live.client.get("/predict", params={"a": 1, "b": 2, "model": job["model_id"]})
+    assert gone.status_code == 404
+
+
 def _sqlite_bytes(live: LiveService) -> tuple[int, int]:  # noqa: F811
     """(pages in use x page size, free pages) of the service's SQLite file."""
     path = live.data_dir / "rnnlab.db"

@@ -130,5 +130,8 @@ def test_onnx_answers_501_with_how_to_install_when_absent(
         assert response.status_code == 501
         assert "pip install 'rnnlab[onnx]'" in response.json()["detail"]
         assert live.client.get(f"/models/{job['model_id']}/weights.npz").status_code == 200
+        # a model that does not exist is a 404 all the same: installing onnx would not help
+        missing = live.client.get(f"/models/{job['model_id'] + 1000}/model.onnx")
+        assert missing.status_code == 404, missing.text
     finally:
         live.stop()

@@ -43,3 +43,38 @@ def test_pages_load_nothing_from_elsewhere() -> None:
 def test_pages_stay_out_of_the_api_schema(service: LiveService) -> None:
     paths = service.client.get("/openapi.json").json()["paths"]
     assert "/" not in paths and "/jobs/{job_id}/view" not in paths
+
+
+def own_urls(page: str) -> list[str]:
+    """Every URL a page names in an href or src attribute."""
+    return re.findall(r'(?:href|src)="([^"]*)"', page)
+
+
+def test_pages_name_their_own_urls_by_path(service: LiveService) -> None:
+    """Never an absolute URL made from the request's Host: behind a TLS proxy that is plain
+    http, which a browser refuses to load into an https page (mixed content)."""
+    job = service.wait_for_job(service.train("binary_addition", iterations=20)["id"])
+    for path in ("/", f"/jobs/{job['id']}/view"):
+        page = service.client.get(path, headers={"Host": "public.example"}).text
+        urls = own_urls(page)
+        assert "/static/rnnlab.css" in urls and "/static/common.js" in urls
+        assert all(url.startswith("/") for url in urls), urls
+
+
+def test_behind_a_proxy_pages_name_their_urls_under_its_root_path(service_factory) -> None:
+    """RNNLAB_ROOT_PATH: a proxy serves the service under /lab and strips it; every URL a page
+    names, and every one its scripts make (ROOT_PATH), starts with /lab."""
+    live = service_factory(root_path="/lab")
+    job = live.wait_for_job(live.train("binary_addition", iterations=20)["id"])
+    for path in ("/", f"/jobs/{job['id']}/view"):
+        page = live.client.get(path)
+        assert page.status_code == 200
+        urls = own_urls(page.text)
+        assert "/lab/static/common.js" in urls
+        assert all(url.startswith("/lab/") for url in urls), urls
+        assert 'data-root="/lab"' in page.text
+    dashboard = own_urls(live.client.get("/").text)
+    assert f"/lab/jobs/{job['id']}/view" in dashboard
+    assert live.client.get("/static/common.js").status_code == 200  # as the proxy asks for it
+    docs = live.client.get("/docs").text
+    assert "/lab/openapi.json" in docs

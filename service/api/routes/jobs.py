@@ -5,7 +5,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy import func, select
 
-from rnnlab.service.api.deps import DatabaseDep, ExecutorDep, JobId, ReadSessionDep, SettingsDep
+from rnnlab.service.api.deps import (
+    DatabaseDep,
+    ExecutorDep,
+    JobId,
+    ReadSessionDep,
+    SettingsDep,
+    SweepIdQuery,
+)
 from rnnlab.service.api.query import only_query_params
 from rnnlab.service.catalog import deletion
 from rnnlab.service.catalog.filters import JOB_FILTERS, filter_jobs
@@ -113,7 +120,7 @@ def read_jobs(
     task: TaskName | None = None,
     name: Annotated[str | None, Query(**NAME_BOUNDS)] = None,
     tag: Annotated[str | None, Query(pattern=TAG_PATTERN, description="Jobs with this tag")] = None,
-    sweep_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    sweep_id: SweepIdQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> JobsPublic:

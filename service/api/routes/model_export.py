@@ -6,10 +6,11 @@ import base64
 import hashlib
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from rnnlab.models.tasks import TASKS
+from rnnlab.service.api.conditional import NOT_MODIFIED, conditional
 from rnnlab.service.api.deps import ModelId, ReadSessionDep
 from rnnlab.service.errors import InvalidInput, ModelCorrupted, model_not_found, onnx_missing
 from rnnlab.service.store.blobs import CorruptBlob, npz_to_arrays
@@ -27,6 +28,7 @@ def _binary(media_type: str, description: str) -> dict[int | str, dict[str, Any]
             "description": description,
             "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
         },
+        **NOT_MODIFIED,
         404: {"description": "No such model"},
         409: {"description": "The stored weights do not match their sha256"},
     }
@@ -41,14 +43,15 @@ def _stored(session: ReadSessionDep, model_id: int) -> TrainedModel:
     return model
 
 
-def _digest_headers(data: bytes, filename: str) -> dict[str, str]:
+def _download(request: Request, data: bytes, media_type: str, filename: str) -> Response:
+    """The bytes as a file, with their sha256 (whose hex is also their ETag)."""
     sha256 = hashlib.sha256(data)
-    return {
+    headers = {
         "Content-Disposition": f'attachment; filename="{filename}"',
         "X-Content-SHA256": sha256.hexdigest(),
         "Repr-Digest": f"sha-256=:{base64.b64encode(sha256.digest()).decode()}:",  # RFC 9530
-        "ETag": f'"{sha256.hexdigest()}"',
     }
+    return conditional(request, data, media_type, headers)
 
 
 @router.get(
@@ -57,15 +60,11 @@ def _digest_headers(data: bytes, filename: str) -> dict[str, str]:
     response_class=Response,
     responses=_binary("application/octet-stream", "The npz archive, as stored"),
 )
-def read_weights(model_id: ModelId, session: ReadSessionDep) -> Response:
+def read_weights(model_id: ModelId, session: ReadSessionDep, request: Request) -> Response:
     """The stored npz bytes (`numpy.load(..., allow_pickle=False)` reads them); their sha256,
     the model's `sha256`, is in `X-Content-SHA256` and `Repr-Digest`."""
     model = _stored(session, model_id)
-    return Response(
-        model.weights,
-        media_type="application/octet-stream",
-        headers=_digest_headers(model.weights, f"model-{model_id}.npz"),
-    )
+    return _download(request, model.weights, "application/octet-stream", f"model-{model_id}.npz")
 
 
 @router.get(
@@ -77,18 +76,18 @@ def read_weights(model_id: ModelId, session: ReadSessionDep) -> Response:
         501: {"description": "The optional onnx package is not installed"},
     },
 )
-def read_onnx(model_id: ModelId, session: ReadSessionDep) -> Response:
+def read_onnx(model_id: ModelId, session: ReadSessionDep, request: Request) -> Response:
     """ONNX's own RNN/LSTM/GRU operators. Binary addition: inputs `a`, `b` (int64 [N]), outputs
     `sum`, `bits`, `probabilities` (most significant first). Next word: input `ids` (int64
     [N, T]), outputs `logits`, `probabilities` [N, V]; the dictionary (ids -> words) and the
     text pre-processing are in the model's metadata (`rnnlab.dictionary`, ...)."""
+    model = _stored(session, model_id)  # no such model is a 404 with or without onnx
     try:
         from rnnlab.service.catalog.onnx_export import export_onnx
     except ModuleNotFoundError as error:
         if error.name != "onnx":
             raise
         raise onnx_missing() from error
-    model = _stored(session, model_id)
     try:
         weights = npz_to_arrays(model.weights, model.sha256)
     except CorruptBlob as error:
@@ -100,6 +99,4 @@ def read_onnx(model_id: ModelId, session: ReadSessionDep) -> Response:
     if task is None or task.export_graph is None:
         raise InvalidInput(f"a {model.task} model has no ONNX export: take weights.npz instead")
     data = export_onnx(model_id, task, model.hyperparams, weights, words)
-    return Response(
-        data, media_type=ONNX_MEDIA_TYPE, headers=_digest_headers(data, f"model-{model_id}.onnx")
-    )
+    return _download(request, data, ONNX_MEDIA_TYPE, f"model-{model_id}.onnx")

@@ -6,7 +6,13 @@ from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from rnnlab.service.api.deps import DatabaseDep, ModelCacheDep, ModelId, ReadSessionDep
+from rnnlab.service.api.deps import (
+    DatabaseDep,
+    ModelCacheDep,
+    ModelId,
+    ReadSessionDep,
+    SweepIdQuery,
+)
 from rnnlab.service.api.query import only_query_params
 from rnnlab.service.catalog import deletion
 from rnnlab.service.catalog.aliases import aliases_by_model, remove_alias, set_alias
@@ -75,7 +81,7 @@ def read_models(
     name: Annotated[str | None, Query(**NAME_BOUNDS)] = None,
     tag: Annotated[str | None, Query(pattern=TAG_PATTERN)] = None,
     alias: Annotated[str | None, Query(pattern=ALIAS_PATTERN)] = None,
-    sweep_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    sweep_id: SweepIdQuery = None,
     sort: Annotated[
         str,
         Query(

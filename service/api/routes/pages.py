@@ -26,7 +26,16 @@ from rnnlab.service.store.tables import Job, JobRecord, TrainedModel
 from rnnlab.service.tracking.reads import JobState, job_state, newest_cursor
 
 API = Path(__file__).resolve().parents[1]
-templates = Jinja2Templates(directory=API / "templates")
+
+
+def root_path(request: Request) -> dict[str, str]:
+    """Pages name their own URLs from the path they are served under, never an absolute URL
+    from the request's host (behind a TLS proxy that host is plain http: mixed content). Behind
+    a proxy that strips a prefix, uvicorn's --root-path (RNNLAB_ROOT_PATH) is that prefix."""
+    return {"root": request.scope.get("root_path", "")}
+
+
+templates = Jinja2Templates(directory=API / "templates", context_processors=[root_path])
 static = StaticFiles(directory=API / "static")
 router = APIRouter(include_in_schema=False)
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
+from rnnlab.service.api.conditional import NOT_MODIFIED, conditional
 from rnnlab.service.api.deps import JobId, ReadSessionDep
 from rnnlab.service.charts.curves import MEDIA_TYPES, Run, compare_plot, group_points, job_plot
 from rnnlab.service.charts.downsample import read_points
 from rnnlab.service.errors import InvalidInput, JobNotFound, job_not_found
-from rnnlab.service.schemas.resources import MAX_ID
+from rnnlab.service.schemas.ids import ID_PATTERN, MAX_ID
 from rnnlab.service.store.tables import Job
 from rnnlab.service.tracking.reads import job_state
 
@@ -22,7 +24,7 @@ MAX_COMPARED = 12
 
 
 def _picture(fmt: str, what: str) -> dict[int | str, dict[str, Any]]:
-    return {200: {"content": {MEDIA_TYPES[fmt]: {}}, "description": what}}
+    return {200: {"content": {MEDIA_TYPES[fmt]: {}}, "description": what}, **NOT_MODIFIED}
 
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such job"}}
@@ -36,8 +38,8 @@ def load_run(session: Session, job_id: int) -> Run:
     return Run(job_state(job), dict(job.hyperparams), group_points(rows))
 
 
-def _job_plot(job_id: int, session: Session, fmt: str) -> Response:
-    return Response(job_plot(load_run(session, job_id), fmt), media_type=MEDIA_TYPES[fmt])
+def _job_plot(request: Request, job_id: int, session: Session, fmt: str) -> Response:
+    return conditional(request, job_plot(load_run(session, job_id), fmt), MEDIA_TYPES[fmt])
 
 
 @router.get(
@@ -47,10 +49,10 @@ def _job_plot(job_id: int, session: Session, fmt: str) -> Response:
     response_class=Response,
     responses={**_picture("svg", "Loss and accuracy by step"), **NOT_FOUND},
 )
-def plot_job_svg(job_id: JobId, session: ReadSessionDep) -> Response:
+def plot_job_svg(job_id: JobId, session: ReadSessionDep, request: Request) -> Response:
     """Loss and accuracy by step, titled with the job's hyperparameters; a running job's curves
     so far."""
-    return _job_plot(job_id, session, "svg")
+    return _job_plot(request, job_id, session, "svg")
 
 
 @router.get(
@@ -60,14 +62,15 @@ def plot_job_svg(job_id: JobId, session: ReadSessionDep) -> Response:
     response_class=Response,
     responses={**_picture("png", "Loss and accuracy by step"), **NOT_FOUND},
 )
-def plot_job_png(job_id: JobId, session: ReadSessionDep) -> Response:
+def plot_job_png(job_id: JobId, session: ReadSessionDep, request: Request) -> Response:
     """The same picture as plot.svg, 900 x 360 pixels."""
-    return _job_plot(job_id, session, "png")
+    return _job_plot(request, job_id, session, "png")
 
 
+ONE_ID = ID_PATTERN[1:-1]
 JOBS_QUERY = Query(
     max_length=200,
-    pattern=r"^ *[0-9]{1,10} *(, *[0-9]{1,10} *)*$",
+    pattern=rf"^ *{ONE_ID} *(, *{ONE_ID} *)*$",
     description=f"Comma-separated job ids, 1 to {MAX_COMPARED}, e.g. `1,2,3`.",
     examples=["1,2"],
 )
@@ -75,7 +78,7 @@ JOBS_QUERY = Query(
 
 def parse_job_ids(text: str) -> list[int]:
     parts = [part.strip() for part in text.split(",")]
-    wrong = next((part for part in parts if not part.isdigit() or len(part) > 10), None)
+    wrong = next((part for part in parts if re.fullmatch(ID_PATTERN, part) is None), None)
     if wrong is not None:
         raise InvalidInput(f"jobs is a comma-separated list of job ids, e.g. 1,2,3; not {wrong!r}")
     ids = list(dict.fromkeys(int(part) for part in parts))
@@ -96,9 +99,12 @@ def parse_job_ids(text: str) -> list[int]:
         **_picture("svg", "Each job's loss and accuracy on shared axes"),
         404: {"description": "Some of the jobs do not exist"},
         422: {"description": "`jobs` is not a list of 1 to 12 job ids"},
+        **NOT_MODIFIED,
     },
 )
-def compare_jobs_svg(jobs: Annotated[str, JOBS_QUERY], session: ReadSessionDep) -> Response:
+def compare_jobs_svg(
+    jobs: Annotated[str, JOBS_QUERY], session: ReadSessionDep, request: Request
+) -> Response:
     """Each job's `loss` and `accuracy` (or the first series whose name contains them) on the
     same axes, labelled with the hyperparameters that differ between the jobs."""
     ids = parse_job_ids(jobs)
@@ -108,4 +114,4 @@ def compare_jobs_svg(jobs: Annotated[str, JOBS_QUERY], session: ReadSessionDep) 
             f"no job {', '.join(map(str, missing))}: GET /jobs lists the jobs that exist"
         )
     runs = [load_run(session, job_id) for job_id in ids]
-    return Response(compare_plot(runs, "svg"), media_type=MEDIA_TYPES["svg"])
+    return conditional(request, compare_plot(runs, "svg"), MEDIA_TYPES["svg"])

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from rnnlab.service.api.conditional import NOT_MODIFIED, conditional
 from rnnlab.service.api.deps import JobId, ReadSessionDep
 from rnnlab.service.charts.curves import MEDIA_TYPES
 from rnnlab.service.charts.heatmap import gradient_heatmap, read_columns
 from rnnlab.service.errors import job_not_found
-from rnnlab.service.schemas.resources import MAX_ID
+from rnnlab.service.schemas.ids import CURSOR_SCHEMA, MAX_ID, PLAIN_CURSOR
 from rnnlab.service.store.tables import Job
 from rnnlab.service.tracking.reads import job_state, read_records
 
@@ -54,7 +55,13 @@ def list_records(
     kind: Annotated[RecordKind | None, Query(description="Only this kind.")] = None,
     since_id: Annotated[
         int,
-        Query(ge=0, le=MAX_ID, description="Only records with a larger id (0: from the start)."),
+        PLAIN_CURSOR,
+        Query(
+            ge=0,
+            le=MAX_ID,
+            description="Only records with a larger id (0: from the start).",
+            json_schema_extra=CURSOR_SCHEMA,
+        ),
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_RECORDS, description="Most records returned.")] = 100,
 ) -> dict[str, Any]:
@@ -81,13 +88,13 @@ def list_records(
     }
 
 
-def _heatmap(job_id: int, session: ReadSessionDep, fmt: str) -> Response:
+def _heatmap(request: Request, job_id: int, session: ReadSessionDep, fmt: str) -> Response:
     job = session.get(Job, job_id)
     if job is None:
         raise job_not_found(job_id)
     columns = read_columns(session, job_id)
     picture = gradient_heatmap(job_state(job), dict(job.hyperparams), columns, fmt)
-    return Response(picture, media_type=MEDIA_TYPES[fmt])
+    return conditional(request, picture, MEDIA_TYPES[fmt])
 
 
 @router.get(
@@ -98,14 +105,15 @@ def _heatmap(job_id: int, session: ReadSessionDep, fmt: str) -> Response:
     tags=["plots"],
     responses={
         200: {"content": {MEDIA_TYPES["svg"]: {}}, "description": "A heat map"},
+        **NOT_MODIFIED,
         **NOT_FOUND,
     },
 )
-def plot_gradients_svg(job_id: JobId, session: ReadSessionDep) -> Response:
+def plot_gradients_svg(job_id: JobId, session: ReadSessionDep, request: Request) -> Response:
     """The job's `gradient_norms` records as a heat map: training step across, steps back in
     time from the loss up, ||dL/dh_t|| as colour on a log scale (up to 400 columns spread over
     the run). Vanishing gradients fade towards the top; exploding ones brighten."""
-    return _heatmap(job_id, session, "svg")
+    return _heatmap(request, job_id, session, "svg")
 
 
 @router.get(
@@ -116,9 +124,10 @@ def plot_gradients_svg(job_id: JobId, session: ReadSessionDep) -> Response:
     tags=["plots"],
     responses={
         200: {"content": {MEDIA_TYPES["png"]: {}}, "description": "A heat map"},
+        **NOT_MODIFIED,
         **NOT_FOUND,
     },
 )
-def plot_gradients_png(job_id: JobId, session: ReadSessionDep) -> Response:
+def plot_gradients_png(job_id: JobId, session: ReadSessionDep, request: Request) -> Response:
     """The same picture as gradients.svg, 900 x 360 pixels."""
-    return _heatmap(job_id, session, "png")
+    return _heatmap(request, job_id, session, "png")

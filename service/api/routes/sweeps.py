@@ -2,11 +2,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from rnnlab.service.api.deps import DatabaseDep, ExecutorDep, ReadSessionDep, SettingsDep
+from rnnlab.service.api.conditional import NOT_MODIFIED, conditional
+from rnnlab.service.api.deps import (
+    DatabaseDep,
+    ExecutorDep,
+    ReadSessionDep,
+    SettingsDep,
+    SweepId,
+)
 from rnnlab.service.api.query import only_query_params
 from rnnlab.service.errors import corpus_not_found, sweep_not_found
 from rnnlab.service.schemas.examples import SWEEP_REQUESTS, documented_error
@@ -31,7 +38,6 @@ METRIC_NAME = r"^[a-z][a-z0-9_]{0,63}$"
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
-SweepId = Annotated[int, Path(ge=1, le=MAX_ID, description="A sweep id from POST /sweeps")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such sweep"}}
 
 
@@ -135,11 +141,13 @@ def read_sweep(
             "description": "An SVG image",
             "content": {"image/svg+xml": {"schema": {"type": "string"}}},
         },
+        **NOT_MODIFIED,
         **NOT_FOUND,
         422: {"description": "An unknown metric"},
     },
 )
 async def plot_sweep(
+    request: Request,
     sweep_id: SweepId,
     db: DatabaseDep,
     metric: Annotated[str | None, Query(pattern=METRIC_NAME, description="A step metric")] = None,
@@ -148,7 +156,7 @@ async def plot_sweep(
     """Every cell's curve of `metric` (default `loss` or `validation_loss`): the mean over its
     seeds, and a band from the lowest to the highest seed."""
     svg = await run_in_threadpool(_sweep_svg, db, sweep_id, metric, log_y)
-    return Response(svg, media_type="image/svg+xml")
+    return conditional(request, svg, "image/svg+xml")
 
 
 def _sweep_svg(db: Database, sweep_id: int, metric: str | None, log_y: bool | None) -> bytes:

@@ -5,10 +5,14 @@ const keyInput = document.getElementById("api-key");
 keyInput.value = localStorage.getItem("rnnlab-api-key") || "";
 keyInput.addEventListener("change", () => localStorage.setItem("rnnlab-api-key", keyInput.value));
 
+// Where the service is mounted behind a proxy (its root path; "" when served at "/"): every URL
+// a page makes of a route starts with it.
+const ROOT_PATH = document.body.dataset.root || "";
+
 async function api(path, options = {}) {
   const headers = { ...(options.headers || {}) };
   if (keyInput.value) headers["X-API-Key"] = keyInput.value;
-  const response = await fetch(path, { ...options, headers });
+  const response = await fetch(ROOT_PATH + path, { ...options, headers });
   const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
   if (!response.ok) {
     const detail = body?.detail;

@@ -11,7 +11,7 @@ function jobRow(job) {
     row.dataset.job = job.id;
     row.innerHTML = `<td><a></a></td><td></td><td class="status"></td>
       <td><progress max="1"></progress> <span class="percent"></span></td><td class="elapsed"></td><td class="eta"></td>`;
-    row.querySelector("a").href = `/jobs/${job.id}/view`;
+    row.querySelector("a").href = `${ROOT_PATH}/jobs/${job.id}/view`;
     row.querySelector("a").textContent = `#${job.id}`;
     row.children[1].textContent = job.task;
     const newer = [...jobsBody.children].find((r) => Number(r.dataset.job) < job.id);
@@ -37,7 +37,7 @@ function showJob(job) {
 document.querySelectorAll("#jobs td.elapsed, #jobs td.eta").forEach((cell) => {
   cell.textContent = cell.textContent.trim() ? seconds(Number(cell.textContent)) : "";
 });
-new EventSource("/events").addEventListener("status", (event) => showJob(JSON.parse(event.data)));
+new EventSource(`${ROOT_PATH}/events`).addEventListener("status", (event) => showJob(JSON.parse(event.data)));
 
 async function refreshModels() {
   const { models } = await api("/models?limit=50");
@@ -50,7 +50,7 @@ async function refreshModels() {
       const cell = row.insertCell();
       if (text === null) {
         const link = cell.appendChild(document.createElement("a"));
-        link.href = `/jobs/${model.job_id}/view`;
+        link.href = `${ROOT_PATH}/jobs/${model.job_id}/view`;
         link.textContent = `#${model.job_id}`;
       } else cell.textContent = text;
     }
@@ -181,7 +181,7 @@ document.getElementById("train-form").addEventListener("submit", async (event) =
       body: JSON.stringify({ task, hyperparams: changedHyperparams() }),
     });
     showJob(job);
-    result.innerHTML = `started <a href="/jobs/${job.id}/view">job #${job.id}</a>`;
+    result.innerHTML = `started <a href="${ROOT_PATH}/jobs/${job.id}/view">job #${job.id}</a>`;
   } catch (error) {
     result.textContent = error.message;
   }

@@ -44,7 +44,7 @@ for (const [name, points] of Object.entries(initial.series)) {
 Object.values(charts).forEach((chart) => chart.draw());
 showState(initial.job);
 
-const stream = new EventSource(`/jobs/${jobId}/events?after=${encodeURIComponent(initial.cursor)}`);
+const stream = new EventSource(`${ROOT_PATH}/jobs/${jobId}/events?after=${encodeURIComponent(initial.cursor)}`);
 stream.addEventListener("status", (event) => showState(JSON.parse(event.data)));
 stream.addEventListener("progress", (event) => showProgress(JSON.parse(event.data)));
 stream.addEventListener("metric", (event) => {

@@ -219,6 +219,59 @@ def test_ids_from_1_to_max_id_are_looked_up_and_others_refused(served, template)
         assert live.client.get(template.format(bad)).status_code == 422, bad
 
 
+# Python's int() reads each as 1 (`0_1`, `01`, `+1`, ` 1`) or as 10 (`1_0`): one resource would
+# answer at many addresses.
+NOT_PLAIN = ("0_1", "01", "%2B1", "1_0", "00", "1%20")
+
+
+@pytest.mark.parametrize("template", [*ID_PATHS, "/jobs/{}/plot.svg", "/models/{}/weights.npz"])
+def test_ids_in_paths_are_plain_decimal_integers(served, template) -> None:
+    live, _ = served
+    for bad in NOT_PLAIN:
+        response = live.client.get(template.format(bad))
+        assert response.status_code == 422, (bad, response.text)
+        assert "decimal digits" in response.json()["detail"][0]["msg"]
+
+
+def test_ids_in_queries_are_plain_decimal_integers(served) -> None:
+    live, info = served
+    job_id = live.client.get("/jobs").json()["jobs"][-1]["id"]
+    for path, params in (
+        ("/predict", {"text": "the", "model": "0{}"}),
+        ("/generate", {"text": "the", "model": "0{}"}),
+        ("/jobs", {"sweep_id": "0{}"}),
+        ("/models", {"sweep_id": "+{}"}),
+        (f"/jobs/{job_id}/records", {"since_id": "0_{}"}),
+        ("/plots/compare.svg", {"jobs": f"{job_id},0{{}}"}),
+    ):
+        asked = {name: value.format(info["word_model"]) for name, value in params.items()}
+        assert live.client.get(path, params=asked).status_code == 422, (path, asked)
+
+
+def test_the_schema_states_how_an_id_is_written(served) -> None:
+    live, _ = served
+    paths = live.client.get("/openapi.json").json()["paths"]
+    for path, name in (("/jobs/{job_id}", "job_id"), ("/models/{model_id}", "model_id")):
+        (parameter,) = [p for p in paths[path]["get"]["parameters"] if p["name"] == name]
+        assert parameter["schema"]["pattern"] == "^[1-9][0-9]{0,9}$"
+    (sweep_id,) = [p for p in paths["/jobs"]["get"]["parameters"] if p["name"] == "sweep_id"]
+    assert "^[1-9][0-9]{0,9}$" in str(sweep_id["schema"])
+
+
+def test_a_chunked_json_body_over_its_cap_is_413(served) -> None:
+    """Without a Content-Length the cap is found while the body streams in: 413 as for a
+    declared length, not the 400 of a body that failed to parse."""
+    live, _ = served
+    body = b'{"task": "binary_addition", "hyperparams": {"name": "' + b"x" * 20_000 + b'"}}'
+    response = live.client.post(
+        "/train",
+        content=(body[start : start + 1000] for start in range(0, len(body), 1000)),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413, response.text
+    assert "RNNLAB_MAX_BODY_BYTES" in response.json()["detail"]
+
+
 def test_model_and_corpus_ids_in_queries_and_bodies_at_their_edges(served) -> None:
     live, info = served
     for path, params in (("/predict", {"text": "the"}), ("/generate", {"text": "the"})):
