@@ -18,7 +18,9 @@ from rnnlab.models.tasks.task import Task
 TASK = Task(
     name="binary_addition",
     config_class=BinaryAdditionConfig,
-    train=lambda config, corpus, hooks, resume: run_training(config, hooks, resume),
+    train=lambda config, corpus, hooks, resume, start=None: run_training(
+        config, hooks, resume, start
+    ),
     predictor=lambda config, weights, corpus: BinaryAdder.from_weights(config, weights),
     memory_bytes=lambda config, corpus: memory_bytes(config),
     metric_names=METRIC_NAMES,
@@ -26,6 +28,8 @@ TASK = Task(
     ranked_metrics=("final_loss", "final_accuracy", "final_bit_accuracy", "steps"),
     curve_metrics=("loss", "accuracy"),
     higher_is_better_metrics=frozenset({"accuracy", "final_accuracy", "final_bit_accuracy"}),
+    shape_params=("cell", "num_layers", "hidden_size", "bias"),
+    optimizer_params=("optimizer",),
     summary="An RNN learns to add two integers bit by bit.",
     serving=SERVING,
     export_graph=export_graph,

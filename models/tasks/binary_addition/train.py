@@ -23,6 +23,7 @@ from rnnlab.models.tasks.binary_addition.evaluate import EvaluationSet, evaluate
 from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
 from rnnlab.models.tasks.binary_addition.teaching import Teacher
 from rnnlab.models.training import (
+    Start,
     TrainingDiverged,
     TrainingHooks,
     TrainingStopped,
@@ -101,6 +102,14 @@ def restore(
     return rng_from_array(state["rng"]), int(state["step"])
 
 
+def start_from(start: Start, net: BinaryAdditionNet, opt: Optimizer) -> None:
+    """Load a trained model's weights, and the optimiser state of its run's checkpoint when
+    `start` has one (else the optimiser starts fresh)."""
+    net.load_weights(start.weights)
+    if start.checkpoint is not None:
+        opt.load_state_dict({k[4:]: v for k, v in start.checkpoint.items() if k.startswith("opt.")})
+
+
 def train_step(
     net: BinaryAdditionNet,
     opt: Optimizer,
@@ -138,8 +147,10 @@ def train(
     config: BinaryAdditionConfig,
     hooks: TrainingHooks | None = None,
     resume: Mapping[str, NDArray] | None = None,
+    start: Start | None = None,
 ) -> TrainResult:
-    """Train on random batches; resume from a state given to hooks.save_checkpoint.
+    """Train on random batches; resume from a state given to hooks.save_checkpoint, or else
+    start from a trained model's weights (`start`) instead of the seed's.
 
     Reports METRIC_NAMES every log_every steps; raises TrainingDiverged on NaN, inf or
     overflow, and TrainingStopped when hooks.should_stop().
@@ -154,6 +165,8 @@ def train(
     step = 0
     if resume is not None:
         rng, step = restore(resume, net, opt, stop_check)
+    elif start is not None:
+        start_from(start, net, opt)
     final: dict[str, float] | None = None
     teacher = Teacher(config, hooks)
 

@@ -11,7 +11,7 @@ from numpy.random import Generator
 from numpy.typing import NDArray
 
 from rnnlab.models.optim import Optimizer, clip_grads, make_optimizer
-from rnnlab.models.tasks.next_word.checkpoint import checkpoint, restore
+from rnnlab.models.tasks.next_word.checkpoint import checkpoint, restore, start_from
 from rnnlab.models.tasks.next_word.config import NextWordConfig
 from rnnlab.models.tasks.next_word.data import (
     BpttBatches,
@@ -25,7 +25,13 @@ from rnnlab.models.tasks.next_word.data import (
 )
 from rnnlab.models.tasks.next_word.model import NextWordModel
 from rnnlab.models.tasks.next_word.teaching import Teacher
-from rnnlab.models.training import TrainingHooks, TrainingStopped, TrainResult, check_finite
+from rnnlab.models.training import (
+    Start,
+    TrainingHooks,
+    TrainingStopped,
+    TrainResult,
+    check_finite,
+)
 
 METRIC_NAMES = (
     "loss",
@@ -83,6 +89,7 @@ def train(
     hooks: TrainingHooks | None = None,
     resume: Mapping[str, NDArray] | None = None,
     words: Sequence[str] | None = None,
+    start: Start | None = None,
 ) -> TrainResult:
     """Train on token_ids (1-D ints < vocab_size); see data.py for the two modes. `words` (by
     id) only spell the generated text of the teaching records (teaching.py).
@@ -90,7 +97,8 @@ def train(
     Calls hooks.report per epoch (train_loss, test_loss, test_perplexity, test_accuracy,
     tokens_per_second) and every log_every steps ({"loss"}); hooks.should_stop() and
     hooks.checkpoint_due() every step; hooks.save_checkpoint at every epoch end but the last.
-    ``resume`` (a checkpoint's state) continues bit for bit.
+    ``resume`` (a checkpoint's state) continues bit for bit; else ``start`` (a trained
+    model's weights) replaces the seed's initial weights.
     """
     hooks = hooks or TrainingHooks()
     ids = as_ids(token_ids, vocab_size)
@@ -101,7 +109,7 @@ def train(
         )
     n_train = split_tokens(config, len(ids))
     train_ids, test_ids = ids[:n_train], ids[n_train:]
-    run = _start(config, train_ids, vocab_size, resume)
+    run = _start(config, train_ids, vocab_size, resume, start)
     teacher = Teacher(config, hooks, test_ids, words)
     metrics: dict[str, float] = {}
     while run.epoch < config.epochs:
@@ -126,8 +134,10 @@ def _start(
     train_ids: NDArray,
     vocab_size: int,
     resume: Mapping[str, NDArray] | None,
+    start: Start | None = None,
 ) -> Run:
-    """A fresh run from the seed, or the run a checkpoint saved."""
+    """A fresh run from the seed (from `start`'s weights when given), or the run a checkpoint
+    saved."""
     rng = np.random.default_rng(config.seed)
     model = NextWordModel(config, vocab_size, rng)
     optimizer = make_optimizer(config.optimizer, config.learning_rate)
@@ -141,6 +151,8 @@ def _start(
         run.rng, run.step, run.epoch, run.position, run.loss_sum, run.loss_count = restore(
             resume, config, model, optimizer
         )
+    elif start is not None:
+        start_from(start, model, optimizer)
     return run
 
 
