@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from rnnlab.models.training import TrainingDiverged, TrainResult
-from rnnlab.service.errors import StorageUnavailable
+from rnnlab.service.errors import ModelNotFound, StorageUnavailable
 from rnnlab.service.jobs import console, train
 from rnnlab.service.jobs.checkpoints import delete_checkpoint, read_checkpoint
 from rnnlab.service.jobs.heartbeat import beat_seconds, job_heartbeat
@@ -117,6 +117,7 @@ def _run_claimed(context: WorkerContext, job_id: int, attempt: int) -> None:
         if job is None or job.attempt != attempt or job.worker_id != context.worker_id:
             return  # taken back meanwhile
         task, hyperparams = job.task, dict(job.hyperparams)
+        origin = None if job.optimizer_state is None else (job.parent_model_id, job.optimizer_state)
         # A job that never ran (no checkpoint, no metric; a clean shutdown can hand a started
         # job back with its attempt count unchanged) has nothing to restore or clean up:
         # skipping _load_checkpoint saves a write transaction, and a wait for the write lock.
@@ -141,7 +142,7 @@ def _run_claimed(context: WorkerContext, job_id: int, attempt: int) -> None:
     began = time.monotonic()
     try:
         resume = None if fresh else _load_checkpoint(context.db, job_id)
-        result = train.train(context.db, task, hyperparams, hooks, resume)
+        result = train.train(context.db, task, hyperparams, hooks, resume, origin)
     except ShuttingDown:
         _hand_back(context, job_id, attempt)
     except JobStopped as stop:  # cancelled, time limit, or stopped early by its sweep's rule
@@ -152,6 +153,8 @@ def _run_claimed(context: WorkerContext, job_id: int, attempt: int) -> None:
         log.warning("job %s: %s; stopping without writing", job_id, error)
     except MemoryError:
         _finish(context, job_id, attempt, JobStatus.FAILED, OUT_OF_MEMORY)
+    except ModelNotFound as error:  # the model it continues is gone
+        _finish(context, job_id, attempt, JobStatus.FAILED, error.detail)
     except StorageUnavailable:
         raise  # not the job's failure: run_job hands it back once storage is writable
     except Exception as error:  # the worker must always finish the job's row
@@ -238,6 +241,7 @@ def _publish(
                 weights=blob,
                 sha256=sha256_hex(blob),
                 size_bytes=len(blob),
+                parent_model_id=session.scalar(select(Job.parent_model_id).where(Job.id == job_id)),
             )
         )
         if had_checkpoint or hooks.saved_checkpoint:  # else there is no row to delete

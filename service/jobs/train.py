@@ -1,5 +1,6 @@
 """How a job trains: its task from the registry in models/tasks (which knows nothing of the
-service), its config from the stored hyperparameters, and its corpus from the database."""
+service), its config from the stored hyperparameters, its corpus from the database, and, for a
+job that continues a model, that model's weights."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from numpy.typing import NDArray
 
 from rnnlab.models.tasks import TASKS, Corpus
 from rnnlab.models.training import TrainingHooks, TrainResult
+from rnnlab.service.jobs.continuation import load_start
 from rnnlab.service.store.corpora import load_dictionary, load_token_ids
 from rnnlab.service.store.db import Database
 
@@ -19,7 +21,10 @@ def train(
     hyperparams: dict[str, Any],
     hooks: TrainingHooks,
     resume: dict[str, NDArray] | None,
+    origin: tuple[int | None, str] | None = None,
 ) -> TrainResult:
+    """Train the job; `origin` (the parent model's id, the optimizer state's source) for a job
+    that continues a model: a resumed job needs neither, its checkpoint holds everything."""
     spec = TASKS[task]
     config = spec.make_config(hyperparams)
     corpus = None
@@ -28,4 +33,6 @@ def train(
             token_ids, vocabulary_size = load_token_ids(session, hyperparams["corpus_id"])
             words = load_dictionary(session, hyperparams["corpus_id"]).words  # generated text
         corpus = Corpus(token_ids, len(token_ids), vocabulary_size, words)
-    return spec.train(config, corpus, hooks, resume)
+    if resume is not None or origin is None:
+        return spec.train(config, corpus, hooks, resume)
+    return spec.train(config, corpus, hooks, resume, start=load_start(db, *origin))

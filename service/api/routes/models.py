@@ -49,6 +49,7 @@ def to_public(model: TrainedModel, aliases: list[str] | None = None) -> ModelPub
         name=model.job.name,
         tags=model.job.tags,
         aliases=aliases or [],
+        parent_model_id=model.parent_model_id,
     )
 
 
