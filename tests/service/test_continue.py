@@ -4,6 +4,8 @@ differs and what is allowed."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,12 @@ from rnnlab.service.store.corpora import load_dictionary, load_token_ids
 from rnnlab.service.store.db import Database
 from tests.conftest import LiveService
 from tests.service.live_databases import live, succeeded  # noqa: F401  (fixture)
+from tests.service.test_recovery import (
+    assert_same_run,
+    metric_series,
+    model_sha,
+    wait_for_checkpoint,
+)
 
 DEMO_TEXT = Path(__file__).resolve().parents[2] / "service" / "store" / "data" / "demo_corpus.txt"
 PARENT = {"epochs": 25, "hidden_size": 16, "embedding_size": 8, "log_every": 1, "seed": 1}
@@ -185,3 +193,23 @@ def test_a_parent_is_kept_while_a_job_continues_it(live) -> None:  # noqa: F811
     assert live.client.get(f"/jobs/{done['id']}").json()["parent_model_id"] is None
     gone = continue_from(live, parent["model_id"])
     assert gone.status_code == 404
+
+
+@pytest.mark.slow
+def test_a_continued_job_killed_mid_way_resumes_bit_for_bit(service_factory) -> None:
+    server = service_factory(checkpoint_seconds="0.2")
+    parent = succeeded(server, "next_word", hyperparams={**PARENT, "epochs": 3})
+    child = {"init_from_model": parent["model_id"], "epochs": 40, "log_every": 5}
+    reference = server.wait_for_job(server.train("next_word", **child)["id"], timeout=300)
+    assert reference["status"] == "succeeded" and reference["attempt"] == 1
+    uninterrupted = (
+        reference,
+        metric_series(server, reference["id"]),
+        model_sha(server, reference),
+    )
+    job = server.train("next_word", **child)
+    running = wait_for_checkpoint(server, job["id"])
+    os.kill(int(running["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+    finished = server.wait_for_job(job["id"], timeout=300)
+    assert (finished["status"], finished["attempt"]) == ("succeeded", 2), finished
+    assert_same_run(server, finished, uninterrupted)
