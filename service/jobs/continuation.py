@@ -77,9 +77,21 @@ def inherit(hyperparams: BaseModel, parent: TrainedModel) -> Any:
         ) from error
 
 
+def parent_config(task: Task, parent: TrainedModel) -> Any:
+    """The config the parent was trained with; a 422 when its stored hyperparameters no longer
+    make one (bounds of an older version)."""
+    try:
+        return task.make_config(parent.hyperparams)
+    except ValueError as error:
+        raise InvalidInput(
+            f"init_from_model: model {parent.id}'s hyperparameters are no longer valid ({error}): "
+            "it cannot be continued; train a new model"
+        ) from error
+
+
 def check_shapes(task: Task, parent: TrainedModel, config: Any) -> None:
     """422 naming the shape-defining hyperparameters that differ from the parent's."""
-    theirs = task.make_config(parent.hyperparams)
+    theirs = parent_config(task, parent)
     differing = [
         f"{name} {getattr(config, name)!r} (model {parent.id} has {getattr(theirs, name)!r})"
         for name in task.shape_params
@@ -112,7 +124,7 @@ def check_corpus(session: Session, parent: TrainedModel, corpus: CorpusRow) -> N
 def optimizer_state(session: Session, task: Task, parent: TrainedModel, config: Any) -> str:
     """FROM_CHECKPOINT when the parent's job still keeps a checkpoint and the optimiser is the
     parent's; else FRESH."""
-    theirs = task.make_config(parent.hyperparams)
+    theirs = parent_config(task, parent)
     if any(getattr(config, name) != getattr(theirs, name) for name in task.optimizer_params):
         return FRESH
     kept = session.scalar(select(Checkpoint.job_id).where(Checkpoint.job_id == parent.job_id))

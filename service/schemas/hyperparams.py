@@ -10,7 +10,15 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
 
 from rnnlab.models.tasks import TASKS, Task
 from rnnlab.models.tasks.config import BOUND_KEYS
@@ -18,26 +26,38 @@ from rnnlab.service.schemas.experiments import ALIAS_PATTERN, RunLabels
 from rnnlab.service.schemas.resources import MAX_ID
 
 INIT_FROM_MODEL = "init_from_model"
-MODEL_REF_PATTERN = re.compile(rf"^([0-9]{{1,10}}|{ALIAS_PATTERN[1:-1]})$")
+# An id (as a number, or as digits: a form sends text) or an alias; an alias starts with a
+# letter, so digits are always an id.
+MODEL_REF_PATTERN = rf"^([1-9][0-9]{{0,8}}|{ALIAS_PATTERN[1:-1]})$"
 
 
-def _model_ref(value: str | int) -> str | int:
-    """A model id (digits given as text too: a form sends text) or an alias of the task."""
+def _model_ref(value: str | int | None) -> str | int | None:
+    """The id or alias `value` names; checked here, whole, so that a refusal names the field."""
     if isinstance(value, str):
-        if not MODEL_REF_PATTERN.match(value):
+        if not re.match(MODEL_REF_PATTERN, value):
             raise ValueError(
-                "must be a model id or an alias (lower-case letters, digits, _ and -, "
-                "starting with a letter)"
+                "a model id or an alias (lower-case letters, digits, _ and -, starting with a "
+                f"letter), got {value!r}"
             )
-        if not value.isdigit():
-            return value
-        value = int(value)
-    if not 1 <= value <= MAX_ID:
-        raise ValueError(f"a model id must be in 1..{MAX_ID}")
+        return int(value) if value.isdigit() else value
+    if value is not None and not 1 <= value <= MAX_ID:
+        raise ValueError(f"a model id is in 1..{MAX_ID}, got {value}")
     return value
 
 
-ModelRef = Annotated[str | int, AfterValidator(_model_ref)]
+ModelRef = Annotated[
+    str | int | None,
+    AfterValidator(_model_ref),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": MODEL_REF_PATTERN},
+                {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
 
 
 class _Hyperparams(BaseModel):
@@ -96,11 +116,11 @@ def hyperparams_model(task: Task) -> type[_Hyperparams]:
         )
     if task.can_continue:
         fields[INIT_FROM_MODEL] = (
-            ModelRef | None,
+            ModelRef,
             Field(
                 None,
-                description="Train further from this model (an id, or an alias of the task): "
-                "its weights, and its hyperparameters where none are given.",
+                description="Train further from this model: its id, or an alias of the task. "
+                "The job starts from its weights; the hyperparameters not given are its own.",
             ),
         )
     fields.update({name: _field(meta) for name, meta in task.bounds().items()})

@@ -131,10 +131,14 @@ def test_another_corpus_must_have_the_same_dictionary(live, parent) -> None:  # 
 
 
 def test_an_id_or_alias_of_the_wrong_form_is_a_422(live, parent) -> None:  # noqa: F811
-    for ref in ("Not An Alias", 0, -3, True):
+    for ref in ("Not An Alias", "0", "12345678901", 0, -3, True, 1.0):
         answer = continue_from(live, ref)
         assert answer.status_code == 422, (ref, answer.text)
         assert "init_from_model" in answer.text
+    as_text = continue_from(live, str(parent["model_id"]), epochs=1)  # as a form sends it
+    assert as_text.status_code == 202, as_text.text
+    assert as_text.json()["hyperparams"]["init_from_model"] == parent["model_id"]
+    live.wait_for_job(as_text.json()["id"], timeout=180)
 
 
 class Capture(TrainingHooks):
