@@ -145,3 +145,14 @@ def test_the_weights_a_start_loads_are_copies() -> None:
     next_word(NEXT_WORD, Checkpoints(), start=Start(parent.weights))
     for name, value in kept.items():
         np.testing.assert_array_equal(parent.weights[name], value)
+
+
+def test_weights_of_the_fast_layers_start_the_textbook_ones() -> None:
+    """A model trained on one implementation continues on the other: the same names, shapes
+    and first loss."""
+    parent = next_word(dataclasses.replace(NEXT_WORD, epochs=2), Checkpoints())
+    fast, textbook = Checkpoints(), Checkpoints()
+    next_word(NEXT_WORD, fast, start=Start(parent.weights))
+    reference = dataclasses.replace(NEXT_WORD, implementation="reference")
+    next_word(reference, textbook, start=Start(parent.weights))
+    assert first_loss(textbook) == pytest.approx(first_loss(fast), rel=1e-5)
