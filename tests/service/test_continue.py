@@ -141,6 +141,19 @@ def test_an_id_or_alias_of_the_wrong_form_is_a_422(live, parent) -> None:  # noq
     live.wait_for_job(as_text.json()["id"], timeout=180)
 
 
+def test_a_sweep_continues_a_model_over_seeds(live, parent) -> None:  # noqa: F811
+    hyperparams = {"init_from_model": parent["model_id"], "epochs": 1}
+    body = {"task": "next_word", "hyperparams": hyperparams, "seeds": [0, 1]}
+    answer = live.client.post("/sweeps", json=body)
+    assert answer.status_code == 202, answer.text
+    listed = live.client.get("/jobs", params={"sweep_id": answer.json()["id"]}).json()["jobs"]
+    assert len(listed) == 2
+    for job in listed:
+        assert (job["parent_model_id"], job["optimizer_state"]) == (parent["model_id"], "fresh")
+        assert job["hyperparams"]["hidden_size"] == PARENT["hidden_size"]
+        assert live.wait_for_job(job["id"], timeout=180)["status"] == "succeeded"
+
+
 class Capture(TrainingHooks):
     def __init__(self) -> None:
         self.states: list[tuple[int, dict]] = []
