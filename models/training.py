@@ -52,6 +52,17 @@ class TrainingStopped(Exception):
     """Raised by a training loop when hooks.should_stop() returned True."""
 
 
+@dataclass(frozen=True)
+class Start:
+    """Where a new run starts instead of its seed's initialisation: a trained model's weights
+    (by name), and the checkpoint of the run that trained it when one was kept, whose
+    optimiser state the new run takes over (None: the optimiser starts fresh). A resumed run
+    ignores it: its own checkpoint holds everything."""
+
+    weights: Mapping[str, NDArray]
+    checkpoint: Mapping[str, NDArray] | None = None
+
+
 @dataclass
 class TrainResult:
     weights: dict[str, NDArray]

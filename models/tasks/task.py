@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from rnnlab.models.tasks import config as config_tools
 from rnnlab.models.tasks.serving import TaskServing
-from rnnlab.models.training import TrainingHooks, TrainResult
+from rnnlab.models.training import TrainResult
 
 
 class Corpus(NamedTuple):
@@ -32,8 +32,9 @@ class Corpus(NamedTuple):
 class Task:
     name: str
     config_class: type
-    # train(config, corpus or None, hooks, resume state or None) -> TrainResult
-    train: Callable[[Any, Corpus | None, TrainingHooks, Mapping[str, NDArray] | None], TrainResult]
+    # train(config, corpus or None, hooks, resume state or None[, start]) -> TrainResult;
+    # a task that names its shape_params also takes `start` (a models.training.Start)
+    train: Callable[..., TrainResult]
     # predictor(config, weights, corpus or None): the object that answers from saved weights
     predictor: Callable[[Any, Mapping[str, NDArray], Corpus | None], Any]
     # memory_bytes(config, corpus or None): an upper bound of a job's memory, checked up front
@@ -57,6 +58,12 @@ class Task:
     export_graph: Callable[[Any, Mapping[str, NDArray], Sequence[str] | None], Any] | None = None
     # step_tokens(config): the tokens one training step reads (tasks that read tokens)
     step_tokens: Callable[[Any], int] | None = None
+    # The hyperparameters that fix the weights' shapes (and names): a model continued from
+    # another must have the same. A task that names them can continue a model: its train takes
+    # `start`. And those that fix what the optimiser's state holds: the parent's checkpointed
+    # optimiser state carries over only when they are the same too.
+    shape_params: tuple[str, ...] = ()
+    optimizer_params: tuple[str, ...] = ()
 
     def make_config(self, hyperparams: Mapping[str, Any]) -> Any:
         """The config of stored hyperparameters (names it does not know are left out)."""
@@ -77,6 +84,11 @@ class Task:
     def tokens_per_step(self, config: Any) -> int | None:
         """The tokens one training step of `config` reads; None for a task without tokens."""
         return None if self.step_tokens is None else self.step_tokens(config)
+
+    @property
+    def can_continue(self) -> bool:
+        """Whether a job of this task can start from a trained model's weights."""
+        return bool(self.shape_params)
 
     def higher_is_better(self, metric: str) -> bool:
         """Whether a larger value of `metric` means a better model (accuracy), not a worse one."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from rnnlab.service.errors import (
     InvalidState,
@@ -89,15 +90,19 @@ def _reclaim_sqlite(db: Database) -> None:
 
 
 def delete_model(db: Database, cache: ModelCache, model_id: int) -> None:
-    """Delete a model and its weights; 409 while an alias points at it."""
+    """Delete a model and its weights; 409 while an alias points at it or a queued or running
+    job continues it. The models and jobs it was the parent of lose the link."""
     with db.write() as session:
         # Locked before its aliases are read: an alias being set on it is either committed
         # and seen below (409), or waits and then finds no model (404); never a foreign-key
-        # violation. (SQLite's writers take turns whole: no lock is needed there.)
+        # violation. A job that would continue it waits for the deletion too, then finds no
+        # model (404), or the deletion waits for the job, then sees it (409). (SQLite's writers
+        # take turns whole: no lock is needed there.)
         query = select(TrainedModel.task).where(TrainedModel.id == model_id)
         task = session.scalar(query.with_for_update())
         if task is None:
             raise model_not_found(model_id)
+        _refuse_while_continued(session, model_id)
         aliases = session.scalars(
             select(ModelAlias.alias).where(ModelAlias.model_id == model_id)
         ).all()
@@ -108,9 +113,27 @@ def delete_model(db: Database, cache: ModelCache, model_id: int) -> None:
                 f"to another model (PUT /models/{{id}}/aliases/{{alias}}) or remove them "
                 f"(DELETE /models/{model_id}/aliases/{{alias}}) first"
             )
+        for table in (TrainedModel, Job):  # as ON DELETE SET NULL would (tables.py says why not)
+            session.execute(
+                update(table).where(table.parent_model_id == model_id).values(parent_model_id=None)
+            )
         session.execute(delete(TrainedModel).where(TrainedModel.id == model_id))
     cache.evict(model_id)
     reclaim_space(db, MODEL_TABLES)
+
+
+def _refuse_while_continued(session: Session, model_id: int) -> None:
+    """ModelInUse while a queued or running job starts from the model's weights."""
+    active = (JobStatus.QUEUED, JobStatus.RUNNING)
+    children = session.scalars(
+        select(Job.id).where(Job.parent_model_id == model_id, Job.status.in_(active))
+    ).all()
+    if children:
+        names = ", ".join(str(job_id) for job_id in sorted(children))
+        raise ModelInUse(
+            f"model {model_id} is what job(s) {names} continue (init_from_model), queued or "
+            f"running: wait for them to finish, or cancel them (POST /jobs/{{id}}/cancel), first"
+        )
 
 
 def delete_job(db: Database, job_id: int) -> None:

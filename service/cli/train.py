@@ -111,7 +111,7 @@ def submit(
         print(job["id"], flush=True)
     if follow_it:
         if not (as_json or quiet):
-            output.errors.print(f"job {job['id']} queued ({task})")
+            output.errors.print(f"job {job['id']} queued ({task}{_continues(job)})")
         raise typer.Exit(follow(client, job["id"], as_json))
     if quiet:
         return
@@ -119,9 +119,16 @@ def submit(
         output.print_json(job)
     else:
         output.console.print(
-            f"job {job['id']} {job['status']} ({task}): `rnnlab job {job['id']} --follow` "
-            "follows it"
+            f"job {job['id']} {job['status']} ({task}{_continues(job)}): "
+            f"`rnnlab job {job['id']} --follow` follows it"
         )
+
+
+def _continues(job: dict[str, Any]) -> str:
+    """', from model 5 (optimizer state fresh)' for a job that continues a model; else ''."""
+    if job.get("parent_model_id") is None:
+        return ""
+    return f", from model {job['parent_model_id']} (optimizer state {job['optimizer_state']})"
 
 
 CorpusOption = Annotated[
@@ -133,13 +140,26 @@ CorpusOption = Annotated[
 ]
 
 
+FromOption = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        metavar="MODEL",
+        help="Train further from this model: an id or an alias (init_from_model); the "
+        "hyperparameters not set are the model's.",
+    ),
+]
+
+
 def _command(task: Task) -> Callable[..., None]:
-    """`rnnlab train <task>`: its hyperparameters by --set, and --corpus when it trains on one
-    (the option is left out of the signature, so out of the help, of a task without one)."""
+    """`rnnlab train <task>`: its hyperparameters by --set, --corpus when it trains on one and
+    --from when it can continue a model (an option a task has no use for is left out of the
+    signature, so out of the help)."""
 
     def train_task(
         ctx: typer.Context,
         corpus: CorpusOption = None,
+        from_model: FromOption = None,
         settings: SetOption = None,
         follow_it: FollowOption = False,
         as_json: JsonOption = False,
@@ -148,14 +168,18 @@ def _command(task: Task) -> Callable[..., None]:
         hyperparams = parse_settings(settings or [])
         if corpus is not None:
             hyperparams["corpus_id"] = corpus_id(ctx.obj, corpus)
+        if from_model is not None:
+            hyperparams["init_from_model"] = from_model  # the service reads digits as an id
         submit(ctx, task.name, hyperparams, follow_it, as_json, quiet)
 
-    if not task.needs_corpus:
+    needed = {"corpus": task.needs_corpus, "from_model": task.can_continue}
+    unused = {name for name, used in needed.items() if not used}
+    if unused:
         hints = typing.get_type_hints(train_task, include_extras=True)
         kept = [
             p.replace(annotation=hints[p.name])
             for p in inspect.signature(train_task).parameters.values()
-            if p.name != "corpus"
+            if p.name not in unused
         ]
         train_task.__signature__ = inspect.Signature(kept)  # type: ignore[attr-defined]
     train_task.__doc__ = task.summary or f"Train a {task.name.replace('_', ' ')} model."

@@ -51,15 +51,15 @@ def check_queue_room(session: Session, max_queued: int, adding: int = 1) -> None
 def submit_job(
     session: Session,
     task: str,
-    hyperparams: dict[str, Any],
-    corpus_id: int | None,
+    planned: dict[str, Any],
     max_queued: int,
     name: str | None = None,
     tags: Sequence[str] = (),
 ) -> Job:
-    """Queue a job in the session's write transaction, unless `max_queued` jobs already are."""
+    """Queue a job in the session's write transaction, unless `max_queued` jobs already are.
+    `planned`: the row's values its plan fixed (hyperparams, corpus_id, ...; jobs/plans.py)."""
     check_queue_room(session, max_queued)
-    job = Job(task=task, hyperparams=hyperparams, corpus_id=corpus_id, name=name)
+    job = Job(task=task, name=name, **planned)
     job.tag_rows = [JobTag(tag=tag) for tag in tags]
     session.add(job)
     session.flush()

@@ -14,7 +14,7 @@ from functools import partial
 from sqlalchemy import select
 
 from rnnlab.models.training import TrainingDiverged, TrainResult
-from rnnlab.service.errors import StorageUnavailable
+from rnnlab.service.errors import ModelNotFound, StorageUnavailable
 from rnnlab.service.jobs import console, train
 from rnnlab.service.jobs.checkpoints import delete_checkpoint, read_checkpoint
 from rnnlab.service.jobs.heartbeat import beat_seconds, job_heartbeat
@@ -122,6 +122,7 @@ class Claimed:
     hyperparams: dict
     fresh: bool
     hooks: DatabaseHooks
+    origin: tuple[int | None, str] | None  # the model it continues, and its optimizer's source
 
 
 def _run_claimed(context: WorkerContext, job_id: int, attempt: int, wait: StorageWait) -> None:
@@ -134,7 +135,7 @@ def _run_claimed(context: WorkerContext, job_id: int, attempt: int, wait: Storag
     began = time.monotonic()
     try:
         resume = None if claimed.fresh else wait(partial(_load_checkpoint, context.db, job_id))
-        result = train.train(context.db, task, hyperparams, hooks, resume, wait)
+        result = train.train(context.db, task, hyperparams, hooks, resume, wait, claimed.origin)
     except ShuttingDown:
         _hand_back(context, job_id, attempt)
     except JobStopped as stop:  # cancelled, time limit, or stopped early by its sweep's rule
@@ -145,6 +146,8 @@ def _run_claimed(context: WorkerContext, job_id: int, attempt: int, wait: Storag
         log.warning("job %s: %s; stopping without writing", job_id, error)
     except MemoryError:
         wait(partial(finish, JobStatus.FAILED, OUT_OF_MEMORY))
+    except ModelNotFound as error:  # the model it continues is gone
+        wait(partial(finish, JobStatus.FAILED, error.detail))
     except StorageUnavailable:
         raise  # the worker stops during an outage: run_job hands the job back if it can
     except Exception as error:  # the worker must always finish the job's row
@@ -163,6 +166,7 @@ def _read_claimed(context: WorkerContext, job_id: int, attempt: int) -> Claimed 
         if job is None or job.attempt != attempt or job.worker_id != context.worker_id:
             return None
         task, hyperparams = job.task, dict(job.hyperparams)
+        origin = None if job.optimizer_state is None else (job.parent_model_id, job.optimizer_state)
         # A job that never ran (no checkpoint, no metric; a clean shutdown can hand a started
         # job back with its attempt count unchanged) has nothing to restore or clean up:
         # skipping _load_checkpoint saves a write transaction, and a wait for the write lock.
@@ -182,7 +186,7 @@ def _read_claimed(context: WorkerContext, job_id: int, attempt: int) -> Claimed 
             parent_pid=context.parent_pid,
             stopping=context.stopping,
         )
-    return Claimed(task, hyperparams, fresh, hooks)
+    return Claimed(task, hyperparams, fresh, hooks, origin)
 
 
 def _tell_end(db: Database, job_id: int, seconds: float) -> None:
@@ -259,6 +263,7 @@ def _publish(
                 weights=blob,
                 sha256=sha256_hex(blob),
                 size_bytes=len(blob),
+                parent_model_id=session.scalar(select(Job.parent_model_id).where(Job.id == job_id)),
             )
         )
         if had_checkpoint or hooks.saved_checkpoint:  # else there is no row to delete

@@ -146,6 +146,8 @@ JOB: JsonDict = {
     "sweep_id": None,
     "heartbeat_at": None,
     "status_detail": None,
+    "parent_model_id": None,
+    "optimizer_state": None,
 }
 
 METRIC: JsonDict = {
@@ -174,6 +176,7 @@ MODEL: JsonDict = {
     "name": "baseline",
     "tags": ["exp-1"],
     "aliases": ["default"],
+    "parent_model_id": None,
 }
 
 JOBS: JsonDict = {"jobs": [JOB], "count": 1}

@@ -1,109 +1,16 @@
-"""Request and response bodies (pydantic), named per resource: JobCreate, JobPublic, ...
-
-The hyperparameter schemas are derived from the task configs in models/tasks (each bound,
-default and description is written once, in the config's ``param``): what the HTTP API accepts
-and what /docs shows are the bounds the numpy config enforces.
-"""
+"""Request and response bodies (pydantic), named per resource: JobPublic, ModelPublic, ...
+(the body of POST /train, derived from the task configs, is in hyperparams.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, Field
 
-from rnnlab.models.tasks import TASKS, Task
-from rnnlab.models.tasks.config import BOUND_KEYS
 from rnnlab.service.schemas import examples
-from rnnlab.service.schemas.experiments import RunLabels
-from rnnlab.service.schemas.ids import MAX_ID
 
-
-class _Hyperparams(BaseModel):
-    """Unknown names are rejected (422 naming them): a typo must not silently train defaults.
-
-    Types are strict (`true` and `"16"` are not integers, `"0.1"` is not a number) and numbers
-    finite: JSON's NaN, Infinity and 1e400 (which overflows) are refused, never trained on.
-    """
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-    task: ClassVar[Task]
-
-    @model_validator(mode="after")
-    def _check_with_numpy_config(self) -> _Hyperparams:
-        # The numpy config checks the combinations; its ValueError becomes a 422 here.
-        self.to_config()
-        return self
-
-    def to_config(self) -> Any:
-        return self.task.make_config(self.model_dump())
-
-
-class _JobCreate(RunLabels):
-    """What every POST /train body shares (a name and tags); the task's own model adds `task`
-    and `hyperparams`."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    task: str
-    hyperparams: _Hyperparams
-
-
-def _camel(task_name: str) -> str:
-    return "".join(part.title() for part in task_name.split("_"))
-
-
-def _field(meta: Mapping[str, Any], name: str) -> tuple[Any, Any]:
-    """The pydantic (annotation, Field) of a config field, from its bounds; `name` names a group's
-    model (NextWordEarlyStopping): its fields are derived alike, checked as strictly."""
-    kinds: dict[str, Any] = {"int": int, "float": float, "bool": bool}
-    if meta["kind"] == "group":
-        inner = {key: _field(field_meta, name) for key, field_meta in meta["fields"].items()}
-        kinds["group"] = create_model(name, __config__=_Hyperparams.model_config, **inner)  # type: ignore[call-overload]
-    annotation = kinds.get(meta["kind"]) or Literal[meta["choices"]]
-    if meta["nullable"]:
-        annotation = annotation | None
-    bounds = {key: meta[key] for key in BOUND_KEYS if key in meta}
-    return annotation, Field(meta["default"], description=meta["description"] or None, **bounds)
-
-
-def hyperparams_model(task: Task) -> type[_Hyperparams]:
-    """The request schema of a task's hyperparameters, derived from its config: each bound,
-    default and description is the config's. A task that trains on a corpus also takes the
-    service's `corpus_id`."""
-    fields: dict[str, Any] = {}
-    if task.needs_corpus:
-        fields["corpus_id"] = (
-            int | None,
-            Field(None, ge=1, le=MAX_ID, description="Default: the demo corpus."),
-        )
-    fields.update({n: _field(m, _camel(f"{task.name}_{n}")) for n, m in task.bounds().items()})
-    model = create_model(  # type: ignore[call-overload]
-        f"{_camel(task.name)}Hyperparams", __base__=_Hyperparams, __module__=__name__, **fields
-    )
-    model.task = task
-    return model  # type: ignore[no-any-return]
-
-
-def job_create_model(task: Task, hyperparams: type[_Hyperparams]) -> type[_JobCreate]:
-    return create_model(  # type: ignore[call-overload,no-any-return]
-        f"{_camel(task.name)}JobCreate",
-        __base__=_JobCreate,
-        __module__=__name__,
-        task=(Literal[task.name], ...),  # type: ignore[arg-type]
-        hyperparams=(hyperparams, Field(default_factory=hyperparams)),
-    )
-
-
-HYPERPARAMS: dict[str, type[_Hyperparams]] = {
-    name: hyperparams_model(task) for name, task in TASKS.items()
-}
-JOB_CREATES = tuple(job_create_model(TASKS[name], model) for name, model in HYPERPARAMS.items())
-
-if TYPE_CHECKING:
-    JobCreate = _JobCreate
-else:  # one body model per task, told apart by `task`
-    JobCreate = Annotated[Union[JOB_CREATES], Field(discriminator="task")]  # noqa: UP007
+OptimizerStateName = Literal["fresh", "from_checkpoint"]
 
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -141,6 +48,15 @@ class JobPublic(BaseModel):
         description="Why the status is not what the job's last writer left: a job whose worker "
         "has been silent longer than RNNLAB_HEARTBEAT_TIMEOUT_SECONDS is shown `queued`, "
         "awaiting retry, until it is requeued or its worker reports again.",
+    )
+    parent_model_id: int | None = Field(
+        None, description="The model this job trains further (`init_from_model`), if any."
+    )
+    optimizer_state: OptimizerStateName | None = Field(
+        None,
+        description="For a job that continues a model: `from_checkpoint` when it takes over the "
+        "optimizer state of the parent's job checkpoint (still kept, same optimizer), else "
+        "`fresh`.",
     )
 
 
@@ -186,6 +102,9 @@ class ModelPublic(BaseModel):
     name: str | None = Field(None, description="The name of the job that trained it.")
     tags: list[str] = Field(default_factory=list, description="The tags of that job.")
     aliases: list[str] = Field(default_factory=list, description="Aliases pointing at it.")
+    parent_model_id: int | None = Field(
+        None, description="The model it was trained further from (`init_from_model`), if any."
+    )
 
 
 class ModelsPublic(BaseModel):

@@ -82,6 +82,12 @@ class Job(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"))
     sweep_cell: Mapped[int | None] = mapped_column(Integer)  # index of its cell in the grid
+    # The model it trains further (init_from_model), and whether it takes over the optimiser
+    # state of that model's job checkpoint ("from_checkpoint") or starts it afresh ("fresh").
+    # Deleting that model sets it to None (service/catalog/deletion.py); no foreign key: one
+    # from jobs to models would close a cycle with models.job_id.
+    parent_model_id: Mapped[int | None] = mapped_column(Integer)
+    optimizer_state: Mapped[str | None] = mapped_column(String(16))
 
     model: Mapped[TrainedModel | None] = relationship(back_populates="job", lazy="joined")
     checkpoint: Mapped[Checkpoint | None] = relationship(lazy="joined", viewonly=True)
@@ -97,6 +103,7 @@ class Job(Base):
         Index("ix_jobs_status_id", "status", "id"),
         Index("ix_jobs_name", "name"),
         Index("ix_jobs_sweep_id", "sweep_id"),
+        Index("ix_jobs_parent_model_id", "parent_model_id"),
         NEVER_REUSED_IDS,
     )
 
@@ -210,10 +217,17 @@ class TrainedModel(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The model it was trained further from; deleting that model sets it to None
+    # (service/catalog/deletion.py, as for jobs.parent_model_id).
+    parent_model_id: Mapped[int | None] = mapped_column(Integer)
 
     job: Mapped[Job] = relationship(back_populates="model")
 
-    __table_args__ = (Index("ix_models_task_id", "task", "id"), NEVER_REUSED_IDS)
+    __table_args__ = (
+        Index("ix_models_task_id", "task", "id"),
+        Index("ix_models_parent_model_id", "parent_model_id"),
+        NEVER_REUSED_IDS,
+    )
 
 
 class Corpus(Base):

@@ -13,7 +13,7 @@ from rnnlab.service.errors import InvalidInput, SweepFinished, sweep_not_found
 from rnnlab.service.jobs.plans import plan_job
 from rnnlab.service.jobs.queue import check_queue_room
 from rnnlab.service.schemas.experiments import MAX_SWEEP_RUNS, SweepCreate
-from rnnlab.service.schemas.resources import HYPERPARAMS
+from rnnlab.service.schemas.hyperparams import HYPERPARAMS
 from rnnlab.service.settings import Settings
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.tables import Job, JobStatus, JobTag, Sweep, utcnow
@@ -81,7 +81,7 @@ def create_sweep(db: Database, settings: Settings, body: SweepCreate) -> tuple[S
                 where = f"cell {index} {cell} with seed {seed}"
                 hyperparams = _validated(task, {**body.hyperparams, **cell, "seed": seed}, where)
                 plan = plan_job(session, task, hyperparams, settings.job_memory_budget)
-                planned.append((index, *plan))
+                planned.append((index, plan))
             validated = hyperparams.model_dump()  # a group (early_stopping) as plain JSON
             cells[index] = {name: validated[name] for name in cell}
         check_queue_room(session, settings.max_queued_jobs, adding=runs)
@@ -98,11 +98,10 @@ def create_sweep(db: Database, settings: Settings, body: SweepCreate) -> tuple[S
         )
         session.add(sweep)
         session.flush()
-        for index, hyperparams, corpus_id in planned:
+        for index, plan in planned:
             job = Job(
                 task=task,
-                hyperparams=hyperparams,
-                corpus_id=corpus_id,
+                **plan.row(),
                 name=body.name,
                 sweep_id=sweep.id,
                 sweep_cell=index,

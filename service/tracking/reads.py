@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from rnnlab.service.errors import InvalidInput
-from rnnlab.service.schemas.resources import MAX_ID
+from rnnlab.service.schemas.ids import MAX_ID
 from rnnlab.service.store.tables import Job, JobRecord, JobStatus, Metric
 from rnnlab.service.tracking.liveness import shown_status
 from rnnlab.service.tracking.timing import elapsed_seconds, eta_seconds

@@ -292,3 +292,22 @@ def test_following_by_polling_reads_every_point_once(monkeypatch: pytest.MonkeyP
     losses = [update.loss for update in follow._polled(client, 1)]
     assert served == list(range(8)), "each point once"
     assert losses == [1.0, 3.0, 5.0, 7.0], "each poll shows its newest loss"
+
+
+def test_train_from_a_model_says_which_and_how_its_optimizer_starts(service: LiveService) -> None:
+    parent = service.wait_for_job(service.train("binary_addition", hidden_size=12)["id"])
+    by_option = rnnlab(service, "train", "binary-addition", "--from", str(parent["model_id"]))
+    assert by_option.returncode == 0, by_option.stderr
+    assert f"from model {parent['model_id']} (optimizer state fresh)" in by_option.stdout
+    by_set = rnnlab(
+        service,
+        "train",
+        "binary-addition",
+        "--set",
+        f"init_from_model={parent['model_id']}",
+        "--json",
+    )
+    job = json.loads(by_set.stdout)
+    assert (job["parent_model_id"], job["hyperparams"]["hidden_size"]) == (parent["model_id"], 12)
+    refused = rnnlab(service, "train", "binary-addition", "--from", "999999")
+    assert_one_line_error(refused, "404", "model 999999 does not exist")

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.migrate import alembic_config, upgrade
-from rnnlab.service.store.tables import Base, Job, Metric
+from rnnlab.service.store.tables import Base, Job, Metric, TrainedModel
 from tests.conftest import POSTGRES_URL, postgres_available
 
 POSTGRES_SKIP = pytest.mark.skipif(
@@ -163,3 +163,34 @@ def test_a_deleted_newest_id_is_never_given_again(database: Database) -> None:
         job = Job(task="t", hyperparams={})
         session.add(job)
     assert job.id > newest
+
+
+def test_the_continued_models_migration_keeps_every_job_and_model(database: Database) -> None:
+    """0008 adds the parent columns to tables that already hold rows: they keep every value,
+    and have no parent."""
+    upgrade(database, "0006")
+    with database.write() as session:
+        session.execute(
+            text(
+                "INSERT INTO jobs (id, task, hyperparams, status, progress, attempt, "
+                "cancel_requested, created_at) VALUES (7, 'binary_addition', "
+                "'{\"hidden_size\": 8}', 'succeeded', 1.0, 1, false, CURRENT_TIMESTAMP)"
+            )
+        )
+        session.execute(
+            text(
+                "INSERT INTO models (id, job_id, task, hyperparams, metrics, weights, sha256, "
+                "size_bytes, created_at) VALUES (3, 7, 'binary_addition', '{\"hidden_size\": 8}', "
+                "'{\"final_accuracy\": 1.0}', :weights, 'abc', 4, CURRENT_TIMESTAMP)"
+            ),
+            {"weights": b"\x00\x01\x02\x03"},
+        )
+    upgrade(database)
+    with database.read() as session:
+        model = session.get(TrainedModel, 3)
+        assert model is not None and model.job_id == 7
+        assert (model.hyperparams, model.metrics) == ({"hidden_size": 8}, {"final_accuracy": 1.0})
+        assert (model.weights, model.parent_model_id) == (b"\x00\x01\x02\x03", None)
+        job = session.get(Job, 7)
+        assert job is not None and job.status == "succeeded" and job.model is not None
+        assert (job.parent_model_id, job.optimizer_state) == (None, None)

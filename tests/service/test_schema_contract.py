@@ -22,7 +22,7 @@ BUSY = {"iterations": 10_000_000, "learning_rate": 1e-9}
 # ~110,000 tokens: enough windows for batch_size 4096, seq_len 1000 and test_fraction 0.9.
 LONG_TEXT = "the cat sat on the mat and the dog sat on the log " * 10_000
 # At a bound: no such row, 404.
-ID_PARAMETERS = {"model", "corpus_id", "job_id", "model_id", "sweep_id"}
+ID_PARAMETERS = {"model", "corpus_id", "job_id", "model_id", "sweep_id", "init_from_model"}
 
 
 def _step(kind: str, x: float, towards: float) -> float:

@@ -22,7 +22,9 @@ from rnnlab.models.tasks.task import Task
 TASK = Task(
     name="binary_addition",
     config_class=BinaryAdditionConfig,
-    train=lambda config, corpus, hooks, resume: run_training(config, hooks, resume),
+    train=lambda config, corpus, hooks, resume, start=None: run_training(
+        config, hooks, resume, start
+    ),
     predictor=lambda config, weights, corpus: BinaryAdder.from_weights(config, weights),
     memory_bytes=lambda config, corpus: memory_bytes(config),
     metric_names=METRIC_NAMES,
@@ -45,6 +47,8 @@ TASK = Task(
         *VALIDATION_METRICS,
     ),
     higher_is_better_metrics=HIGHER_IS_BETTER,
+    shape_params=("cell", "num_layers", "hidden_size", "bias"),
+    optimizer_params=("optimizer",),
     summary="An RNN learns to add two integers bit by bit.",
     serving=SERVING,
     export_graph=export_graph,

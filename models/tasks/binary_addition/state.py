@@ -16,7 +16,14 @@ from rnnlab.models.optim import Optimizer
 from rnnlab.models.schedules import Schedule
 from rnnlab.models.tasks.binary_addition.model import BinaryAdditionNet
 from rnnlab.models.tasks.binary_addition.validation import Validation
-from rnnlab.models.training import LossWindow, prefixed, rng_from_array, rng_to_array, section
+from rnnlab.models.training import (
+    LossWindow,
+    Start,
+    prefixed,
+    rng_from_array,
+    rng_to_array,
+    section,
+)
 
 DROPOUT_STREAM = 1  # the dropout generator is seeded with (seed, DROPOUT_STREAM)
 
@@ -109,3 +116,10 @@ class RunState:
         if "dropout_rng" in state:
             self.dropout_rng = rng_from_array(state["dropout_rng"])
         return int(state["step"])
+
+    def start_from(self, start: Start) -> None:
+        """Begin from a trained model's weights, and from the optimiser state of its run's
+        checkpoint when `start` has one (else the optimiser starts fresh)."""
+        self.net.load_weights(start.weights)
+        if start.checkpoint is not None:
+            self.opt.load_state_dict(section("opt.", start.checkpoint))

@@ -31,6 +31,7 @@ from rnnlab.models.tasks.binary_addition.teaching import Teacher
 from rnnlab.models.tasks.binary_addition.validation import Validation
 from rnnlab.models.training import (
     LossWindow,
+    Start,
     TrainingDiverged,
     TrainingHooks,
     TrainingStopped,
@@ -105,16 +106,20 @@ def train(
     config: BinaryAdditionConfig,
     hooks: TrainingHooks | None = None,
     resume: Mapping[str, NDArray] | None = None,
+    start: Start | None = None,
 ) -> TrainResult:
     """Train on random batches (or a fixed training set); resume from a state given to
-    hooks.save_checkpoint. Reports METRIC_NAMES; raises TrainingDiverged on NaN, inf or
-    overflow, and TrainingStopped when hooks.should_stop()."""
+    hooks.save_checkpoint, or else start from a trained model's weights (`start`) instead of
+    the seed's. Reports METRIC_NAMES; raises TrainingDiverged on NaN, inf or overflow, and
+    TrainingStopped when hooks.should_stop()."""
     hooks = hooks or TrainingHooks()
     rng = np.random.default_rng(config.seed)
     net = BinaryAdditionNet(config, rng)
     sets = RunSets.draw(config, rng)
     run = _start(config, net, rng, sets)
     step = run.restore(resume) if resume is not None else 0
+    if resume is None and start is not None:
+        run.start_from(start)
     loss_fn = sigmoid_loss(config.loss)
     drops = config.dropout > 0 or config.recurrent_dropout > 0
     final: dict[str, float] | None = None

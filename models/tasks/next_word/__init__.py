@@ -30,9 +30,11 @@ def _corpus(corpus: Corpus | None) -> Corpus:
     return corpus
 
 
-def _train(config: NextWordConfig, corpus: Corpus | None, hooks: Any, resume: Any) -> Any:
+def _train(
+    config: NextWordConfig, corpus: Corpus | None, hooks: Any, resume: Any, start: Any = None
+) -> Any:
     c = _corpus(corpus)
-    return run_training(config, c.token_ids, c.vocabulary_size, hooks, resume, c.words)  # type: ignore[arg-type]
+    return run_training(config, c.token_ids, c.vocabulary_size, hooks, resume, c.words, start)  # type: ignore[arg-type]
 
 
 def _step_tokens(config: NextWordConfig) -> int:
@@ -62,6 +64,8 @@ TASK = Task(
     ),
     higher_is_better_metrics=HIGHER_IS_BETTER,
     needs_corpus=True,
+    shape_params=("cell", "peephole", "num_layers", "hidden_size", "embedding_size"),
+    optimizer_params=("optimizer",),
     min_tokens=min_tokens,
     step_tokens=_step_tokens,
     summary="An LSTM language model over a corpus (the demo corpus by default).",

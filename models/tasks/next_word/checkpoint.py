@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from rnnlab.models.optim import Optimizer
 from rnnlab.models.tasks.next_word.config import NextWordConfig
 from rnnlab.models.tasks.next_word.model import NextWordModel
-from rnnlab.models.training import rng_from_array, rng_to_array
+from rnnlab.models.training import Start, rng_from_array, rng_to_array
 
 
 def checkpoint(
@@ -59,3 +59,13 @@ def restore(
     except (KeyError, ValueError) as exc:
         raise ValueError(f"cannot resume from this checkpoint: {exc}") from exc
     return rng, *numbers, loss_sum, loss_count
+
+
+def start_from(start: Start, model: NextWordModel, optimizer: Optimizer) -> None:
+    """Load a trained model's weights, and the optimiser state of its run's checkpoint when
+    `start` has one (else the optimiser starts fresh)."""
+    model.load_weights(start.weights)
+    if start.checkpoint is not None:
+        optimizer.load_state_dict(
+            {k[6:]: v for k, v in start.checkpoint.items() if k.startswith("optim.")}
+        )

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from rnnlab.models.optim import Optimizer, clip_grads, make_optimizer
 from rnnlab.models.schedules import Schedule
 from rnnlab.models.selection import BestPoint
-from rnnlab.models.tasks.next_word.checkpoint import checkpoint, restore
+from rnnlab.models.tasks.next_word.checkpoint import checkpoint, restore, start_from
 from rnnlab.models.tasks.next_word.config import VALIDATION_METRICS, NextWordConfig
 from rnnlab.models.tasks.next_word.data import (
     BpttBatches,
@@ -31,6 +31,7 @@ from rnnlab.models.tasks.next_word.data import (
 from rnnlab.models.tasks.next_word.model import NextWordModel
 from rnnlab.models.tasks.next_word.teaching import Teacher
 from rnnlab.models.training import (
+    Start,
     TrainingHooks,
     TrainingStopped,
     TrainResult,
@@ -115,6 +116,7 @@ def train(
     hooks: TrainingHooks | None = None,
     resume: Mapping[str, NDArray] | None = None,
     words: Sequence[str] | None = None,
+    start: Start | None = None,
 ) -> TrainResult:
     """Train on token_ids (1-D ints < vocab_size); see data.py for the two modes. `words` (by
     id) only spell the generated text of the teaching records (teaching.py).
@@ -123,7 +125,8 @@ def train(
     when they are taken at epoch ends), every validation_every steps (the validation figures),
     every log_every steps ({"loss"}) and once at the end (the test figures of the kept
     weights); hooks.should_stop() and hooks.checkpoint_due() every step; hooks.save_checkpoint
-    at every epoch end but the last. ``resume`` (a checkpoint's state) continues bit for bit.
+    at every epoch end but the last. ``resume`` (a checkpoint's state) continues bit for bit;
+    else ``start`` (a trained model's weights) replaces the seed's initial weights.
     """
     hooks = hooks or TrainingHooks()
     ids = as_ids(token_ids, vocab_size)
@@ -133,7 +136,7 @@ def train(
             f"(lower batch_size or {'seq_len' if config.mode == 'bptt' else 'chunk_size'})"
         )
     splits = split_ids(config, ids)
-    run = _start(config, splits.train, vocab_size, resume)
+    run = _start(config, splits.train, vocab_size, resume, start)
     teacher = Teacher(config, hooks, splits.test, words)
     metrics: dict[str, float] = {}
     while run.epoch < config.epochs and not run.stopping_early:
@@ -193,8 +196,10 @@ def _start(
     train_ids: NDArray,
     vocab_size: int,
     resume: Mapping[str, NDArray] | None,
+    start: Start | None = None,
 ) -> Run:
-    """A fresh run from the seed, or the run a checkpoint saved."""
+    """A fresh run from the seed (from `start`'s weights when given), or the run a checkpoint
+    saved."""
     rng = np.random.default_rng(config.seed)
     model = NextWordModel(config, vocab_size, rng)
     optimizer = make_optimizer(config.optimizer, config.learning_rate)
@@ -212,6 +217,8 @@ def _start(
         schedule.load_state_dict(section("schedule.", resume))
         if run.best is not None:
             run.best.load_state_dict(resume)
+    elif start is not None:
+        start_from(start, model, optimizer)
     return run
 
 

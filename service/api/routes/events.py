@@ -15,7 +15,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from rnnlab.service.api.deps import DatabaseDep, JobId
 from rnnlab.service.errors import job_not_found
-from rnnlab.service.schemas.resources import MAX_ID
+from rnnlab.service.schemas.ids import MAX_ID
 from rnnlab.service.store.tables import Job
 from rnnlab.service.tracking.hub import Event, EventHub
 from rnnlab.service.tracking.reads import Cursor

@@ -22,9 +22,9 @@ from rnnlab.service.jobs import queue
 from rnnlab.service.jobs.plans import plan_job
 from rnnlab.service.schemas.examples import TRAIN_REQUESTS, documented_error
 from rnnlab.service.schemas.experiments import NAME_BOUNDS, TAG_PATTERN, TaskName
+from rnnlab.service.schemas.hyperparams import JobCreate
+from rnnlab.service.schemas.ids import MAX_ID
 from rnnlab.service.schemas.resources import (
-    MAX_ID,
-    JobCreate,
     JobPublic,
     JobsPublic,
     JobStatusName,
@@ -68,6 +68,8 @@ def to_public(job: Job, heartbeat_timeout_seconds: float | None = None) -> JobPu
         sweep_id=job.sweep_id,
         heartbeat_at=job.heartbeat_at if job.status == JobStatus.RUNNING else None,
         status_detail=stalled,
+        parent_model_id=job.parent_model_id,
+        optimizer_state=job.optimizer_state,  # type: ignore[arg-type]
     )
 
 
@@ -76,7 +78,7 @@ def to_public(job: Job, heartbeat_timeout_seconds: float | None = None) -> JobPu
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a training job",
     responses={
-        404: {"description": "The corpus does not exist"},
+        404: {"description": "The corpus, or the model to continue, does not exist"},
         422: {"description": "Invalid task or hyperparameters, or over the memory budget"},
         429: {"description": "Too many queued jobs"},
     },
@@ -90,17 +92,9 @@ def create_job(
 ) -> JobPublic:
     """Queue a job; it trains in a worker process. Poll `GET /jobs/{id}` (the Location)."""
     with db.write() as session:
-        hyperparams, corpus_id = plan_job(
-            session, body.task, body.hyperparams, settings.job_memory_budget
-        )
+        plan = plan_job(session, body.task, body.hyperparams, settings.job_memory_budget)
         job = queue.submit_job(
-            session,
-            body.task,
-            hyperparams,
-            corpus_id,
-            settings.max_queued_jobs,
-            body.name,
-            body.tags,
+            session, body.task, plan.row(), settings.max_queued_jobs, body.name, body.tags
         )
     executor.submitted([job.id])
     response.headers["Location"] = f"/jobs/{job.id}"

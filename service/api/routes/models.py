@@ -31,7 +31,8 @@ from rnnlab.service.schemas.experiments import (
     AliasPublic,
     TaskName,
 )
-from rnnlab.service.schemas.resources import MAX_ID, ModelPublic, ModelsPublic
+from rnnlab.service.schemas.ids import MAX_ID
+from rnnlab.service.schemas.resources import ModelPublic, ModelsPublic
 from rnnlab.service.store.tables import TrainedModel
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -61,6 +62,7 @@ def to_public(model: TrainedModel, aliases: list[str] | None = None) -> ModelPub
         name=model.job.name,
         tags=model.job.tags,
         aliases=aliases or [],
+        parent_model_id=model.parent_model_id,
     )
 
 
@@ -123,7 +125,7 @@ def read_model(model_id: ModelId, session: ReadSessionDep) -> ModelPublic:
     responses={
         **NOT_FOUND,
         409: documented_error(
-            "An alias points at it",
+            "An alias points at it, or a queued or running job continues it",
             "model 7 is what the alias(es) champion of next_word point at: move them to another "
             "model (PUT /models/{id}/aliases/{alias}) or remove them "
             "(DELETE /models/7/aliases/{alias}) first",
@@ -131,8 +133,9 @@ def read_model(model_id: ModelId, session: ReadSessionDep) -> ModelPublic:
     },
 )
 def delete_model(model_id: ModelId, db: DatabaseDep, cache: ModelCacheDep) -> None:
-    """Its weights are deleted and the space returned; refused while an alias points at it.
-    The job that trained it stays (DELETE /jobs/{id} removes it next)."""
+    """Its weights are deleted and the space returned; refused while an alias points at it or
+    a queued or running job continues it (`init_from_model`). The job that trained it stays
+    (DELETE /jobs/{id} removes it next); the models it was the parent of lose the link."""
     deletion.delete_model(db, cache, model_id)
 
 

@@ -25,7 +25,7 @@ from rnnlab.service.schemas.experiments import (
     SweepsPublic,
     TaskName,
 )
-from rnnlab.service.schemas.resources import MAX_ID
+from rnnlab.service.schemas.ids import MAX_ID
 from rnnlab.service.store.db import Database
 from rnnlab.service.store.tables import Job, Sweep
 from rnnlab.service.sweeps import create as sweep_jobs
