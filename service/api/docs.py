@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from rnnlab.service.api.errors import document_storage_faults
-from rnnlab.service.schemas.examples import error_example
+from rnnlab.service.schemas.error_examples import error_example
 from rnnlab.service.schemas.resources import ErrorPublic
 
 ASSETS = "/docs/assets"

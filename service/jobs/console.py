@@ -7,6 +7,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from rnnlab.service.errors import StorageUnavailable
+from rnnlab.service.store.db import Database
+from rnnlab.service.store.tables import Job, JobStatus
+
 log = logging.getLogger("rnnlab.jobs")
 
 SHOWN_HYPERPARAMS = ("cell", "hidden_size", "optimizer", "learning_rate", "batch_size")
@@ -24,3 +28,15 @@ def step(job_id: int, step: int, metrics: Mapping[str, float], progress: float) 
 
 def ended(job_id: int, status: str, seconds: float, detail: str | None = None) -> None:
     log.info("job %s %s after %.1f s%s", job_id, status, seconds, f": {detail}" if detail else "")
+
+
+def tell_end(db: Database, job_id: int, seconds: float) -> None:
+    """The job's end as stored (a lost job has none: its new owner tells)."""
+    try:
+        with db.read() as session:
+            job = session.get(Job, job_id)
+    except StorageUnavailable:  # only the console's line is missed
+        return
+    if job is not None and job.status in JobStatus.FINISHED:
+        detail = f"model {job.model.id}" if job.model is not None else job.error
+        ended(job_id, job.status, seconds, detail)

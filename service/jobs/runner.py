@@ -157,7 +157,7 @@ def _run_claimed(context: WorkerContext, job_id: int, attempt: int, wait: Storag
         publish = partial(_publish, context, job_id, attempt, task, hyperparams, result, hooks)
         wait(partial(publish, had_checkpoint=not claimed.fresh))
     finally:
-        _tell_end(context.db, job_id, time.monotonic() - began)
+        console.tell_end(context.db, job_id, time.monotonic() - began)
 
 
 def _read_claimed(context: WorkerContext, job_id: int, attempt: int) -> Claimed | None:
@@ -187,18 +187,6 @@ def _read_claimed(context: WorkerContext, job_id: int, attempt: int) -> Claimed 
             stopping=context.stopping,
         )
     return Claimed(task, hyperparams, fresh, hooks, origin)
-
-
-def _tell_end(db: Database, job_id: int, seconds: float) -> None:
-    """The job's end as stored (a lost job has none: its new owner tells)."""
-    try:
-        with db.read() as session:
-            job = session.get(Job, job_id)
-    except StorageUnavailable:  # only the console's line is missed
-        return
-    if job is not None and job.status in JobStatus.FINISHED:
-        detail = f"model {job.model.id}" if job.model is not None else job.error
-        console.ended(job_id, job.status, seconds, detail)
 
 
 def _load_checkpoint(db: Database, job_id: int) -> dict | None:

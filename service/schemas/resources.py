@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from rnnlab.service.schemas import examples
+from rnnlab.service.schemas import error_examples, examples
 
 OptimizerStateName = Literal["fresh", "from_checkpoint"]
 
@@ -208,6 +208,6 @@ class ErrorPublic(BaseModel):
     """The body of every error the service answers itself (a 422 from validation lists its
     problems instead)."""
 
-    model_config = examples.shown(examples.ERROR)
+    model_config = examples.shown(error_examples.ERROR)
 
     detail: str = Field(description="What was wrong, and what is allowed instead.")

@@ -20,7 +20,8 @@ from rnnlab.service.charts.downsample import MAX_POINTS, read_points
 from rnnlab.service.errors import job_not_found
 from rnnlab.service.jobs import queue
 from rnnlab.service.jobs.plans import plan_job
-from rnnlab.service.schemas.examples import TRAIN_REQUESTS, documented_error
+from rnnlab.service.schemas.error_examples import documented_error
+from rnnlab.service.schemas.examples import TRAIN_REQUESTS
 from rnnlab.service.schemas.experiments import NAME_BOUNDS, TAG_PATTERN, TaskName
 from rnnlab.service.schemas.hyperparams import JobCreate
 from rnnlab.service.schemas.ids import MAX_ID

@@ -23,7 +23,7 @@ from rnnlab.service.catalog.filters import (
     model_order,
 )
 from rnnlab.service.errors import model_not_found
-from rnnlab.service.schemas.examples import documented_error
+from rnnlab.service.schemas.error_examples import documented_error
 from rnnlab.service.schemas.experiments import (
     ALIAS_PATTERN,
     NAME_BOUNDS,

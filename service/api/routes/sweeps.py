@@ -16,7 +16,8 @@ from rnnlab.service.api.deps import (
 )
 from rnnlab.service.api.query import only_query_params
 from rnnlab.service.errors import corpus_not_found, sweep_not_found
-from rnnlab.service.schemas.examples import SWEEP_REQUESTS, documented_error
+from rnnlab.service.schemas.error_examples import documented_error
+from rnnlab.service.schemas.examples import SWEEP_REQUESTS
 from rnnlab.service.schemas.experiments import (
     NAME_BOUNDS,
     TAG_PATTERN,
