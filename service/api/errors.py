@@ -21,6 +21,7 @@ from rnnlab.service.errors import (
     RnnlabError,
     StorageUnavailable,
     TooLarge,
+    TooManyStreams,
     Unavailable,
 )
 
@@ -34,6 +35,7 @@ STATUS_CODES: dict[type[RnnlabError], int] = {
     TooLarge: 413,
     Unavailable: 501,
     StorageUnavailable: 503,
+    TooManyStreams: 503,
     RnnlabError: 400,
 }
 
@@ -46,7 +48,7 @@ def status_code(error: RnnlabError) -> int:
 
 
 def headers(error: RnnlabError) -> dict[str, str] | None:
-    if isinstance(error, (QueueFull, StorageUnavailable)):
+    if isinstance(error, (QueueFull, StorageUnavailable, TooManyStreams)):
         return {"Retry-After": str(error.retry_after_seconds)}
     if isinstance(error, NotAuthenticated):
         return {"WWW-Authenticate": "Bearer"}

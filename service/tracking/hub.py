@@ -5,7 +5,8 @@ new points and teaching records every `poll_seconds` while anyone listens, and h
 to its subscribers' queues. A subscriber first reads its own backlog (once, when it connects),
 then follows the feed, skipping what its backlog already covered. A client too slow for the feed
 is not waited for: its queue overflows, it is marked lagged and catches up from the database.
-The last subscriber to leave stops the feed, so nothing outlives the clients.
+The last subscriber to leave stops the feed, so nothing outlives the clients; the streams open
+at once are capped (`stream_slot`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from anyio import to_thread
 
+from rnnlab.service.errors import too_many_streams
 from rnnlab.service.store.db import Database
 from rnnlab.service.tracking.reads import (
     Cursor,
@@ -35,16 +37,6 @@ log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 256  # reads a subscriber may fall behind before it catches up from the database
 RETRY_SECONDS = 1.0  # after a failed poll (the database restarting, say)
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Event:
-    """One server-sent event: `name` is its SSE `event:` field, `id` its resume point."""
-
-    name: str
-    data: dict[str, Any]
-    id: str | None = None
 
 
 class Subscription:
@@ -172,6 +164,7 @@ class EventHub:
         poll_seconds: float,
         keepalive_seconds: float,
         heartbeat_timeout_seconds: float | None = None,
+        max_open_streams: int | None = None,
     ) -> None:
         self.db = db
         self.poll_seconds = poll_seconds
@@ -180,6 +173,22 @@ class EventHub:
         self.heartbeat_timeout_seconds = heartbeat_timeout_seconds
         self.feeds: dict[Any, Feed] = {}
         self.subscribers = 0
+        # Each open stream holds a socket, a task and its place on a feed: beyond this many,
+        # one more would slow every other request of the process, so it is refused instead.
+        self.max_open_streams = max_open_streams
+        self.open_streams = 0
+
+    @contextlib.contextmanager
+    def stream_slot(self) -> Iterator[None]:
+        """One of the open streams the service allows, held while the stream lasts."""
+        limit = self.max_open_streams
+        if limit is not None and self.open_streams >= limit:
+            raise too_many_streams(limit)
+        self.open_streams += 1
+        try:
+            yield
+        finally:
+            self.open_streams -= 1
 
     @contextlib.asynccontextmanager
     async def subscribe(self, key: Any, make: Callable[[], Feed]) -> AsyncIterator[Subscription]:
@@ -208,6 +217,8 @@ class EventHub:
 
     def stats(self) -> dict[str, Any]:
         return {
+            "open_streams": self.open_streams,
+            "max_open_streams": self.max_open_streams,
             "subscribers": self.subscribers,
             "feeds": [
                 {"key": str(key), "subscribers": len(feed.subscribers), "polls": feed.polls}
