@@ -36,6 +36,7 @@ from rnnlab.service.tracking.reads import (
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 256  # reads a subscriber may fall behind before it catches up from the database
+BACKLOG_READERS = 2  # client backlogs read at once (see EventHub.backlog_turns)
 RETRY_SECONDS = 1.0  # after a failed poll (the database restarting, say)
 
 
@@ -177,6 +178,10 @@ class EventHub:
         # one more would slow every other request of the process, so it is refused instead.
         self.max_open_streams = max_open_streams
         self.open_streams = 0
+        # Backlogs read at once, each in a thread of its own that holds the GIL while it reads
+        # and encodes: hundreds at once would leave the event loop, and every request waiting
+        # on it, a sliver of the interpreter. A few at a time, clients take turns by pages.
+        self.backlog_turns = asyncio.Semaphore(BACKLOG_READERS)
 
     @contextlib.contextmanager
     def stream_slot(self) -> Iterator[None]:

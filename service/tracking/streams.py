@@ -71,7 +71,8 @@ async def job_stream(hub: EventHub, job_id: int, cursor: Cursor) -> AsyncGenerat
         while not view.ended:
             subscription.drain()
             while True:  # the backlog
-                update = await to_thread.run_sync(_read_job, hub, job_id, view.cursor)
+                async with hub.backlog_turns:
+                    update = await to_thread.run_sync(_read_job, hub, job_id, view.cursor)
                 yield encode_all(view.events(update))
                 if update.complete or view.ended:
                     break
@@ -139,7 +140,8 @@ async def jobs_stream(hub: EventHub, since: datetime | None) -> AsyncGenerator[b
         while True:
             subscription.drain()
             read_at = datetime.now(UTC)
-            frame = await to_thread.run_sync(_jobs_backlog, hub, view, since)
+            async with hub.backlog_turns:
+                frame = await to_thread.run_sync(_jobs_backlog, hub, view, since)
             if frame:
                 yield frame
             async for frame in follow(hub, subscription, view.events, lambda: False):

@@ -4,7 +4,10 @@ long backlog served page by page."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
+import struct
 import time
 from collections.abc import Iterator
 
@@ -54,3 +57,55 @@ def test_streams_past_the_cap_are_refused_with_503_and_retry_after(service_facto
         ended = live.client.get(job_path, timeout=STREAM_TIMEOUT)  # a finished job's stream
         assert ended.status_code == 200 and "event: end" in ended.text
     assert stats(live)["max_open_streams"] == 3
+
+
+# A finished job with a backlog of about 1,200 events (points and teaching records, ~250 kB):
+# plain SGD at a step too small to learn, so it runs all its steps.
+BACKLOG_JOB = {"optimizer": "sgd", "learning_rate": 1e-9, "iterations": 300, "log_every": 1}
+RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset, no goodbye
+
+
+def wait_for(live: LiveService, check, seconds: float) -> dict:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not check(current := stats(live)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return current
+
+
+async def read_streams(live: LiveService, paths: list[str], kill_after: float | None) -> list:
+    """Raw connections reading `paths` at once: what each received, to the end of its stream,
+    or until `kill_after` seconds, when every connection is reset as a killed client's is."""
+    host, port = live.base_url.removeprefix("http://").split(":")
+    received: list[bytearray] = [bytearray() for _ in paths]
+    writers: list[asyncio.StreamWriter] = []
+
+    async def read(index: int, path: str) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writers.append(writer)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        while chunk := await reader.read(65536):
+            received[index] += chunk
+
+    tasks = [asyncio.create_task(read(i, path)) for i, path in enumerate(paths)]
+    _, pending = await asyncio.wait(tasks, timeout=kill_after or 60)
+    for writer in writers:
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
+        writer.transport.abort()
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return received
+
+
+@pytest.mark.timeout(180)
+def test_clients_killed_mid_stream_are_let_go_within_seconds(service_factory) -> None:
+    """Eighty clients reading a long backlog and twenty on /events, killed at once mid-way:
+    the service lets go of them within seconds, not once it has served them."""
+    live = service_factory()
+    job = live.wait_for_job(live.train("binary_addition", **BACKLOG_JOB)["id"], timeout=120)
+    paths = [f"/jobs/{job['id']}/events"] * 80 + ["/events"] * 20
+    received = asyncio.run(read_streams(live, paths, kill_after=2.0))
+    assert all(received), "every client was being served"
+    left = wait_for(live, lambda s: s["open_streams"] == 0 and not s["feeds"], 5)
+    assert (left["open_streams"], left["subscribers"], left["feeds"]) == (0, 0, [])
+    assert "Traceback" not in live.log()

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from rnnlab.service.api.deps import DatabaseDep, JobId
 from rnnlab.service.errors import job_not_found, too_many_streams
@@ -96,14 +97,26 @@ def jobs_since(
 
 
 class EventStream(StreamingResponse):
-    """text/event-stream from an async iterator of encoded events. (FastAPI's own event
-    streams end a dependency's `yield` before the first event: the stream's slot would be
-    given back at once.)"""
+    """text/event-stream from an async iterator of encoded events.
+
+    The iterator is closed as soon as the response ends, however it ends: a client gone
+    mid-stream (disconnected, killed) gives its place on the feed back at once, not whenever
+    the garbage collector gets to a generator abandoned while it waited to send. (FastAPI's
+    own event streams end a dependency's `yield` before the first event: the stream's slot
+    would be given back at once.)"""
 
     media_type = "text/event-stream"
 
     def __init__(self, frames: AsyncGenerator[bytes, None]) -> None:
-        super().__init__(_greeted(frames), headers=STREAM_HEADERS)
+        self.generators = (_greeted(frames), frames)
+        super().__init__(self.generators[0], headers=STREAM_HEADERS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            for generator in self.generators:
+                await generator.aclose()
 
 
 async def _greeted(frames: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
