@@ -17,6 +17,7 @@ from rnnlab.service.tracking.hub import ALL_JOBS, EventHub, Subscription
 from rnnlab.service.tracking.reads import Cursor, JobState, Update, read_jobs, read_update
 from rnnlab.service.tracking.wire import KEEPALIVE, Event, encode_all
 
+BACKLOG_PAGE = 200  # rows of each source a client's backlog is read and sent by
 CLOCK_SLACK = timedelta(seconds=1)  # between the web process's clock and a worker's
 MAX_SINCE_MS = 253_402_300_799_999  # the last millisecond of the year 9999, datetime's last
 
@@ -64,25 +65,30 @@ class JobView:
 
 
 async def job_stream(hub: EventHub, job_id: int, cursor: Cursor) -> AsyncGenerator[bytes, None]:
-    """The job's events as the bytes sent: its backlog, then what its feed reads, until the end
-    event."""
+    """The job's events as the bytes sent: its backlog page by page, then what its feed reads,
+    until the end event."""
     view = JobView(job_id, cursor)
     async with hub.subscribe(job_id, hub.job_feed(job_id)) as subscription:
         while not view.ended:
             subscription.drain()
-            while True:  # the backlog
+            while True:  # the backlog, one page at a time
                 async with hub.backlog_turns:
-                    update = await to_thread.run_sync(_read_job, hub, job_id, view.cursor)
-                yield encode_all(view.events(update))
-                if update.complete or view.ended:
+                    page, complete = await to_thread.run_sync(_backlog_page, hub, view)
+                yield page
+                if complete or view.ended:
                     break
             async for frame in follow(hub, subscription, view.events, lambda: view.ended):
                 yield frame
 
 
-def _read_job(hub: EventHub, job_id: int, cursor: Cursor) -> Update:
+def _backlog_page(hub: EventHub, view: JobView) -> tuple[bytes, bool]:
+    """One bounded read past the client's cursor, as the bytes to send (encoded in the reading
+    thread, so that the event loop is not held while a page is encoded)."""
     with hub.db.read() as session:
-        return read_update(session, job_id, cursor, hub.heartbeat_timeout_seconds)
+        update = read_update(
+            session, view.job_id, view.cursor, hub.heartbeat_timeout_seconds, BACKLOG_PAGE
+        )
+    return encode_all(view.events(update)), update.complete
 
 
 async def follow(

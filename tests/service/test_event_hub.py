@@ -12,6 +12,7 @@ from rnnlab.service.store.db import Database
 from rnnlab.service.store.migrate import upgrade
 from rnnlab.service.store.tables import Job, JobStatus, Metric
 from rnnlab.service.tracking import hub as events
+from rnnlab.service.tracking import streams
 from rnnlab.service.tracking.hub import EventHub
 from rnnlab.service.tracking.reads import Cursor
 from rnnlab.service.tracking.streams import job_stream
@@ -75,3 +76,28 @@ def test_a_slow_client_catches_up_from_the_database(
     steps = [message.json["step"] for message in rest if message.event == "metric"]
     assert steps == list(range(12)), "every point once, in order"
     assert [message.event for message in rest[-2:]] == ["status", "end"]
+
+
+def test_a_long_backlog_is_read_and_sent_in_pages(database: Database) -> None:
+    """A finished job of 1,000 points: its stream reads and sends them a page at a time,
+    each point once and in order, then the status and the end."""
+    with database.write() as session:
+        job = Job(task="binary_addition", hyperparams={}, status=JobStatus.RUNNING, attempt=1)
+        session.add(job)
+        session.flush()
+        job_id = job.id
+        for step in range(1000):
+            session.add(Metric(job_id=job_id, name="loss", step=step, value=1.0))
+    finish(database, job_id)
+
+    async def main() -> list[bytes]:
+        hub = EventHub(database, poll_seconds=0.01, keepalive_seconds=10)
+        return [chunk async for chunk in job_stream(hub, job_id, Cursor())]
+
+    chunks = asyncio.run(main())
+    pages = [[m for m in events_in([chunk]) if m.event == "metric"] for chunk in chunks]
+    assert len([page for page in pages if page]) == 1000 // streams.BACKLOG_PAGE
+    assert max(len(page) for page in pages) == streams.BACKLOG_PAGE
+    steps = [message.json["step"] for page in pages for message in page]
+    assert steps == list(range(1000)), "every point once, in order"
+    assert [message.event for message in events_in(chunks)[-2:]] == ["status", "end"]

@@ -8,8 +8,10 @@ import asyncio
 import contextlib
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -72,6 +74,32 @@ def wait_for(live: LiveService, check, seconds: float) -> dict:  # type: ignore[
     return current
 
 
+def rss_mb(live: LiveService) -> float:
+    status = Path(f"/proc/{live.process.pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if "VmRSS" in line)) / 1024
+
+
+class PeakMemory:
+    """The service's largest resident set while the `with` block runs, sampled every 20 ms."""
+
+    def __init__(self, live: LiveService) -> None:
+        self.live, self.peak, self.running = live, rss_mb(live), True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, rss_mb(self.live))
+            time.sleep(0.02)
+
+    def __enter__(self) -> PeakMemory:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.running = False
+        self.thread.join(timeout=5)
+
+
 async def read_streams(live: LiveService, paths: list[str], kill_after: float | None) -> list:
     """Raw connections reading `paths` at once: what each received, to the end of its stream,
     or until `kill_after` seconds, when every connection is reset as a killed client's is."""
@@ -109,3 +137,34 @@ def test_clients_killed_mid_stream_are_let_go_within_seconds(service_factory) ->
     left = wait_for(live, lambda s: s["open_streams"] == 0 and not s["feeds"], 5)
     assert (left["open_streams"], left["subscribers"], left["feeds"]) == (0, 0, [])
     assert "Traceback" not in live.log()
+
+
+@pytest.mark.timeout(180)
+def test_a_hundred_backlogs_at_once_are_served_in_pages_in_bounded_memory(
+    service_factory,
+) -> None:
+    """A hundred clients read a finished job's whole stream at once: each gets all of it, the
+    same as one client alone, while the service holds a page or so per client, not a backlog."""
+    live = service_factory()
+    job = live.wait_for_job(live.train("binary_addition", **BACKLOG_JOB)["id"], timeout=120)
+    path = f"/jobs/{job['id']}/events"
+    alone = live.client.get(path, timeout=STREAM_TIMEOUT).text
+    assert alone.count("event: metric") == 600
+    with PeakMemory(live) as memory:
+        before = memory.peak
+        received = asyncio.run(read_streams(live, [path] * 100, kill_after=None))
+    bodies = {bytes(body).split(b"\r\n\r\n", 1)[1] for body in received}
+    assert len(bodies) == 1, "every client got the same stream"
+    assert dechunked(bodies.pop()) == alone
+    assert memory.peak - before < 40, (before, memory.peak)
+
+
+def dechunked(body: bytes) -> str:
+    """An HTTP/1.1 chunked body, its chunks joined."""
+    text = bytearray()
+    while body:
+        size, _, body = body.partition(b"\r\n")
+        length = int(size, 16)
+        text += body[:length]
+        body = body[length + 2 :]
+    return text.decode()
