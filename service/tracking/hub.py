@@ -2,11 +2,13 @@
 
 Fifty browsers on one job cost the database what one costs: a `JobFeed` reads the job's state,
 new points and teaching records every `poll_seconds` while anyone listens, and hands each read
-to its subscribers' queues. A subscriber first reads its own backlog (once, when it connects),
-then follows the feed, skipping what its backlog already covered. A client too slow for the feed
-is not waited for: its queue overflows, it is marked lagged and catches up from the database.
-The last subscriber to leave stops the feed, so nothing outlives the clients; the streams open
-at once are capped (`stream_slot`).
+to its subscribers' queues, a slice of them per turn of the event loop, as one `Shared` whose
+bytes are encoded once for all the subscribers at the same place in the stream. A subscriber
+first reads its own backlog (once, when it connects, page by page, a few clients' pages at a
+time), then follows the feed, skipping what its backlog already covered. A client too slow for
+the feed is not waited for: its queue overflows, it is marked lagged and catches up from the
+database. The last subscriber to leave stops the feed, so nothing outlives the clients; the
+streams open at once are capped (`stream_slot`).
 """
 
 from __future__ import annotations
@@ -32,10 +34,14 @@ from rnnlab.service.tracking.reads import (
     read_jobs,
     read_update,
 )
+from rnnlab.service.tracking.wire import Shared
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 256  # reads a subscriber may fall behind before it catches up from the database
+# Subscribers handed a read in one turn of the event loop; then other requests get a turn, so
+# that a read fanned out to hundreds of watchers does not hold a /predict for all of them.
+FANOUT_SLICE = 32
 BACKLOG_READERS = 2  # client backlogs read at once (see EventHub.backlog_turns)
 RETRY_SECONDS = 1.0  # after a failed poll (the database restarting, say)
 
@@ -112,12 +118,17 @@ class Feed:
                 continue
             self.polls += 1
             if item is not None:
-                for subscription in self.subscribers:
-                    subscription.offer(item)
+                await self._publish(Shared(item))
             if finished:
                 return
             if not again:
                 await asyncio.sleep(self.poll_seconds)
+
+    async def _publish(self, shared: Shared) -> None:
+        for index, subscription in enumerate(list(self.subscribers)):
+            if index and index % FANOUT_SLICE == 0:
+                await asyncio.sleep(0)
+            subscription.offer(shared)
 
 
 class JobFeed(Feed):

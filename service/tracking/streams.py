@@ -4,10 +4,9 @@ turned into events past what this client already has (so nothing arrives twice).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from anyio import to_thread
 
@@ -15,7 +14,7 @@ from rnnlab.service.errors import InvalidInput
 from rnnlab.service.store.tables import JobStatus
 from rnnlab.service.tracking.hub import ALL_JOBS, EventHub, Subscription
 from rnnlab.service.tracking.reads import Cursor, JobState, Update, read_jobs, read_update
-from rnnlab.service.tracking.wire import KEEPALIVE, Event, encode_all
+from rnnlab.service.tracking.wire import KEEPALIVE, Event, View, encode_all
 
 BACKLOG_PAGE = 200  # rows of each source a client's backlog is read and sent by
 CLOCK_SLACK = timedelta(seconds=1)  # between the web process's clock and a worker's
@@ -30,6 +29,12 @@ class JobView:
         self.cursor = cursor
         self.progress = -1.0
         self.ended = False
+
+    def place(self, update: Update) -> Hashable:
+        return self.cursor, self.progress, self.ended
+
+    def move(self, update: Update, place: tuple[Cursor, float, bool]) -> None:
+        self.cursor, self.progress, self.ended = place
 
     def events(self, update: Update) -> list[Event]:
         state = update.state
@@ -74,10 +79,11 @@ async def job_stream(hub: EventHub, job_id: int, cursor: Cursor) -> AsyncGenerat
             while True:  # the backlog, one page at a time
                 async with hub.backlog_turns:
                     page, complete = await to_thread.run_sync(_backlog_page, hub, view)
-                yield page
+                if page:
+                    yield page
                 if complete or view.ended:
                     break
-            async for frame in follow(hub, subscription, view.events, lambda: view.ended):
+            async for frame in follow(hub, subscription, view, lambda: view.ended):
                 yield frame
 
 
@@ -92,21 +98,22 @@ def _backlog_page(hub: EventHub, view: JobView) -> tuple[bytes, bool]:
 
 
 async def follow(
-    hub: EventHub,
-    subscription: Subscription,
-    events: Callable[[Any], list[Event]],
-    ended: Callable[[], bool],
+    hub: EventHub, subscription: Subscription, view: View, ended: Callable[[], bool]
 ) -> AsyncIterator[bytes]:
-    """The feed's reads as this client's bytes, a keep-alive after a silence, until the stream
-    ends or the client lags behind the feed."""
+    """The feed's reads as this client's bytes (what queued meanwhile goes out in one write),
+    a keep-alive after a silence, until the stream ends or the client lags behind the feed."""
+    queue = subscription.queue
     while not (ended() or subscription.lagged):
         try:
             async with asyncio.timeout(hub.keepalive_seconds):
-                item = await subscription.queue.get()
+                shared = await queue.get()
         except TimeoutError:
             yield KEEPALIVE
             continue
-        yield encode_all(events(item))
+        frames = [shared.frame(view)]
+        while not (queue.empty() or ended() or subscription.lagged):
+            frames.append(queue.get_nowait().frame(view))
+        yield b"".join(frames)
 
 
 class JobsView:
@@ -114,6 +121,14 @@ class JobsView:
 
     def __init__(self) -> None:
         self.sent: dict[int, tuple[int, float]] = {}
+
+    def place(self, states: tuple[JobState, ...]) -> Hashable:
+        return tuple(self.sent.get(state.id) for state in states)
+
+    def move(self, states: tuple[JobState, ...], place: tuple) -> None:
+        for state, mark in zip(states, place, strict=True):
+            if mark is not None:
+                self.sent[state.id] = mark
 
     def events(self, states: tuple[JobState, ...] | list[JobState]) -> list[Event]:
         events = []
@@ -150,7 +165,7 @@ async def jobs_stream(hub: EventHub, since: datetime | None) -> AsyncGenerator[b
                 frame = await to_thread.run_sync(_jobs_backlog, hub, view, since)
             if frame:
                 yield frame
-            async for frame in follow(hub, subscription, view.events, lambda: False):
+            async for frame in follow(hub, subscription, view, lambda: False):
                 yield frame
             since = read_at - CLOCK_SLACK  # lagged: read again what may have changed since
 

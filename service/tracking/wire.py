@@ -1,12 +1,18 @@
-"""Server-Sent Events as the bytes a client reads: an event, a batch of events, a comment."""
+"""Server-Sent Events as the bytes a client reads: an event, a batch of events, a comment.
+
+A feed's read reaches every client that follows it, and most of them are at the same place in the
+stream, so they are sent the same bytes: `Shared` keeps those bytes with the read, made by the
+first client at a given place and reused by every other one there, so that hundreds of
+watchers cost one encoding of each event, not hundreds.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 KEEPALIVE = b": keep-alive\n\n"  # a comment: proxies keep an idle stream open
 
@@ -51,3 +57,43 @@ def _finite(data: Any) -> Any:
     if isinstance(data, list | tuple):
         return [_finite(value) for value in data]
     return data
+
+
+class Shared:
+    """One read of a feed, handed to all its followers, with the bytes each place in the
+    stream makes of it: `frame` gives a follower the bytes made for its place, encoding
+    them only the first time a follower is there."""
+
+    __slots__ = ("_frames", "item")
+
+    def __init__(self, item: Any) -> None:
+        self.item = item
+        self._frames: dict[Hashable, tuple[bytes, Any]] = {}
+
+    def frame(self, view: View) -> bytes:
+        place = view.place(self.item)
+        known = self._frames.get(place)
+        if known is not None:
+            data, after = known
+            view.move(self.item, after)
+            return data
+        data = encode_all(view.events(self.item))
+        self._frames[place] = (data, view.place(self.item))
+        return data
+
+
+class View(Protocol):
+    """What one client has been sent."""
+
+    def place(self, item: Any) -> Hashable:
+        """Everything about this client that the events it gets of `item` depend on: equal
+        places, equal events."""
+        ...
+
+    def events(self, item: Any) -> list[Event]:
+        """The events `item` brings this client, which then counts them sent."""
+        ...
+
+    def move(self, item: Any, place: Any) -> None:
+        """Count sent what `events(item)` would have made, `place` being where it leads."""
+        ...
