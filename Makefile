@@ -81,6 +81,7 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH) bench/scale_out.py
 	$(BENCH) bench/predict_backends.py
 	$(BENCH) bench/upload_memory.py
+	$(BENCH) bench/watchers.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) var mutants build .pytest_cache .ruff_cache .mypy_cache

@@ -114,6 +114,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.events_poll_seconds,
         settings.events_keepalive_seconds,
         settings.heartbeat_timeout_seconds,
+        settings.max_open_streams,
     )
     app.state.executor = executor
     app.state.model_cache = ModelCache(settings.model_cache_size, settings.answer_cache_size)

@@ -92,6 +92,13 @@ class TooManyUploads(Busy):
     """As many corpus uploads as the service reads at once are already being read."""
 
 
+class TooManyStreams(RnnlabError):
+    """Every event stream the service allows is open (RNNLAB_MAX_OPEN_STREAMS): a stream ends
+    when its client leaves, so one frees up soon; `retry_after_seconds` says when to try."""
+
+    retry_after_seconds = 10
+
+
 class NotAuthenticated(RnnlabError):
     """A protected endpoint called without the API key."""
 
@@ -175,6 +182,15 @@ def corpus_not_found(corpus_id: int) -> CorpusNotFound:
 
 def sweep_not_found(sweep_id: int) -> SweepNotFound:
     return SweepNotFound(f"sweep {sweep_id} does not exist: GET /sweeps lists the sweeps")
+
+
+def too_many_streams(limit: int) -> TooManyStreams:
+    return TooManyStreams(
+        f"{limit} event streams are open, the most this service allows "
+        f"(RNNLAB_MAX_OPEN_STREAMS={limit}): retry after "
+        f"{TooManyStreams.retry_after_seconds} s, close a stream no longer read, or ask the "
+        "operator to raise the setting"
+    )
 
 
 def onnx_missing() -> Unavailable:

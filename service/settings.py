@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     events_keepalive_seconds: float = Field(
         15.0, gt=0, description="Idle seconds before an event stream sends a keep-alive comment."
     )
+    max_open_streams: int = Field(
+        500,
+        ge=1,
+        description="Event streams open at once (GET /jobs/{id}/events and GET /events "
+        "together); one more is answered 503 with Retry-After.",
+    )
     task_modules: str = Field(
         "",
         description="Importable modules, comma-separated, each registering a task of its own "

@@ -25,6 +25,7 @@ from rnnlab.service.errors import (
     RnnlabError,
     StorageUnavailable,
     TooLarge,
+    TooManyStreams,
     Unavailable,
 )
 from rnnlab.service.store.faults import STATUS, as_storage_fault
@@ -61,6 +62,7 @@ STATUS_CODES: dict[type[RnnlabError], int] = {
     TooLarge: 413,
     Unavailable: 501,
     StorageUnavailable: 503,
+    TooManyStreams: 503,
     RnnlabError: 400,
 }
 
@@ -73,7 +75,7 @@ def status_code(error: RnnlabError) -> int:
 
 
 def headers(error: RnnlabError) -> dict[str, str] | None:
-    if isinstance(error, (Busy, StorageUnavailable)):
+    if isinstance(error, (Busy, StorageUnavailable, TooManyStreams)):
         return {"Retry-After": str(error.retry_after_seconds)}
     if isinstance(error, NotAuthenticated):
         return {"WWW-Authenticate": "Bearer"}

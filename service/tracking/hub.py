@@ -2,10 +2,13 @@
 
 Fifty browsers on one job cost the database what one costs: a `JobFeed` reads the job's state,
 new points and teaching records every `poll_seconds` while anyone listens, and hands each read
-to its subscribers' queues. A subscriber first reads its own backlog (once, when it connects),
-then follows the feed, skipping what its backlog already covered. A client too slow for the feed
-is not waited for: its queue overflows, it is marked lagged and catches up from the database.
-The last subscriber to leave stops the feed, so nothing outlives the clients.
+to its subscribers' queues, a slice of them per turn of the event loop, as one `Shared` whose
+bytes are encoded once for all the subscribers at the same place in the stream. A subscriber
+first reads its own backlog (once, when it connects, page by page, a few clients' pages at a
+time), then follows the feed, skipping what its backlog already covered. A client too slow for
+the feed is not waited for: its queue overflows, it is marked lagged and catches up from the
+database. The last subscriber to leave stops the feed, so nothing outlives the clients; the
+streams open at once are capped (`stream_slot`).
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from anyio import to_thread
 
-from rnnlab.service.errors import StorageUnavailable
+from rnnlab.service.errors import StorageUnavailable, too_many_streams
 from rnnlab.service.store.db import Database
 from rnnlab.service.tracking.reads import (
     Cursor,
@@ -31,21 +34,16 @@ from rnnlab.service.tracking.reads import (
     read_jobs,
     read_update,
 )
+from rnnlab.service.tracking.wire import Shared
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 256  # reads a subscriber may fall behind before it catches up from the database
+# Subscribers handed a read in one turn of the event loop; then other requests get a turn, so
+# that a read fanned out to hundreds of watchers does not hold a /predict for all of them.
+FANOUT_SLICE = 32
+BACKLOG_READERS = 2  # client backlogs read at once (see EventHub.backlog_turns)
 RETRY_SECONDS = 1.0  # after a failed poll (the database restarting, say)
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Event:
-    """One server-sent event: `name` is its SSE `event:` field, `id` its resume point."""
-
-    name: str
-    data: dict[str, Any]
-    id: str | None = None
 
 
 class Subscription:
@@ -123,12 +121,17 @@ class Feed:
                 continue
             self.polls += 1
             if item is not None:
-                for subscription in self.subscribers:
-                    subscription.offer(item)
+                await self._publish(Shared(item))
             if finished:
                 return
             if not again:
                 await asyncio.sleep(self.poll_seconds)
+
+    async def _publish(self, shared: Shared) -> None:
+        for index, subscription in enumerate(list(self.subscribers)):
+            if index and index % FANOUT_SLICE == 0:
+                await asyncio.sleep(0)
+            subscription.offer(shared)
 
 
 class JobFeed(Feed):
@@ -176,6 +179,7 @@ class EventHub:
         poll_seconds: float,
         keepalive_seconds: float,
         heartbeat_timeout_seconds: float | None = None,
+        max_open_streams: int | None = None,
     ) -> None:
         self.db = db
         self.poll_seconds = poll_seconds
@@ -184,6 +188,26 @@ class EventHub:
         self.heartbeat_timeout_seconds = heartbeat_timeout_seconds
         self.feeds: dict[Any, Feed] = {}
         self.subscribers = 0
+        # Each open stream holds a socket, a task and its place on a feed: beyond this many,
+        # one more would slow every other request of the process, so it is refused instead.
+        self.max_open_streams = max_open_streams
+        self.open_streams = 0
+        # Backlogs read at once, each in a thread of its own that holds the GIL while it reads
+        # and encodes: hundreds at once would leave the event loop, and every request waiting
+        # on it, a sliver of the interpreter. A few at a time, clients take turns by pages.
+        self.backlog_turns = asyncio.Semaphore(BACKLOG_READERS)
+
+    @contextlib.contextmanager
+    def stream_slot(self) -> Iterator[None]:
+        """One of the open streams the service allows, held while the stream lasts."""
+        limit = self.max_open_streams
+        if limit is not None and self.open_streams >= limit:
+            raise too_many_streams(limit)
+        self.open_streams += 1
+        try:
+            yield
+        finally:
+            self.open_streams -= 1
 
     @contextlib.asynccontextmanager
     async def subscribe(self, key: Any, make: Callable[[], Feed]) -> AsyncIterator[Subscription]:
@@ -212,6 +236,8 @@ class EventHub:
 
     def stats(self) -> dict[str, Any]:
         return {
+            "open_streams": self.open_streams,
+            "max_open_streams": self.max_open_streams,
             "subscribers": self.subscribers,
             "feeds": [
                 {"key": str(key), "subscribers": len(feed.subscribers), "polls": feed.polls}

@@ -199,10 +199,16 @@ class Update:
 
 
 def read_update(
-    session: Session, job_id: int, since: Cursor, heartbeat_timeout_seconds: float | None = None
+    session: Session,
+    job_id: int,
+    since: Cursor,
+    heartbeat_timeout_seconds: float | None = None,
+    limit: int | None = None,
 ) -> Update:
     """The state first, then the points: a job finishes in the transaction that writes its last
-    points, so a finished state read first guarantees those points are read too."""
+    points, so a finished state read first guarantees those points are read too. At most
+    `limit` rows of each source (READ_BATCH unless given)."""
+    batch = limit or READ_BATCH
     job = session.get(Job, job_id)
     if job is None:
         return Update(None)
@@ -211,11 +217,11 @@ def read_update(
         select(Metric.id, Metric.name, Metric.step, Metric.value, Metric.timestamp)
         .where(Metric.job_id == job_id, Metric.id > since.metric_id)
         .order_by(Metric.id)
-        .limit(READ_BATCH)
+        .limit(batch)
     ).all()
     points = tuple(MetricPoint(*row) for row in rows)
-    records = read_records(session, job_id, since.record_id, READ_BATCH)
-    complete = len(points) < READ_BATCH and len(records) < READ_BATCH
+    records = read_records(session, job_id, since.record_id, batch)
+    complete = len(points) < batch and len(records) < batch
     return Update(state, points, complete, records)
 
 

@@ -4,7 +4,7 @@ turned into events past what this client already has (so nothing arrives twice).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -12,10 +12,11 @@ from anyio import to_thread
 
 from rnnlab.service.errors import InvalidInput
 from rnnlab.service.store.tables import JobStatus
-from rnnlab.service.tracking.hub import ALL_JOBS, Event, EventHub, Subscription
+from rnnlab.service.tracking.hub import ALL_JOBS, EventHub, Subscription
 from rnnlab.service.tracking.reads import Cursor, JobState, Update, read_jobs, read_update
+from rnnlab.service.tracking.wire import KEEPALIVE, Event, View, encode_all
 
-KEEPALIVE = Event("", {})  # sent as an SSE comment: proxies keep an idle stream open
+BACKLOG_PAGE = 200  # rows of each source a client's backlog is read and sent by
 CLOCK_SLACK = timedelta(seconds=1)  # between the web process's clock and a worker's
 MAX_SINCE_MS = 253_402_300_799_999  # the last millisecond of the year 9999, datetime's last
 
@@ -28,6 +29,12 @@ class JobView:
         self.cursor = cursor
         self.progress = -1.0
         self.ended = False
+
+    def place(self, update: Update) -> Hashable:
+        return self.cursor, self.progress, self.ended
+
+    def move(self, update: Update, place: tuple[Cursor, float, bool]) -> None:
+        self.cursor, self.progress, self.ended = place
 
     def events(self, update: Update) -> list[Event]:
         state = update.state
@@ -62,35 +69,51 @@ class JobView:
         return []
 
 
-async def job_stream(hub: EventHub, job_id: int, cursor: Cursor) -> AsyncIterator[Event]:
+async def job_stream(hub: EventHub, job_id: int, cursor: Cursor) -> AsyncGenerator[bytes, None]:
+    """The job's events as the bytes sent: its backlog page by page, then what its feed reads,
+    until the end event."""
     view = JobView(job_id, cursor)
-
-    async def catch_up(subscription: Subscription) -> AsyncIterator[Event]:
-        subscription.drain()
-        while True:
-            update = await to_thread.run_sync(_read_job, hub, job_id, view.cursor)
-            for event in view.events(update):
-                yield event
-            if update.complete:
-                return
-
     async with hub.subscribe(job_id, hub.job_feed(job_id)) as subscription:
         while not view.ended:
-            async for event in catch_up(subscription):
-                yield event
-            while not (view.ended or subscription.lagged):
-                try:
-                    update = await asyncio.wait_for(subscription.queue.get(), hub.keepalive_seconds)
-                except TimeoutError:
-                    yield KEEPALIVE
-                    continue
-                for event in view.events(update):
-                    yield event
+            subscription.drain()
+            while True:  # the backlog, one page at a time
+                async with hub.backlog_turns:
+                    page, complete = await to_thread.run_sync(_backlog_page, hub, view)
+                if page:
+                    yield page
+                if complete or view.ended:
+                    break
+            async for frame in follow(hub, subscription, view, lambda: view.ended):
+                yield frame
 
 
-def _read_job(hub: EventHub, job_id: int, cursor: Cursor) -> Update:
+def _backlog_page(hub: EventHub, view: JobView) -> tuple[bytes, bool]:
+    """One bounded read past the client's cursor, as the bytes to send (encoded in the reading
+    thread, so that the event loop is not held while a page is encoded)."""
     with hub.db.read() as session:
-        return read_update(session, job_id, cursor, hub.heartbeat_timeout_seconds)
+        update = read_update(
+            session, view.job_id, view.cursor, hub.heartbeat_timeout_seconds, BACKLOG_PAGE
+        )
+    return encode_all(view.events(update)), update.complete
+
+
+async def follow(
+    hub: EventHub, subscription: Subscription, view: View, ended: Callable[[], bool]
+) -> AsyncIterator[bytes]:
+    """The feed's reads as this client's bytes (what queued meanwhile goes out in one write),
+    a keep-alive after a silence, until the stream ends or the client lags behind the feed."""
+    queue = subscription.queue
+    while not (ended() or subscription.lagged):
+        try:
+            async with asyncio.timeout(hub.keepalive_seconds):
+                shared = await queue.get()
+        except TimeoutError:
+            yield KEEPALIVE
+            continue
+        frames = [shared.frame(view)]
+        while not (queue.empty() or ended() or subscription.lagged):
+            frames.append(queue.get_nowait().frame(view))
+        yield b"".join(frames)
 
 
 class JobsView:
@@ -98,6 +121,14 @@ class JobsView:
 
     def __init__(self) -> None:
         self.sent: dict[int, tuple[int, float]] = {}
+
+    def place(self, states: tuple[JobState, ...]) -> Hashable:
+        return tuple(self.sent.get(state.id) for state in states)
+
+    def move(self, states: tuple[JobState, ...], place: tuple) -> None:
+        for state, mark in zip(states, place, strict=True):
+            if mark is not None:
+                self.sent[state.id] = mark
 
     def events(self, states: tuple[JobState, ...] | list[JobState]) -> list[Event]:
         events = []
@@ -123,29 +154,23 @@ def parse_since(last_event_id: str | None) -> datetime | None:
     return datetime.fromtimestamp(int(last_event_id) / 1000, UTC)
 
 
-async def jobs_stream(hub: EventHub, since: datetime | None) -> AsyncIterator[Event]:
+async def jobs_stream(hub: EventHub, since: datetime | None) -> AsyncGenerator[bytes, None]:
     """Every unfinished job's state (and those finished since `since`), then every change."""
     view = JobsView()
     async with hub.subscribe(ALL_JOBS, hub.jobs_feed()) as subscription:
         while True:
             subscription.drain()
             read_at = datetime.now(UTC)
-            states = await to_thread.run_sync(_read_jobs, hub, since)
-            for event in view.events(states):
-                yield event
-            while not subscription.lagged:
-                try:
-                    changed = await asyncio.wait_for(
-                        subscription.queue.get(), hub.keepalive_seconds
-                    )
-                except TimeoutError:
-                    yield KEEPALIVE
-                    continue
-                for event in view.events(changed):
-                    yield event
+            async with hub.backlog_turns:
+                frame = await to_thread.run_sync(_jobs_backlog, hub, view, since)
+            if frame:
+                yield frame
+            async for frame in follow(hub, subscription, view, lambda: False):
+                yield frame
             since = read_at - CLOCK_SLACK  # lagged: read again what may have changed since
 
 
-def _read_jobs(hub: EventHub, since: datetime | None) -> list[JobState]:
+def _jobs_backlog(hub: EventHub, view: JobsView, since: datetime | None) -> bytes:
     with hub.db.read() as session:
-        return read_jobs(session, frozenset(), None, since, hub.heartbeat_timeout_seconds)
+        states = read_jobs(session, frozenset(), None, since, hub.heartbeat_timeout_seconds)
+    return encode_all(view.events(states))
