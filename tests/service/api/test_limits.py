@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab.service.schemas.resources import MAX_ID
+from rnnlab.service.schemas.ids import MAX_ID
 from tests.conftest import LiveService, start_service
 
 CAP = 4000  # bytes, small enough to send many times, large enough for a usable corpus
