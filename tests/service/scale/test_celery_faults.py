@@ -20,6 +20,11 @@ from tests.conftest import LiveService
 from tests.service.scale.conftest import Cluster, RedisServer
 from tests.service.test_recovery import JOB, assert_same_run, metric_series, model_sha
 
+# How long a killed or stopped worker's job may take to run again: a new pool process imports
+# numpy and the service first, which takes seconds on an idle machine and can take a minute or
+# more on a loaded one (CI beside other jobs). The tests wait for the event, not for this long.
+RESUME_CEILING = 180
+
 pytestmark = pytest.mark.slow
 
 
@@ -114,9 +119,9 @@ def test_a_killed_pool_process_s_job_is_delivered_again_and_resumes(cluster: Clu
     _, pid = worker_running(cluster, wait_for_checkpoint(api, job["id"]))
     killed = time.monotonic()
     os.kill(pid, signal.SIGKILL)
-    resumed = api.wait_for_job(job["id"], timeout=60, until=("running",))
+    resumed = api.wait_for_job(job["id"], timeout=RESUME_CEILING, until=("running",))
     while resumed["attempt"] != 2 or resumed["status"] != "running":
-        assert time.monotonic() - killed < 20, resumed
+        assert time.monotonic() - killed < RESUME_CEILING, resumed
         time.sleep(0.05)
         resumed = api.client.get(f"/jobs/{job['id']}").json()
     api.client.post(f"/jobs/{job['id']}/cancel")
@@ -137,7 +142,7 @@ def test_a_stopped_pool_process_is_killed_and_its_job_resumes(cluster: Cluster) 
     try:
         resumed = api.client.get(f"/jobs/{job['id']}").json()
         while (resumed["status"], resumed["attempt"]) != ("running", 2):
-            assert time.monotonic() - stopped < 60, resumed
+            assert time.monotonic() - stopped < RESUME_CEILING, resumed
             time.sleep(0.1)
             resumed = api.client.get(f"/jobs/{job['id']}").json()
     finally:
