@@ -41,6 +41,22 @@ def test_the_output_layer_uses_the_embedding_matrix_stored_once(implementation):
     assert sum(p is model.embed.params[0] for p in model.params) == 1
 
 
+def test_the_shared_matrix_starts_with_logits_of_unit_scale():
+    """Drawn with std 1 / sqrt(E) (an untied embedding's is 1): the first loss is near a
+    uniform guess's ln V, not tens of nats."""
+    vocabulary = 2000
+    config = NextWordConfig(hidden_size=64, embedding_size=64, tie_weights=True)
+    model = NextWordModel(config, vocabulary, np.random.default_rng(0))
+    assert model.embed.params[0].std() == pytest.approx(1 / 8, rel=0.02)
+    ids = np.random.default_rng(1).integers(0, vocabulary, (8, 10))
+    targets = np.random.default_rng(2).integers(0, vocabulary, (8, 10))
+    assert model.evaluate_batch(ids, targets)[0] / targets.size < 1.1 * np.log(vocabulary)
+    untied = NextWordModel(
+        dataclasses.replace(config, tie_weights=False), 9, np.random.default_rng(0)
+    )
+    assert untied.embed.params[0].std() == pytest.approx(1.0, rel=0.1)
+
+
 @pytest.mark.parametrize("implementation", ["reference", "fast"])
 def test_the_shared_gradient_is_the_sum_of_both_layers_shares(implementation):
     """The tied model's dE equals an untied model's embedding gradient plus its output
