@@ -1,5 +1,6 @@
 """Export: the stored weights as npz, and ONNX graphs that onnxruntime runs to the same
-probabilities as /predict, for every cell type, 1-3 layers, peepholes and both tasks."""
+probabilities as /predict, for every cell type, 1-3 layers, peepholes, tied weights and both
+tasks."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ BINARY = [{"cell": c, "num_layers": n} for c in ("rnn", "lstm", "gru") for n in 
 BINARY += [{"cell": "rnn", "activation": a, "bias": False} for a in ("sigmoid", "relu")]
 WORDS = [{"cell": c, "num_layers": n} for c in ("rnn", "lstm", "gru") for n in (1, 2, 3)]
 WORDS += [{"cell": "lstm", "num_layers": n, "peephole": True} for n in (1, 2)]
+# the output layer's matrix is the embedding's (embedding_size = hidden_size)
+TIED = [
+    {"cell": c, "num_layers": 2, "embedding_size": 12, "tie_weights": True} for c in ("lstm", "gru")
+]
+WORDS += TIED
 SMALL_WORDS = {"epochs": 1, "hidden_size": 12, "embedding_size": 6, "batch_size": 8, "seq_len": 8}
 CONTEXTS = ["the children", "it was the", "and", "once upon a time there was a"]
 
@@ -35,7 +41,7 @@ def models(service: LiveService) -> dict[str, int]:
     for params in BINARY:
         jobs["binary:" + _name(params)] = service.train("binary_addition", iterations=40, **params)
     for params in WORDS:
-        jobs["words:" + _name(params)] = service.train("next_word", **SMALL_WORDS, **params)
+        jobs["words:" + _name(params)] = service.train("next_word", **{**SMALL_WORDS, **params})
     found = {}
     for key, job in jobs.items():
         done = service.wait_for_job(job["id"], timeout=300)
@@ -106,6 +112,24 @@ def test_weights_npz_are_the_stored_bytes(service: LiveService, models) -> None:
     assert response.headers["content-disposition"] == f'attachment; filename="model-{model_id}.npz"'
     with np.load(io.BytesIO(response.content), allow_pickle=False) as archive:
         assert {"rnn0.Wx", "rnn0.Wh", "out.W"} <= set(archive.files)
+
+
+def test_a_tied_model_stores_its_shared_matrix_once(service: LiveService, models) -> None:
+    response = service.client.get(f"/models/{models['words:' + _name(TIED[0])]}/weights.npz")
+    assert response.status_code == 200
+    with np.load(io.BytesIO(response.content), allow_pickle=False) as archive:
+        assert {"embed.W", "out.b"} <= set(archive.files)
+        assert "out.W" not in archive.files
+        assert archive["embed.W"].shape[1] == 12
+
+
+def test_tied_weights_with_other_sizes_are_refused(service: LiveService) -> None:
+    hyperparams = {"tie_weights": True, "embedding_size": 6, "hidden_size": 12}
+    response = service.client.post("/train", json={"task": "next_word", "hyperparams": hyperparams})
+    assert response.status_code == 422, response.text
+    detail = str(response.json()["detail"])
+    assert "embedding_size (6) must equal the last recurrent layer's hidden_size (12)" in detail
+    assert "tie_weights to false" in detail
 
 
 @pytest.mark.parametrize("suffix", ["weights.npz", "model.onnx"])

@@ -64,7 +64,7 @@ TASK = Task(
     ),
     higher_is_better_metrics=HIGHER_IS_BETTER,
     needs_corpus=True,
-    shape_params=("cell", "peephole", "num_layers", "hidden_size", "embedding_size"),
+    shape_params=("cell", "peephole", "num_layers", "hidden_size", "embedding_size", "tie_weights"),
     optimizer_params=("optimizer",),
     min_tokens=min_tokens,
     step_tokens=_step_tokens,

@@ -49,6 +49,12 @@ class NextWordConfig:
     num_layers: int = param(1, ge=1, le=3)
     hidden_size: int = param(128, ge=1, le=4096)
     embedding_size: int = param(100, ge=1, le=4096)
+    tie_weights: bool = param(
+        False,
+        description="The output layer's weight matrix is the embedding's, transposed (one "
+        "matrix, as the PyTorch word-language-model's --tied); needs embedding_size = "
+        "hidden_size.",
+    )
     dropout: float = param(
         0.0,
         ge=0,
@@ -118,6 +124,12 @@ class NextWordConfig:
         check(self)
         if self.peephole and self.cell != "lstm":
             raise ValueError(f"peephole applies to cell 'lstm' only, not {self.cell!r}")
+        if self.tie_weights and self.embedding_size != self.hidden_size:
+            raise ValueError(
+                "tie_weights shares the embedding matrix with the output layer, so "
+                f"embedding_size ({self.embedding_size}) must equal the last recurrent layer's "
+                f"hidden_size ({self.hidden_size}): set both to one size, or tie_weights to false"
+            )
         if self.early_stopping is not None and not self.validates:
             raise ValueError("early_stopping needs validation: set validation_fraction above 0")
 

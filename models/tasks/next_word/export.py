@@ -20,6 +20,13 @@ PREPROCESSING = (
 )
 
 
+def _logits(g: GraphSpec, config: NextWordConfig, last: str) -> str:
+    """last [N, H] @ W_out + b; tied, W_out is the embedding's matrix transposed (stored once)."""
+    if config.tie_weights:
+        return g.op("Gemm", [last, g.weight("embed.W"), g.weight("out.b")], transB=1)
+    return g.op("Add", [g.op("MatMul", [last, g.weight("out.W")]), g.weight("out.b")])
+
+
 def export_graph(
     config: NextWordConfig, weights: Mapping[str, NDArray], words: Sequence[str] | None
 ) -> GraphSpec:
@@ -30,7 +37,7 @@ def export_graph(
     h = last = g.op("Transpose", [x], perm=[1, 0, 2])  # [T, N, E]
     for i in range(config.num_layers):
         h, last = g.recurrent(config.cell, h, f"{config.cell}{i}", "tanh")
-    logits = g.op("Add", [g.op("MatMul", [last, g.weight("out.W")]), g.weight("out.b")])
+    logits = _logits(g, config, last)
     V = len(words)
     g.inputs = [TensorSpec("ids", "int64", ("N", "T"))]
     g.output(logits, "logits", "float", ("N", V))

@@ -21,7 +21,11 @@ def memory_bytes(config: NextWordConfig, tokens: int, vocabulary: int) -> int:
     recurrent = gates * hidden * (embedding + hidden + 2) + (layers - 1) * gates * hidden * (
         2 * hidden + 2
     )
-    parameters = vocabulary * embedding + recurrent + vocabulary * (hidden + 1)
+    # tied: the output layer's matrix is the embedding's, counted once; the output layer still
+    # fills a gradient of its own, which is added into the embedding's
+    output = vocabulary if config.tie_weights else vocabulary * (hidden + 1)
+    parameters = vocabulary * embedding + recurrent + output
+    output_gradient = vocabulary * hidden if config.tie_weights else 0
     window = config.batch_size * (config.chunk_size if config.mode == "chunk" else config.seq_len)
     activations = window * (embedding + layers * hidden * (gates * 3 + 4))
     activations += window * dropout_copies(config)
@@ -29,4 +33,6 @@ def memory_bytes(config: NextWordConfig, tokens: int, vocabulary: int) -> int:
     logits = 2 * window * vocabulary
     token_ids = 3 * tokens  # the stored ids, their int32 copy and the batch streams
     copies = OPTIMIZER_COPIES + int(config.validates and config.restore_best)  # the best weights
-    return BASELINE + FLOAT * (copies * parameters + activations + logits + token_ids)
+    return BASELINE + FLOAT * (
+        copies * parameters + output_gradient + activations + logits + token_ids
+    )

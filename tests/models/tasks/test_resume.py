@@ -74,15 +74,8 @@ SENTENCE = "the quick brown fox jumps over the lazy dog and runs away "
 def next_word_run(hooks, resume, **options):
     words = preprocess(SENTENCE * 20)
     dictionary = build_dictionary(words)
-    config = NextWordConfig(
-        hidden_size=8,
-        embedding_size=6,
-        batch_size=4,
-        seq_len=5,
-        epochs=3,
-        log_every=LOG_EVERY,
-        **options,
-    )
+    small = dict(hidden_size=8, embedding_size=6, batch_size=4, seq_len=5, epochs=3)
+    config = NextWordConfig(**{**small, "log_every": LOG_EVERY, **options})
     return train_next_word(config, dictionary.encode(words), dictionary.size, hooks, resume)
 
 
@@ -166,6 +159,16 @@ EVERYTHING_ON = dict(DROPOUT, lr_schedule="plateau", lr_patience=0, validation_e
 def test_next_word_with_every_option_on_resumes_its_reports(checkpoint_after) -> None:
     stopping = {"metric": "validation_loss", "patience": 50}
     run = partial(next_word_run, early_stopping=stopping, **EVERYTHING_ON)
+    check_resume(run, checkpoint_after)
+
+
+@pytest.mark.parametrize("checkpoint_after", [2, steps_per_epoch() + 1])
+def test_next_word_with_tied_weights_and_every_option_on_resumes_its_reports(
+    checkpoint_after,
+) -> None:
+    stopping = {"metric": "validation_loss", "patience": 50}
+    tied = dict(tie_weights=True, embedding_size=8)
+    run = partial(next_word_run, early_stopping=stopping, **tied, **EVERYTHING_ON)
     check_resume(run, checkpoint_after)
 
 

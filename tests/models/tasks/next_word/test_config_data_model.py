@@ -52,12 +52,12 @@ def test_config_peephole_needs_lstm_and_defaults_are_valid():
     config = NextWordConfig(clip_norm=None)
     assert config.clip_norm is None
     assert [f.name for f in dataclasses.fields(NextWordConfig)] == [
-        "cell", "peephole", "num_layers", "hidden_size", "embedding_size", "dropout",
-        "recurrent_dropout", "init", "optimizer", "learning_rate", "lr_schedule", "lr_factor",
-        "lr_step_every", "lr_patience", "lr_min", "lr_warmup", "batch_size", "seq_len", "epochs",
-        "mode", "chunk_size", "clip_norm", "test_fraction", "validation_fraction",
-        "validation_every", "early_stopping", "restore_best", "seed", "log_every", "teaching_views",
-        "gradient_norms_every", "implementation",
+        "cell", "peephole", "num_layers", "hidden_size", "embedding_size", "tie_weights",
+        "dropout", "recurrent_dropout", "init", "optimizer", "learning_rate", "lr_schedule",
+        "lr_factor", "lr_step_every", "lr_patience", "lr_min", "lr_warmup", "batch_size",
+        "seq_len", "epochs", "mode", "chunk_size", "clip_norm", "test_fraction",
+        "validation_fraction", "validation_every", "early_stopping", "restore_best", "seed",
+        "log_every", "teaching_views", "gradient_norms_every", "implementation",
     ]  # fmt: skip
 
 

@@ -92,6 +92,8 @@ def test_same_seed_same_weights_other_seed_other_weights():
         # masks drawn from the checkpointed generator: each layer's inputs and state
         dict(cell="rnn", num_layers=2, dropout=0.3, recurrent_dropout=0.3),
         dict(mode="chunk", chunk_size=3, recurrent_dropout=0.4),
+        # one matrix for embedding and output, its optimiser slots saved once
+        dict(tie_weights=True, embedding_size=16, dropout=0.2),
     ],
 )
 @pytest.mark.parametrize("where", ["mid-epoch", "epoch-end"])
