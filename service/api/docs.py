@@ -81,6 +81,18 @@ def describe_error_bodies(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def describe_event_streams(schema: dict[str, Any]) -> dict[str, Any]:
+    """An event stream's body is a sequence of events, which its `itemSchema` describes: the
+    `schema` FastAPI adds for any non-JSON response (one string) would say otherwise."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            for response in operation.get("responses", {}).values():
+                stream = response.get("content", {}).get("text/event-stream", {})
+                if "itemSchema" in stream:
+                    stream.pop("schema", None)
+    return schema
+
+
 def install(app: FastAPI) -> None:
     """Serve the pages and their assets; the app is created with docs_url=redoc_url=None."""
     app.mount(ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
@@ -89,7 +101,8 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = describe_error_bodies(document_storage_faults(generate()))
+            described = describe_event_streams(document_storage_faults(generate()))
+            app.openapi_schema = describe_error_bodies(described)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

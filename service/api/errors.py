@@ -129,9 +129,13 @@ def document_storage_faults(schema: dict[str, Any]) -> dict[str, Any]:
         if path in WITHOUT_DATABASE:
             continue
         for operation in item.values():
-            operation.setdefault("responses", {}).setdefault(
-                "503", copy.deepcopy(STORAGE_FAULT_RESPONSE)
-            )
+            responses = operation.setdefault("responses", {})
+            own = responses.get("503")
+            if own is None:
+                responses["503"] = copy.deepcopy(STORAGE_FAULT_RESPONSE)
+            else:  # its own 503 (every event stream open): an outage answers 503 there too
+                description = STORAGE_FAULT_RESPONSE["description"]
+                own["description"] = f"{own['description']}. Or: {description}"
     return schema
 
 

@@ -40,7 +40,26 @@ LAST_EVENT_ID = Header(
     f"A job's stream: `<status version>.<metric id>.<record id>`, row ids at most {MAX_ID}; "
     f"/events: milliseconds since 1970, at most {MAX_SINCE_MS} (the end of the year 9999).",
 )
+# What each event of a stream holds, as the published schema says it (as FastAPI's own event
+# streams describe theirs): `data` is the event's JSON, written as text.
+EVENTS: dict[str, Any] = {
+    "description": "Server-Sent Events",
+    "content": {
+        "text/event-stream": {
+            "itemSchema": {
+                "type": "object",
+                "properties": {
+                    "data": {"type": "string"},
+                    "event": {"type": "string"},
+                    "id": {"type": "string"},
+                    "retry": {"type": "integer", "minimum": 0},
+                },
+            }
+        }
+    },
+}
 ERRORS: dict[int | str, dict[str, Any]] = {
+    200: EVENTS,
     422: {"description": "A Last-Event-ID this stream never sent"},
     503: {
         **documented_error(
