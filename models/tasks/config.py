@@ -107,6 +107,28 @@ def lr_min_param() -> Any:
     return param(0.0, ge=0, le=100, description="plateau's floor and cosine's last rate.")
 
 
+def dropout_param(note: str = "") -> Any:
+    """Keras's `dropout` on every recurrent layer; `note` adds to its description."""
+    return param(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Share of each recurrent layer's input units dropped in training, one mask "
+        f"per sequence (Keras's dropout{note}).",
+    )
+
+
+def recurrent_dropout_param(note: str = "") -> Any:
+    """Keras's `recurrent_dropout` on every recurrent layer; `note` adds to its description."""
+    return param(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Share of each recurrent layer's state units dropped where the state meets "
+        f"the recurrent weights, one mask per sequence (Keras's recurrent_dropout{note}).",
+    )
+
+
 def lr_warmup_param() -> Any:
     return param(
         0,

@@ -15,6 +15,7 @@ from rnnlab.models.tasks.config import (
     EarlyStopping,
     check,
     clip_norm_param,
+    dropout_param,
     from_dict,
     gradient_norms_param,
     group_param,
@@ -24,6 +25,7 @@ from rnnlab.models.tasks.config import (
     lr_schedule_param,
     lr_warmup_param,
     param,
+    recurrent_dropout_param,
     restore_best_param,
     seed_param,
 )
@@ -90,21 +92,8 @@ class BinaryAdditionConfig:
         1.0, ge=0, le=1, description="Stop once all-pairs accuracy reaches it."
     )
     bias: bool = param(True, description="Biases in the cell (the notes have none).")
-    dropout: float = param(
-        0.0,
-        ge=0,
-        lt=1,
-        description="Share of each recurrent layer's input units dropped in training, one mask "
-        "per sequence (Keras's dropout; the notes' Keras runs use 0.5).",
-    )
-    recurrent_dropout: float = param(
-        0.0,
-        ge=0,
-        lt=1,
-        description="Share of each recurrent layer's state units dropped where the state meets "
-        "the recurrent weights, one mask per sequence (Keras's recurrent_dropout; the notes' "
-        "Keras runs use 0.3).",
-    )
+    dropout: float = dropout_param("; the notes' Keras runs use 0.5")
+    recurrent_dropout: float = recurrent_dropout_param("; the notes' Keras runs use 0.3")
     # The exhaustive check of every pair stays the test: early stopping validates on a sample
     # of its own, drawn from the seed, so that the test decides nothing but stop_at_accuracy.
     early_stopping: BinaryAdditionEarlyStopping | None = group_param(  # noqa: RUF009 (a field)

@@ -18,6 +18,7 @@ from rnnlab.models.tasks.config import (
     EarlyStopping,
     check,
     clip_norm_param,
+    dropout_param,
     gradient_norms_param,
     group_param,
     implementation_param,
@@ -26,6 +27,7 @@ from rnnlab.models.tasks.config import (
     lr_schedule_param,
     lr_warmup_param,
     param,
+    recurrent_dropout_param,
     restore_best_param,
     seed_param,
 )
@@ -55,20 +57,8 @@ class NextWordConfig:
         "matrix, as the PyTorch word-language-model's --tied); needs embedding_size = "
         "hidden_size.",
     )
-    dropout: float = param(
-        0.0,
-        ge=0,
-        lt=1,
-        description="Share of each recurrent layer's input units dropped in training, one mask "
-        "per sequence (Keras's dropout).",
-    )
-    recurrent_dropout: float = param(
-        0.0,
-        ge=0,
-        lt=1,
-        description="Share of each recurrent layer's state units dropped where the state meets "
-        "the recurrent weights, one mask per sequence (Keras's recurrent_dropout).",
-    )
+    dropout: float = dropout_param()
+    recurrent_dropout: float = recurrent_dropout_param()
     init: str = param("xavier", choices=INITS)
     optimizer: str = param("adam", choices=OPTIMIZERS)
     learning_rate: float = param(0.005, gt=0, le=10)
