@@ -30,6 +30,7 @@ RUNS: list[tuple[int, int, str, float, str | None, dict[str, Any] | None]] = [
     (3, 1, "queued", 0.0, None, None),
     (3, 2, "succeeded", 1.0, None, {"final_loss": 0.375, "final_accuracy": 0.5, "steps": "nan"}),
 ]
+EARLY_STOPPING = {"metric": "loss", "min_progress": 0.5, "min_peers": 2}
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def sweep_db(tmp_path: Path) -> Iterator[tuple[Database, int, list[int]]]:
         sweep = Sweep(
             task="binary_addition", name="widths", tags=["t"], hyperparams={"iterations": 10},
             grid={"hidden_size": [4, 8, 16, 32]}, cells=CELLS, seeds=[1, 2],
-            metric="final_loss", early_stopping=None,
+            metric="final_loss", early_stopping=EARLY_STOPPING,
         )  # fmt: skip
         session.add(sweep)
         session.flush()
@@ -83,6 +84,9 @@ def test_the_table_counts_summarises_and_ranks_every_cell(sweep_db) -> None:
         "queued": 1, "running": 1, "succeeded": 3, "failed": 2, "cancelled": 1, "diverged": 1,
     }  # fmt: skip
     assert (table["ranked_by"], table["order"]) == ("final_loss", "ascending")
+    assert table["early_stopping"] == EARLY_STOPPING
+    assert (table["seeds"], table["grid"]) == ([1, 2], {"hidden_size": [4, 8, 16, 32]})
+    assert table["hyperparams"] == {"iterations": 10}
     assert [(r["rank"], r["cell"], r["mean"], r["std"], r["n"]) for r in table["ranking"]] == [
         (1, 3, 0.375, 0.0, 1),
         (2, 0, 0.5, 0.25, 2),
@@ -203,3 +207,46 @@ def test_a_sweeps_status_and_progress(
         **{s: statuses.count(s) for s in ("queued", "running", "succeeded", "failed", "cancelled")},
         "diverged": 0,
     }
+
+
+def test_a_run_without_a_seed_a_late_error_and_a_cell_past_the_grid(tmp_path: Path) -> None:
+    """A run whose hyperparameters name no seed has seed 0; only a cancelled run is early
+    stopped, whatever its error says; a run pointing past the grid's cells is left out."""
+    db = Database.connect(f"sqlite:///{tmp_path / 'rnnlab.db'}")
+    upgrade(db)
+    try:
+        with db.write() as session:
+            sweep = Sweep(
+                task="binary_addition", name=None, tags=[], hyperparams={}, grid={},
+                cells=[{}], seeds=[0], metric="final_loss", early_stopping=None,
+            )  # fmt: skip
+            session.add(sweep)
+            session.flush()
+            for cell, hyperparams, error in [
+                (0, {}, None),
+                (0, {"seed": 3}, "early stopped: not a cancel"),
+                (5, {"seed": 4}, None),
+            ]:
+                status = "failed" if error else "succeeded"
+                session.add(
+                    Job(
+                        task="binary_addition",
+                        hyperparams=hyperparams,
+                        status=status,
+                        error=error,
+                        sweep_id=sweep.id,
+                        sweep_cell=cell,
+                    )
+                )
+            sweep_id = sweep.id
+        with db.read() as session:
+            table = sweep_public(session, session.get(Sweep, sweep_id), "final_loss")
+    finally:
+        db.dispose()
+    (only,) = table.cells
+    assert [(r.seed, r.status, r.early_stopped) for r in only.jobs] == [
+        (0, "succeeded", False),
+        (3, "failed", False),
+    ]
+    assert (only.runs, only.failed, only.early_stopped) == (2, 1, 0)
+    assert table.runs == 3  # the sweep's own count still has it
