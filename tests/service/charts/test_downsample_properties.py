@@ -251,3 +251,15 @@ def test_more_than_a_thousand_kept_points_come_each_once(database: Database) -> 
     assert len(kept) > 2000
     assert [row.step for row in rows] == [steps[i] for i in kept]
     assert downsampled is True
+
+
+def test_a_series_of_exactly_max_points_comes_whole(database: Database) -> None:
+    """max_points is a bound the answer may reach: at it, nothing is dropped."""
+    steps = list(range(12))
+    values = [float((s * 5) % 7) for s in steps]  # extremes of 12 points in 5 ranges: fewer
+    job_id = job_with(database, {"loss": (steps, values)})
+    assert len(extremes(np.array(steps, np.float64), np.array(values, np.float64), 12)) < 12
+    with database.read() as session:
+        rows, downsampled = read_points(session, job_id, None, None, 12)
+    assert [(row.step, row.value) for row in rows] == list(zip(steps, values, strict=True))
+    assert downsampled is False
