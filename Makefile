@@ -35,10 +35,11 @@ $(VENV)/.installed-mutate: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,mutate]'
 	touch $(VENV)/.installed $(VENV)/.installed-dev $@
 
-# Mutation testing of models/ and service/jobs/ against the fast in-process tests
-# ([tool.mutmut] in pyproject.toml). Not part of `make test`: run it before calling a change to
-# those folders done, and look at each surviving mutant (`$(BIN)/mutmut show <name>`). Some
-# modules only: make mutate MUTANTS='models.optim* service.jobs.queue*'
+# Mutation testing of models/, service/jobs/ and the service's pure parts (docs/mutation.md)
+# against the fast in-process tests ([tool.mutmut] in pyproject.toml). Not part of `make test`:
+# run it before calling a change to those parts done, and look at each surviving mutant
+# (`$(BIN)/mutmut show <name>`). Some modules only:
+# make mutate MUTANTS='models.optim* service.jobs.queue*'
 MUTANTS ?=
 mutate: $(VENV)/.installed-mutate
 	$(BIN)/mutmut run $(foreach pattern,$(MUTANTS),"$(pattern)")

@@ -210,3 +210,56 @@ def test_paging_with_last_step_reads_each_point_once(database: Database) -> None
         seen += [row.step for row in rows[:4]]  # a client that got the first few only
         since = rows[:4][-1].step
     assert seen == steps
+
+
+def job_with_rows(db: Database, rows: list[tuple[str, int, float]]) -> int:
+    """A job whose points are written in exactly this order (ids ascend with it)."""
+    with db.write() as session:
+        job = Job(task="a-task", hyperparams={})
+        session.add(job)
+        session.flush()
+        values = [{"job_id": job.id, "name": n, "step": s, "value": v} for n, s, v in rows]
+        session.execute(insert(Metric), values)
+        return job.id
+
+
+def test_whole_series_come_by_step_then_name_whatever_order_they_were_written(
+    database: Database,
+) -> None:
+    """Written newest first and names out of order: read by step, then by name, and said not to
+    be downsampled."""
+    written = [("z", 2, 0.0), ("a", 2, 0.0), ("z", 1, 0.0), ("a", 1, 0.0), ("m", 0, 0.0)]
+    job_id = job_with_rows(database, written)
+    for max_points in (None, 10):
+        with database.read() as session:
+            rows, downsampled = read_points(session, job_id, None, None, max_points)
+        assert [(row.step, row.name) for row in rows] == [
+            (0, "m"), (1, "a"), (1, "z"), (2, "a"), (2, "z"),
+        ]  # fmt: skip
+        assert downsampled is False
+
+
+def test_more_than_a_thousand_kept_points_come_each_once(database: Database) -> None:
+    """The kept points are read back in chunks of a thousand ids: none lost between two chunks,
+    none read twice."""
+    steps = list(range(2500))
+    values = [float((s * 37) % 101) for s in steps]
+    job_id = job_with(database, {"loss": (steps, values)})
+    with database.read() as session:
+        rows, downsampled = read_points(session, job_id, None, None, 2400)
+    kept = extremes(np.array(steps, np.float64), np.array(values, np.float64), 2400)
+    assert len(kept) > 2000
+    assert [row.step for row in rows] == [steps[i] for i in kept]
+    assert downsampled is True
+
+
+def test_a_series_of_exactly_max_points_comes_whole(database: Database) -> None:
+    """max_points is a bound the answer may reach: at it, nothing is dropped."""
+    steps = list(range(12))
+    values = [float((s * 5) % 7) for s in steps]  # extremes of 12 points in 5 ranges: fewer
+    job_id = job_with(database, {"loss": (steps, values)})
+    assert len(extremes(np.array(steps, np.float64), np.array(values, np.float64), 12)) < 12
+    with database.read() as session:
+        rows, downsampled = read_points(session, job_id, None, None, 12)
+    assert [(row.step, row.value) for row in rows] == list(zip(steps, values, strict=True))
+    assert downsampled is False
