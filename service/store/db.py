@@ -30,6 +30,21 @@ WAL_SIZE_LIMIT_BYTES = 4 * 2**20
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 
 
+def postgres_connect_args(url: str) -> dict[str, object]:
+    """What every PostgreSQL connection of the service is opened with, unless its URL says
+    otherwise: the connect timeout above, and no GSSAPI encryption. libpq tries GSSAPI first by
+    default, and its Kerberos library is not fork-safe: a Celery pool process forked while a
+    thread of its parent connects can hang at its own first connection (a known libpq issue;
+    the usual fix is gssencmode=disable). Where GSSAPI is wanted, ?gssencmode=prefer in the
+    URL brings it back."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return {}
+    given = parsed.query
+    defaults = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS, "gssencmode": "disable"}
+    return {name: value for name, value in defaults.items() if name not in given}
+
+
 def _is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -88,12 +103,7 @@ class Database:
             return cls(
                 url, _make_sqlite_engine(url, "BEGIN"), _make_sqlite_engine(url, "BEGIN IMMEDIATE")
             )
-        postgres = make_url(url).get_backend_name() == "postgresql"
-        engine = create_engine(
-            url,
-            pool_pre_ping=True,
-            connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS} if postgres else {},
-        )
+        engine = create_engine(url, pool_pre_ping=True, connect_args=postgres_connect_args(url))
         return cls(url, engine, engine)
 
     @contextmanager

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 
-from rnnlab.service.store.db import Database
+from rnnlab.service.store.db import Database, postgres_connect_args
 from rnnlab.service.store.migrate import alembic_config, upgrade
 from rnnlab.service.store.tables import Base, Job, Metric, TrainedModel
 from tests.conftest import POSTGRES_URL, postgres_available
@@ -194,3 +194,13 @@ def test_the_continued_models_migration_keeps_every_job_and_model(database: Data
         job = session.get(Job, 7)
         assert job is not None and job.status == "succeeded" and job.model is not None
         assert (job.parent_model_id, job.optimizer_state) == (None, None)
+
+
+def test_postgresql_connections_skip_gssapi_unless_the_url_asks_for_it() -> None:
+    """libpq's GSSAPI path is not fork-safe (Celery forks pool processes beside a thread that
+    connects): every PostgreSQL connection is opened without it and with a connect timeout,
+    unless the URL says otherwise; SQLite's connections take neither."""
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    assert postgres_connect_args(url) == {"connect_timeout": 5, "gssencmode": "disable"}
+    assert postgres_connect_args(f"{url}?gssencmode=prefer") == {"connect_timeout": 5}
+    assert postgres_connect_args("sqlite:///rnnlab.db") == {}

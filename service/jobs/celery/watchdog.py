@@ -26,7 +26,7 @@ from sqlalchemy.pool import NullPool
 from rnnlab.service.jobs.heartbeat import CpuWatch, beat_seconds
 from rnnlab.service.jobs.queue import WORKER_UNRESPONSIVE, recover_lost_jobs
 from rnnlab.service.settings import Settings
-from rnnlab.service.store.db import Database
+from rnnlab.service.store.db import Database, postgres_connect_args
 from rnnlab.service.store.tables import Job, JobStatus, utcnow
 
 log = logging.getLogger("rnnlab.jobs.celery")
@@ -39,7 +39,7 @@ class PoolWatchdog:
         self.interval = beat_seconds(self.timeout)
         self.pool_pids = pool_pids
         url = settings.resolved_database_url
-        engine = create_engine(url, poolclass=NullPool)
+        engine = create_engine(url, poolclass=NullPool, connect_args=postgres_connect_args(url))
         self.db = Database(url, engine, engine)
         self.host = socket.gethostname()
         self._cpu: dict[int, CpuWatch] = {}
