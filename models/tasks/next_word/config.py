@@ -69,8 +69,9 @@ class NextWordConfig:
         0,
         ge=0,
         le=100_000,
-        description="plateau: epochs in a row whose test loss is no new best that are borne; "
-        "the next one cuts the rate (0: the first one does).",
+        description="plateau: validations in a row whose validation loss (the epoch's training "
+        "loss without validation) is no new best that are borne; the next one cuts the rate "
+        "(0: the first one does).",
     )
     lr_min: float = lr_min_param()
     lr_warmup: int = lr_warmup_param()

@@ -10,7 +10,6 @@ databases:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -24,22 +23,10 @@ from rnnlab.service.jobs.runner import WorkerContext, _finish, _publish
 from rnnlab.service.jobs.stop_rules import JobLost
 from rnnlab.service.settings import Settings
 from rnnlab.service.store.db import Database
-from rnnlab.service.store.migrate import upgrade
 from rnnlab.service.store.tables import Checkpoint, Job, JobStatus, Metric, TrainedModel
-from tests.conftest import postgres_available
 
 WORKER = "host-a:4242"
 RACERS = 8
-
-
-@pytest.fixture
-def postgres_db(postgres_url: str) -> Iterator[Database]:
-    if not postgres_available():
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    database = Database.connect(postgres_url)
-    upgrade(database)
-    yield database
-    database.dispose()
 
 
 def queued_job(db: Database) -> int:

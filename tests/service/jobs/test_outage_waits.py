@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -18,24 +17,12 @@ from rnnlab.service.errors import StorageUnreachable
 from rnnlab.service.jobs.hooks import FLUSH_SECONDS, DatabaseHooks
 from rnnlab.service.jobs.storage_retry import StorageWait
 from rnnlab.service.store.db import Database
-from rnnlab.service.store.migrate import upgrade
 from rnnlab.service.store.tables import Job, JobStatus, Metric
-from tests.conftest import postgres_available
 from tests.service.conftest import ADMIN_URL
 
 pytestmark = pytest.mark.postgres
 WORKER = "host:1"
 OUTAGE_SECONDS = 1.5
-
-
-@pytest.fixture
-def postgres_db(postgres_url: str) -> Iterator[Database]:
-    if not postgres_available():
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    database = Database.connect(postgres_url)
-    upgrade(database)
-    yield database
-    database.dispose()
 
 
 def running_job(db: Database) -> int:
