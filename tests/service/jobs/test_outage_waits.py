@@ -42,6 +42,11 @@ def allow_connections(name: str, allowed: bool) -> None:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
                 (name,),
             )
+            # pg_terminate_backend only signals: the outage begins once the backends are gone
+            count = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+            deadline = time.monotonic() + 30
+            while admin.execute(count, (name,)).fetchone()[0] and time.monotonic() < deadline:
+                time.sleep(0.01)
 
 
 def steps(db: Database, job_id: int) -> list[int]:
